@@ -1,0 +1,1 @@
+"""Authoritative side, in the order of a zone's life: load → sign → serve."""

@@ -1,0 +1,1 @@
+"""The ``cid`` command: one module per subcommand."""

@@ -1,0 +1,1 @@
+"""I/O drivers for the engine (asyncio UDP/TCP)."""

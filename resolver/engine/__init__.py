@@ -1,0 +1,1 @@
+"""Sans-I/O resolution engine: produces queries to send, consumes responses and timeouts."""

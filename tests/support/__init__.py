@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: loopback ports, peer programs, waiting for servers."""
