@@ -1,0 +1,87 @@
+"""``cid demo``: build, sign and serve the embedded federation, then resolve samples end to end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import sys
+from pathlib import Path
+
+from .main import CliError
+
+DEFAULT_PORT = 5300  # unprivileged; `--port 53` (as root) lets peer resolvers iterate it
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="build, sign and serve the demo federation on loopback",
+                       description=__doc__)
+    p.add_argument("--serve", action="store_true", help="keep serving after the samples resolve")
+    p.add_argument("--dir", type=Path, default=Path("demo-out"),
+                   help="where zones, keys, trust anchor and federation.json go (default: ./demo-out)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port of every zone server (default {DEFAULT_PORT})")
+    p.set_defaults(func=run)
+
+
+def _show(result, good: bool) -> None:
+    from .resolve import format_resolution
+
+    mark = "ok " if good else "UNEXPECTED"
+    print(f"--- {mark} {result.identifier}")
+    print(format_resolution(result))
+
+
+def _serving_help(fed) -> str:
+    apex = fed.apex_zone
+    deep = next(z for z in fed.zones if z.name == "bj.cmcc.cid.")
+    anchor = fed.trust_anchor
+    return "\n".join([
+        f"serving {len(fed.zones)} zones; federation: {fed.directory / 'federation.json'}",
+        *(f"  {z.name:<20} {z.address}:{z.port}  {'signed' if z.signed else 'unsigned'}"
+          for z in fed.zones),
+        "try:",
+        f"  cid resolve cid:pool-7.bj.cmcc.cid --hint {apex.name}={apex.address} --port {apex.port}"
+        f" --trust-anchor {anchor}",
+        f"  cid dig pool-7.bj.cmcc.cid CAPS +trace --hint {apex.name}={apex.address} --port {apex.port}"
+        f" --trust-anchor {anchor}",
+        f"  dig @{deep.address} -p {deep.port} pool-7.bj.cmcc.cid TYPE65380 +dnssec",
+        "Ctrl-C stops.",
+    ])
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..demo.build import build
+    from ..demo.run import run as run_demo
+
+    if not 1 <= args.port <= 65535:
+        raise CliError(f"--port {args.port}: not a port number")
+    try:
+        fed = build(args.dir, args.port, progress=lambda m: print(m, flush=True))
+    except OSError as exc:
+        raise CliError(f"cannot write {args.dir}: {exc.strerror}") from None
+    print(f"trust anchor: {fed.trust_anchor}", flush=True)
+
+    def show(result, good: bool) -> None:
+        _show(result, good)
+        sys.stdout.flush()
+
+    async def main() -> int:
+        return await run_demo(fed, serve=args.serve, show=show,
+                              serving_banner=lambda: print(_serving_help(fed), flush=True))
+
+    try:
+        return _run_loop(main())
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise CliError(f"cannot listen on port {args.port}: {exc.strerror}"
+                           " (another demo running? try --port)", 1) from None
+        raise
+
+
+def _run_loop(coro) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)

@@ -1,0 +1,147 @@
+"""Writes the demo federation to disk: zone sources, keys, signed zones, trust anchor, federation.json.
+
+Children are signed before parents, because a parent carries the DS of each signed child.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.name
+import dns.rdataclass
+
+from .. import records
+
+from ..auth import keys as zkeys
+from ..auth import signer, zonefile
+from ..identifier import to_cid
+from ..records.caps import CAPS as CapsRdata
+from ..records.load import LOAD as LoadRdata
+from .inventory import APEX, Namespace, Resource, namespaces
+
+ADDRESS_PREFIX = "127.0.10."
+ENDPOINT_PREFIX = "127.0.11."
+CAPS_TTL = 3600
+LOAD_TTL = 15
+TTL = 300
+
+
+@dataclass(frozen=True)
+class BuiltZone:
+    name: str
+    file: Path
+    address: str
+    port: int
+    signed: bool
+
+
+@dataclass(frozen=True)
+class Federation:
+    directory: Path
+    apex: str
+    trust_anchor: Path
+    zones: tuple[BuiltZone, ...]
+    identifiers: tuple[str, ...]
+
+    @property
+    def apex_zone(self) -> BuiltZone:
+        return next(z for z in self.zones if z.name == self.apex)
+
+    def to_json(self) -> dict:
+        return {
+            "apex": self.apex,
+            "trust_anchor": str(self.trust_anchor),
+            "zones": [
+                {"name": z.name, "file": str(z.file), "address": z.address, "port": z.port,
+                 "signed": z.signed}
+                for z in self.zones
+            ],
+            "identifiers": list(self.identifiers),
+        }
+
+
+def _label(child: str, parent: str) -> str:
+    return dns.name.from_text(child).relativize(dns.name.from_text(parent)).to_text()
+
+
+def _resource_lines(ns: Namespace, res: Resource, index: int) -> list[str]:
+    caps = CapsRdata(dns.rdataclass.IN, records.CAPS, res.caps)
+    load = LoadRdata(dns.rdataclass.IN, records.LOAD, {**res.load, "timestamp": int(time.time())})
+    alpn = ",".join(res.alpn)
+    endpoint = f"{ENDPOINT_PREFIX}{ns.host * 16 + index}"
+    lines = [
+        f"{res.label} {TTL} IN SVCB 1 . alpn={alpn} port={res.port} ipv4hint={endpoint}",
+        f"{res.label} {TTL} IN A {endpoint}",
+        f"{res.label} {CAPS_TTL} IN CAPS {caps.to_text()}",
+        f"{res.label} {LOAD_TTL} IN LOAD {load.to_text()}",
+    ]
+    if res.gateway:
+        lines.insert(1, f'{res.label} {TTL} IN SVCB 2 gw alpn=h2,h3 port=443')
+    return lines
+
+
+def zone_source(ns: Namespace, by_name: dict[str, Namespace], serial: int) -> str:
+    """Master-file text of one namespace, without DNSSEC records other than child DS (added later)."""
+    lines = [
+        f"; demo namespace {ns.name} ({'signed' if ns.signed else 'unsigned'})",
+        f"$ORIGIN {ns.name}",
+        f"$TTL {TTL}",
+        f"@ IN SOA ns1 hostmaster {serial} 3600 600 86400 60",
+        "@ IN NS ns1",
+        f"ns1 IN A {ADDRESS_PREFIX}{ns.host}",
+    ]
+    if any(r.gateway for r in ns.resources):
+        lines.append(f"gw IN A {ENDPOINT_PREFIX}{ns.host * 16 + 15}")
+    for child in ns.children:
+        label = _label(child, ns.name)
+        lines += [f"{label} IN NS ns1.{label}", f"ns1.{label} IN A {ADDRESS_PREFIX}{by_name[child].host}"]
+    for i, res in enumerate(ns.resources):
+        lines += _resource_lines(ns, res, i)
+    return "\n".join(lines) + "\n"
+
+
+def build(directory: Path, port: int, *, now: float | None = None,
+          progress=lambda msg: None) -> Federation:
+    """Write every zone (signed where the plan says so) and return where everything is."""
+    now = time.time() if now is None else now
+    directory = directory.resolve()
+    zone_dir, key_dir = directory / "zones", directory / "keys"
+    zone_dir.mkdir(parents=True, exist_ok=True)
+    key_dir.mkdir(parents=True, exist_ok=True)
+    plan = namespaces()
+    by_name = {ns.name: ns for ns in plan}
+    serial = int(now)
+    ds_of: dict[str, list] = {}
+    built: dict[str, BuiltZone] = {}
+    # Deepest first so each parent can include its children's DS.
+    for ns in sorted(plan, key=lambda n: -len(dns.name.from_text(n.name))):
+        text = zone_source(ns, by_name, serial)
+        for child in ns.children:
+            for ds in ds_of.get(child, []):
+                text += f"{_label(child, ns.name)} IN DS {ds.to_text()}\n"
+        source = zone_dir / f"{ns.name}zone"
+        source.write_text(text)
+        served = source
+        if ns.signed:
+            zone = zonefile.load_zone(source, ns.name)
+            key = zkeys.generate_key(dns.name.from_text(ns.name))
+            zkeys.write_key_files(key, key_dir)
+            signed = signer.sign_zone(zone, [key], now=now)
+            served = zone_dir / f"{ns.name}zone.signed"
+            zonefile.write_zone(signed, served)
+            ds_of[ns.name] = signer.ds_records(dns.name.from_text(ns.name), [key])
+            progress(f"signed {ns.name:<20} key tag {key.key_tag}")
+        else:
+            progress(f"wrote  {ns.name:<20} (unsigned)")
+        built[ns.name] = BuiltZone(ns.name, served, f"{ADDRESS_PREFIX}{ns.host}", port, ns.signed)
+    anchor = directory / "trust-anchor.ds"
+    anchor.write_text("".join(f"{APEX} 3600 IN DS {ds.to_text()}\n" for ds in ds_of[APEX]))
+    identifiers = tuple(
+        to_cid(dns.name.from_text(f"{res.label}.{ns.name}")) for ns in plan for res in ns.resources
+    )
+    fed = Federation(directory, APEX, anchor, tuple(built[ns.name] for ns in plan), identifiers)
+    (directory / "federation.json").write_text(json.dumps(fed.to_json(), indent=2) + "\n")
+    return fed

@@ -1,0 +1,75 @@
+"""Serves a built federation (one authoritative server per zone) and resolves sample identifiers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable
+
+from ..auth.server import AuthServer
+from ..auth.store import ZoneStore
+from ..auth.zonefile import load_zone
+from ..client import Resolver
+from ..resolution import Resolution
+from .build import Federation
+
+# (identifier, expected status, expected rcode): the demo checks itself end to end.
+SAMPLES = (
+    ("cid:pool-7.bj.cmcc.cid", "secure", "NOERROR"),        # three signed levels, two endpoints
+    ("cid:mi-1.sh.cmcc.cid", "secure", "NOERROR"),          # AMD pool
+    ("cid:mixtral.us-east.acme.cid", "secure", "NOERROR"),  # inference endpoint
+    ("cid:l4-1.plain.cid", "insecure", "NOERROR"),          # plain.cid. is unsigned, proven by NSEC
+    ("cid:nope.bj.cmcc.cid", "secure", "NXDOMAIN"),         # proven not to exist
+)
+
+
+@contextlib.asynccontextmanager
+async def serving(fed: Federation) -> AsyncIterator[list[AuthServer]]:
+    """Start one AuthServer per zone on its own loopback address; stop them all on exit."""
+    servers: list[AuthServer] = []
+    try:
+        for zone in fed.zones:
+            store = ZoneStore()
+            store.add(load_zone(zone.file, zone.name))
+            server = AuthServer(store, [(zone.address, zone.port)])
+            await server.start()
+            servers.append(server)
+        yield servers
+    finally:
+        for server in servers:
+            await server.close()
+
+
+def resolver_for(fed: Federation, **options) -> Resolver:
+    apex = fed.apex_zone
+    return Resolver(hints={fed.apex: [apex.address]}, trust_anchor=fed.trust_anchor,
+                    port=apex.port, **options)
+
+
+def as_expected(result: Resolution, status: str, rcode: str) -> bool:
+    return result.status.value == status and result.rcode == rcode
+
+
+async def run(fed: Federation, *, serve: bool, show: Callable[[Resolution, bool], None],
+              serving_banner: Callable[[], None] = lambda: None) -> int:
+    """Serve, resolve the samples, then stop or keep serving until SIGINT/SIGTERM.
+
+    Exit status 1 when any sample did not resolve as expected, so the demo doubles as a smoke test.
+    """
+    ok = True
+    async with serving(fed):
+        async with resolver_for(fed) as resolver:
+            for identifier, status, rcode in SAMPLES:
+                result = await resolver.resolve(identifier)
+                good = as_expected(result, status, rcode)
+                ok = ok and good
+                show(result, good)
+        if serve:
+            serving_banner()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+    return 0 if ok else 1
