@@ -50,9 +50,9 @@ def parse(text: str, *, allow_underscore: bool = False) -> dns.name.Name:
             raise IdentifierError(f"{text!r}: empty label")
         if len(label) > MAX_LABEL_OCTETS:
             raise IdentifierError(f"{text!r}: label {label[:20]!r}... is longer than 63 octets")
-        if _LDH.match(label):
+        if _LDH.fullmatch(label):  # fullmatch: "$" would accept a trailing newline
             continue
-        if label.startswith("_") and _UNDERSCORE.match(label):
+        if label.startswith("_") and _UNDERSCORE.fullmatch(label):
             if allow_underscore:
                 continue
             raise IdentifierError(f"{text!r}: label {label!r}: '_' labels are reserved for service names")

@@ -28,7 +28,13 @@ class CapsError(ValueError):
 def _check(value: Any, depth: int, path: str) -> Any:
     if depth > MAX_DEPTH:
         raise CapsError(f"{path}: nested more than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates (e.g. from JSON "\ud800") are not UTF-8
+            raise CapsError(f"{path}: string is not valid Unicode text") from None
         return value
     if isinstance(value, int):
         if not -(2**63) <= value < 2**64:
@@ -48,7 +54,7 @@ def _check(value: Any, depth: int, path: str) -> Any:
 def _check_map(mapping: dict[Any, Any], depth: int, path: str) -> dict[str, Value]:
     out: dict[str, Value] = {}
     for key in sorted(mapping, key=lambda k: k.encode("utf-8") if isinstance(k, str) else b""):
-        if not isinstance(key, str) or not KEY_RE.match(key):
+        if not isinstance(key, str) or not KEY_RE.fullmatch(key):  # "$" accepts "\n"
             raise CapsError(f"{path}: key {key!r} is not lower-case letters, digits, '_', '-', '.'")
         out[key] = _check(mapping[key], depth, f"{path}.{key}" if path else key)
     return out
