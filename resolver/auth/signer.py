@@ -1,0 +1,284 @@
+"""Zone signing with DNSKEY, RRSIG and NSEC (RFC 4033–4035), and a full-zone verifier.
+
+Signature validity window (the default, copied into spec/): inception = now − 1 hour (so that
+resolvers with slow clocks accept new signatures), expiration = now + 14 days. Re-sign well
+before expiry; a zone whose signatures expire goes BOGUS everywhere.
+
+What gets signed (RFC 4035 §2.2): every authoritative RRset. At a zone cut only DS and NSEC
+are authoritative; NS there belongs to the child and data below the cut (glue, occluded
+records) is neither signed nor part of the NSEC chain. Data below a DNAME is occluded too.
+NSEC bitmaps at a delegation list only NS, DS, RRSIG and NSEC (RFC 4035 §2.3: bits for data
+the parent is not authoritative for MUST be clear). NSEC TTL = min(SOA TTL, SOA MINIMUM)
+(RFC 9077). Key roles: per algorithm, KSKs (SEP flag) sign the DNSKEY RRset and ZSKs the rest;
+an algorithm with only one kind of key uses it for everything (a CSK). Every algorithm given
+signs every RRset, as RFC 6840 §5.11 requires of a zone with several algorithms.
+
+Signing is idempotent: old RRSIG/NSEC/NSEC3/NSEC3PARAM are removed first and DNSKEYs of the
+keys given are replaced; other DNSKEYs (pre-published or foreign keys) stay. dnspython's
+``dns.dnssec.sign`` makes each signature; its ``sign_zone`` is not used because it puts occluded
+types into delegation NSEC bitmaps and uses SOA MINIMUM alone for the NSEC TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import dns.dnssec
+import dns.name
+import dns.node
+import dns.rdataset
+import dns.rdatatype
+import dns.rdtypes.ANY.NSEC
+import dns.rdtypes.util
+import dns.rrset
+import dns.zone
+from dns.dnssecalgs import get_algorithm_cls_from_dnskey
+
+from .keys import ZoneKey
+
+INCEPTION_BACKDATE = 3600  # seconds before now
+VALIDITY = 14 * 86400  # seconds after now
+
+RRSIG = dns.rdatatype.RRSIG
+NSEC = dns.rdatatype.NSEC
+DNSKEY = dns.rdatatype.DNSKEY
+_STRIPPED = frozenset({RRSIG, NSEC, dns.rdatatype.NSEC3, dns.rdatatype.NSEC3PARAM})
+_DIGESTS = {"SHA256": dns.dnssec.DSDigest.SHA256, "SHA384": dns.dnssec.DSDigest.SHA384}
+
+
+def _abs(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name:
+    return name.derelativize(zone.origin) if zone.relativize else name
+
+
+def authoritative_names(zone: dns.zone.Zone) -> list[tuple[dns.name.Name, dns.name.Name, bool]]:
+    """(key in zone.nodes, absolute name, is_delegation) for every name the zone is authoritative
+    for, in DNSSEC canonical order (RFC 4034 §6.1). Empty nodes are skipped."""
+    origin = zone.origin
+    result = []
+    cut: dns.name.Name | None = None
+    for key, name in sorted(((k, _abs(zone, k)) for k in zone.nodes), key=lambda kn: kn[1]):
+        if cut is not None and name.is_subdomain(cut) and name != cut:
+            continue  # glue or occluded data below a zone cut or DNAME
+        cut = None
+        node = zone.nodes[key]
+        if not node.rdatasets:
+            continue
+        delegation = name != origin and node.get_rdataset(zone.rdclass, dns.rdatatype.NS) is not None
+        if delegation or node.get_rdataset(zone.rdclass, dns.rdatatype.DNAME) is not None:
+            cut = name
+        result.append((key, name, delegation))
+    return result
+
+
+def _signable(node: dns.node.Node, delegation: bool):
+    for rds in node.rdatasets:
+        if rds.rdtype == RRSIG:
+            continue
+        if delegation and rds.rdtype not in (dns.rdatatype.DS, NSEC):
+            continue
+        yield rds
+
+
+def _nsec_types(node: dns.node.Node, delegation: bool) -> list[int]:
+    types = {RRSIG, NSEC}
+    for rds in node.rdatasets:
+        if rds.rdtype in _STRIPPED:
+            continue
+        if delegation and rds.rdtype not in (dns.rdatatype.NS, dns.rdatatype.DS):
+            continue
+        types.add(rds.rdtype)
+    return sorted(types)
+
+
+def _strip(zone: dns.zone.Zone, keys: list[ZoneKey]) -> None:
+    for key in list(zone.nodes):
+        node = zone.nodes[key]
+        node.rdatasets[:] = [r for r in node.rdatasets if r.rdtype not in _STRIPPED]
+        if not node.rdatasets:
+            del zone.nodes[key]
+    ours = {(k.algorithm, k.dnskey.key) for k in keys}
+    dnskeys = zone.get_rdataset(zone.origin, DNSKEY)
+    if dnskeys is not None:
+        kept = [rd for rd in dnskeys if (rd.algorithm, rd.key) not in ours]
+        zone.delete_rdataset(zone.origin, DNSKEY)
+        if kept:
+            rds = zone.find_rdataset(zone.origin, DNSKEY, create=True)
+            rds.update_ttl(dnskeys.ttl)
+            for rd in kept:
+                rds.add(rd)
+
+
+def _roles(keys: list[ZoneKey]) -> tuple[list[Any], list[Any]]:
+    """(signers of DNSKEY, signers of everything else) as (wrapped private key, DNSKEY) pairs."""
+    ksks: list[Any] = []
+    zsks: list[Any] = []
+    for algorithm in sorted({k.algorithm for k in keys}):
+        group = [k for k in keys if k.algorithm == algorithm]
+        sep = [k for k in group if k.is_ksk] or group
+        other = [k for k in group if not k.is_ksk] or group
+        ksks += [_wrapped(k) for k in sep]
+        zsks += [_wrapped(k) for k in other]
+    return ksks, zsks
+
+
+def _wrapped(key: ZoneKey) -> tuple[Any, Any]:
+    # Wrap once: dns.dnssec.sign would otherwise rebuild the wrapper for every signature.
+    return get_algorithm_cls_from_dnskey(key.dnskey)(key=key.private_key), key.dnskey
+
+
+def signature_window(inception: int | None, expiration: int | None, now: float | None) -> tuple[int, int]:
+    now = time.time() if now is None else now
+    start = int(now) - INCEPTION_BACKDATE if inception is None else int(inception)
+    end = int(now) + VALIDITY if expiration is None else int(expiration)
+    if end <= start:
+        raise ValueError("signature expiration must be after inception")
+    return start, end
+
+
+def sign_zone(
+    zone: dns.zone.Zone,
+    keys: list[ZoneKey],
+    *,
+    inception: int | None = None,
+    expiration: int | None = None,
+    now: float | None = None,
+) -> dns.zone.Zone:
+    """Sign ``zone`` in place (and return it) with NSEC; safe to call again on a signed zone."""
+    origin = zone.origin
+    if not keys:
+        raise ValueError("no keys to sign with")
+    for key in keys:
+        if key.zone != origin:
+            raise ValueError(f"key {key.key_tag} is for {key.zone}, not {origin}")
+    start, end = signature_window(inception, expiration, now)
+    soa = zone.get_rdataset(origin, dns.rdatatype.SOA)
+    if soa is None:
+        raise ValueError(f"zone {origin} has no SOA")
+    _strip(zone, keys)
+
+    dnskeys = zone.find_rdataset(origin, DNSKEY, create=True)
+    ttl = dnskeys.ttl if len(dnskeys) else soa.ttl
+    for key in keys:
+        dnskeys.add(key.dnskey, ttl)
+
+    nsec_ttl = min(soa.ttl, soa[0].minimum)
+    names = authoritative_names(zone)
+    for i, (key, name, delegation) in enumerate(names):
+        following = names[i + 1][1] if i + 1 < len(names) else origin
+        node = zone.nodes[key]
+        windows = dns.rdtypes.util.Bitmap.from_rdtypes(_nsec_types(node, delegation)).windows
+        nsec = dns.rdataset.Rdataset(zone.rdclass, NSEC)
+        nsec.add(dns.rdtypes.ANY.NSEC.NSEC(zone.rdclass, NSEC, following, windows), nsec_ttl)
+        node.replace_rdataset(nsec)
+
+    ksks, zsks = _roles(keys)
+    for key, name, delegation in names:
+        node = zone.nodes[key]
+        for rds in list(_signable(node, delegation)):
+            signers = ksks if rds.rdtype == DNSKEY else zsks
+            sigs = dns.rdataset.Rdataset(zone.rdclass, RRSIG, rds.rdtype)
+            for private, dnskey in signers:
+                sig = dns.dnssec.sign((name, rds), private, origin, dnskey, inception=start, expiration=end)
+                sigs.add(sig, rds.ttl)
+            node.replace_rdataset(sigs)
+    return zone
+
+
+def ds_records(zone_name: str | dns.name.Name, dnskeys: Iterable[Any], digest: str = "SHA256") -> list[Any]:
+    """DS rdata for the zone's secure entry points (RFC 4509 / RFC 6605 digests).
+
+    ``dnskeys`` may be DNSKEY rdata (an rdataset works) or ZoneKeys. Keys with the SEP flag are
+    used; when none has it, every zone key is (a zone signed with ZSK-flagged keys only).
+    """
+    name = zone_name if isinstance(zone_name, dns.name.Name) else dns.name.from_text(zone_name)
+    try:
+        algorithm = _DIGESTS[digest.upper().replace("-", "")]
+    except KeyError:
+        raise ValueError(f"unsupported DS digest {digest!r}; use SHA256 or SHA384") from None
+    rdatas = [k.dnskey if isinstance(k, ZoneKey) else k for k in dnskeys]
+    usable = [rd for rd in rdatas if rd.flags & 0x0100 and not rd.flags & 0x0080]  # ZONE, not REVOKE
+    chosen = [rd for rd in usable if rd.flags & 0x0001] or usable
+    return [dns.dnssec.make_ds(name, rd, algorithm) for rd in chosen]
+
+
+def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
+    """Problems that would make the zone fail validation; an empty list means valid.
+
+    Checks: a DNSKEY RRset at the apex signed by its own zone keys; every authoritative RRset
+    carries a currently valid RRSIG for each algorithm that signs the DNSKEY RRset; the NSEC
+    chain visits every authoritative name in canonical order and closes at the apex; each
+    NSEC bitmap matches the types present; no NSEC at occluded names.
+    """
+    now = time.time() if now is None else now
+    origin = zone.origin
+    problems: list[str] = []
+    dnskey_rds = zone.get_rdataset(origin, DNSKEY)
+    if dnskey_rds is None:
+        return [f"{origin} DNSKEY: missing at the zone apex"]
+    keyring = {origin: dnskey_rds}
+
+    def valid(name: dns.name.Name, rds: dns.rdataset.Rdataset, sigs: list[Any]) -> str | None:
+        sig_rds = dns.rdataset.Rdataset(zone.rdclass, RRSIG, rds.rdtype)
+        for sig in sigs:
+            sig_rds.add(sig)
+        try:
+            dns.dnssec.validate((name, rds), (name, sig_rds), keyring, now=now)
+        except dns.dnssec.ValidationFailure as exc:
+            return str(exc) or "no valid signature"
+        return None
+
+    def sigs_of(node: dns.node.Node, rdtype: int) -> list[Any]:
+        rds = node.get_rdataset(zone.rdclass, RRSIG, rdtype)
+        return list(rds) if rds is not None else []
+
+    apex = zone.find_node(origin)
+    dnskey_sigs = sigs_of(apex, DNSKEY)
+    algorithms = sorted({s.algorithm for s in dnskey_sigs
+                         if valid(origin, dnskey_rds, [s]) is None})
+    if not algorithms:
+        problems.append(f"{origin} DNSKEY: not signed by any of its own zone keys")
+        return problems
+
+    names = authoritative_names(zone)
+    auth_keys = {key for key, _, _ in names}
+    for i, (key, name, delegation) in enumerate(names):
+        node = zone.nodes[key]
+        for rds in _signable(node, delegation):
+            kind = dns.rdatatype.to_text(rds.rdtype)
+            sigs = sigs_of(node, rds.rdtype)
+            if not sigs:
+                problems.append(f"{name} {kind}: no RRSIG")
+                continue
+            for algorithm in algorithms:
+                of_alg = [s for s in sigs if s.algorithm == algorithm]
+                why = valid(name, rds, of_alg) if of_alg else "no signature"
+                if why is not None:
+                    problems.append(f"{name} {kind}: algorithm {algorithm}: {why}")
+        nsec = node.get_rdataset(zone.rdclass, NSEC)
+        following = names[i + 1][1] if i + 1 < len(names) else origin
+        if nsec is None or len(nsec) != 1:
+            problems.append(f"{name} NSEC: {'missing' if nsec is None else 'more than one'}")
+            continue
+        rd = nsec[0]
+        if rd.next.derelativize(origin) != following:
+            problems.append(f"{name} NSEC: next is {rd.next}, expected {following}")
+        present = sorted(set(_bitmap(rd.windows)))
+        expected = _nsec_types(node, delegation)
+        if present != expected:
+            shown = " ".join(dns.rdatatype.to_text(t) for t in present)
+            want = " ".join(dns.rdatatype.to_text(t) for t in expected)
+            problems.append(f"{name} NSEC: bitmap [{shown}] does not match types present [{want}]")
+    for key, node in zone.nodes.items():
+        if key not in auth_keys and node.get_rdataset(zone.rdclass, NSEC) is not None:
+            problems.append(f"{_abs(zone, key)} NSEC: at a name the zone is not authoritative for")
+    return problems
+
+
+def _bitmap(windows) -> Iterable[int]:
+    for window, bitmap in windows:
+        for i, byte in enumerate(bitmap):
+            for bit in range(8):
+                if byte & (0x80 >> bit):
+                    yield window * 256 + i * 8 + bit

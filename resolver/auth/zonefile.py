@@ -1,0 +1,227 @@
+"""Master files (RFC 1035 §5) in and out, with errors a zone operator can act on.
+
+Loading uses dnspython's zone-file reader with two changes of behaviour:
+
+* data outside the zone is an error (dnspython silently drops it, so a record for ``other.org.``
+  typed into ``example.com``'s file would vanish without a word);
+* every error becomes one ``ZoneFileError`` whose text is ``<path>:<line>: <message>``.
+
+Names are always absolute (``relativize=False``) so that no caller has to think about origins.
+CAPS and LOAD load in either form (friendly ``CAPS gpu_count=8`` or RFC 3597 ``TYPE65380 \\# ...``)
+because ``resolver.records`` registers them with dnspython.
+
+Writing produces a complete, sorted master file. With ``generic=True`` our private types are
+written in RFC 3597 form everywhere they appear (records, RRSIG type covered, NSEC bitmaps), so
+BIND, NSD, Knot and ldns can read the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import dns.exception
+import dns.name
+import dns.node
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.util
+import dns.tokenizer
+import dns.zone
+import dns.zonefile
+
+from .. import records
+
+PRIVATE_TYPES = frozenset({int(records.CAPS), int(records.LOAD)})  # unknown to peer software
+_CAUGHT = re.compile(r"caught exception <class '[\w.]+'>: ")
+_UNKNOWN_TYPE = re.compile(r"unknown rdatatype '([^']*)'")
+
+
+class ZoneFileError(Exception):
+    """A master file could not be loaded; str() is ``<path>:<line>: <message>`` when the line is known."""
+
+
+class _StrictReader(dns.zonefile.Reader):
+    """dnspython's reader, but out-of-zone data and CNAME conflicts are line-numbered errors."""
+
+    def _eat_line(self) -> None:
+        # dnspython calls this only to skip a record whose owner is outside the zone.
+        raise dns.exception.SyntaxError(f"{self.last_name} is outside the zone {self.zone_origin}")
+
+    def _rr_line(self) -> None:
+        try:
+            super()._rr_line()
+        except dns.zonefile.CNAMEAndOtherData as exc:
+            raise dns.exception.SyntaxError(f"{self.last_name}: {exc}") from None
+        except KeyError as exc:  # the zone transaction rejected the owner name
+            raise dns.exception.SyntaxError(f"{self.last_name}: {exc.args[0] if exc.args else exc}") from None
+
+
+def _origin_from_text(text: str, filename: str) -> dns.name.Name | None:
+    """The origin a file implies: its first ``$ORIGIN``, else the owner of its first SOA record."""
+    tok = dns.tokenizer.Tokenizer(text, filename)
+    origin: dns.name.Name | None = None
+    last_owner: str | None = None
+    try:
+        while True:
+            token = tok.get(want_leading=True)
+            if token.is_eof():
+                return None
+            if token.is_eol():
+                continue
+            if token.is_identifier() and token.value.startswith("$"):
+                if token.value.upper() == "$ORIGIN":
+                    name = tok.get_name(origin)
+                    return name if name.is_absolute() else None
+                if token.value.upper() == "$INCLUDE":
+                    return None  # the SOA may be in the included file; the caller must say
+                _skip_line(tok)
+                continue
+            owner = last_owner if token.is_whitespace() else token.value
+            last_owner = owner
+            fields = []
+            while len(fields) < 3:
+                token = tok.get()
+                if token.is_eol_or_eof():
+                    break
+                fields.append(token.value.upper())
+            if "SOA" in fields:
+                if owner is None or owner == "@" or not owner.endswith("."):
+                    return None
+                return dns.name.from_text(owner)
+            if not token.is_eol_or_eof():
+                _skip_line(tok)
+    except dns.exception.DNSException:
+        return None  # the real reader reports the syntax error with its line
+
+
+def _skip_line(tok: dns.tokenizer.Tokenizer) -> None:
+    while not tok.get().is_eol_or_eof():
+        pass
+
+
+def load_zone(path: str | Path, origin: str | dns.name.Name | None = None) -> dns.zone.Zone:
+    """Load a master file into a zone with absolute names.
+
+    ``origin`` defaults to the file's first ``$ORIGIN`` or the owner of its first SOA record.
+    Raises ZoneFileError (never anything else for bad input).
+    """
+    filename = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ZoneFileError(f"{filename}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ZoneFileError(f"{filename}: cannot read: {exc.strerror or exc}") from None
+    if isinstance(origin, str):
+        try:
+            origin = dns.name.from_text(origin)
+        except dns.exception.DNSException as exc:
+            raise ZoneFileError(f"{filename}: bad origin {origin!r}: {exc}") from None
+    if origin is None:
+        origin = _origin_from_text(text, filename)
+        if origin is None:
+            raise ZoneFileError(
+                f"{filename}: cannot tell the zone origin (no $ORIGIN and no absolute SOA owner); give it explicitly"
+            )
+    zone = dns.zone.Zone(origin, dns.rdataclass.IN, relativize=False)
+    try:
+        with zone.writer(True) as txn:
+            tok = dns.tokenizer.Tokenizer(text, filename)
+            _StrictReader(tok, dns.rdataclass.IN, txn, allow_include=True).read()
+        zone.check_origin()
+    except dns.exception.SyntaxError as exc:
+        raise ZoneFileError(_UNKNOWN_TYPE.sub(r"unknown type \1", _CAUGHT.sub("", str(exc)))) from None
+    except dns.zone.NoSOA:
+        raise ZoneFileError(f"{filename}: no SOA record at the zone origin {origin}") from None
+    except dns.zone.NoNS:
+        raise ZoneFileError(f"{filename}: no NS records at the zone origin {origin}") from None
+    except dns.zonefile.UnknownOrigin:
+        raise ZoneFileError(f"{filename}: a relative name appears before the origin is known") from None
+    except OSError as exc:  # an unreadable $INCLUDE
+        raise ZoneFileError(f"{filename}: $INCLUDE {exc.filename}: {exc.strerror or exc}") from None
+    except (dns.exception.DNSException, ValueError, KeyError) as exc:
+        raise ZoneFileError(f"{filename}: {exc}") from None
+    return zone
+
+
+def _type_text(rdtype: int, generic: bool) -> str:
+    if generic and rdtype in PRIVATE_TYPES:
+        return f"TYPE{rdtype}"
+    return dns.rdatatype.to_text(rdtype)
+
+
+def _rdata_text(rd: dns.rdata.Rdata, generic: bool) -> str:
+    if not generic:
+        return rd.to_text()
+    if rd.rdtype in PRIVATE_TYPES:
+        return rd.to_generic().to_text()
+    if rd.rdtype == dns.rdatatype.RRSIG and rd.type_covered in PRIVATE_TYPES:
+        return f"TYPE{rd.type_covered} " + rd.to_text().split(" ", 1)[1]
+    if rd.rdtype == dns.rdatatype.NSEC:
+        types = [_type_text(t, True) for t in _bitmap_types(rd.windows)]
+        return " ".join([rd.next.to_text(), *types])
+    return rd.to_text()
+
+
+def _bitmap_types(windows) -> list[int]:
+    types = []
+    for window, bitmap in windows:
+        for i, byte in enumerate(bitmap):
+            for bit in range(8):
+                if byte & (0x80 >> bit):
+                    types.append(window * 256 + i * 8 + bit)
+    return types
+
+
+def _sorted_rdatasets(node: dns.node.Node):
+    # SOA first (RFC 1035 §5.2 expects it to open the file), then each type followed by its RRSIG.
+    def key(rds):
+        base = rds.covers if rds.rdtype == dns.rdatatype.RRSIG else rds.rdtype
+        return (base != dns.rdatatype.SOA, base, rds.rdtype == dns.rdatatype.RRSIG)
+
+    return sorted(node.rdatasets, key=key)
+
+
+def zone_to_text(zone: dns.zone.Zone, *, generic: bool = False) -> str:
+    """The zone as a master file: absolute names, apex first, names in DNSSEC canonical order.
+
+    ``generic=True`` writes CAPS/LOAD in RFC 3597 form so that peer software can read the file.
+    """
+    origin = zone.origin
+    rdclass = dns.rdataclass.to_text(zone.rdclass)
+    lines = [f"$ORIGIN {origin}"] if origin is not None else []
+    names = sorted(zone.nodes, key=lambda n: n.derelativize(origin) if origin else n)
+    for name in names:
+        owner = (name.derelativize(origin) if origin else name).to_text()
+        for rds in _sorted_rdatasets(zone.nodes[name]):
+            rdtype = _type_text(rds.rdtype, generic)
+            for rd in rds:
+                lines.append(f"{owner} {rds.ttl} {rdclass} {rdtype} {_rdata_text(rd, generic)}".rstrip())
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_zone(zone: dns.zone.Zone, path: str | Path, *, generic: bool = False) -> None:
+    """Write the zone as a master file, atomically (a reader sees the old file or the new one)."""
+    target = Path(path)
+    text = zone_to_text(zone, generic=generic)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o644 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
