@@ -1,0 +1,48 @@
+"""What a scrubbed response means for the question asked (RFC 1034 §4.3.2 from the client side)."""
+
+from __future__ import annotations
+
+import enum
+
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from .scrub import Scrubbed
+
+
+class Kind(enum.Enum):
+    ANSWER = "answer"        # the RRset asked for
+    CNAME = "cname"          # an alias at the name; follow it
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"        # the name exists, the type does not
+    REFERRAL = "referral"    # NS for a child zone on the way to the name
+    LAME = "lame"            # nothing usable: try another server
+
+
+def classify(msg: Scrubbed, zone: dns.name.Name, qname: dns.name.Name, qtype: int) -> Kind:
+    if msg.find("answer", qname, qtype) is not None:
+        return Kind.ANSWER
+    if qtype != dns.rdatatype.CNAME and msg.find("answer", qname, dns.rdatatype.CNAME) is not None:
+        return Kind.CNAME
+    if msg.rcode == dns.rcode.NXDOMAIN:
+        return Kind.NXDOMAIN
+    if msg.rcode != dns.rcode.NOERROR or msg.answer:
+        return Kind.LAME
+    if referral_ns(msg, zone) is not None and not msg.aa:
+        return Kind.REFERRAL
+    has_soa = any(r.rdtype == dns.rdatatype.SOA for r in msg.authority)
+    if msg.aa or has_soa:
+        return Kind.NODATA
+    return Kind.LAME  # non-authoritative empty answer or a referral upwards (RFC 4697 §2.5)
+
+
+def referral_ns(msg: Scrubbed, zone: dns.name.Name):
+    """The deepest NS RRset below ``zone`` in the authority section (the scrubber already kept
+    only cuts on the path to the query name)."""
+    best = None
+    for rrset in msg.authority:
+        if rrset.rdtype == dns.rdatatype.NS and rrset.name != zone and rrset.name.is_subdomain(zone):
+            if best is None or len(rrset.name) > len(best.name):
+                best = rrset
+    return best

@@ -1,0 +1,487 @@
+"""The sans-I/O iterative resolver: from server hints down the delegations to an answer,
+validating the chain of trust from the trust anchor on the way (RFC 1034 §5.3.3, RFC 4035 §5).
+
+The resolution logic is written as one generator (``_run``) that yields Send actions and
+receives what the driver reports back; ``next_action``/``on_response``/``on_timeout`` are
+the only doors in and out (the Knot Resolver / h11 pattern). Nothing here owns a socket, a
+task or a real clock, so every decision can be replayed from scripted packets.
+
+One query is outstanding at a time. Every path is bounded: queries per resolution
+(``max_queries``), elapsed time (``max_time``, on the injected clock), referrals per lookup,
+CNAME hops (8), sub-resolution depth (NS names outside their zone, DS, DNSKEY).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+from ..status import Status
+from . import trace as ev
+from .actions import Done, EngineStateError, Send
+from .cache import Cache, ZoneTrust
+from .classify import Kind, classify, referral_ns
+from .hints import Hints, Server, parse_hints
+from .result import Lookup, weakest
+from .scrub import Scrubbed, scrub
+from .validate import Check, check_dnskeys, check_rrset, prove, signer_of, verified_nsecs, wildcard_of
+
+MAX_CNAME = 8
+MAX_REFERRALS = 16
+MAX_NS_LOOKUPS = 3  # NS names resolved per referral without glue (bounds amplification)
+EDNS_PAYLOAD = 1232  # DNS flag day 2020: avoids IP fragmentation
+
+DS, DNSKEY, CNAME = dns.rdatatype.DS, dns.rdatatype.DNSKEY, dns.rdatatype.CNAME
+_Gen = Generator[Send, Any, Any]
+
+
+class _ServFail(Exception):
+    """This lookup cannot be completed (servers failed, no path); callers may try another way."""
+
+
+class _Budget(_ServFail):
+    """A resolution-wide limit was hit: always ends the whole resolution."""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One name's answer within a lookup (before CNAMEs are joined)."""
+
+    kind: Kind
+    status: Status
+    why: str
+    ttl: int
+    rrset: dns.rrset.RRset | None = None
+    rrsigs: dns.rrset.RRset | None = None
+    authority: tuple[dns.rrset.RRset, ...] = ()
+
+
+class Engine:
+    def __init__(
+        self,
+        qname: dns.name.Name | str,
+        qtype: int | str,
+        hints: Hints | Mapping[str, Sequence[str]],
+        trust_anchor=None,
+        cache: Cache | None = None,
+        now: Callable[[], float] = time.time,
+        *,
+        port: int = 53,
+        timeout: float = 2.0,
+        max_queries: int = 40,
+        max_time: float = 10.0,
+        max_depth: int = 6,
+    ):
+        self.qname = dns.name.from_text(qname) if isinstance(qname, str) else qname
+        self.qtype = dns.rdatatype.from_text(qtype) if isinstance(qtype, str) else dns.rdatatype.RdataType.make(qtype)
+        self.hints: Hints = _as_hints(hints, port)
+        self.trust_anchor = trust_anchor
+        self.cache = cache if cache is not None else Cache(now)
+        self.clock = now
+        self.port = port
+        self.timeout = timeout
+        self.max_queries = max_queries
+        self.max_time = max_time
+        self.max_depth = max_depth
+        self.queries = 0
+        self.trace: list[ev.TraceEvent] = []
+        self._start_time = now()
+        self._tokens = itertools.count(1)
+        self._gen = self._run()
+        self._pending: Send | None = None
+        self._input: tuple | None = None
+        self._done: Done | None = None
+        self._active: set[tuple[dns.name.Name, int]] = set()
+        self._trust_active: set[dns.name.Name] = set()
+
+    # The sans-I/O surface -------------------------------------------------------------------
+    def next_action(self) -> Send | Done:
+        if self._done is not None:
+            return self._done
+        if self._pending is not None and self._input is None:
+            raise EngineStateError(f"query token {self._pending.token} has no response or timeout yet")
+        value, self._input, self._pending = self._input, None, None
+        try:
+            action = self._gen.send(value)
+        except StopIteration as stop:
+            self._done = Done(stop.value)
+            return self._done
+        self._pending = action
+        return action
+
+    def on_response(self, token: int, response: bytes | dns.message.Message, from_addr: tuple) -> None:
+        send = self._expect(token)
+        if isinstance(response, (bytes, bytearray, memoryview)):
+            try:
+                response = dns.message.from_wire(bytes(response))
+            except (dns.exception.DNSException, ValueError) as exc:
+                self._input = ("error", f"malformed response: {exc}")
+                return
+        host, port = from_addr[0], from_addr[1]
+        if (host, port) != send.server:
+            self._input = ("error", f"response from unexpected address {host}:{port}")
+        elif response.id != send.query.id or not response.flags & dns.flags.QR:
+            self._input = ("error", "response ID does not match the query")
+        elif response.question != send.query.question:
+            self._input = ("error", "response question does not match the query")
+        else:
+            self._input = ("response", response)
+
+    def on_timeout(self, token: int) -> None:
+        self._expect(token)
+        self._input = ("timeout", None)
+
+    def _expect(self, token: int) -> Send:
+        if self._pending is None or self._pending.token != token or self._input is not None:
+            raise EngineStateError(f"no outstanding query with token {token}")
+        return self._pending
+
+    # Top level --------------------------------------------------------------------------------
+    def _run(self) -> _Gen:
+        try:
+            lookup = yield from self._lookup(self.qname, self.qtype, 0)
+        except _ServFail as exc:
+            lookup = Lookup(self.qname, self.qtype, "SERVFAIL", Status.INDETERMINATE, str(exc), 0)
+        return replace(lookup, trace=tuple(self.trace))
+
+    def _lookup(self, qname: dns.name.Name, qtype: int, depth: int) -> _Gen:
+        """Resolve (qname, qtype) following CNAMEs; returns a Lookup (bogus → SERVFAIL, no data)."""
+        if depth > self.max_depth:
+            raise _ServFail(f"sub-resolution deeper than {self.max_depth} levels at {qname}")
+        key = (qname, qtype)
+        if key in self._active:
+            raise _ServFail(f"dependency loop: {qname} {dns.rdatatype.to_text(qtype)} is needed to resolve itself")
+        self._active.add(key)
+        try:
+            chain: list[_Step] = []
+            seen = {qname}
+            name = qname
+            for _ in range(MAX_CNAME + 1):
+                step = yield from self._lookup_one(name, qtype, depth, validate=True)
+                chain.append(step)
+                if step.kind is not Kind.CNAME or step.status is Status.BOGUS:
+                    return self._join(qname, qtype, chain)
+                target = step.rrset[0].target
+                self.trace.append(ev.CnameFollowed(str(name), str(target)))
+                if target in seen:
+                    raise _ServFail(f"CNAME loop at {target}")
+                seen.add(target)
+                name = target
+            raise _ServFail(f"CNAME chain from {qname} longer than {MAX_CNAME}")
+        finally:
+            self._active.discard(key)
+
+    def _join(self, qname: dns.name.Name, qtype: int, chain: list[_Step]) -> Lookup:
+        status = weakest(*(s.status for s in chain))
+        decider = next(s for s in reversed(chain) if s.status is status)
+        ttl = min(s.ttl for s in chain)
+        last = chain[-1]
+        cnames = tuple(s.rrset for s in chain if s.kind is Kind.CNAME)
+        if status is Status.BOGUS:  # RFC 4035 §5.5: a validating resolver returns SERVFAIL
+            return Lookup(qname, qtype, "SERVFAIL", status, decider.why, ttl)
+        rcode = {Kind.NXDOMAIN: "NXDOMAIN"}.get(last.kind, "NOERROR")
+        rrset = last.rrset if last.kind is Kind.ANSWER else None
+        rrsigs = last.rrsigs if last.kind is Kind.ANSWER else None
+        return Lookup(qname, qtype, rcode, status, decider.why, ttl, rrset, rrsigs, cnames, last.authority)
+
+    # One name, one type -------------------------------------------------------------------------
+    def _lookup_one(self, name: dns.name.Name, qtype: int, depth: int, *, validate: bool) -> _Gen:
+        if validate:
+            cached = self._from_cache(name, qtype)
+            if cached is not None:
+                return cached
+        zone, servers = self._closest_servers(name, qtype)
+        for _ in range(MAX_REFERRALS):
+            msg, kind = yield from self._ask(zone, servers, name, qtype)
+            if kind is Kind.REFERRAL:
+                zone, servers = yield from self._follow_referral(zone, msg, name, depth)
+                continue
+            if not validate:
+                rrset = msg.find("answer", name, qtype)
+                return _Step(kind, Status.INDETERMINATE, "not validated", 0, rrset,
+                             msg.sigs("answer", rrset) if rrset is not None else None, msg.authority)
+            if kind in (Kind.ANSWER, Kind.CNAME):
+                rrset = msg.find("answer", name, qtype if kind is Kind.ANSWER else CNAME)
+                rrsigs = msg.sigs("answer", rrset)
+                check = yield from self._validate_positive(zone, rrset, rrsigs, msg, depth)
+                ttl = min(rrset.ttl, check.ttl) if check.ttl is not None else rrset.ttl
+                self.cache.put_rrset(rrset, rrsigs, check.status, check.why, ttl)
+                self._verdict(name, rrset.rdtype, "NOERROR", check)
+                return _Step(kind, check.status, check.why, ttl, rrset, rrsigs)
+            check = yield from self._validate_negative(zone, name, qtype, kind, msg, depth)
+            ttl = _negative_ttl(msg)
+            rcode = "NXDOMAIN" if kind is Kind.NXDOMAIN else "NOERROR"
+            self.cache.put_negative(name, qtype, rcode, msg.authority, check.status, check.why, ttl)
+            self._verdict(name, qtype, "NXDOMAIN" if kind is Kind.NXDOMAIN else "NODATA", check)
+            return _Step(kind, check.status, check.why, ttl, authority=msg.authority)
+        raise _ServFail(f"more than {MAX_REFERRALS} referrals resolving {name}")
+
+    def _from_cache(self, name: dns.name.Name, qtype: int) -> _Step | None:
+        for rdtype, kind in ((qtype, Kind.ANSWER), (CNAME, Kind.CNAME)):
+            entry = self.cache.get_rrset(name, rdtype)
+            if entry is not None and (rdtype == qtype or qtype != CNAME):
+                self.trace.append(ev.CacheHit(str(name), dns.rdatatype.to_text(rdtype), entry.status))
+                return _Step(kind, entry.status, entry.why, self.cache.remaining(entry), entry.rrset, entry.rrsigs)
+        neg = self.cache.get_negative(name, qtype)
+        if neg is not None:
+            self.trace.append(ev.CacheHit(str(name), dns.rdatatype.to_text(qtype), neg.status))
+            kind = Kind.NXDOMAIN if neg.rcode == "NXDOMAIN" else Kind.NODATA
+            return _Step(kind, neg.status, neg.why, self.cache.remaining(neg), authority=neg.authority)
+        return None
+
+    def _verdict(self, name, rdtype, rcode: str, check: Check) -> None:
+        self.trace.append(ev.AnswerVerdict(str(name), dns.rdatatype.to_text(rdtype), rcode, check.status, check.why))
+
+    # Where to start, whom to ask ------------------------------------------------------------------
+    def _closest_servers(self, name: dns.name.Name, qtype: int) -> tuple[dns.name.Name, tuple[Server, ...]]:
+        """The deepest zone at or above ``name`` whose servers we know (hints, then referrals
+        remembered in the cache). DS lives in the parent (RFC 4035 §3.1.4.1), so for DS the
+        search starts one label up."""
+        probe = name.parent() if qtype == DS and name != dns.name.root else name
+        while True:
+            if probe in self.hints:
+                return probe, self.hints[probe]
+            delegation = self.cache.get_delegation(probe)
+            if delegation is not None and delegation.servers:
+                return probe, delegation.servers
+            if probe == dns.name.root:
+                break
+            probe = probe.parent()
+        raise _ServFail(f"no hint covers {name}: give a --hint for one of its zones")
+
+    def _send(self, zone, server: Server, qname, qtype, tcp: bool) -> _Gen:
+        if self.queries >= self.max_queries:
+            raise _Budget(f"query budget of {self.max_queries} exhausted at {qname} (zone {zone})")
+        if self.clock() - self._start_time > self.max_time:
+            raise _Budget(f"time budget of {self.max_time:g}s exhausted at {qname} (zone {zone})")
+        self.queries += 1
+        query = dns.message.make_query(qname, qtype, want_dnssec=True, payload=EDNS_PAYLOAD)
+        # Iterative (RD=0); CD=1 because we validate ourselves (RFC 4035 §3.2.2).
+        query.flags = (query.flags & ~dns.flags.RD) | dns.flags.CD
+        self.trace.append(ev.QuerySent(str(zone), server, str(qname), dns.rdatatype.to_text(qtype), tcp))
+        reply = yield Send(query, server, tcp, self.timeout, next(self._tokens))
+        return reply
+
+    def _ask(self, zone: dns.name.Name, servers: Sequence[Server], qname, qtype) -> _Gen:
+        """Ask each server of ``zone`` in turn until one gives a usable, scrubbed response."""
+        failures = []
+        for server in servers:
+            tcp = False
+            for _ in range(2):  # UDP, then TCP once if truncated
+                kind_in, payload = yield from self._send(zone, server, qname, qtype, tcp)
+                if kind_in == "response" and payload.flags & dns.flags.TC and not tcp:
+                    tcp = True
+                    continue
+                break
+            if kind_in == "timeout":
+                reason = "timeout"
+            elif kind_in == "error":
+                reason = payload
+            elif payload.flags & dns.flags.TC:
+                reason = "truncated over TCP"
+            elif payload.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                reason = dns.rcode.to_text(payload.rcode())
+            else:
+                msg = scrub(payload, zone, qname)
+                kind = classify(msg, zone, qname, qtype)
+                if kind is not Kind.LAME:
+                    return msg, kind
+                reason = "lame (no answer, referral or proof for the question)"
+            failures.append(f"{_addr(server)} {reason}")
+            self.trace.append(ev.ServerFailed(server, reason))
+        raise _ServFail(f"no usable response from the servers of {zone} for {qname} "
+                        f"{dns.rdatatype.to_text(qtype)}: {'; '.join(failures) or 'no servers'}")
+
+    def _follow_referral(self, zone: dns.name.Name, msg: Scrubbed, name, depth: int) -> _Gen:
+        ns_rrset = referral_ns(msg, zone)
+        child = ns_rrset.name
+        yield from self._learn_ds(zone, child, msg, depth)
+        servers: list[Server] = []
+        glued = []
+        targets = sorted(rd.target for rd in ns_rrset)
+        for target in targets:
+            for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                glue = msg.find("additional", target, rdtype)
+                if glue is not None:
+                    servers.extend((rd.address, self.port) for rd in glue)
+                    glued.extend(f"{target}={rd.address}" for rd in glue)
+        if not servers:
+            # No usable glue: resolve the NS names ourselves. Names inside the child would need
+            # the child's own servers (glue was required, RFC 1034 §4.2.1), so skip them.
+            looked_up = 0
+            for target in targets:
+                if target.is_subdomain(child) or looked_up >= MAX_NS_LOOKUPS:
+                    continue
+                looked_up += 1
+                try:
+                    found = yield from self._lookup(target, dns.rdatatype.A, depth + 1)
+                except _Budget:
+                    raise
+                except _ServFail:
+                    continue
+                if found.rrset is not None:
+                    servers.extend((rd.address, self.port) for rd in found.rrset)
+        self.trace.append(ev.Referral(str(zone), str(child), tuple(str(t) for t in targets), tuple(glued),
+                                      msg.find("authority", child, DS) is not None))
+        if not servers:
+            raise _ServFail(f"no address for any name server of {child} ({', '.join(map(str, targets))})")
+        unique = tuple(dict.fromkeys(servers))
+        self.cache.put_delegation(child, unique, tuple(targets), ns_rrset.ttl)
+        return child, unique
+
+    # Chain of trust --------------------------------------------------------------------------------
+    def _learn_ds(self, parent: dns.name.Name, child: dns.name.Name, msg: Scrubbed, depth: int) -> _Gen:
+        """Take the DS (or the signed proof that there is none) from the referral, so the
+        child's trust needs no separate DS query (RFC 4035 §3.1.4)."""
+        if self.cache.get_rrset(child, DS) or self.cache.get_negative(child, DS):
+            return
+        ds = msg.find("authority", child, DS)
+        if ds is not None:
+            rrsigs = msg.sigs("authority", ds)
+            check = yield from self._validate_positive(parent, ds, rrsigs, msg, depth)
+            ttl = min(ds.ttl, check.ttl) if check.ttl is not None else ds.ttl
+            self.cache.put_rrset(ds, rrsigs, check.status, check.why, ttl)
+            return
+        if not any(r.rdtype == dns.rdatatype.NSEC for r in msg.authority):
+            return  # nothing to learn here; _trust will ask the parent for DS
+        trust = yield from self._trust(parent, depth)
+        if trust.status is not Status.SECURE:
+            return
+        nsecs, bad = verified_nsecs(msg, trust.dnskeys, parent, self.clock())
+        if bad is None:
+            check = prove("no_ds", child, nsecs, parent)
+            if check.status is Status.SECURE:
+                ttl = min(r.ttl for r in nsecs)
+                self.cache.put_negative(child, DS, "NOERROR", msg.authority, Status.SECURE, check.why, ttl)
+
+    def _trust(self, zone: dns.name.Name, depth: int) -> _Gen:
+        """How far the keys of ``zone`` are trusted: SECURE with its DNSKEY RRset, INSECURE
+        (provably unsigned), BOGUS, or INDETERMINATE (no anchor above it)."""
+        cached = self.cache.get_trust(zone)
+        if cached is not None:
+            return cached
+        anchor = self.trust_anchor.closest(zone) if self.trust_anchor is not None else None
+        if anchor is None:
+            return self._put_trust(zone, Status.INDETERMINATE, "no trust anchor covers it", None, 3600)
+        if zone in self._trust_active:  # e.g. a zone whose DS is "signed" by itself
+            return ZoneTrust(zone, Status.BOGUS, f"validation of {zone} depends on itself", None, 0)
+        self._trust_active.add(zone)
+        try:
+            if zone == anchor:
+                ds, keys = self.trust_anchor.ds(zone), self.trust_anchor.dnskey(zone)
+                return (yield from self._check_keys(zone, depth, ds=ds, anchor_keys=keys,
+                                                    source=f"trust anchor {zone}"))
+            found = yield from self._lookup(zone, DS, depth)
+            if found.status is Status.SECURE and found.rrset is not None:
+                return (yield from self._check_keys(zone, depth, ds=found.rrset, source=f"DS in {zone.parent()}"))
+            if found.status is Status.SECURE and found.rcode == "NOERROR":
+                return self._put_trust(zone, Status.INSECURE, f"no DS for {zone}, proven by signed NSEC: {found.why}",
+                                       None, found.ttl)
+            if found.status is Status.SECURE:
+                return self._put_trust(zone, Status.BOGUS, f"parent says {zone} does not exist", None, found.ttl)
+            if found.status is Status.BOGUS:
+                return self._put_trust(zone, Status.BOGUS, f"DS for {zone}: {found.why}", None, found.ttl)
+            return self._put_trust(zone, found.status, found.why, None, found.ttl)
+        finally:
+            self._trust_active.discard(zone)
+
+    def _check_keys(self, zone: dns.name.Name, depth: int, *, ds=None, anchor_keys=None, source: str) -> _Gen:
+        step = yield from self._lookup_one(zone, DNSKEY, depth, validate=False)
+        if step.kind is not Kind.ANSWER or step.rrset is None:
+            return self._put_trust(zone, Status.BOGUS, f"{zone} has a {source} but no DNSKEY RRset", None, 60)
+        check = check_dnskeys(step.rrset, step.rrsigs, zone, self.clock(), ds=ds, anchor_keys=anchor_keys)
+        ttl = min(step.rrset.ttl, check.ttl) if check.ttl is not None else step.rrset.ttl
+        if check.status is Status.SECURE:
+            self.cache.put_rrset(step.rrset, step.rrsigs, check.status, check.why, ttl)
+        return self._put_trust(zone, check.status, f"{check.why} (from {source})", step.rrset, ttl)
+
+    def _put_trust(self, zone, status: Status, why: str, dnskeys, ttl: int) -> ZoneTrust:
+        self.trace.append(ev.ZoneVerdict(str(zone), status, why))
+        return self.cache.put_trust(zone, status, why, dnskeys, ttl)
+
+    def _validation_zone(self, server_zone: dns.name.Name, rrset, rrsigs) -> dns.name.Name:
+        """The zone whose keys must have signed ``rrset``: the zone we asked, or a zone below
+        it when one server serves both (the signer tells), but never the owner itself for DS,
+        which only the parent may sign (RFC 4035 §5.2)."""
+        signer = signer_of(rrsigs)
+        if (signer is not None and signer != server_zone and signer.is_subdomain(server_zone)
+                and rrset.name.is_subdomain(signer) and not (rrset.rdtype == DS and rrset.name == signer)):
+            return signer
+        return server_zone
+
+    def _validate_positive(self, server_zone, rrset, rrsigs, msg: Scrubbed, depth: int) -> _Gen:
+        zone = self._validation_zone(server_zone, rrset, rrsigs)
+        trust = yield from self._trust(zone, depth)
+        if trust.status is not Status.SECURE:
+            return Check(trust.status, f"zone {zone} is {trust.status.value}: {trust.why}")
+        now = self.clock()
+        check = check_rrset(rrset, rrsigs, trust.dnskeys, zone, now)
+        if check.status is not Status.SECURE:
+            return check
+        wildcard = wildcard_of(rrset, rrsigs)
+        if wildcard is not None:
+            # A wildcard expansion is only genuine if the name itself provably does not exist
+            # (RFC 4035 §5.3.4); otherwise a signed *.zone could shadow real names.
+            nsecs, bad = verified_nsecs(msg, trust.dnskeys, zone, now)
+            if bad is not None:
+                return bad
+            proof = prove("wildcard", rrset.name, wildcard, nsecs, zone)
+            if proof.status is not Status.SECURE:
+                return proof
+            return Check(Status.SECURE, f"{check.why}; expanded from {wildcard}", check.ttl)
+        return check
+
+    def _validate_negative(self, server_zone, name, qtype, kind: Kind, msg: Scrubbed, depth: int) -> _Gen:
+        zone = server_zone
+        for rrset in msg.authority:
+            if rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers in (dns.rdatatype.SOA, dns.rdatatype.NSEC):
+                zone = self._validation_zone(server_zone, msg.find("authority", rrset.name, rrset.covers) or rrset,
+                                             rrset)
+                break
+        trust = yield from self._trust(zone, depth)
+        if trust.status is not Status.SECURE:
+            return Check(trust.status, f"zone {zone} is {trust.status.value}: {trust.why}")
+        nsecs, bad = verified_nsecs(msg, trust.dnskeys, zone, self.clock())
+        if bad is not None:
+            return bad
+        if not nsecs:
+            what = "NXDOMAIN" if kind is Kind.NXDOMAIN else "NODATA"
+            return Check(Status.BOGUS, f"{what} for {name} from signed zone {zone} without NSEC proof")
+        if kind is Kind.NXDOMAIN:
+            return prove("nxdomain", name, nsecs, zone)
+        if qtype == DS:
+            check = prove("no_ds", name, nsecs, zone)
+            if check.status is Status.SECURE:
+                return check
+        return prove("nodata", name, qtype, nsecs, zone)
+
+
+def _negative_ttl(msg: Scrubbed) -> int:
+    """RFC 2308 §5: the lesser of the SOA's TTL and its MINIMUM field."""
+    for rrset in msg.authority:
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return min(rrset.ttl, rrset[0].minimum)
+    ttls = [r.ttl for r in msg.authority if r.rdtype == dns.rdatatype.NSEC]
+    return min(ttls) if ttls else 60
+
+
+def _addr(server: Server) -> str:
+    host, port = server
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _as_hints(hints, port: int) -> Hints:
+    if all(isinstance(k, dns.name.Name) and all(isinstance(s, tuple) for s in v) for k, v in hints.items()):
+        return dict(hints)
+    return parse_hints(hints, port)

@@ -1,0 +1,45 @@
+"""The outcome of one lookup (name, type): answer, validation status and how it was reached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rrset
+
+from ..status import Status
+from .trace import TraceEvent
+
+# Weakest first: the status of a combination is the minimum (RFC 4035 §4.3 ordering of trust).
+STRENGTH = {Status.BOGUS: 0, Status.INDETERMINATE: 1, Status.INSECURE: 2, Status.SECURE: 3}
+
+
+def weakest(*statuses: Status) -> Status:
+    return min(statuses, key=STRENGTH.__getitem__)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Result of ``Resolver.lookup``/an Engine run.
+
+    ``rcode`` is "NOERROR", "NXDOMAIN" or "SERVFAIL" (upstream failure or bogus data, as a
+    validating resolver answers). ``rrset`` is the final answer (None for negative answers
+    and failures; never set when the status is bogus); ``chain`` are the CNAMEs followed
+    on the way, ``rrsigs`` the signatures of ``rrset``. ``ttl`` is the least TTL involved.
+    """
+
+    qname: dns.name.Name
+    rdtype: int
+    rcode: str
+    status: Status
+    why: str
+    ttl: int
+    rrset: dns.rrset.RRset | None = None
+    rrsigs: dns.rrset.RRset | None = None
+    chain: tuple[dns.rrset.RRset, ...] = ()
+    authority: tuple[dns.rrset.RRset, ...] = ()
+    trace: tuple[TraceEvent, ...] = field(default=(), compare=False)
+
+    @property
+    def found(self) -> bool:
+        return self.rcode == "NOERROR" and self.rrset is not None

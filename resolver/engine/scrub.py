@@ -1,0 +1,103 @@
+"""The scrubber: clean a response before anything else looks at it (Unbound iter_scrub.c).
+
+A server is trusted only for names inside the zone we asked it about (its bailiwick).
+Everything else is removed here, so cache poisoning by out-of-bailiwick data (Kaminsky-style
+glue, unrelated answers, NS hijacks of a parent) cannot reach the cache:
+
+* answer: only the query name and the CNAME chain from it, inside the bailiwick;
+* authority: NS only for the zone itself or a child on the path to the query name; SOA only at
+  the zone apex; DS, NSEC and RRSIG only inside the bailiwick; anything else dropped;
+* additional: only A/AAAA of name servers named in the kept NS records, inside the bailiwick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rdatatype
+import dns.rrset
+
+RRSIG = dns.rdatatype.RRSIG
+_ADDRESS = (dns.rdatatype.A, dns.rdatatype.AAAA)
+_AUTHORITY_TYPES = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdatatype.DS, dns.rdatatype.NSEC)
+
+
+@dataclass(frozen=True)
+class Scrubbed:
+    rcode: int
+    aa: bool
+    answer: tuple[dns.rrset.RRset, ...]
+    authority: tuple[dns.rrset.RRset, ...]
+    additional: tuple[dns.rrset.RRset, ...]
+    dropped: int  # how many RRsets were removed (for the trace/debugging)
+
+    def find(self, section: str, name: dns.name.Name, rdtype: int, covers: int = 0):
+        for rrset in getattr(self, section):
+            if rrset.rdtype == rdtype and rrset.covers == covers and rrset.name == name:
+                return rrset
+        return None
+
+    def sigs(self, section: str, rrset: dns.rrset.RRset):
+        return self.find(section, rrset.name, RRSIG, rrset.rdtype)
+
+
+def _type_of(rrset: dns.rrset.RRset) -> int:
+    return rrset.covers if rrset.rdtype == RRSIG else rrset.rdtype
+
+
+def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Name) -> Scrubbed:
+    dropped = 0
+    # Answer: walk the CNAME chain from qname so that unrelated answers cannot ride along.
+    wanted = {qname}
+    for _ in range(len(response.answer) + 1):
+        grew = False
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.CNAME and rrset.name in wanted and rrset.name.is_subdomain(zone):
+                target = rrset[0].target
+                if target not in wanted:
+                    wanted.add(target)
+                    grew = True
+        if not grew:
+            break
+    answer = []
+    for rrset in response.answer:
+        if rrset.name in wanted and rrset.name.is_subdomain(zone) and _type_of(rrset) != dns.rdatatype.DNAME:
+            answer.append(rrset)
+        else:
+            dropped += 1
+
+    authority = []
+    nameservers: set[dns.name.Name] = set()
+    for rrset in response.authority:
+        kind = _type_of(rrset)
+        ok = rrset.name.is_subdomain(zone) and kind in _AUTHORITY_TYPES
+        if ok and kind == dns.rdatatype.NS:
+            # NS for the zone itself or a cut on the way down to qname; never a sibling or parent.
+            ok = qname.is_subdomain(rrset.name)
+            if ok and rrset.rdtype == dns.rdatatype.NS:
+                nameservers.update(rd.target for rd in rrset)
+        elif ok and kind == dns.rdatatype.SOA:
+            ok = rrset.name == zone
+        if ok:
+            authority.append(rrset)
+        else:
+            dropped += 1
+
+    additional = []
+    for rrset in response.additional:
+        if (_type_of(rrset) in _ADDRESS and rrset.name in nameservers and rrset.name.is_subdomain(zone)):
+            additional.append(rrset)
+        else:
+            dropped += 1
+
+    return Scrubbed(
+        rcode=response.rcode(),
+        aa=bool(response.flags & dns.flags.AA),
+        answer=tuple(answer),
+        authority=tuple(authority),
+        additional=tuple(additional),
+        dropped=dropped,
+    )

@@ -1,0 +1,93 @@
+"""Trace events of one resolution: small frozen records, one line each (``cid dig +trace``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..status import Status
+
+
+@dataclass(frozen=True)
+class QuerySent:
+    zone: str
+    server: tuple[str, int]
+    qname: str
+    qtype: str
+    tcp: bool = False
+
+    def __str__(self) -> str:
+        proto = "tcp" if self.tcp else "udp"
+        return f";; query {self.qname} {self.qtype} -> {_addr(self.server)} ({proto}, zone {self.zone})"
+
+
+@dataclass(frozen=True)
+class ServerFailed:
+    server: tuple[str, int]
+    reason: str
+
+    def __str__(self) -> str:
+        return f";; server {_addr(self.server)} failed: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Referral:
+    zone: str
+    child: str
+    nameservers: tuple[str, ...]
+    glue: tuple[str, ...]
+    has_ds: bool
+
+    def __str__(self) -> str:
+        glue = ", ".join(self.glue) or "none"
+        ds = "with DS" if self.has_ds else "no DS"
+        return (f";; referral from {self.zone} to {self.child} NS {' '.join(self.nameservers)}"
+                f" (glue: {glue}; {ds})")
+
+
+@dataclass(frozen=True)
+class ZoneVerdict:
+    zone: str
+    status: Status
+    why: str
+
+    def __str__(self) -> str:
+        return f";; zone {self.zone} keys: {self.status.value} ({self.why})"
+
+
+@dataclass(frozen=True)
+class AnswerVerdict:
+    name: str
+    rdtype: str
+    rcode: str
+    status: Status
+    why: str
+
+    def __str__(self) -> str:
+        return f";; answer {self.name} {self.rdtype} {self.rcode}: {self.status.value} ({self.why})"
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    name: str
+    rdtype: str
+    status: Status
+
+    def __str__(self) -> str:
+        return f";; cache hit {self.name} {self.rdtype} ({self.status.value})"
+
+
+@dataclass(frozen=True)
+class CnameFollowed:
+    name: str
+    target: str
+
+    def __str__(self) -> str:
+        return f";; CNAME {self.name} -> {self.target}"
+
+
+TraceEvent = QuerySent | ServerFailed | Referral | ZoneVerdict | AnswerVerdict | CacheHit | CnameFollowed
+
+
+def _addr(server: tuple[str, int]) -> str:
+    host, port = server
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
