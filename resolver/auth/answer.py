@@ -1,0 +1,372 @@
+"""Sans-I/O authoritative answering: query bytes in, response bytes out.
+
+The lookup follows RFC 1034 §4.3.2 (zone cut → referral, exact match, CNAME, wildcard, name
+error) with the DNSSEC additions of RFC 4035 §3.1 (RRSIGs, NSEC proofs, DS at the parent side)
+and EDNS0 (RFC 6891). Hostile input never raises: what cannot be read as a header is dropped,
+what can is answered FORMERR.
+
+Identical query bytes (after the ID) always get identical response bytes while the store is
+unchanged, so rendered responses are cached on the store by those bytes; only the ID differs.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.renderer
+import dns.rrset
+
+from .store import NodeData, ZoneIndex, ZoneStore
+
+ADVERTISED_PAYLOAD = 1232  # DNS flag day 2020: avoids IP fragmentation on common paths
+MIN_PAYLOAD = 512  # RFC 6891 §6.2.3: smaller values are treated as 512
+MAX_CNAME_CHAIN = 8
+CACHE_LIMIT = 50_000
+
+_QR = dns.flags.QR
+_AA = dns.flags.AA
+_TC = dns.flags.TC
+_COPIED_FLAGS = dns.flags.RD | dns.flags.CD  # RFC 1035 §4.1.1, RFC 4035 §3.1.6; never AD, RA
+_DO = dns.flags.DO
+
+A, AAAA, ANY, CNAME, DS, NS, NSEC, RRSIG, SOA = (
+    dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.ANY, dns.rdatatype.CNAME,
+    dns.rdatatype.DS, dns.rdatatype.NS, dns.rdatatype.NSEC, dns.rdatatype.RRSIG,
+    dns.rdatatype.SOA,
+)
+SVCB, HTTPS = dns.rdatatype.SVCB, dns.rdatatype.HTTPS
+_ADDRESS_TYPES = (A, AAAA)
+_FORMERR_QTYPES = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY})
+_TRANSFER_QTYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})
+_WILDCARD = b"*"
+
+ANSWER, AUTHORITY, ADDITIONAL = (
+    dns.renderer.ANSWER, dns.renderer.AUTHORITY, dns.renderer.ADDITIONAL,
+)
+
+
+@dataclass
+class Answer:
+    """What a lookup decided, before rendering."""
+
+    rcode: int = dns.rcode.NOERROR
+    authoritative: bool = True
+    answer: list[dns.rrset.RRset] = field(default_factory=list)
+    authority: list[dns.rrset.RRset] = field(default_factory=list)
+    additional: list[dns.rrset.RRset] = field(default_factory=list)
+    # Referral glue for in-domain name servers must be complete or the response truncated
+    # (RFC 9471 §3); other additional data is dropped silently when it does not fit.
+    glue_required: bool = False
+
+
+def answer_query(store: ZoneStore, wire: bytes, *, tcp: bool) -> bytes | None:
+    """Answer one DNS query. Returns response bytes, or None to drop the packet silently."""
+    if len(wire) < 12:
+        return None  # not even a header: nothing to address a reply to
+    flags = (wire[2] << 8) | wire[3]
+    if flags & _QR:
+        return None  # never answer a response (reflection loops between servers)
+    key = (b"T" if tcp else b"U") + wire[2:]
+    cache = store.responses
+    cached = cache.get(key)
+    if cached is not None:
+        return wire[:2] + cached
+    response, cacheable = _answer_uncached(store, wire, tcp, flags)
+    if cacheable:
+        if len(cache) >= CACHE_LIMIT:
+            cache.clear()  # bounded: hostile query variety cannot grow memory
+        cache[key] = response[2:]
+    return response
+
+
+def _answer_uncached(store: ZoneStore, wire: bytes, tcp: bool, flags: int) -> tuple[bytes, bool]:
+    """The response, and whether it may be cached (garbage variety must not evict answers)."""
+    qid = struct.unpack_from("!H", wire)[0]
+    opcode = dns.opcode.from_flags(flags)
+    try:
+        query = dns.message.from_wire(wire)
+    except dns.message.UnknownTSIGKey:
+        # RFC 8945 §5.2: a query signed with a key we do not know gets NOTAUTH.
+        return _header_only(qid, flags, dns.rcode.NOTAUTH), False
+    except Exception:  # noqa: BLE001 - any malformed packet, whatever dnspython raised
+        return _header_only(qid, flags, dns.rcode.FORMERR), False
+
+    edns = query.edns
+    do = edns >= 0 and bool(query.ednsflags & _DO)
+    if tcp:
+        max_size = 65535
+    elif edns >= 0:
+        max_size = max(MIN_PAYLOAD, min(query.payload, ADVERTISED_PAYLOAD))
+    else:
+        max_size = MIN_PAYLOAD
+    base_flags = _QR | (flags & (_COPIED_FLAGS | 0x7800))  # 0x7800: opcode bits
+
+    def reply(rcode: int, question: bool = True, result: Answer | None = None) -> tuple[bytes, bool]:
+        wire_out = _render(
+            qid, base_flags, query.question[0] if question else None, rcode, result,
+            edns >= 0, do, max_size,
+        )
+        return wire_out, True
+
+    if opcode != dns.opcode.QUERY:
+        return reply(dns.rcode.NOTIMP, question=len(query.question) == 1)
+    if len(query.question) != 1 or query.answer or query.authority:
+        return reply(dns.rcode.FORMERR, question=False)
+    if edns > 0:
+        return reply(dns.rcode.BADVERS)  # RFC 6891 §6.1.3: we speak version 0 only
+    question = query.question[0]
+    qname, qtype, qclass = question.name, question.rdtype, question.rdclass
+    if qtype in _FORMERR_QTYPES:
+        return reply(dns.rcode.FORMERR)
+    if qclass != dns.rdataclass.IN or qtype in _TRANSFER_QTYPES:
+        return reply(dns.rcode.REFUSED)
+    if dns.rdatatype.is_metatype(qtype) and qtype != ANY:
+        return reply(dns.rcode.NOTIMP)
+
+    index = store.find_index(qname)
+    if index is not None and qtype == DS and qname == index.origin and len(qname) > 1:
+        # DS lives on the parent side of a cut (RFC 4035 §3.1.4.1): answer from the parent
+        # zone when we serve it.
+        parent = store.find_index(qname.parent())
+        if parent is not None:
+            index = parent
+    if index is None:
+        return reply(dns.rcode.REFUSED)
+    result = resolve(index, qname, qtype, do)
+    return reply(result.rcode, result=result)
+
+
+def resolve(index: ZoneIndex, qname: dns.name.Name, qtype: int, do: bool) -> Answer:
+    """The RFC 1034 §4.3.2 lookup of qname/qtype inside one zone, following in-zone CNAMEs."""
+    result = Answer()
+    seen: set[dns.name.Name] = set()
+    name = qname
+    for _ in range(MAX_CNAME_CHAIN + 1):
+        seen.add(name)
+        target = _lookup(index, name, qtype, do, result)
+        if target is None or target in seen or not target.is_subdomain(index.origin):
+            break  # done, a loop, or out of zone: the resolver follows from here
+        name = target
+    return result
+
+
+def _lookup(
+    index: ZoneIndex, qname: dns.name.Name, qtype: int, do: bool, result: Answer
+) -> dns.name.Name | None:
+    """One step of the lookup; returns a CNAME target to continue with, else None."""
+    cut = index.find_cut(qname)
+    if cut is not None and not (cut == qname and qtype == DS):
+        _referral(index, index.nodes[cut], do, result)
+        return None
+
+    node = index.nodes.get(qname)
+    if node is not None:
+        return _from_node(index, node, qname, qtype, do, result, wildcard=None)
+    if qname in index.existing:
+        _nodata(index, index.covering_nsec(qname), do, result)  # empty non-terminal
+        return None
+
+    encloser = index.closest_encloser(qname)
+    source = dns.name.Name((_WILDCARD, *encloser.labels))
+    wildcard = index.nodes.get(source)
+    if wildcard is not None:
+        return _from_node(index, wildcard, qname, qtype, do, result, wildcard=source)
+
+    # Name error: SOA, the NSEC covering qname and the one covering the wildcard that
+    # could have matched (RFC 4035 §3.1.3.2).
+    result.rcode = dns.rcode.NXDOMAIN
+    _add_negative_soa(index, do, result)
+    if do:
+        _add_nsec(index.covering_nsec(qname), result)
+        _add_nsec(index.covering_nsec(source), result)
+    return None
+
+
+def _from_node(
+    index: ZoneIndex, node: NodeData, qname: dns.name.Name, qtype: int, do: bool,
+    result: Answer, wildcard: dns.name.Name | None,
+) -> dns.name.Name | None:
+    rrsets = node.rrsets
+    if qtype == ANY:
+        # RFC 8482 §4.1: answer ANY with one RRset of the owner's choice.
+        qtype = next((t for t in sorted(rrsets) if t not in (NSEC, RRSIG)), NSEC)
+    if qtype == RRSIG:
+        found = list(node.sigs.values()) if wildcard is None else []
+        if not found:
+            _nodata(index, node, do, result)
+            return None
+        result.answer.extend(found)
+        return None
+
+    rrset = rrsets.get(qtype)
+    target: dns.name.Name | None = None
+    if rrset is None and CNAME in rrsets:
+        rrset, qtype = rrsets[CNAME], CNAME
+        target = rrset[0].target
+    if rrset is None:
+        if wildcard is None:
+            _nodata(index, node, do, result)
+        else:
+            # Wildcard NODATA: no closer match for qname, and no qtype at the wildcard
+            # (RFC 4035 §3.1.3.4).
+            _add_negative_soa(index, do, result)
+            if do:
+                _add_nsec(index.covering_nsec(qname), result)
+                _add_nsec(node, result)
+        return None
+
+    sig = node.sigs.get(qtype) if do else None
+    if wildcard is not None:
+        rrset = _renamed(rrset, qname)
+        sig = _renamed(sig, qname) if sig is not None else None
+    result.answer.append(rrset)
+    if sig is not None:
+        result.answer.append(sig)
+    if wildcard is not None and do:
+        # Prove that qname itself does not exist, so the expansion was legitimate
+        # (RFC 4035 §3.1.3.3); the RRSIG's labels field tells the validator the source.
+        _add_nsec(index.covering_nsec(qname), result)
+    if target is None:
+        _add_additional(index, rrset, do, result)
+    return target
+
+
+def _nodata(index: ZoneIndex, node: NodeData | None, do: bool, result: Answer) -> None:
+    """NODATA: SOA plus the NSEC at (or, for an empty non-terminal, covering) the name."""
+    _add_negative_soa(index, do, result)
+    if do:
+        _add_nsec(node, result)
+
+
+def _referral(index: ZoneIndex, cut: NodeData, do: bool, result: Answer) -> None:
+    """Delegation (RFC 1034 §4.3.2 step 3b, RFC 4035 §3.1.4): not authoritative."""
+    result.authoritative = False
+    ns = cut.rrsets[NS]
+    result.authority.append(ns)
+    if do:
+        ds = cut.rrsets.get(DS)
+        if ds is not None:
+            result.authority.append(ds)
+            if DS in cut.sigs:
+                result.authority.append(cut.sigs[DS])
+        else:
+            _add_nsec(cut, result)  # proves the child is unsigned (no DS bit)
+    result.glue_required = True
+    for rdata in ns:
+        target = rdata.target
+        # Only in-bailiwick glue: anything else would let us speak for names we do not serve.
+        if not target.is_subdomain(index.origin):
+            continue
+        node = index.nodes.get(target)
+        if node is not None:
+            for rdtype in _ADDRESS_TYPES:
+                glue = node.rrsets.get(rdtype)
+                if glue is not None:
+                    result.additional.append(glue)
+
+
+def _add_additional(index: ZoneIndex, rrset: dns.rrset.RRset, do: bool, result: Answer) -> None:
+    """Addresses of NS and SVCB/HTTPS targets we are authoritative for (RFC 9460 §4.2)."""
+    rdtype = rrset.rdtype
+    if rdtype == NS:
+        names = [rd.target for rd in rrset]
+    elif rdtype in (SVCB, HTTPS):
+        names = [rrset.name if rd.target == dns.name.root else rd.target for rd in rrset]
+    else:
+        return
+    done: set[dns.name.Name] = set()
+    for name in names:
+        if name in done or not name.is_subdomain(index.origin) or index.find_cut(name):
+            continue
+        done.add(name)
+        node = index.nodes.get(name)
+        if node is None:
+            continue
+        for addr_type in _ADDRESS_TYPES:
+            addrs = node.rrsets.get(addr_type)
+            if addrs is not None:
+                result.additional.append(addrs)
+                if do and addr_type in node.sigs:
+                    result.additional.append(node.sigs[addr_type])
+
+
+def _add_negative_soa(index: ZoneIndex, do: bool, result: Answer) -> None:
+    result.authority.append(index.negative_soa)
+    if do and index.negative_soa_sig is not None:
+        result.authority.append(index.negative_soa_sig)
+
+
+def _add_nsec(node: NodeData | None, result: Answer) -> None:
+    if node is None:
+        return  # unsigned zone
+    nsec = node.rrsets.get(NSEC)
+    if nsec is None or any(r is nsec for r in result.authority):
+        return
+    result.authority.append(nsec)
+    sig = node.sigs.get(NSEC)
+    if sig is not None:
+        result.authority.append(sig)
+
+
+def _renamed(rrset: dns.rrset.RRset, owner: dns.name.Name) -> dns.rrset.RRset:
+    copy = dns.rrset.RRset(owner, rrset.rdclass, rrset.rdtype, rrset.covers)
+    copy.update(rrset)
+    return copy
+
+
+def _header_only(qid: int, flags: int, rcode: int) -> bytes:
+    out_flags = _QR | (flags & (_COPIED_FLAGS | 0x7800)) | (rcode & 0xF)
+    return struct.pack("!6H", qid, out_flags, 0, 0, 0, 0)
+
+
+def _render(
+    qid: int, flags: int, question: dns.rrset.RRset | None, rcode: int, result: Answer | None,
+    edns: bool, do: bool, max_size: int,
+) -> bytes:
+    if result is not None and result.authoritative:
+        flags |= _AA
+    try:
+        return _render_sections(qid, flags, question, rcode, result, edns, do, max_size)
+    except dns.exception.TooBig:
+        # RFC 2181 §9: set TC and send what surely fits, the question, so the client
+        # retries over TCP instead of using a partial RRset.
+        return _render_sections(qid, flags | _TC, question, rcode, None, edns, do, max_size)
+
+
+def _render_sections(
+    qid: int, flags: int, question: dns.rrset.RRset | None, rcode: int, result: Answer | None,
+    edns: bool, do: bool, max_size: int,
+) -> bytes:
+    renderer = dns.renderer.Renderer(qid, flags | (rcode & 0xF), max_size)
+    if edns:
+        renderer.reserve(11)  # the OPT RR we add last, with no options
+    if question is not None:
+        renderer.add_question(question.name, question.rdtype, question.rdclass)
+    if result is not None:
+        for rrset in result.answer:
+            renderer.add_rrset(ANSWER, rrset)
+        for rrset in result.authority:
+            renderer.add_rrset(AUTHORITY, rrset)
+        for rrset in result.additional:
+            try:
+                renderer.add_rrset(ADDITIONAL, rrset)
+            except dns.exception.TooBig:
+                if result.glue_required:
+                    raise
+                break
+    if edns:
+        renderer.release_reserved()
+        ext_flags = ((rcode >> 4) << 24) | (_DO if do else 0)
+        renderer.add_edns(0, ext_flags, ADVERTISED_PAYLOAD)
+    renderer.write_header()
+    return renderer.get_wire()

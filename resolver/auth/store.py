@@ -1,0 +1,185 @@
+"""The zones an authoritative server answers from, indexed once when a zone is added.
+
+Everything the answering code needs per query (RRsets by owner and type, their RRSIGs, zone cuts,
+the sorted NSEC chain, names that exist including empty non-terminals) is computed in ``add`` so
+that a query costs work proportional to its answer, not to the zone. A zone changed after
+``add`` must be added again: the index is swapped atomically, so readers never see half a zone.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+
+RRSIG = dns.rdatatype.RRSIG
+NSEC = dns.rdatatype.NSEC
+NS = dns.rdatatype.NS
+SOA = dns.rdatatype.SOA
+DNSKEY = dns.rdatatype.DNSKEY
+
+
+def canonical_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """Sort key giving the DNSSEC canonical order of names (RFC 4034 §6.1).
+
+    Labels compared right to left as lower-cased octet strings; tuple and bytes comparison
+    already put a missing label (a parent) before any present one.
+    """
+    return tuple(label.lower() for label in reversed(name.labels))
+
+
+class NodeData:
+    """The RRsets at one owner name, ready to render: data by type, signatures by covered type."""
+
+    __slots__ = ("name", "rrsets", "sigs")
+
+    def __init__(self, name: dns.name.Name):
+        self.name = name
+        self.rrsets: dict[int, dns.rrset.RRset] = {}
+        self.sigs: dict[int, dns.rrset.RRset] = {}
+
+
+class ZoneIndex:
+    """One served zone, indexed for answering (see module docstring)."""
+
+    def __init__(self, zone: dns.zone.Zone):
+        origin = zone.origin
+        if origin is None or not origin.is_absolute():
+            raise ValueError("zone has no absolute origin")
+        self.zone = zone
+        self.origin: dns.name.Name = origin
+        self.nodes: dict[dns.name.Name, NodeData] = {}
+        for name, node in zone.nodes.items():
+            owner = name if name.is_absolute() else name.derelativize(origin)
+            data = NodeData(owner)
+            for rdataset in node.rdatasets:
+                rrset = dns.rrset.RRset(owner, rdataset.rdclass, rdataset.rdtype, rdataset.covers)
+                rrset.update(rdataset)
+                if rdataset.rdtype == RRSIG:
+                    data.sigs[rdataset.covers] = rrset
+                else:
+                    data.rrsets[rdataset.rdtype] = rrset
+            if data.rrsets or data.sigs:
+                self.nodes[owner] = data
+
+        apex = self.nodes.get(origin)
+        if apex is None or SOA not in apex.rrsets:
+            raise ValueError(f"zone {origin} has no SOA at its apex")
+        self.apex = apex
+        soa = apex.rrsets[SOA]
+        # Negative answers are cached for min(SOA TTL, SOA MINIMUM) (RFC 2308 §3, RFC 4035 §3.1.3).
+        self.negative_ttl = min(soa.ttl, soa[0].minimum)
+        self.negative_soa = _with_ttl(soa, self.negative_ttl)
+        soa_sig = apex.sigs.get(SOA)
+        self.negative_soa_sig = _with_ttl(soa_sig, self.negative_ttl) if soa_sig else None
+        self.signed = NSEC in apex.rrsets or DNSKEY in apex.rrsets
+
+        self.cuts: frozenset[dns.name.Name] = frozenset(
+            n for n, d in self.nodes.items() if n != origin and NS in d.rrsets
+        )
+        # Every name that exists, including empty non-terminals (RFC 4592 §2.2.2): an ENT
+        # answers NODATA, and it can be a closest encloser.
+        existing: set[dns.name.Name] = set()
+        for name in self.nodes:
+            while name not in existing and len(name) >= len(origin):
+                existing.add(name)
+                if name == origin:
+                    break
+                name = name.parent()
+        self.existing: frozenset[dns.name.Name] = frozenset(existing)
+
+        nsec_owners = sorted((canonical_key(n), n) for n, d in self.nodes.items() if NSEC in d.rrsets)
+        self._nsec_keys = [k for k, _ in nsec_owners]
+        self._nsec_names = [n for _, n in nsec_owners]
+
+    def find_cut(self, qname: dns.name.Name) -> dns.name.Name | None:
+        """The highest zone cut at or above qname (below the apex), if any."""
+        if not self.cuts:
+            return None
+        found = None
+        name = qname
+        while len(name) > len(self.origin):
+            if name in self.cuts:
+                found = name
+            name = name.parent()
+        return found
+
+    def closest_encloser(self, qname: dns.name.Name) -> dns.name.Name:
+        """The deepest existing name at or above qname (RFC 4592 §3.3.1)."""
+        name = qname
+        while name not in self.existing and len(name) > len(self.origin):
+            name = name.parent()
+        return name
+
+    def covering_nsec(self, name: dns.name.Name) -> NodeData | None:
+        """The node whose NSEC matches or covers ``name`` (predecessor in canonical order)."""
+        if not self._nsec_keys:
+            return None
+        i = bisect.bisect_right(self._nsec_keys, canonical_key(name)) - 1
+        # Before the first owner can only mean a name outside the zone; the last NSEC wraps.
+        return self.nodes[self._nsec_names[i if i >= 0 else -1]]
+
+
+def _with_ttl(rrset: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:
+    copy = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype, rrset.covers)
+    copy.update(rrset)
+    copy.ttl = ttl
+    return copy
+
+
+class ZoneStore:
+    """The served zones. ``find`` picks the deepest zone at or above a name."""
+
+    def __init__(self, zones: Iterable[dns.zone.Zone] = ()):
+        self._index: dict[dns.name.Name, ZoneIndex] = {}
+        # Bumped on every change; ``responses`` caches rendered answers (resolver.auth.answer)
+        # keyed by query bytes, so it is emptied whenever the served data changes.
+        self.generation = 0
+        self.responses: dict[bytes, bytes] = {}
+        for zone in zones:
+            self.add(zone)
+
+    def add(self, zone: dns.zone.Zone) -> None:
+        """Serve ``zone`` (replacing a zone of the same name). Only class IN is served."""
+        if zone.rdclass != dns.rdataclass.IN:
+            raise ValueError(f"zone {zone.origin}: only class IN is served")
+        index = ZoneIndex(zone)
+        self._index = {**self._index, index.origin: index}
+        self._changed()
+
+    def remove(self, origin: dns.name.Name | str) -> None:
+        name = dns.name.from_text(origin) if isinstance(origin, str) else origin
+        self._index = {k: v for k, v in self._index.items() if k != name}
+        self._changed()
+
+    def _changed(self) -> None:
+        self.generation += 1
+        self.responses = {}
+
+    @property
+    def zones(self) -> list[dns.zone.Zone]:
+        return [index.zone for index in self._index.values()]
+
+    def find_index(self, qname: dns.name.Name) -> ZoneIndex | None:
+        index = self._index
+        if not index:
+            return None
+        name = qname
+        while True:
+            found = index.get(name)
+            if found is not None:
+                return found
+            if len(name) <= 1:
+                return None
+            name = name.parent()
+
+    def find(self, qname: dns.name.Name | str) -> dns.zone.Zone | None:
+        """The deepest served zone at or above ``qname``."""
+        name = dns.name.from_text(qname) if isinstance(qname, str) else qname
+        found = self.find_index(name)
+        return found.zone if found else None

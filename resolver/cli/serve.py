@@ -1,0 +1,134 @@
+"""``cid serve auth``: serve signed master files over UDP and TCP until SIGINT/SIGTERM.
+
+Other servers plug in as ``resolver.cli.serve_<kind>`` modules with ``register(subparsers)``
+(for example ``serve_resolver``), so this file need not change when they arrive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import signal
+import sys
+from pathlib import Path
+
+import dns.exception
+import dns.zone
+
+import resolver  # noqa: F401  (registers CAPS/LOAD for master files)
+from resolver.auth.server import AuthServer
+from resolver.auth.store import ZoneStore
+
+from .main import CliError
+
+PLUGGABLE_KINDS = ("resolver",)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("serve", help="run a server (auth, ...)")
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", parser_class=type(parser))
+    kinds.required = True
+    auth = kinds.add_parser("auth", help="authoritative server for signed zone files")
+    auth.add_argument("--listen", action="append", required=True, metavar="ADDR:PORT",
+                      help="address to serve on, UDP and TCP (repeatable; port 0 picks one)")
+    auth.add_argument("--zone", action="append", required=True, metavar="FILE",
+                      help="master file of a zone to serve (repeatable)")
+    auth.set_defaults(func=run_auth)
+    for kind in PLUGGABLE_KINDS:
+        try:
+            module = importlib.import_module(f"resolver.cli.serve_{kind}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"resolver.cli.serve_{kind}":
+                raise
+            continue
+        module.register(kinds)
+
+
+def parse_listen(text: str, default_port: int = 53) -> tuple[str, int]:
+    """``ADDR:PORT``, ``[V6ADDR]:PORT``, ``ADDR`` or ``V6ADDR`` (port 53)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else None
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, None
+    if not host:
+        raise CliError(f"--listen {text}: no address")
+    if port_text is None:
+        return host, default_port
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise CliError(f"--listen {text}: port {port_text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise CliError(f"--listen {text}: port {port} is out of range")
+    return host, port
+
+
+def load_zone_file(path: str) -> dns.zone.Zone:
+    """Load a master file; errors become one CliError line naming the file and line."""
+    if not Path(path).is_file():
+        raise CliError(f"{path}: no such file")
+    try:
+        from resolver.auth.zonefile import ZoneFileError, load_zone
+    except ImportError:  # the zone module is not there yet: plain dnspython
+        try:
+            return dns.zone.from_file(path, relativize=False)
+        except dns.exception.DNSException as exc:
+            text = str(exc)
+            raise CliError(text if text.startswith(path) else f"{path}: {text}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"{path}: {exc}") from None
+    try:
+        return load_zone(path)
+    except ZoneFileError as exc:
+        raise CliError(str(exc)) from None
+    except (OSError, UnicodeDecodeError, dns.exception.DNSException) as exc:
+        raise CliError(f"{path}: {exc}") from None
+
+
+def _log(line: str) -> None:
+    print(f"cid serve: {line}", file=sys.stderr, flush=True)
+
+
+def run_auth(args: argparse.Namespace) -> int:
+    listen = [parse_listen(text) for text in args.listen]
+    store = ZoneStore()
+    for path in args.zone:
+        zone = load_zone_file(path)
+        try:
+            store.add(zone)
+        except ValueError as exc:
+            raise CliError(f"{path}: {exc}") from None
+        index = store.find_index(zone.origin)
+        signed = "signed" if index is not None and index.signed else "unsigned"
+        _log(f"zone {zone.origin} loaded from {path} ({len(zone.nodes)} names, {signed})")
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    runner = uvloop.run if uvloop is not None else asyncio.run
+    return runner(_serve(store, listen))
+
+
+async def _serve(store: ZoneStore, listen: list[tuple[str, int]]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server = AuthServer(store, listen)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise CliError(f"cannot listen: {exc}", 1) from None
+    try:
+        for host, port in server.addresses:
+            shown = f"[{host}]" if ":" in host else host
+            _log(f"listening on {shown}:{port} (UDP, TCP)")
+        await stop.wait()
+        _log("stopping")
+    finally:
+        await server.close()
+    return 0
