@@ -1,0 +1,182 @@
+"""The Python API: ``async with Resolver(hints=..., trust_anchor=...) as r: await r.resolve(id)``.
+
+A Resolver owns one cache shared by all its resolutions; each lookup runs a fresh sans-I/O
+Engine under the asyncio driver. ``resolve`` turns an identifier into a Resolution (RFC 9460
+SVCB endpoints, CAPS, LOAD) and rates it by the weakest validation status among the RRsets
+it used — one insecure or bogus link makes the whole answer that weak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import dns.name
+import dns.rdatatype
+import dns.rdtypes.svcbbase as svcb
+
+from . import identifier as ident
+from .dnssec.anchors import TrustAnchor
+from .drivers.asyncio_driver import drive
+from .engine.cache import Cache
+from .engine.engine import Engine
+from .engine.hints import parse_hints
+from .engine.result import Lookup, weakest
+from .records import CAPS, LOAD
+from .resolution import Endpoint, Resolution
+from .status import Status
+
+SVCB = dns.rdatatype.SVCB
+A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
+MAX_ALIAS = 8  # AliasMode hops (RFC 9460 §2.4.2 asks for a chain limit)
+
+
+class Resolver:
+    def __init__(
+        self,
+        hints: Mapping[str, Sequence[str]],
+        trust_anchor: str | Path | TrustAnchor | None = None,
+        port: int = 53,
+        timeout: float = 2.0,
+        *,
+        max_queries: int = 40,
+        max_time: float = 10.0,
+        cache: Cache | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        """``hints``: zone → server addresses (``ADDR`` or ``ADDR:PORT``); raises HintError.
+        ``trust_anchor``: a file of DS/DNSKEY records or a TrustAnchor; raises TrustAnchorError."""
+        self.port = port
+        self.hints = parse_hints(hints, port)
+        if isinstance(trust_anchor, (str, Path)):
+            trust_anchor = TrustAnchor.load(trust_anchor)
+        self.trust_anchor = trust_anchor
+        self.timeout = timeout
+        self.max_queries = max_queries
+        self.max_time = max_time
+        self.clock = clock
+        self.cache = cache if cache is not None else Cache(clock)
+
+    async def __aenter__(self) -> Resolver:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Nothing is held open between lookups (one socket per query); kept for symmetry."""
+
+    def engine(self, name: dns.name.Name | str, rdtype: int | str) -> Engine:
+        return Engine(name, rdtype, self.hints, self.trust_anchor, self.cache, now=self.clock,
+                      port=self.port, timeout=self.timeout, max_queries=self.max_queries,
+                      max_time=self.max_time)
+
+    async def lookup(self, name: dns.name.Name | str, rdtype: int | str) -> Lookup:
+        """One validated (name, type) lookup; the Lookup carries rrset, status, why, rcode, trace."""
+        return await drive(self.engine(name, rdtype))
+
+    async def resolve(self, identifier: str) -> Resolution:
+        """Resolve a compute identifier; raises IdentifierError when it is not one."""
+        name = ident.parse(identifier)
+        svcb_lookup, caps_lookup, load_lookup = await asyncio.gather(
+            self.lookup(name, SVCB), self.lookup(name, CAPS), self.lookup(name, LOAD))
+        used: list[tuple[str, Lookup]] = [("SVCB", svcb_lookup)]
+        for _ in range(MAX_ALIAS):
+            alias = _alias_target(svcb_lookup)
+            if alias is None:
+                break
+            svcb_lookup = await self.lookup(alias, SVCB)
+            used.append((f"SVCB at alias {alias}", svcb_lookup))
+        else:
+            if _alias_target(svcb_lookup) is not None:
+                return _failed(name, f"SVCB AliasMode chain longer than {MAX_ALIAS}", used)
+
+        if svcb_lookup.rcode == "NXDOMAIN" and len(used) == 1:
+            return _result(name, "NXDOMAIN", used, (), {}, None)
+        if svcb_lookup.rcode == "SERVFAIL":
+            return _failed(name, svcb_lookup.why, used)
+
+        endpoints, address_lookups = await self._endpoints(svcb_lookup)
+        used += address_lookups
+        used.append(("CAPS", caps_lookup))
+        used.append(("LOAD", load_lookup))
+        capabilities: dict = {}
+        if caps_lookup.rrset is not None:
+            for rd in sorted(caps_lookup.rrset, key=lambda r: r.to_digestable()):
+                capabilities.update(rd.mapping)
+        load = None
+        if load_lookup.rrset is not None:
+            load = {}
+            for rd in sorted(load_lookup.rrset, key=lambda r: r.to_digestable()):
+                load.update(rd.mapping)
+        return _result(name, "NOERROR", used, endpoints, capabilities, load)
+
+    async def _endpoints(self, svcb_lookup: Lookup) -> tuple[tuple[Endpoint, ...], list[tuple[str, Lookup]]]:
+        if svcb_lookup.rrset is None:
+            return (), []
+        owner = svcb_lookup.rrset.name
+        records = sorted((rd for rd in svcb_lookup.rrset if rd.priority > 0),
+                         key=lambda rd: (rd.priority, rd.target))
+        targets = list(dict.fromkeys(owner if rd.target == dns.name.root else rd.target for rd in records))
+        results = await asyncio.gather(*(self.lookup(t, rdtype) for t in targets for rdtype in (A, AAAA)))
+        by_target = {t: (results[2 * i], results[2 * i + 1]) for i, t in enumerate(targets)}
+        used = []
+        for t, (a, aaaa) in by_target.items():
+            for label, lk in (("A", a), ("AAAA", aaaa)):
+                if lk.rcode != "SERVFAIL" or lk.status is Status.BOGUS:
+                    used.append((f"{label} at {t}", lk))
+        endpoints = []
+        for rd in records:
+            target = owner if rd.target == dns.name.root else rd.target
+            a, aaaa = by_target[target]
+            addresses = [r.address for lk in (a, aaaa) if lk.rrset is not None for r in lk.rrset]
+            if not addresses:  # RFC 9460 §7.3: hints only when the address lookups give nothing
+                for key in (svcb.ParamKey.IPV4HINT, svcb.ParamKey.IPV6HINT):
+                    if key in rd.params:
+                        addresses.extend(rd.params[key].addresses)
+            port = rd.params[svcb.ParamKey.PORT].port if svcb.ParamKey.PORT in rd.params else None
+            alpn = tuple(i.decode("ascii", "replace") for i in rd.params[svcb.ParamKey.ALPN].ids) \
+                if svcb.ParamKey.ALPN in rd.params else ()
+            endpoints.append(Endpoint(target.to_text(), rd.priority, port, alpn,
+                                      tuple(sorted(set(addresses), key=_address_order))))
+        return tuple(endpoints), used
+
+
+def _address_order(text: str):
+    address = ipaddress.ip_address(text)
+    return (address.version, address)
+
+
+def _alias_target(lookup: Lookup) -> dns.name.Name | None:
+    if lookup.rrset is None:
+        return None
+    aliases = [rd for rd in lookup.rrset if rd.priority == 0]
+    if not aliases or aliases[0].target == dns.name.root:
+        return None  # RFC 9460 §2.5.1: AliasMode to "." means no service here
+    return aliases[0].target
+
+
+def _result(name, rcode: str, used: list[tuple[str, Lookup]], endpoints, capabilities, load) -> Resolution:
+    status = weakest(*(lk.status for _, lk in used))
+    if status is Status.SECURE and len(used) == 1:
+        why = used[0][1].why
+    elif status is Status.SECURE:
+        why = f"all {len(used)} answers validated: " + ", ".join(label for label, _ in used)
+    else:
+        label, decider = next((label, lk) for label, lk in used if lk.status is status)
+        why = f"{label}: {decider.why}"
+    if status is Status.BOGUS:
+        rcode, endpoints, capabilities, load = "SERVFAIL", (), {}, None
+    ttl = min(lk.ttl for _, lk in used)
+    trace = tuple(event for _, lk in used for event in lk.trace)
+    return Resolution(ident.to_cid(name), ident.to_dns(name), rcode, status, why, ttl,
+                      tuple(endpoints), capabilities, load, trace)
+
+
+def _failed(name, why: str, used: list[tuple[str, Lookup]]) -> Resolution:
+    status = weakest(*(lk.status for _, lk in used))
+    trace = tuple(event for _, lk in used for event in lk.trace)
+    return Resolution(ident.to_cid(name), ident.to_dns(name), "SERVFAIL", status, why, 0, (), {}, None, trace)

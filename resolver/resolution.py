@@ -1,0 +1,56 @@
+"""The result of resolving a compute identifier: endpoints, capabilities, live load, and how
+far all of it is trusted. ``to_json`` is the schema of ``cid resolve --json`` and the HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .status import Status
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    target: str
+    priority: int
+    port: int | None
+    alpn: tuple[str, ...]
+    addresses: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "priority": self.priority, "port": self.port,
+                "alpn": list(self.alpn), "addresses": list(self.addresses)}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    identifier: str          # the cid: spelling
+    name: str                # the DNS spelling (trailing dot)
+    rcode: str               # NOERROR, NXDOMAIN or SERVFAIL
+    status: Status
+    why: str
+    ttl: int
+    endpoints: tuple[Endpoint, ...]
+    capabilities: Mapping[str, Any]
+    load: Mapping[str, Any] | None
+    trace: tuple = field(default=(), compare=False, repr=False)
+
+    @property
+    def found(self) -> bool:
+        """Something usable was resolved and nothing used was bogus."""
+        return (self.rcode == "NOERROR" and self.status is not Status.BOGUS
+                and bool(self.endpoints or self.capabilities))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "identifier": self.identifier,
+            "name": self.name,
+            "rcode": self.rcode,
+            "status": self.status.value,
+            "why": self.why,
+            "ttl": self.ttl,
+            "endpoints": [e.to_json() for e in self.endpoints],
+            "capabilities": dict(self.capabilities),
+            "load": dict(self.load) if self.load is not None else None,
+        }
