@@ -30,6 +30,7 @@ class _Nsec:
     owner: dns.name.Name
     next: dns.name.Name
     types: frozenset[int]
+    ttl: int
 
     @property
     def is_delegation(self) -> bool:
@@ -90,12 +91,13 @@ def _collect(nsecs: list[dns.rrset.RRset], zone: dns.name.Name) -> tuple[list[_N
         if not rdata.next.is_subdomain(zone):
             notes.append(f"NSEC {rrset.name} next name {rdata.next} is outside zone {zone}")
             continue
-        good.append(_Nsec(rrset.name, rdata.next, nsec_types(rdata)))
+        good.append(_Nsec(rrset.name, rdata.next, nsec_types(rdata), rrset.ttl))
     return good, notes
 
 
-def _secure(why: str, proof: str) -> Verdict:
-    return Verdict(Status.SECURE, why, proof=proof)
+def _secure(why: str, proof: str, *used: _Nsec) -> Verdict:
+    # The denial may be cached no longer than the NSECs proving it (RFC 2308 §5, RFC 9077 §3).
+    return Verdict(Status.SECURE, why, ttl=min(n.ttl for n in used), proof=proof)
 
 
 def _bogus(why: str, notes: list[str]) -> Verdict:
@@ -182,6 +184,8 @@ def prove_nxdomain(qname: dns.name.Name, nsecs: list[dns.rrset.RRset], zone: dns
         f"NXDOMAIN {qname}: NSEC {cover.owner} -> {cover.next} covers it; "
         f"closest encloser {ce}; NSEC {wcover.owner} -> {wcover.next} covers {wild}",
         "nxdomain",
+        cover,
+        wcover,
     )
 
 
@@ -219,7 +223,7 @@ def prove_nodata(
         refusal = _nodata_refusal(match, qname, qtype, zone)
         if refusal:
             return _bogus(f"NODATA {qname} {tname} unproven: {refusal}", notes)
-        return _secure(f"NODATA {qname} {tname}: NSEC at {qname} lacks it", "nodata")
+        return _secure(f"NODATA {qname} {tname}: NSEC at {qname} lacks it", "nodata", match)
     cover = _covering(records, qname, notes)
     if cover is None:
         return _bogus(f"NODATA {qname} {tname} unproven: no NSEC matches or covers it", notes)
@@ -229,6 +233,7 @@ def prove_nodata(
         return _secure(
             f"NODATA {qname} {tname}: empty non-terminal (NSEC {cover.owner} -> {cover.next})",
             "nodata-ent",
+            cover,
         )
     ce = closest_encloser(qname, cover, zone)
     wild = _wild(ce)
@@ -241,6 +246,8 @@ def prove_nodata(
     return _secure(
         f"NODATA {qname} {tname}: no such name (NSEC {cover.owner} -> {cover.next}), wildcard {wild} lacks it",
         "nodata-wildcard",
+        cover,
+        wmatch,
     )
 
 
@@ -261,13 +268,14 @@ def prove_no_ds(child: dns.name.Name, nsecs: list[dns.rrset.RRset], zone: dns.na
             return _bogus(f"no-DS {child} unproven: NSEC lists DS", notes)
         if _NS not in match.types:
             return _bogus(f"no-DS {child} unproven: NSEC lacks NS, {child} is not a delegation", notes)
-        return _secure(f"no DS for {child}: parent NSEC at {child} has NS, no DS, no SOA", "no-ds")
+        return _secure(f"no DS for {child}: parent NSEC at {child} has NS, no DS, no SOA", "no-ds", match)
     cover, problem = _prove_nonexistence(child, records, zone, notes)
     if cover is None:
         return _bogus(f"no-DS {child} unproven: {problem}", notes)
     return _secure(
         f"no DS for {child}: the name does not exist in {zone} (NSEC {cover.owner} -> {cover.next})",
         "no-ds-nxdomain",
+        cover,
     )
 
 
@@ -297,4 +305,5 @@ def prove_wildcard_expansion(
     return _secure(
         f"{qname} synthesised from {wildcard}: NSEC {cover.owner} -> {cover.next} proves no closer match",
         "wildcard",
+        cover,
     )
