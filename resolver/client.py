@@ -69,14 +69,15 @@ class Resolver:
     async def close(self) -> None:
         """Nothing is held open between lookups (one socket per query); kept for symmetry."""
 
-    def engine(self, name: dns.name.Name | str, rdtype: int | str) -> Engine:
+    def engine(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False) -> Engine:
         return Engine(name, rdtype, self.hints, self.trust_anchor, self.cache, now=self.clock,
                       port=self.port, timeout=self.timeout, max_queries=self.max_queries,
-                      max_time=self.max_time)
+                      max_time=self.max_time, checking_disabled=cd)
 
-    async def lookup(self, name: dns.name.Name | str, rdtype: int | str) -> Lookup:
-        """One validated (name, type) lookup; the Lookup carries rrset, status, why, rcode, trace."""
-        return await drive(self.engine(name, rdtype))
+    async def lookup(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False) -> Lookup:
+        """One validated (name, type) lookup; the Lookup carries rrset, status, why, rcode, trace.
+        With ``cd`` (checking disabled) bogus data is returned too, still marked BOGUS."""
+        return await drive(self.engine(name, rdtype, cd=cd))
 
     async def resolve(self, identifier: str) -> Resolution:
         """Resolve a compute identifier; raises IdentifierError when it is not one."""

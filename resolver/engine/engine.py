@@ -82,6 +82,7 @@ class Engine:
         max_queries: int = 40,
         max_time: float = 10.0,
         max_depth: int = 6,
+        checking_disabled: bool = False,
     ):
         self.qname = dns.name.from_text(qname) if isinstance(qname, str) else qname
         self.qtype = dns.rdatatype.from_text(qtype) if isinstance(qtype, str) else dns.rdatatype.RdataType.make(qtype)
@@ -94,6 +95,7 @@ class Engine:
         self.max_queries = max_queries
         self.max_time = max_time
         self.max_depth = max_depth
+        self.checking_disabled = checking_disabled  # like CD=1 from a stub: hand out bogus data too
         self.queries = 0
         self.trace: list[ev.TraceEvent] = []
         self._start_time = now()
@@ -188,7 +190,7 @@ class Engine:
         ttl = min(s.ttl for s in chain)
         last = chain[-1]
         cnames = tuple(s.rrset for s in chain if s.kind is Kind.CNAME)
-        if status is Status.BOGUS:  # RFC 4035 §5.5: a validating resolver returns SERVFAIL
+        if status is Status.BOGUS and not self.checking_disabled:  # RFC 4035 §5.5: a validating resolver returns SERVFAIL
             return Lookup(qname, qtype, "SERVFAIL", status, decider.why, ttl)
         rcode = {Kind.NXDOMAIN: "NXDOMAIN"}.get(last.kind, "NOERROR")
         rrset = last.rrset if last.kind is Kind.ANSWER else None

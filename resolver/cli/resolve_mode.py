@@ -1,0 +1,63 @@
+"""``cid dig NAME [TYPE]`` without @SERVER: answer with our own validating resolver, printed in
+dig's layout; AD only when the answer is secure; ``+trace`` prints each delegation step and
+each validation verdict, one per line, before the answer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from ..engine.result import Lookup
+from ..status import Status
+from .main import CliError
+from .options import resolver_from_args
+from .output import render_message
+
+
+def dig_via_resolver(args: argparse.Namespace) -> int:
+    try:
+        qname = dns.name.from_text(args.name)
+        rdtype = dns.rdatatype.from_text(getattr(args, "rdtype", None) or "A")
+    except (dns.exception.DNSException, ValueError) as exc:
+        raise CliError(f"{args.name!r}: {exc}") from None
+    resolver = resolver_from_args(args)
+    cd = bool(getattr(args, "cd", False))
+    lookup = asyncio.run(resolver.lookup(qname, rdtype, cd=cd))
+    message = to_message(lookup, dnssec=bool(getattr(args, "dnssec", False)), cd=cd)
+    style = "json" if getattr(args, "json", False) else "short" if getattr(args, "short", False) else "dig"
+    out = []
+    if getattr(args, "trace", False) and style != "json":
+        out.extend(str(event) for event in lookup.trace)
+    out.append(render_message(message, style))
+    if style == "dig":
+        out.append(f";; VALIDATION: {lookup.status.value} ({lookup.why})")
+        out.append(f";; QUERIES: {sum(1 for e in lookup.trace if type(e).__name__ == 'QuerySent')}")
+    print("\n".join(line for line in out if line))
+    return 0
+
+
+def to_message(lookup: Lookup, *, dnssec: bool, cd: bool) -> dns.message.Message:
+    """The response a validating recursive resolver would send for this lookup."""
+    query = dns.message.make_query(lookup.qname, lookup.rdtype, want_dnssec=dnssec)
+    if cd:
+        query.flags |= dns.flags.CD
+    response = dns.message.make_response(query, recursion_available=True)
+    response.set_rcode(dns.rcode.from_text(lookup.rcode))
+    if lookup.status is Status.SECURE and lookup.rcode != "SERVFAIL":
+        response.flags |= dns.flags.AD  # RFC 4035 §3.2.3: only for data we validated
+    response.answer = list(lookup.chain)
+    if lookup.rrset is not None:
+        response.answer.append(lookup.rrset)
+        if dnssec and lookup.rrsigs is not None:
+            response.answer.append(lookup.rrsigs)
+    for rrset in lookup.authority:
+        if rrset.rdtype == dns.rdatatype.SOA or dnssec:
+            response.authority.append(rrset)
+    return response
