@@ -7,6 +7,9 @@ wildcards, empty non-terminals, a signed and an unsigned delegation, a large RRs
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,8 @@ import dns.zone
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import resolver  # noqa: F401  (registers CAPS/LOAD)
+
+from .net import wait_for_tcp
 
 PARENT = dns.name.from_text("ex.cid.")
 CHILD = dns.name.from_text("sub.ex.cid.")
@@ -121,3 +126,40 @@ def write_files(zones: SignedZones, directory: Path) -> dict[str, Path]:
         "};\n"
     )
     return paths
+
+
+class ServedZones:
+    """``cid serve auth`` as a subprocess on 127.0.0.1:port, serving the given files."""
+
+    def __init__(self, files: list[Path], port: int, log: Path):
+        self.files, self.port, self.log = files, port, log
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> ServedZones:
+        args = [sys.executable, "-m", "resolver", "serve", "auth",
+                "--listen", f"127.0.0.1:{self.port}"]
+        for path in self.files:
+            args += ["--zone", str(path)]
+        self._log_file = self.log.open("w")
+        self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT)
+        try:
+            wait_for_tcp("127.0.0.1", self.port, timeout=15)
+        except TimeoutError:
+            self.__exit__()
+            raise AssertionError(f"cid serve auth did not start:\n{self.log.read_text()}")
+        return self
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log_file.close()
+        return self.proc.returncode
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
