@@ -147,13 +147,13 @@ def build(now: float = NOW, overrides: dict[str, str] | None = None) -> Federati
     return Federation(zones, {k: v[0] for k, v in ZONES.items()}, keys, anchor, now)
 
 
-Tamper = Callable[[tuple[str, int], dns.message.Message, dns.message.Message], dns.message.Message | None]
+Tamper = Callable[[tuple[str, int], dns.message.Message, dns.message.Message, bool], dns.message.Message | None]
 
 
 @dataclass
 class FakeNetwork:
     """Answers an Engine's Sends from zone stores; no sockets. ``down`` addresses time out;
-    ``tamper(server, query, response)`` may rewrite a response (an on-path attacker)."""
+    ``tamper(server, query, response, tcp)`` may rewrite a response (an on-path attacker)."""
 
     stores: dict[str, ZoneStore]
     down: set[str] = field(default_factory=set)
@@ -178,7 +178,7 @@ class FakeNetwork:
                 continue
             response = dns.message.from_wire(wire)
             if self.tamper is not None:
-                response = self.tamper(action.server, action.query, response)
+                response = self.tamper(action.server, action.query, response, action.tcp)
                 if response is None:
                     engine.on_timeout(action.token)
                     continue
