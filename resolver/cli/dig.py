@@ -41,11 +41,20 @@ def register(subparsers) -> None:
         "[+cd] [+norec] [+trace] [+time=S] [+tries=N] [-p PORT]",
     )
     # Also accepted among the words (dig lets options appear anywhere); declared here so that
-    # they show in --help and work before the first word.
-    parser.add_argument("-p", "--port", type=int, help="server port (default 53)")
-    parser.add_argument("--hint", action="append", default=[], metavar="ZONE=ADDR[:PORT]",
-                        help="where a namespace's servers are (built-in resolver only)")
-    parser.add_argument("--trust-anchor", metavar="FILE", help="trust anchor (built-in resolver only)")
+    # they show in --help and work before the first word. The resolver options are the
+    # ones ``cid resolve`` takes, for the built-in resolver mode.
+    try:
+        from .options import add_resolver_options
+    except ModuleNotFoundError as exc:
+        if exc.name != "resolver.cli.options":
+            raise
+        parser.add_argument("--port", type=int, help="server port (default 53)")
+        parser.add_argument("--hint", action="append", default=[], metavar="ZONE=ADDR[:PORT]")
+        parser.add_argument("--trust-anchor", metavar="FILE")
+        parser.add_argument("--timeout", type=float, metavar="S")
+    else:
+        add_resolver_options(parser)
+    parser.add_argument("-p", dest="port", type=int, metavar="PORT", help="server port (as dig)")
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="...",
                         help="@SERVER, NAME, TYPE and +options in any order")
     parser.set_defaults(func=run)
@@ -65,6 +74,8 @@ def parse_words(args: argparse.Namespace) -> Options:
     """Read dig-style words into ``args`` (server, port, name, rdtype, dnssec, short, json,
     tcp, cd, rec, trace, hint, trust_anchor) and return them as Options as well."""
     opts = Options(port=args.port)
+    if getattr(args, "timeout", None):
+        opts.timeout = args.timeout
     flags = {"dnssec": False, "short": False, "json": False, "tcp": False, "cd": False,
              "rec": True, "trace": False}
     positional: list[str] = []
@@ -78,7 +89,7 @@ def parse_words(args: argparse.Namespace) -> Options:
             opts.port = port if port is not None else opts.port
         elif word.startswith("+") and len(word) > 1:
             _plus_option(word[1:], flags, opts)
-        elif word in ("-p", "--port", "-t", "-q", "--hint", "--trust-anchor"):
+        elif word in ("-p", "--port", "-t", "-q", "--hint", "--trust-anchor", "--timeout"):
             if i >= len(words):
                 raise CliError(f"option {word} needs a value")
             value = words[i]
@@ -91,19 +102,27 @@ def parse_words(args: argparse.Namespace) -> Options:
                 opts.name = value
             elif word == "--hint":
                 args.hint.append(value)
+            elif word == "--timeout":
+                try:
+                    args.timeout = opts.timeout = float(value)
+                except ValueError:
+                    raise CliError(f"--timeout: {value!r} is not a number") from None
             else:
                 args.trust_anchor = value
         elif word.startswith("-") and word != "-":
             raise CliError(f"unknown option {word}")
         else:
             positional.append(word)
+    type_given = False
     for word in positional:
         if opts.name is None:
             opts.name = word
-        elif opts.rdtype == "A" and _is_type(word):
-            opts.rdtype = word
         elif word.upper() == "IN":
             continue
+        elif not type_given:
+            if not _is_type(word):
+                raise CliError(f"unknown record type {word!r}")
+            opts.rdtype, type_given = word, True
         else:
             raise CliError(f"unexpected argument {word!r} (expected NAME [TYPE])")
     if opts.name is None:
@@ -112,6 +131,8 @@ def parse_words(args: argparse.Namespace) -> Options:
         raise CliError(f"unknown record type {opts.rdtype!r}")
     for key, value in flags.items():
         setattr(args, key, value)
+    if not getattr(args, "timeout", None) and opts.timeout != DEFAULT_TIMEOUT:
+        args.timeout = opts.timeout  # +time=S also bounds the built-in resolver
     args.server, args.port, args.name, args.rdtype = opts.server, opts.port, opts.name, opts.rdtype
     return opts
 
