@@ -22,6 +22,7 @@ import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
 import dns.rrset
+import dns.tokenizer
 import dns.zonefile
 
 _FLAG_ZONE = 0x0100
@@ -67,14 +68,9 @@ class TrustAnchor:
         if _BIND_CLAUSE.search(_strip_bind_comments(text)):
             text = _bind_to_master(text, source)
         try:
-            rrsets = dns.zonefile.read_rrsets(
-                text, rdclass=None, default_ttl=_DEFAULT_TTL, origin=dns.name.root, relativize=False
-            )
+            rrsets = _read(text)
         except dns.exception.DNSException as exc:
-            message = _clean(exc)
-            if message.startswith("<input>:"):  # dnspython's "<input>:LINE: msg" -> "source:LINE: msg"
-                raise TrustAnchorError(f"{source}:{message[len('<input>:'):]}") from None
-            raise TrustAnchorError(f"{source}: {message}") from None
+            raise TrustAnchorError(_locate(text, exc, source)) from None
         return cls.from_rrsets(rrsets, source=source)
 
     @classmethod
@@ -158,6 +154,44 @@ def _as_name(name: dns.name.Name | str) -> dns.name.Name:
 
 def _clean(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _read(text: str) -> list[dns.rrset.RRset]:
+    # dns.zonefile.read_rrsets() with $ORIGIN/$TTL allowed (it refuses all directives); $INCLUDE
+    # stays refused so an anchor file cannot pull in other files.
+    manager = dns.zonefile.RRSetsReaderManager(dns.name.root, False, dns.rdataclass.IN)
+    with manager.writer(True) as txn:
+        reader = dns.zonefile.Reader(
+            dns.tokenizer.Tokenizer(text, "<input>"),
+            dns.rdataclass.IN,
+            txn,
+            allow_include=False,
+            allow_directives={"$ORIGIN", "$TTL"},
+            default_ttl=_DEFAULT_TTL,
+        )
+        reader.read()
+    return manager.rrsets
+
+
+_LINE_MESSAGE = re.compile(r"^<input>:(\d+): (.*)$")
+
+
+def _locate(text: str, exc: Exception, source: str) -> str:
+    """'source:LINE: message'. dnspython reports an RDATA error after consuming the line's end, i.e.
+    on the next line; re-reading without that line tells whether the error is really earlier."""
+    message = _clean(exc)
+    match = _LINE_MESSAGE.match(message)
+    if not match:
+        return f"{source}: {message}"
+    line, what = int(match.group(1)), match.group(2)
+    if line > 1:
+        try:
+            _read("\n".join(text.splitlines()[: line - 1]))
+        except dns.exception.DNSException as earlier:
+            again = _LINE_MESSAGE.match(_clean(earlier))
+            if again and again.group(2) == what:
+                line = int(again.group(1))
+    return f"{source}:{line}: {what}"
 
 
 def _strip_bind_comments(text: str) -> str:
