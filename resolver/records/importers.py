@@ -62,8 +62,8 @@ def parse_product(product: str) -> dict[str, Any]:
     for token in tokens:
         if token in _VENDORS and "accel_vendor" not in out:
             out["accel_vendor"] = token
-        elif _FORM.match(token) and "accel_form" not in out:
-            out["accel_form"] = token
+        elif _FORM.match(token) and "accel_form_factor" not in out:
+            out["accel_form_factor"] = token
         elif (m := _MEMORY_TOKEN.match(token)) and "accel_memory_bytes" not in out:
             out["accel_memory_bytes"] = int(m.group(1)) * 2**30  # marketed GB are GiB on devices
         elif token not in _DROP_TOKENS:
@@ -77,7 +77,7 @@ def _with_slug(caps: dict[str, Any]) -> dict[str, Any]:
     if "accel_slug" not in caps and ("accel_vendor" in caps or "accel_model" in caps):
         try:
             caps["accel_slug"] = registry.slug(caps.get("accel_vendor"), caps.get("accel_model"),
-                                               caps.get("accel_form"), caps.get("accel_memory_bytes"))
+                                               caps.get("accel_form_factor"), caps.get("accel_memory_bytes"))
         except ValueError:
             pass
     return caps
@@ -261,7 +261,7 @@ def from_akash(attributes: Mapping[str, str] | Iterable[Mapping[str, str]]) -> d
                     if name == "ram":
                         caps["accel_memory_bytes"] = parse_quantity(item)
                     elif name == "interface":
-                        caps["accel_form"] = item.lower()
+                        caps["accel_form_factor"] = item.lower()
                     else:
                         raise InventoryValueError(f"unknown GPU attribute {name}")
                 if len(rest) % 2:
@@ -271,7 +271,7 @@ def from_akash(attributes: Mapping[str, str] | Iterable[Mapping[str, str]]) -> d
             elif key == "ram":
                 caps["accel_memory_bytes"] = parse_quantity(value)
             elif key == "interface":
-                caps["accel_form"] = value.lower()
+                caps["accel_form_factor"] = value.lower()
             elif key == "memory.size":
                 caps["memory_bytes"] = parse_quantity(value)
             elif key == "cpu.units":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 REGISTRY_VERSION = 1
+SLUG_MAX = 56  # 63 minus len("_accel-"): the slug must fit in a browse sub-type label
 IMPORT_PREFIX = "x-"  # x-<source>: unmapped inventory inputs, kept as [[key, value], ...]
 
 
@@ -36,11 +37,13 @@ def _k(name, type_, unit, kind, description, cats=None, minimum=None, maximum=No
 SOURCES = ("nominal", "measured", "estimated", "normalized", "aggregated")
 
 _KEYS: tuple[KeySpec, ...] = (
+    # --- what the identifier names (static) ---------------------------------------------
+    _k("kind", "str", "", "static", "what the identifier names: gpu-pool, cluster, node, inference-endpoint"),
     # --- accelerator identity (static) -------------------------------------------------
     _k("accel_kind", "str", "", "static", "accelerator class", choices=("gpu", "npu", "tpu", "fpga", "asic")),
     _k("accel_vendor", "str", "", "static", "vendor, lower case: nvidia, amd, intel, huawei, ..."),
     _k("accel_model", "str", "", "static", "model without vendor, form factor or memory: h100, a100, mi300x"),
-    _k("accel_form", "str", "", "static", "form factor / interface: sxm4, sxm5, pcie, oam, nvl"),
+    _k("accel_form_factor", "str", "", "static", "form factor / interface: sxm4, sxm5, pcie, oam, nvl"),
     _k("accel_memory_bytes", "int", "bytes", "static", "memory per device", minimum=0),
     _k("accel_slug", "str", "", "static", "DNS-label-safe vendor-model-form-memory slug (browse sub-type)"),
     _k("accel_product", "str", "", "static", "vendor's product string verbatim, e.g. A100-SXM4-40GB"),
@@ -62,7 +65,8 @@ _KEYS: tuple[KeySpec, ...] = (
     _k("region", "str", "", "static", "region label, DNS-label-safe (matches topology.kubernetes.io/region)"),
     _k("zone", "str", "", "static", "availability zone label"),
     _k("operator", "str", "", "static", "operator label"),
-    _k("price_per_hour", "number", "currency/h", "static", "list price per device-hour in `currency`", minimum=0),
+    _k("price_per_hour", "number", "currency/h", "any",
+       "price per device-hour in `currency`: list price in CAPS, price now in LOAD", minimum=0),
     _k("currency", "str", "", "static", "ISO 4217 code, upper case (the only upper-case registry value)"),
     _k("version", "int", "", "any", "registry version the publisher followed (this document: 1)", minimum=1),
     # --- live state (LOAD) ---------------------------------------------------------------
@@ -75,10 +79,9 @@ _KEYS: tuple[KeySpec, ...] = (
     _k("cpu_util_ratio", "number", "ratio", "live", "CPU utilisation 0..1", minimum=0, maximum=1),
     _k("memory_free_bytes", "int", "bytes", "live", "free host memory", minimum=0),
     _k("load_ratio", "number", "ratio", "live", "overall load 0..1 (CATS-DNS `load`/100)", minimum=0, maximum=1),
-    _k("queue_length", "int", "count", "live", "jobs waiting", minimum=0),
+    _k("queue_depth", "int", "count", "live", "jobs waiting", minimum=0),
     _k("queue_wait_s", "number", "s", "live", "expected wait before a new job starts", minimum=0),
     _k("latency_s", "number", "s", "live", "publisher-reported service latency", cats="delay_raw", minimum=0),
-    _k("spot_price_per_hour", "number", "currency/h", "live", "price per device-hour now, in `currency`", minimum=0),
     _k("compute_norm", "int", "score", "live", "CATS L1 compute score 0..10", cats="compute_norm", minimum=0, maximum=10),
     _k("communication_norm", "int", "score", "live", "CATS L1 communication score 0..10",
        cats="communication_norm", minimum=0, maximum=10),
@@ -211,7 +214,7 @@ def slug(vendor: str | None, model: str | None, form_factor: str | None = None,
     if not tokens:
         raise ValueError("slug needs at least a vendor or a model")
     text = "-".join(tokens)
-    while len(text) > 63:  # one DNS label; drop whole tokens from the end, never cut one
+    while len(text) > SLUG_MAX:  # fits `_accel-<slug>` in one label; drop whole tokens, never cut one
         tokens.pop()
         text = "-".join(tokens)
     if not _LABEL.fullmatch(text):
