@@ -19,8 +19,8 @@ async def drive(engine: Engine) -> Lookup:
             response = await exchange(action.query, action.server, tcp=action.tcp, timeout=action.timeout)
         except TimeoutError:
             engine.on_timeout(action.token)
-        except (TransportError, OSError):
-            # Refused/reset/unreachable: like a timeout, the engine moves to the next server.
-            engine.on_timeout(action.token)
+        except (TransportError, OSError) as exc:
+            # Refused/reset/unreachable: the engine moves to the next server.
+            engine.on_error(action.token, str(exc) or type(exc).__name__)
         else:
             engine.on_response(action.token, response, action.server)

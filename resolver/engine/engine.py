@@ -144,6 +144,11 @@ class Engine:
         self._expect(token)
         self._input = ("timeout", None)
 
+    def on_error(self, token: int, reason: str) -> None:
+        """The exchange failed other than by timeout (refused, reset, unreachable)."""
+        self._expect(token)
+        self._input = ("error", reason)
+
     def _expect(self, token: int) -> Send:
         if self._pending is None or self._pending.token != token or self._input is not None:
             raise EngineStateError(f"no outstanding query with token {token}")
