@@ -143,6 +143,13 @@ def test_nsec_with_next_name_outside_zone_is_ignored():
     assert len(double) == 1
 
 
+def test_backwards_nsec_not_wrapping_to_apex_is_ignored():
+    # a forged-looking "last" NSEC that wraps to some name other than the apex
+    backwards = nsec("m.ops.cid.", "a.ops.cid.", "CNAME")
+    v = prove_nxdomain(q("zz"), [backwards, at("@")], ZONE)
+    assert v.status is BOGUS and "not to the apex" in v.why
+
+
 def test_qname_outside_zone_is_bogus():
     assert prove_nxdomain(name("x.other.cid."), ALL, ZONE).status is BOGUS
     assert prove_nodata(name("x.other.cid."), A, ALL, ZONE).status is BOGUS

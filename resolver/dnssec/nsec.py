@@ -91,6 +91,11 @@ def _collect(nsecs: list[dns.rrset.RRset], zone: dns.name.Name) -> tuple[list[_N
         if not rdata.next.is_subdomain(zone):
             notes.append(f"NSEC {rrset.name} next name {rdata.next} is outside zone {zone}")
             continue
+        if rdata.next <= rrset.name and rdata.next != zone:
+            # Only the last NSEC of a chain wraps, and it wraps to the apex (RFC 4034 §4.1.1); any
+            # other "backwards" range would cover half the name space.
+            notes.append(f"NSEC {rrset.name} wraps to {rdata.next}, not to the apex {zone}")
+            continue
         good.append(_Nsec(rrset.name, rdata.next, nsec_types(rdata), rrset.ttl))
     return good, notes
 
