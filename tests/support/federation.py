@@ -12,6 +12,10 @@ project's own authoritative answering code, so engine tests exercise real DNS re
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +34,7 @@ from resolver.auth.store import ZoneStore
 from resolver.engine.actions import Done
 from resolver.engine.engine import Engine
 
+from .net import free_port
 from .signing import NOW
 
 N = dns.name.from_text
@@ -196,3 +201,57 @@ def strip(response: dns.message.Message, section: str, rdtype: int, covers: int 
             if not (r.rdtype == rdtype and (covers == 0 or r.covers == covers))]
     setattr(response, section, kept)
     return response
+
+
+@contextlib.asynccontextmanager
+async def serving(fed: Federation):
+    """Serve every zone of ``fed`` with real AuthServers on its 127.0.0.x address, one common
+    port (the resolver uses one port for all servers); yields the port."""
+    from resolver.auth.server import AuthServer
+    for _ in range(5):
+        port = free_port("127.0.0.2")
+        servers = []
+        try:
+            for address, store in fed.stores().items():
+                server = AuthServer(store, [(address, port)])
+                await server.start()
+                servers.append(server)
+        except OSError:
+            for server in servers:
+                await server.close()
+            continue
+        break
+    else:
+        raise RuntimeError("no common free port on 127.0.0.2-7")
+    try:
+        yield port
+    finally:
+        for server in servers:
+            await server.close()
+
+
+@contextlib.contextmanager
+def serving_in_thread(fed: Federation):
+    """``serving`` on an event loop in a background thread, for tests that run subprocesses."""
+    loop = asyncio.new_event_loop()
+    ready: concurrent.futures.Future = concurrent.futures.Future()
+    stop = asyncio.Event()
+
+    async def main():
+        try:
+            async with serving(fed) as port:
+                ready.set_result(port)
+                await stop.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    try:
+        yield ready.result(timeout=10)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        loop.close()

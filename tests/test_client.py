@@ -1,0 +1,105 @@
+"""Resolver against real authoritative servers (resolver.auth.server) on 127.0.0.2-7."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import dns.name
+import dns.rdata
+import dns.rdatatype
+import pytest
+
+from resolver import IdentifierError, Resolver, Status
+from resolver.engine import trace as ev
+from resolver.engine.hints import HintError
+from resolver.dnssec.anchors import TrustAnchorError
+from support import federation as F
+
+
+@pytest.fixture(scope="module")
+def fed():
+    return F.build(now=time.time())
+
+
+def resolver(fed, port, **kw):
+    return Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, **kw)
+
+
+async def test_secure_identifier_end_to_end(fed, tmp_path):
+    anchor = tmp_path / "cid.anchor"
+    anchor.write_text(fed.anchor_text)
+    async with F.serving(fed) as port:
+        async with Resolver(fed.hints(), str(anchor), port=port, timeout=1.0) as r:
+            res = await r.resolve("cid:pool-7.bj.cmcc.cid")
+    assert (res.identifier, res.name, res.rcode, res.status) == (
+        "cid:pool-7.bj.cmcc.cid", "pool-7.bj.cmcc.cid.", "NOERROR", Status.SECURE)
+    assert res.found and res.ttl == 30  # LOAD's TTL is the least
+    assert [(e.target, e.priority, e.port, e.alpn, e.addresses) for e in res.endpoints] == [
+        ("pool-7.bj.cmcc.cid.", 1, 8443, ("h2",), ("192.0.2.7", "2001:db8::7")),
+        ("backup.bj.cmcc.cid.", 2, None, ("h3",), ("192.0.2.8",)),
+    ]
+    assert res.capabilities == {"accel_count": 8, "accel_kind": "gpu"}
+    assert res.load == {"accel_free": 3, "util": 0.5}
+    assert res.to_json()["status"] == "secure"
+
+
+async def test_alias_insecure_nxdomain_and_hints(fed):
+    async with F.serving(fed) as port:
+        async with resolver(fed, port) as r:
+            alias, insecure, missing, hinted = await asyncio.gather(
+                r.resolve("alias.bj.cmcc.cid."), r.resolve("cid:pool-1.open.cid"),
+                r.resolve("cid:nothing.bj.cmcc.cid"), r.resolve("cid:hinted.bj.cmcc.cid"))
+    assert alias.status is Status.SECURE and [e.target for e in alias.endpoints] == [
+        "pool-7.bj.cmcc.cid.", "backup.bj.cmcc.cid."]
+    assert "alias" in alias.why
+    assert insecure.status is Status.INSECURE and insecure.found and "open.cid." in insecure.why
+    assert insecure.endpoints[0].addresses == ("192.0.2.21",)
+    assert missing.rcode == "NXDOMAIN" and not missing.found and missing.status is Status.SECURE
+    # nowhere.bj.cmcc.cid. has no addresses: the SVCB ipv4hint is used instead.
+    assert hinted.endpoints[0].addresses == ("192.0.2.50",)
+
+
+async def test_tampered_zone_is_bogus_and_gives_no_data(fed):
+    bad = F.build(now=time.time())
+    zone = bad.zones["bj.cmcc.cid."]
+    node = zone.find_node(dns.name.from_text("pool-7.bj.cmcc.cid."))
+    a = node.find_rdataset(1, dns.rdatatype.A)
+    a.clear()
+    a.add(dns.rdata.from_text("IN", "A", "203.0.113.66"), 300)  # changed after signing
+    async with F.serving(bad) as port:
+        async with Resolver(bad.hints(), bad.anchor(), port=port, timeout=1.0) as r:
+            res = await r.resolve("cid:pool-7.bj.cmcc.cid")
+    assert res.status is Status.BOGUS and res.rcode == "SERVFAIL" and not res.found
+    assert res.endpoints == () and res.capabilities == {} and res.load is None
+    assert "pool-7.bj.cmcc.cid." in res.why
+
+
+async def test_shared_cache_answers_the_second_resolution(fed):
+    async with F.serving(fed) as port:
+        async with resolver(fed, port) as r:
+            first = await r.resolve("cid:pool-7.bj.cmcc.cid")
+            second = await r.resolve("cid:pool-7.bj.cmcc.cid")
+            caps = await r.lookup("pool-7.bj.cmcc.cid.", "CAPS")
+    assert any(isinstance(e, ev.QuerySent) for e in first.trace)
+    assert not any(isinstance(e, ev.QuerySent) for e in second.trace)
+    assert second.endpoints == first.endpoints and second.status is Status.SECURE
+    assert caps.status is Status.SECURE and caps.rrset[0].mapping["accel_kind"] == "gpu"
+
+
+async def test_no_server_answering_gives_servfail_quickly(fed):
+    port = F.free_port("127.0.0.2")
+    async with Resolver(fed.hints(), fed.anchor(), port=port, timeout=0.2) as r:
+        res = await r.resolve("cid:pool-7.bj.cmcc.cid")
+    assert res.rcode == "SERVFAIL" and not res.found
+    assert "cid." in res.why and "127.0.0.2" in res.why
+
+
+async def test_bad_inputs_raise_precise_errors(fed):
+    async with resolver(fed, 53) as r:
+        with pytest.raises(IdentifierError):
+            await r.resolve("cid:bad_label.cid")
+    with pytest.raises(HintError):
+        Resolver({"cid.": ["not-an-address"]})
+    with pytest.raises(TrustAnchorError):
+        Resolver(fed.hints(), "/nonexistent/anchor")
