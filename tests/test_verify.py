@@ -12,6 +12,8 @@ import dns.dnssec
 import dns.exception
 import dns.name
 import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
 import dns.rdataset
 import dns.rrset
 import dns.zone
@@ -333,6 +335,21 @@ def test_dnskeys_need_ds_or_anchor_and_right_owner():
     assert verify_dnskeys(keys, sign(keys, ksk), zone=ZONE, now=NOW).status is BOGUS
     v = verify_dnskeys(keys, sign(keys, ksk), zone=name("cid."), now=NOW, ds=ds_rdataset(ksk))
     assert v.status is BOGUS
+
+
+def test_empty_ds_set_is_bogus_not_insecure():
+    ksk, _, keys = _zone_keys(15)
+    empty = dns.rdataset.Rdataset(dns.rdataclass.IN, dns.rdatatype.DS)
+    v = verify_dnskeys(keys, sign(keys, ksk), zone=ZONE, now=NOW, ds=empty)
+    assert v.status is BOGUS and "empty DS" in v.why
+
+
+def test_wrong_record_types_in_key_or_signature_slots_are_bogus():
+    ksk, zsk, keys = _zone_keys(15)
+    rs = _a()
+    ds_set = dns.rrset.from_rdata(ZONE, 3600, ksk.ds())
+    assert check(rs, sign(rs, zsk), ds_set).status is BOGUS
+    assert check(rs, rs, keys).status is BOGUS
 
 
 def test_dnskeys_expired_signature_is_bogus():

@@ -227,6 +227,8 @@ def verify_rrset(
     signature failed. A SECURE verdict from a wildcard expansion carries ``wildcard``.
     """
     zone = _as_name(zone)
+    if dnskeys.rdtype != dns.rdatatype.DNSKEY:
+        return _bogus(f"expected DNSKEY records of {zone}, got {dns.rdatatype.to_text(dnskeys.rdtype)}")
     if isinstance(dnskeys, dns.rrset.RRset) and dnskeys.name != zone:
         return _bogus(f"DNSKEY RRset owner {dnskeys.name} is not zone {zone}")
     if not rrset.name.is_subdomain(zone):
@@ -234,6 +236,8 @@ def verify_rrset(
     label = f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}"
     if not rrsigs:
         return _bogus(f"{label}: no RRSIG")
+    if rrsigs.rdtype != dns.rdatatype.RRSIG:
+        return _bogus(f"{label}: expected RRSIG records, got {dns.rdatatype.to_text(rrsigs.rdtype)}")
     if rrsigs.name != rrset.name or rrsigs.rdclass != rrset.rdclass:
         return _bogus(f"{label}: RRSIGs belong to {rrsigs.name}")
     keys_by_tag = _index_keys(dnskeys)
@@ -304,6 +308,11 @@ def verify_dnskeys(
         return _bogus(f"expected the DNSKEY RRset of {zone}, got {dnskeys.name} {dns.rdatatype.to_text(dnskeys.rdtype)}")
     if ds is None and anchor_keys is None:
         return _bogus(f"{zone} DNSKEY: no DS and no trust anchor to validate against")
+    given = len(ds or ()) + len(anchor_keys or ())
+    if given == 0:
+        # An empty DS set is not "unsigned": absence of DS must be proven by NSEC (prove_no_ds),
+        # otherwise stripping the DS from a referral would downgrade a signed zone to INSECURE.
+        return _bogus(f"{zone} DNSKEY: empty DS set and no trust anchor")
     trusted: list[DNSKEY] = []
     usable_points = 0
     if ds is not None:
