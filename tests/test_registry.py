@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -26,10 +27,11 @@ def test_registry_keys_follow_the_key_syntax_and_conventions():
         if name.endswith("_ratio"):
             assert (spec.minimum, spec.maximum) == (0, 1)
     # every registry key appears in the normative document, and vice versa
-    from pathlib import Path
     doc = (Path(__file__).resolve().parent.parent / "spec" / "capabilities.md").read_text()
-    documented = set(re.findall(r"^\| `([a-z0-9_.\-]+)` \|", doc, re.M))
-    assert documented == set(REGISTRY)
+    table = doc.split("<!-- registry:begin -->")[1].split("<!-- registry:end -->")[0]
+    documented = set(re.findall(r"^\| `([a-z0-9_.\-]+)` \| (\S+) \|", table, re.M))
+    assert {(k, REGISTRY[k].type) for k, _ in documented if k in REGISTRY} == documented
+    assert {k for k, _ in documented} == set(REGISTRY)
 
 
 def test_validate_caps_warns_but_never_rejects_unknown_keys():
@@ -171,3 +173,17 @@ def test_cats_dns_txt_keys():
     named = _encodable(importers.from_cats_txt({"gpu": "H100-SXM5-80GB", "accel": "npu", "load": "101"}))
     assert named["accel_slug"] == "h100-sxm5-80gb" and named["accel_kind"] == "npu"
     assert named["x-cats"] == [["load", "101"]]
+
+
+def test_openstack_placement():
+    got = _encodable(importers.from_placement(
+        {"VCPU": {"total": 64, "reserved": 4}, "MEMORY_MB": {"total": 515000, "reserved": 512},
+         "DISK_GB": {"total": 1000}, "PGPU": {"total": 8}, "CUSTOM_FPGA": {"total": 1}},
+        {"VCPU": 20, "MEMORY_MB": 1000, "PGPU": 3},
+        ["HW_GPU_CUDA_COMPUTE_CAPABILITY_V9_0", "CUSTOM_GPU_PRODUCT_ID_2330"]))
+    assert got["cpu_count"] == 64 and got["cpu_free"] == 40
+    assert got["memory_bytes"] == 515000 * MiB and got["memory_free_bytes"] == (515000 - 512 - 1000) * MiB
+    assert got["storage_bytes"] == 1000 * GiB
+    assert got["accel_count"] == 8 and got["accel_free"] == 5 and got["accel_compute_capability"] == "9.0"
+    assert got["x-placement"] == [["inventory:CUSTOM_FPGA", '{"total": 1}'],
+                                  ["trait:CUSTOM_GPU_PRODUCT_ID_2330", "true"]]

@@ -1,7 +1,8 @@
 """Convert what inventories already say into CAPS/LOAD maps (spec/capabilities.md §Import).
 
 Sources: Kubernetes node labels (NVIDIA GPU Feature Discovery, AMD and Intel labellers),
-Slurm node records and Gres strings, Akash provider attributes, and the DNS-SD TXT keys of
+Slurm node records and Gres strings, Akash provider attributes, OpenStack Placement resource
+providers, and the DNS-SD TXT keys of
 draft-liu-cats-dns-service-discovery. Units are converted to the registry's base units; an
 input that has no registry key is kept under ``x-<source>`` as sorted ``[key, value]`` pairs,
 never dropped, so a later registry version can map it without re-reading the inventory.
@@ -11,6 +12,7 @@ Live values (``accel_free``, ``load_ratio``, ...) come out in the same map; use
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
@@ -349,3 +351,45 @@ def from_cats_txt(txt: Mapping[str, Any] | Iterable[str | bytes]) -> dict[str, A
         except InventoryValueError:
             kept.append([raw_key, value])
     return _keep(_with_slug(caps), "cats", kept)
+
+
+_CUDA_TRAIT = re.compile(r"^HW_GPU_CUDA_COMPUTE_CAPABILITY_V(\d+)_(\d+)$")
+
+
+def from_placement(inventories: Mapping[str, Mapping[str, Any]],
+                   usages: Mapping[str, int] | None = None,
+                   traits: Iterable[str] = ()) -> dict[str, Any]:
+    """Map of an OpenStack Placement resource provider: inventories (``VCPU``/``PCPU``,
+    ``MEMORY_MB`` in MiB, ``DISK_GB`` in GiB, ``PGPU``/``VGPU``), usages (give ``*_free`` =
+    total - reserved - used) and traits (``HW_GPU_CUDA_COMPUTE_CAPABILITY_V9_0``). Other
+    resource classes and traits are kept under ``x-placement``."""
+    caps: dict[str, Any] = {}
+    kept: list[list[str]] = []
+    usages = usages or {}
+    scale = {"MEMORY_MB": ("memory_bytes", "memory_free_bytes", 2**20),
+             "DISK_GB": ("storage_bytes", None, 2**30),
+             "VCPU": ("cpu_count", "cpu_free", 1), "PCPU": ("cpu_count", "cpu_free", 1),
+             "PGPU": ("accel_count", "accel_free", 1), "VGPU": ("accel_count", "accel_free", 1)}
+    for rc in sorted(inventories):
+        inv = inventories[rc]
+        try:
+            if rc not in scale:
+                raise InventoryValueError(rc)
+            total_key, free_key, factor = scale[rc]
+            total = _int(inv.get("total", 0))
+            ratio = Decimal(str(inv.get("allocation_ratio", 1)))
+            capacity = int((total - _int(inv.get("reserved", 0))) * ratio)
+            caps[total_key] = caps.get(total_key, 0) + total * factor
+            if free_key is not None and rc in usages:
+                free = max(0, capacity - _int(usages[rc]))
+                caps[free_key] = caps.get(free_key, 0) + free * factor
+            if rc in ("PGPU", "VGPU"):
+                caps["accel_kind"] = "gpu"
+        except (InventoryValueError, InvalidOperation, AttributeError):
+            kept.append([f"inventory:{rc}", json.dumps(inv, sort_keys=True, default=str)])
+    for trait in sorted(set(traits)):
+        if m := _CUDA_TRAIT.match(trait):
+            caps["accel_compute_capability"] = f"{int(m.group(1))}.{int(m.group(2))}"
+        else:
+            kept.append([f"trait:{trait}", "true"])
+    return _keep(caps, "placement", kept)
