@@ -1,0 +1,84 @@
+"""`cid resolve` and `cid dig` (built-in resolver) as users run them, against real servers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from support import federation as F
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    fed = F.build(now=time.time())
+    anchor = tmp_path_factory.mktemp("ta") / "cid.anchor"
+    anchor.write_text(fed.anchor_text)
+    with F.serving_in_thread(fed) as port:
+        yield fed, port, str(anchor)
+
+
+def cid(*args, timeout=30):
+    return subprocess.run(["cid", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def opts(served):
+    fed, port, anchor = served
+    return ["--hint", f"cid.=127.0.0.2:{port}", "--hint", f"far-ops.net.=127.0.0.7:{port}",
+            "--port", str(port), "--trust-anchor", anchor, "--timeout", "1"]
+
+
+def test_resolve_human_output(served):
+    p = cid("resolve", "cid:pool-7.bj.cmcc.cid", *opts(served))
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "cid:pool-7.bj.cmcc.cid" in out and "status: secure" in out
+    assert "endpoint 1 pool-7.bj.cmcc.cid. port 8443 alpn h2 -> 192.0.2.7 2001:db8::7" in out
+    assert "capabilities: accel_count=8 accel_kind=gpu" in out and "load: accel_free=3 util=0.5" in out
+
+
+def test_resolve_json(served):
+    p = cid("resolve", "pool-1.open.cid.", "--json", *opts(served))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["status"] == "insecure" and doc["rcode"] == "NOERROR"
+    assert doc["endpoints"][0]["addresses"] == ["192.0.2.21"] and doc["load"] is None
+
+
+def test_resolve_not_found_exits_1(served):
+    p = cid("resolve", "cid:absent.bj.cmcc.cid", "--json", *opts(served))
+    assert p.returncode == 1 and json.loads(p.stdout)["rcode"] == "NXDOMAIN"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["cid:bad_label.cid"], "bad_label"),
+    (["cid:pool.cid", "--hint", "cid.-127.0.0.2"], "ZONE=ADDR"),
+    (["cid:pool.cid", "--hint", "cid.=nowhere"], "not an IP address"),
+    (["cid:pool.cid", "--hint", "cid.=127.0.0.2", "--trust-anchor", "/nonexistent/ta"], "cannot read"),
+    (["cid:pool.cid"], "no --hint"),
+])
+def test_resolve_usage_errors_are_one_line_exit_2(args, message):
+    p = cid("resolve", *args)
+    assert p.returncode == 2
+    assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+def test_dig_via_resolver_trace_and_ad(served):
+    p = cid("dig", "pool-7.bj.cmcc.cid.", "SVCB", "+trace", *opts(served))
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert ";; referral from cid. to cmcc.cid." in out and ";; referral from cmcc.cid. to bj.cmcc.cid." in out
+    assert ";; zone bj.cmcc.cid. keys: secure" in out
+    assert "status: NOERROR" in out and " ad" in out.split("flags:")[1].splitlines()[0]
+    answers = [line.split() for line in out.splitlines() if line.startswith("pool-7.bj.cmcc.cid.")]
+    assert ["SVCB", "1", ".", 'alpn="h2"'] in [a[3:7] for a in answers]
+
+
+def test_dig_via_resolver_insecure_has_no_ad_and_short_works(served):
+    p = cid("dig", "pool-1.open.cid.", "A", *opts(served))
+    assert p.returncode == 0, p.stderr
+    assert " ad" not in p.stdout.split("flags:")[1].splitlines()[0]
+    short = cid("dig", "+short", "pool-7.bj.cmcc.cid.", "CAPS", *opts(served))
+    assert short.stdout.strip() == "accel_count=8 accel_kind=gpu"
