@@ -293,3 +293,61 @@ def test_signed_nsecs_verified_then_proving(alg):
     other = make_key("cid.", alg, 256, seed=3)
     v = verify_rrset(at("e"), sign(at("e"), other), dnskey_rrset(other), zone=ZONE, now=NOW)
     assert v.status is BOGUS
+
+
+# --- interop: the NSEC chain BIND's dnssec-signzone builds -------------------------------------------
+
+
+def test_proofs_over_bind_signed_chain(tmp_path):
+    import subprocess
+
+    import dns.zone
+
+    from support.peers import require
+
+    keygen, signzone = require("dnssec-keygen"), require("dnssec-signzone")
+    origin = "peer.cid."
+    (tmp_path / "db").write_text(
+        f"$ORIGIN {origin}\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 300\n@ NS ns\nns A 192.0.2.53\n"
+        "a TXT \"a\"\nc.b TXT \"deep\"\nsecure NS ns.secure\nsecure DS 12345 15 2 "
+        + "ab" * 32 + "\nns.secure A 192.0.2.54\ninsecure NS ns.elsewhere.example.\n*.w TXT \"wild\"\n"
+        "Upper TXT \"case\"\n"
+    )
+
+    def run(*args):
+        return subprocess.run(args, cwd=tmp_path, check=True, capture_output=True, text=True, timeout=60).stdout
+
+    run(keygen, "-q", "-K", str(tmp_path), "-a", "ED25519", "-f", "KSK", origin)
+    run(keygen, "-q", "-K", str(tmp_path), "-a", "ED25519", origin)
+    run(signzone, "-P", "-q", "-K", str(tmp_path), "-S", "-s", str(NOW - 3600), "-e", str(NOW + 86400),
+        "-o", origin, "-f", "signed", "db")
+    zone = dns.zone.from_file(str(tmp_path / "signed"), origin=origin, relativize=False)
+    apex = name(origin)
+    keys = zone.find_rrset(apex, "DNSKEY")
+    nsecs = []
+    for owner, node in zone.nodes.items():
+        rds = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC)
+        if rds is None:
+            continue
+        rs = zone.find_rrset(owner, "NSEC")
+        assert verify_rrset(rs, zone.find_rrset(owner, "RRSIG", "NSEC"), keys, zone=apex, now=NOW).status is SECURE
+        nsecs.append(rs)
+    assert len(nsecs) >= 8  # ns.secure (glue) has none: glue is not in the chain
+
+    def n(text):
+        return dns.name.from_text(text, apex)
+
+    assert prove_nxdomain(n("nothere"), nsecs, apex).status is SECURE
+    assert prove_nxdomain(n("zzz"), nsecs, apex).status is SECURE  # wraps to the apex
+    assert prove_nxdomain(n("x.a"), nsecs, apex).status is SECURE
+    assert prove_nxdomain(n("upper"), nsecs, apex).status is BOGUS  # exists (case-insensitive)
+    assert prove_nxdomain(n("b"), nsecs, apex).status is BOGUS  # empty non-terminal
+    assert prove_nxdomain(n("x.insecure"), nsecs, apex).status is BOGUS  # below a delegation
+    assert prove_nxdomain(n("ns.secure"), nsecs, apex).status is BOGUS  # glue, below a delegation
+    assert prove_nodata(n("a"), A, nsecs, apex).status is SECURE
+    assert prove_nodata(n("b"), A, nsecs, apex).proof == "nodata-ent"
+    assert prove_nodata(n("q.w"), A, nsecs, apex).proof == "nodata-wildcard"
+    assert prove_nodata(n("insecure"), A, nsecs, apex).status is BOGUS
+    assert prove_no_ds(n("insecure"), nsecs, apex).proof == "no-ds"
+    assert prove_no_ds(n("secure"), nsecs, apex).status is BOGUS
+    assert prove_wildcard_expansion(n("q.w"), n("*.w"), nsecs, apex).status is SECURE
