@@ -240,6 +240,27 @@ def test_key_without_zone_flag_or_wrong_protocol_is_refused():
     assert check(rs, sign(rs, proto), dnskey_rrset(proto)).status is BOGUS
 
 
+@pytest.mark.parametrize(
+    "alg,key",
+    [(15, b"\x01" * 31), (15, b""), (13, b"\x02" * 10), (13, b"\x00" * 64), (8, b""), (8, b"\x00"), (8, b"\x03\x01\x00"), (8, b"\x00\x00\x00")],
+)
+def test_malformed_key_material_is_bogus_not_a_crash(alg, key):
+    good = make_key(ZONE, alg, 256, seed=2)
+    bad = good.__class__(good.zone, alg, good.private, good.dnskey.replace(key=key))
+    rs = _a()
+    sigs = tamper(sign(rs, good), key_tag=bad.tag)  # point the signature at the broken key
+    assert check(rs, sigs, dnskey_rrset(bad)).status is BOGUS
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+@pytest.mark.parametrize("length", [0, 1, 63, 65, 300])
+def test_malformed_signature_length_is_bogus(alg, length):
+    _, zsk, keys = _zone_keys(alg)
+    rs = _a()
+    sigs = tamper(sign(rs, zsk), signature=b"\x5a" * length)
+    assert check(rs, sigs, keys).status is BOGUS
+
+
 def test_unsupported_signature_algorithm_is_bogus_for_rrset():
     _, zsk, keys = _zone_keys(15)
     rs = _a()
