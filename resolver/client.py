@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import dns.name
@@ -21,7 +22,7 @@ import dns.rdtypes.svcbbase as svcb
 from . import identifier as ident
 from .dnssec.anchors import TrustAnchor
 from .drivers.asyncio_driver import drive
-from .engine.cache import Cache
+from .engine.cache import BOGUS_TTL, Cache
 from .engine.engine import Engine
 from .engine.hints import parse_hints
 from .engine.result import Lookup, weakest
@@ -31,6 +32,7 @@ from .status import Status
 
 SVCB = dns.rdatatype.SVCB
 A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
+MAX_CACHED_RESOLUTIONS = 100_000
 MAX_ALIAS = 8  # AliasMode hops (RFC 9460 §2.4.2 asks for a chain limit)
 
 
@@ -59,6 +61,7 @@ class Resolver:
         self.max_time = max_time
         self.clock = clock
         self.cache = cache if cache is not None else Cache(clock)
+        self._resolutions: dict[str, tuple[float, float, Resolution]] = {}
 
     async def __aenter__(self) -> Resolver:
         return self
@@ -80,10 +83,35 @@ class Resolver:
         return await drive(self.engine(name, rdtype, cd=cd))
 
     async def resolve(self, identifier: str) -> Resolution:
-        """Resolve a compute identifier; raises IdentifierError when it is not one."""
+        """Resolve a compute identifier; raises IdentifierError when it is not one.
+
+        Whole resolutions are cached by the text asked for until their least TTL runs out, so
+        a repeated resolve costs a dict lookup; the trace is only on the first answer."""
+        hit = self._resolutions.get(identifier)
+        if hit is not None:
+            expires, stored, cached = hit
+            now = self.clock()
+            if now < expires:
+                if now - stored >= 1:  # hand out the remaining TTL, recomputed once a second
+                    cached = replace(cached, ttl=int(expires - now))
+                    self._resolutions[identifier] = (expires, now, cached)
+                return cached
+            del self._resolutions[identifier]
+        result = await self._resolve(identifier)
+        if result.rcode != "SERVFAIL" or result.status is Status.BOGUS:
+            ttl = min(result.ttl, BOGUS_TTL) if result.status is Status.BOGUS else result.ttl
+            if ttl > 0:
+                if len(self._resolutions) >= MAX_CACHED_RESOLUTIONS:
+                    self._resolutions.clear()  # crude bound until the cache grows an LRU
+                now = self.clock()
+                self._resolutions[identifier] = (now + ttl, now, replace(result, trace=()))
+        return result
+
+    async def _resolve(self, identifier: str) -> Resolution:
         name = ident.parse(identifier)
-        svcb_lookup, caps_lookup, load_lookup = await asyncio.gather(
-            self.lookup(name, SVCB), self.lookup(name, CAPS), self.lookup(name, LOAD))
+        # SVCB first: it walks (and caches) the delegations and keys that CAPS, LOAD and the
+        # address lookups then share, instead of each fetching and validating them in parallel.
+        svcb_lookup = await self.lookup(name, SVCB)
         used: list[tuple[str, Lookup]] = [("SVCB", svcb_lookup)]
         for _ in range(MAX_ALIAS):
             alias = _alias_target(svcb_lookup)
@@ -100,7 +128,8 @@ class Resolver:
         if svcb_lookup.rcode == "SERVFAIL":
             return _failed(name, svcb_lookup.why, used)
 
-        endpoints, address_lookups = await self._endpoints(svcb_lookup)
+        (endpoints, address_lookups), caps_lookup, load_lookup = await asyncio.gather(
+            self._endpoints(svcb_lookup), self.lookup(name, CAPS), self.lookup(name, LOAD))
         used += address_lookups
         used.append(("CAPS", caps_lookup))
         used.append(("LOAD", load_lookup))

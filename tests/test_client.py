@@ -103,3 +103,18 @@ async def test_bad_inputs_raise_precise_errors(fed):
         Resolver({"cid.": ["not-an-address"]})
     with pytest.raises(TrustAnchorError):
         Resolver(fed.hints(), "/nonexistent/anchor")
+
+
+async def test_resolution_cache_counts_down_and_expires_with_the_least_ttl(fed):
+    clock = [time.time()]
+    async with F.serving(fed) as port:
+        async with resolver(fed, port, clock=lambda: clock[0]) as r:
+            first = await r.resolve("cid:pool-7.bj.cmcc.cid")
+            clock[0] += 10
+            later = await r.resolve("cid:pool-7.bj.cmcc.cid")
+            clock[0] += 21  # LOAD (TTL 30) has expired; everything else is still cached
+            expired = await r.resolve("cid:pool-7.bj.cmcc.cid")
+    assert first.ttl == 30 and later.ttl == 20 and later.trace == ()
+    sent = [(e.qname, e.qtype) for e in expired.trace if isinstance(e, ev.QuerySent)]
+    assert sent == [("pool-7.bj.cmcc.cid.", "LOAD")]
+    assert expired.ttl == 30 and expired.load == first.load
