@@ -15,12 +15,16 @@ signs every RRset, as RFC 6840 §5.11 requires of a zone with several algorithms
 
 Signing is idempotent: old RRSIG/NSEC/NSEC3/NSEC3PARAM are removed first and DNSKEYs of the
 keys given are replaced; other DNSKEYs (pre-published or foreign keys) stay. dnspython's
-``dns.dnssec.sign`` makes each signature; its ``sign_zone`` is not used because it puts occluded
-types into delegation NSEC bitmaps and uses SOA MINIMUM alone for the NSEC TTL.
+``sign_zone`` is not used because it puts occluded types into delegation NSEC bitmaps and uses
+SOA MINIMUM alone for the NSEC TTL. Signatures are made by dnspython's algorithm classes over
+data laid out as RFC 4034 §3.1.8.1 says (the same bytes ``dns.dnssec.sign`` builds, which the
+tests check); the RRset's canonical form is built once and shared by every key, which is most
+of the cost of signing in Python.
 """
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -31,6 +35,7 @@ import dns.node
 import dns.rdataset
 import dns.rdatatype
 import dns.rdtypes.ANY.NSEC
+import dns.rdtypes.ANY.RRSIG
 import dns.rdtypes.util
 import dns.rrset
 import dns.zone
@@ -111,7 +116,7 @@ def _strip(zone: dns.zone.Zone, keys: list[ZoneKey]) -> None:
 
 
 def _roles(keys: list[ZoneKey]) -> tuple[list[Any], list[Any]]:
-    """(signers of DNSKEY, signers of everything else) as (wrapped private key, DNSKEY) pairs."""
+    """(signers of DNSKEY, signers of everything else) as (private key, algorithm, key tag)."""
     ksks: list[Any] = []
     zsks: list[Any] = []
     for algorithm in sorted({k.algorithm for k in keys}):
@@ -123,9 +128,10 @@ def _roles(keys: list[ZoneKey]) -> tuple[list[Any], list[Any]]:
     return ksks, zsks
 
 
-def _wrapped(key: ZoneKey) -> tuple[Any, Any]:
-    # Wrap once: dns.dnssec.sign would otherwise rebuild the wrapper for every signature.
-    return get_algorithm_cls_from_dnskey(key.dnskey)(key=key.private_key), key.dnskey
+def _wrapped(key: ZoneKey) -> tuple[Any, int, int]:
+    # dnspython's algorithm class encodes the signature as DNSSEC wants (e.g. ECDSA r||s, RFC 6605).
+    private = get_algorithm_cls_from_dnskey(key.dnskey)(key=key.private_key)
+    return private, key.algorithm, dns.dnssec.key_id(key.dnskey)
 
 
 def signature_window(inception: int | None, expiration: int | None, now: float | None) -> tuple[int, int]:
@@ -174,14 +180,22 @@ def sign_zone(
         node.replace_rdataset(nsec)
 
     ksks, zsks = _roles(keys)
+    signer_wire = origin.to_digestable()
+    rdata_origin = origin if zone.relativize else None
     for key, name, delegation in names:
         node = zone.nodes[key]
+        owner = name.to_digestable()
+        labels = len(name) - 1 - (1 if name.is_wild() else 0)  # RFC 4034 §3.1.3
         for rds in list(_signable(node, delegation)):
-            signers = ksks if rds.rdtype == DNSKEY else zsks
-            sigs = dns.rdataset.Rdataset(zone.rdclass, RRSIG, rds.rdtype)
-            for private, dnskey in signers:
-                sig = dns.dnssec.sign((name, rds), private, origin, dnskey, inception=start, expiration=end)
-                sigs.add(sig, rds.ttl)
+            # RFC 4034 §6.3: RRs sorted by canonical RDATA; §3.1.8.1: owner|type|class|TTL|len|RDATA.
+            head = owner + struct.pack("!HHI", rds.rdtype, rds.rdclass, rds.ttl)
+            wires = sorted(rd.to_digestable(rdata_origin) for rd in rds)
+            body = b"".join(head + struct.pack("!H", len(w)) + w for w in wires)
+            sigs = dns.rdataset.Rdataset(zone.rdclass, RRSIG, rds.rdtype, rds.ttl)
+            for private, algorithm, key_tag in (ksks if rds.rdtype == DNSKEY else zsks):
+                fields = (rds.rdtype, algorithm, labels, rds.ttl, end, start, key_tag)
+                signature = private.sign(struct.pack("!HBBIIIH", *fields) + signer_wire + body)
+                sigs.add(dns.rdtypes.ANY.RRSIG.RRSIG(zone.rdclass, RRSIG, *fields, origin, signature))
             node.replace_rdataset(sigs)
     return zone
 
@@ -226,7 +240,7 @@ def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
         try:
             dns.dnssec.validate((name, rds), (name, sig_rds), keyring, now=now)
         except dns.dnssec.ValidationFailure as exc:
-            return str(exc) or "no valid signature"
+            return _explain(sigs, now) or str(exc) or "no valid signature"
         return None
 
     def sigs_of(node: dns.node.Node, rdtype: int) -> list[Any]:
@@ -238,7 +252,8 @@ def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
     algorithms = sorted({s.algorithm for s in dnskey_sigs
                          if valid(origin, dnskey_rds, [s]) is None})
     if not algorithms:
-        problems.append(f"{origin} DNSKEY: not signed by any of its own zone keys")
+        why = _explain(dnskey_sigs, now) or "not signed by any of its own zone keys"
+        problems.append(f"{origin} DNSKEY: {why}")
         return problems
 
     names = authoritative_names(zone)
@@ -274,6 +289,15 @@ def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
         if key not in auth_keys and node.get_rdataset(zone.rdclass, NSEC) is not None:
             problems.append(f"{_abs(zone, key)} NSEC: at a name the zone is not authoritative for")
     return problems
+
+
+def _explain(sigs: list[Any], now: float) -> str | None:
+    """A precise reason when every signature fails for the same time-related cause."""
+    if sigs and all(s.expiration < now for s in sigs):
+        return f"signature expired at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(max(s.expiration for s in sigs)))} UTC"
+    if sigs and all(s.inception > now for s in sigs):
+        return f"signature not valid until {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(min(s.inception for s in sigs)))} UTC"
+    return None
 
 
 def _bitmap(windows) -> Iterable[int]:

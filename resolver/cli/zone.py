@@ -1,0 +1,230 @@
+"""``cid zone``: make keys, sign zones, print DS records, verify signed zones.
+
+Key files are BIND's pair format, so ``dnssec-keygen``/``dnssec-signzone`` and these commands
+can use each other's keys. Signed output writes CAPS/LOAD in RFC 3597 generic form by default
+so that BIND, NSD, Knot and ldns can load it (``--friendly`` keeps the mnemonic form).
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import re
+import time
+from pathlib import Path
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+
+from ..auth.keys import (ECDSAP256SHA256, ED25519, KSK_FLAGS, RSASHA256, ZSK_FLAGS, KeyFileError,
+                         ZoneKey, generate_key, load_zone_keys, read_key_files, write_key_files)
+from ..auth.signer import ds_records, sign_zone, verify_zone
+from ..auth.zonefile import ZoneFileError, load_zone, write_zone
+from .main import CliError
+
+ALGORITHMS = {"ed25519": ED25519, "ecdsap256sha256": ECDSAP256SHA256, "rsasha256": RSASHA256}
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_RELATIVE = re.compile(r"^(now)?([+-])(\d+)([smhdw]?)$", re.IGNORECASE)
+MAX_PROBLEMS_SHOWN = 100
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("zone", help="make keys, sign and verify zones",
+                                   description="Make DNSSEC keys, sign zones, print DS records, verify.")
+    sub = parser.add_subparsers(dest="zone_command", metavar="ACTION", parser_class=type(parser))
+    sub.required = True
+
+    p = sub.add_parser("keygen", help="generate a key pair (BIND key-file format)")
+    p.add_argument("zone", metavar="ZONE")
+    p.add_argument("--algorithm", "-a", choices=sorted(ALGORITHMS), default="ed25519")
+    p.add_argument("--zsk", action="store_true", help="make a zone-signing key (flags 256) instead of a KSK/CSK")
+    p.add_argument("--dir", "-K", default=".", help="directory for the key files (default: .)")
+    p.set_defaults(func=_keygen)
+
+    p = sub.add_parser("sign", help="sign a zone file (NSEC)")
+    p.add_argument("zonefile", metavar="ZONEFILE")
+    p.add_argument("--key", "-k", action="append", default=[], metavar="KEYFILE",
+                   help="a key file (either half of the pair); repeatable")
+    p.add_argument("--keydir", "-K", metavar="DIR",
+                   help="use every key for the zone in DIR (default, when no --key: the zone file's "
+                        "directory and the current directory)")
+    p.add_argument("-o", "--output", metavar="OUT", help="signed output file (default: ZONEFILE.signed)")
+    p.add_argument("--origin", metavar="NAME", help="zone name (default: $ORIGIN or the SOA owner)")
+    p.add_argument("--inception", metavar="T", help="YYYYMMDDHHMMSS, epoch seconds, or now±N[smhdw] "
+                                                     "(default now-1h)")
+    p.add_argument("--expiration", metavar="T", help="as --inception (default now+14d)")
+    p.add_argument("--ds-out", metavar="FILE", help="also write the zone's DS records (SHA-256) to FILE")
+    p.add_argument("--friendly", action="store_true", help="write CAPS/LOAD by name, not in RFC 3597 form")
+    p.set_defaults(func=_sign)
+
+    p = sub.add_parser("ds", help="print DS records for a key file or a signed zone")
+    p.add_argument("sources", nargs="+", metavar="KEYFILE|SIGNEDZONE")
+    p.add_argument("--digest", choices=["sha256", "sha384"], default="sha256")
+    p.add_argument("--origin", metavar="NAME", help="zone name when reading a zone file")
+    p.set_defaults(func=_ds)
+
+    p = sub.add_parser("verify", help="check every signature and the NSEC chain of a signed zone")
+    p.add_argument("zonefile", metavar="SIGNEDZONE")
+    p.add_argument("--origin", metavar="NAME")
+    p.add_argument("--now", metavar="T", help="validate as of this time (same forms as sign --inception)")
+    p.set_defaults(func=_verify)
+
+
+def parse_time(text: str, now: float) -> int:
+    """BIND-style times: YYYYMMDDHHMMSS, seconds since the epoch, or now±N with an optional unit."""
+    text = text.strip()
+    if match := _RELATIVE.match(text):
+        sign = 1 if match.group(2) == "+" else -1
+        return int(now) + sign * int(match.group(3)) * _UNITS[match.group(4).lower()]
+    if text.lower() == "now":
+        return int(now)
+    if re.fullmatch(r"\d{14}", text):
+        try:
+            return calendar.timegm(time.strptime(text, "%Y%m%d%H%M%S"))
+        except ValueError:
+            raise CliError(f"bad time {text!r}: not a valid YYYYMMDDHHMMSS date") from None
+    if re.fullmatch(r"\d{1,13}", text):
+        return int(text)
+    raise CliError(f"bad time {text!r}: use YYYYMMDDHHMMSS, epoch seconds or now+N[smhdw]")
+
+
+def _name(text: str) -> dns.name.Name:
+    try:
+        return dns.name.from_text(text)
+    except dns.exception.DNSException as exc:
+        raise CliError(f"bad zone name {text!r}: {exc}") from None
+
+
+def _load(path: str, origin: str | None):
+    try:
+        return load_zone(path, _name(origin) if origin else None)
+    except ZoneFileError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    zone = _name(args.zone)
+    key = generate_key(zone, ALGORITHMS[args.algorithm], ZSK_FLAGS if args.zsk else KSK_FLAGS)
+    try:
+        write_key_files(key, args.dir)
+    except FileExistsError:  # a key tag collision with an existing key: make another
+        key = generate_key(zone, key.algorithm, key.flags)
+        try:
+            write_key_files(key, args.dir)
+        except OSError as exc:
+            raise CliError(f"cannot write key files in {args.dir}: {exc.strerror or exc}") from None
+    except OSError as exc:
+        raise CliError(f"cannot write key files in {args.dir}: {exc.strerror or exc}") from None
+    print(key.basename)
+    return 0
+
+
+def _collect_keys(args: argparse.Namespace, zone: dns.name.Name) -> list[ZoneKey]:
+    keys: list[ZoneKey] = []
+    try:
+        for path in args.key:
+            keys.append(read_key_files(path))
+        if args.keydir:
+            dirs = [Path(args.keydir)]
+        elif args.key:
+            dirs = []
+        else:
+            dirs = list(dict.fromkeys([Path(args.zonefile).resolve().parent, Path.cwd().resolve()]))
+        for directory in dirs:
+            keys += load_zone_keys(directory, zone)
+    except KeyFileError as exc:
+        raise CliError(str(exc)) from None
+    unique: dict[tuple[int, bytes], ZoneKey] = {}
+    for key in keys:
+        if key.zone != zone:
+            raise CliError(f"key {key.basename} is for {key.zone}, not {zone}")
+        unique.setdefault((key.algorithm, key.dnskey.key), key)
+    if not unique:
+        where = ", ".join(str(d) for d in dirs) if not args.key else "the --key files"
+        raise CliError(f"no keys for {zone} in {where}; make one with: cid zone keygen {zone}")
+    return list(unique.values())
+
+
+def _sign(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    now = time.time()
+    zone = _load(args.zonefile, args.origin)
+    keys = _collect_keys(args, zone.origin)
+    inception = parse_time(args.inception, now) if args.inception else None
+    expiration = parse_time(args.expiration, now) if args.expiration else None
+    try:
+        sign_zone(zone, keys, inception=inception, expiration=expiration, now=now)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    output = args.output or f"{args.zonefile}.signed"
+    rrsets = rrsigs = 0
+    for node in zone.nodes.values():
+        for rds in node.rdatasets:
+            if rds.rdtype == dns.rdatatype.RRSIG:
+                rrsets += 1
+                rrsigs += len(rds)
+    try:
+        write_zone(zone, output, generic=not args.friendly)
+        if args.ds_out:
+            _write_ds(args.ds_out, zone.origin, [k.dnskey for k in keys], "SHA256", _dnskey_ttl(zone))
+    except OSError as exc:
+        raise CliError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
+    elapsed = time.perf_counter() - started
+    tags = " ".join(f"{k.algorithm}/{k.key_tag}{'(KSK)' if k.is_ksk else '(ZSK)'}" for k in keys)
+    print(f"{zone.origin}: signed {rrsets} RRsets with {rrsigs} RRSIGs using {tags} in {elapsed:.2f} s"
+          f" -> {output}")
+    return 0
+
+
+def _dnskey_ttl(zone) -> int:
+    rds = zone.get_rdataset(zone.origin, dns.rdatatype.DNSKEY)
+    return rds.ttl if rds is not None else 3600
+
+
+def _ds_lines(zone: dns.name.Name, dnskeys, digest: str, ttl: int) -> list[str]:
+    return [f"{zone} {ttl} IN DS {ds.to_text()}" for ds in ds_records(zone, dnskeys, digest)]
+
+
+def _write_ds(path: str, zone: dns.name.Name, dnskeys, digest: str, ttl: int) -> None:
+    Path(path).write_text("\n".join(_ds_lines(zone, dnskeys, digest, ttl)) + "\n", encoding="ascii")
+
+
+def _looks_like_key_file(path: str) -> bool:
+    return path.endswith((".key", ".private")) or Path(path + ".private").exists()
+
+
+def _ds(args: argparse.Namespace) -> int:
+    lines: list[str] = []
+    for source in args.sources:
+        if _looks_like_key_file(source):
+            try:
+                key = read_key_files(source)
+            except KeyFileError as exc:
+                raise CliError(str(exc)) from None
+            # An explicitly named key gets its DS even when it is a ZSK.
+            lines += [f"{key.zone} 3600 IN DS {ds.to_text()}"
+                      for ds in ds_records(key.zone, [key.dnskey], args.digest)]
+            continue
+        zone = _load(source, args.origin)
+        dnskeys = zone.get_rdataset(zone.origin, dns.rdatatype.DNSKEY)
+        if dnskeys is None:
+            raise CliError(f"{source}: no DNSKEY records at {zone.origin}; is the zone signed?")
+        lines += _ds_lines(zone.origin, list(dnskeys), args.digest, dnskeys.ttl)
+    print("\n".join(lines))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    now = parse_time(args.now, time.time()) if args.now else None
+    zone = _load(args.zonefile, args.origin)
+    problems = verify_zone(zone, now=now)
+    if not problems:
+        print("ok")
+        return 0
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        print(problem)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        print(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+    print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {zone.origin}")
+    return 1
