@@ -37,6 +37,7 @@ from .. import records
 
 PRIVATE_TYPES = frozenset({int(records.CAPS), int(records.LOAD)})  # unknown to peer software
 _CAUGHT = re.compile(r"caught exception <class '[\w.]+'>: ")
+_LOCATION = re.compile(r"^.*?:\d+: ")
 _UNKNOWN_TYPE = re.compile(r"unknown rdatatype '([^']*)'")
 
 
@@ -51,12 +52,22 @@ class _StrictReader(dns.zonefile.Reader):
         # dnspython calls this only to skip a record whose owner is outside the zone.
         raise dns.exception.SyntaxError(f"{self.last_name} is outside the zone {self.zone_origin}")
 
+    error_at: tuple[str, int] | None = None
+
     def _rr_line(self) -> None:
+        # dnspython reports the line its tokenizer has reached, which is the next line once the
+        # record's end of line was read; remember where the record started instead.
+        start = self.tok.where()
         try:
             super()._rr_line()
+        except dns.exception.SyntaxError:
+            self.error_at = start
+            raise
         except dns.zonefile.CNAMEAndOtherData as exc:
+            self.error_at = start
             raise dns.exception.SyntaxError(f"{self.last_name}: {exc}") from None
         except KeyError as exc:  # the zone transaction rejected the owner name
+            self.error_at = start
             raise dns.exception.SyntaxError(f"{self.last_name}: {exc.args[0] if exc.args else exc}") from None
 
 
@@ -128,13 +139,19 @@ def load_zone(path: str | Path, origin: str | dns.name.Name | None = None) -> dn
                 f"{filename}: cannot tell the zone origin (no $ORIGIN and no absolute SOA owner); give it explicitly"
             )
     zone = dns.zone.Zone(origin, dns.rdataclass.IN, relativize=False)
+    reader: _StrictReader | None = None
     try:
         with zone.writer(True) as txn:
             tok = dns.tokenizer.Tokenizer(text, filename)
-            _StrictReader(tok, dns.rdataclass.IN, txn, allow_include=True).read()
+            reader = _StrictReader(tok, dns.rdataclass.IN, txn, allow_include=True)
+            reader.read()
         zone.check_origin()
     except dns.exception.SyntaxError as exc:
-        raise ZoneFileError(_UNKNOWN_TYPE.sub(r"unknown type \1", _CAUGHT.sub("", str(exc)))) from None
+        message = _UNKNOWN_TYPE.sub(r"unknown type \1", _CAUGHT.sub("", str(exc)))
+        if reader is not None and reader.error_at is not None:
+            where, line = reader.error_at
+            message = f"{where}:{line}: " + _LOCATION.sub("", message, count=1)
+        raise ZoneFileError(message) from None
     except dns.zone.NoSOA:
         raise ZoneFileError(f"{filename}: no SOA record at the zone origin {origin}") from None
     except dns.zone.NoNS:
