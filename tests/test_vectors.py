@@ -155,3 +155,44 @@ def test_rfc9460_vector_set_is_complete():
     figures = {c["figure"].split(":")[0] for c in SVCB["vectors"]}
     assert figures == {f"Figure {n}" for n in range(2, 11)}
     assert len(SVCB["failure_cases"]) == 10
+
+
+# --- JSON result schema -----------------------------------------------------------------
+
+def _schema_validator():
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((VECTORS.parent / "resolution.schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_json_md_example_matches_the_schema():
+    import re
+
+    doc = (VECTORS.parent / "json.md").read_text(encoding="utf-8")
+    example = json.loads(re.search(r"```json\n(.*?)```", doc, re.S).group(1))
+    assert list(_schema_validator().iter_errors(example)) == []
+
+
+def test_resolution_to_json_matches_the_schema():
+    from resolver.resolution import Endpoint, Resolution
+    from resolver.status import Status
+
+    validator = _schema_validator()
+    found = Resolution("cid:pool-7.bj.cmcc.cid", "pool-7.bj.cmcc.cid.", "NOERROR", Status.SECURE, "ok", 10,
+                       (Endpoint("pool-7.bj.cmcc.cid.", 1, 8443, ("h2",), ("192.0.2.1", "2001:db8::1")),
+                        Endpoint("gw.bj.cmcc.cid.", 2, None, (), ())),
+                       {"accel_count": 8, "x": [1.0, None]}, {"accel_free": 3, "ts": 1})
+    missing = Resolution("cid:nope.cid", "nope.cid.", "NXDOMAIN", Status.INSECURE, "proven absent", 300,
+                         (), {}, None)
+    bogus = Resolution("cid:bad.cid", "bad.cid.", "SERVFAIL", Status.BOGUS, "CAPS: signature expired", 0,
+                       (), {}, None)
+    for result in (found, missing, bogus):
+        assert list(validator.iter_errors(result.to_json())) == []
+    broken = found.to_json() | {"status": "valid"}
+    assert list(validator.iter_errors(broken))
+    assert list(validator.iter_errors(found.to_json() | {"extra": 1}))
+    wrong_address = found.to_json()
+    wrong_address["endpoints"][0]["addresses"] = ["192.0.2.300"]
+    assert list(validator.iter_errors(wrong_address))
