@@ -250,3 +250,34 @@ def test_cache_answers_repeat_lookups_until_ttl_expires(fed):
     clock[0] += 301  # A TTL 300 expired, keys (3600) not
     _, n = run("pool-7.bj.cmcc.cid.")
     assert n == 1
+
+
+# --- one server serving parent and child (the referral is skipped) --------------------------------
+
+def shared(fed, address, child, tamper=None):
+    stores = fed.stores()
+    stores[address].add(fed.zones[child])
+    return F.FakeNetwork(stores, tamper=tamper)
+
+
+def test_unsigned_child_on_the_parents_server_is_insecure_not_bogus(fed):
+    result, net = resolve(fed, "pool-1.open.cid.", net=shared(fed, "127.0.0.2", "open.cid."))
+    assert result.rcode == "NOERROR" and result.status is Status.INSECURE, result.why
+    assert "open.cid." in result.why
+    assert not any(host == "127.0.0.5" for (host, _), *_ in net.sent)
+
+
+def test_signed_child_on_the_parents_server_is_secure(fed):
+    result, net = resolve(fed, "pool-7.bj.cmcc.cid.", net=shared(fed, "127.0.0.3", "bj.cmcc.cid."))
+    assert result.status is Status.SECURE, result.why
+    assert not any(host == "127.0.0.4" for (host, _), *_ in net.sent)
+
+
+def test_stripped_signatures_from_a_shared_server_stay_bogus(fed):
+    def strip(server, query, response, tcp):
+        if response.question[0].name == N("pool-7.bj.cmcc.cid."):
+            F.strip(response, "answer", dns.rdatatype.RRSIG)
+        return response
+    result, _ = resolve(fed, "pool-7.bj.cmcc.cid.", net=shared(fed, "127.0.0.3", "bj.cmcc.cid.", tamper=strip))
+    assert result.status is Status.BOGUS
+    assert "pool-7.bj.cmcc.cid. A" in result.why

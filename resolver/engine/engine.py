@@ -35,7 +35,8 @@ from .classify import Kind, classify, referral_ns
 from .hints import Hints, Server, parse_hints
 from .result import Lookup, weakest
 from .scrub import Scrubbed, scrub
-from .validate import Check, check_dnskeys, check_rrset, prove, signer_of, verified_nsecs, wildcard_of
+from .validate import (Check, check_dnskeys, check_rrset, nsec_shows_unsigned_cut, prove, signer_of,
+                       verified_nsecs, wildcard_of)
 
 MAX_CNAME = 8
 MAX_REFERRALS = 16
@@ -432,6 +433,21 @@ class Engine:
         self.trace.append(ev.ZoneVerdict(str(zone), status, why))
         return self.cache.put_trust(zone, status, why, dnskeys, ttl)
 
+    def _unsigned_cut_between(self, zone: dns.name.Name, owner: dns.name.Name, depth: int) -> _Gen:
+        """An unsigned answer from a signed zone is genuine only if a provably unsigned
+        delegation lies between (one server serving parent and child answers from the child,
+        skipping the referral). Walk down label by label asking for DS, like a validator
+        building the chain top-down (RFC 4035 §5.2); None means no such cut (so: BOGUS)."""
+        for labels in range(len(zone) + 1, len(owner) + 1):
+            name = owner.split(labels)[1]
+            found = yield from self._lookup(name, DS, depth)
+            if found.status is not Status.SECURE or found.rrset is not None or found.rcode != "NOERROR":
+                return None  # a signed cut (the answer should have been signed), or no proof
+            if nsec_shows_unsigned_cut(found.authority, name):
+                self._put_trust(name, Status.INSECURE, f"no DS for {name}, proven by signed NSEC", None, found.ttl)
+                return name
+        return None
+
     def _validation_zone(self, server_zone: dns.name.Name, rrset, rrsigs) -> dns.name.Name:
         """The zone whose keys must have signed ``rrset``: the zone we asked, or a zone below
         it when one server serves both (the signer tells), but never the owner itself for DS,
@@ -447,6 +463,10 @@ class Engine:
         trust = yield from self._trust(zone, depth)
         if trust.status is not Status.SECURE:
             return Check(trust.status, f"zone {zone} is {trust.status.value}: {trust.why}")
+        if not rrsigs and rrset.rdtype != DS and rrset.name != zone:
+            unsigned = yield from self._unsigned_cut_between(zone, rrset.name, depth)
+            if unsigned is not None:
+                return Check(Status.INSECURE, f"zone {unsigned} is insecure: no DS, proven by signed NSEC in its parent")
         now = self.clock()
         check = check_rrset(rrset, rrsigs, trust.dnskeys, zone, now)
         if check.status is not Status.SECURE:
@@ -476,6 +496,10 @@ class Engine:
         nsecs, bad = verified_nsecs(msg, trust.dnskeys, zone, self.clock())
         if bad is not None:
             return bad
+        if not nsecs and name != zone and not (qtype == DS and name.parent() == zone):
+            unsigned = yield from self._unsigned_cut_between(zone, name, depth)
+            if unsigned is not None:
+                return Check(Status.INSECURE, f"zone {unsigned} is insecure: no DS, proven by signed NSEC in its parent")
         if not nsecs:
             what = "NXDOMAIN" if kind is Kind.NXDOMAIN else "NODATA"
             return Check(Status.BOGUS, f"{what} for {name} from signed zone {zone} without NSEC proof")

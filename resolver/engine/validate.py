@@ -82,3 +82,14 @@ def prove(kind: str, *args) -> Check:
     fn = {"nxdomain": nsec.prove_nxdomain, "nodata": nsec.prove_nodata,
           "no_ds": nsec.prove_no_ds, "wildcard": nsec.prove_wildcard_expansion}[kind]
     return _guard(f"{kind} proof", fn, *args)
+
+
+def nsec_shows_unsigned_cut(authority, name: dns.name.Name) -> bool:
+    """The (already verified) NSEC at ``name`` says: a delegation (NS) without DS, not an apex."""
+    from ..dnssec.nsec import nsec_types
+    for rrset in authority:
+        if rrset.rdtype == dns.rdatatype.NSEC and rrset.name == name:
+            types = nsec_types(rrset[0])
+            return (dns.rdatatype.NS in types and dns.rdatatype.DS not in types
+                    and dns.rdatatype.SOA not in types)
+    return False
