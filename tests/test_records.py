@@ -181,3 +181,22 @@ def test_bind_reads_and_writes_the_generic_form(tmp_path):
     back = dns.zone.from_text(compiled, origin=ORIGIN, relativize=False)
     assert back.find_rdataset(POOL, CAPS) == zone.find_rdataset(POOL, CAPS)
     assert back.find_rdataset(POOL, LOAD) == zone.find_rdataset(POOL, LOAD)
+
+
+def test_fuzz_presentation_parser_only_raises_syntax_error_or_round_trips():
+    rng = random.Random(3597)
+    pieces = ["a=", "b=", "A=", "=", "1", "-0", "1.5", "1e400", "true", "null", '"', '\\"', "\\", "\\032",
+              "\\255", "[", "]", "{", "}", ",", ":", " ", "(", ")", ";", "x", "é", "\\# ", "\\# 1 80", "0x",
+              '{\\"k\\":', "[" * 50, "ud800", "\n"]
+    accepted = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        try:
+            rd = dns.rdata.from_text(dns.rdataclass.IN, CAPS, text)
+        except dns.exception.SyntaxError:
+            continue
+        accepted += 1
+        wire = rd.to_wire()
+        assert capsmap.decode(wire) == rd.mapping
+        assert dns.rdata.from_text(dns.rdataclass.IN, CAPS, rd.to_text()) == rd
+    assert accepted > 0

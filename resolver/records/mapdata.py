@@ -39,12 +39,23 @@ def _parse_value(token: dns.tokenizer.Token, raw: str) -> Any:
         return value
     if raw[:1] in "[{":
         try:
-            return json.loads(raw)
+            return json.loads(raw, object_pairs_hook=_unique_pairs)
         except json.JSONDecodeError as exc:
             raise dns.exception.SyntaxError(f"bad JSON value {raw!r}: {exc.msg}") from None
     if not raw:
         raise dns.exception.SyntaxError("empty value; write key=\"\" for an empty string")
     return raw
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects inside a value: a repeated key is an error, as it is at the top level,
+    instead of json's silent last-one-wins."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise dns.exception.SyntaxError(f"duplicate key {key!r} in a JSON value")
+        out[key] = value
+    return out
 
 
 def _unescape(token: dns.tokenizer.Token) -> str:
