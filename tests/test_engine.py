@@ -281,3 +281,17 @@ def test_stripped_signatures_from_a_shared_server_stay_bogus(fed):
     result, _ = resolve(fed, "pool-7.bj.cmcc.cid.", net=shared(fed, "127.0.0.3", "bj.cmcc.cid.", tamper=strip))
     assert result.status is Status.BOGUS
     assert "pool-7.bj.cmcc.cid. A" in result.why
+
+
+def test_chain_through_ecdsa_and_rsa_zones():
+    mixed = F.build(algorithms={"cmcc.cid.": 13, "bj.cmcc.cid.": 8})
+    result, _ = resolve(mixed, "pool-7.bj.cmcc.cid.", "CAPS")
+    assert result.status is Status.SECURE and "alg 8" in result.why
+    assert result.rrset[0].mapping == {"accel_count": 8, "accel_kind": "gpu"}
+
+
+def test_name_server_dependency_loop_ends_in_servfail():
+    looped = F.build(overrides={"cid.": F.ZONES["cid."][1] + "loop 3600 NS ns.loop2\nloop2 3600 NS ns.loop\n"})
+    result, net = resolve(looped, "x.loop.cid.")
+    assert result.rcode == "SERVFAIL" and "loop.cid." in result.why
+    assert len(net.sent) < 20

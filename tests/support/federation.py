@@ -131,8 +131,10 @@ class Federation:
         return out
 
 
-def build(now: float = NOW, overrides: dict[str, str] | None = None) -> Federation:
-    """Sign bottom-up so each parent can carry its child's DS."""
+def build(now: float = NOW, overrides: dict[str, str] | None = None,
+          algorithms: dict[str, int] | None = None) -> Federation:
+    """Sign bottom-up so each parent can carry its child's DS. ``overrides`` replaces zone
+    texts; ``algorithms`` picks a zone's DNSSEC algorithm (default 15, Ed25519)."""
     texts = {k: v[1] for k, v in ZONES.items()}
     texts.update(overrides or {})
     zones: dict[str, dns.zone.Zone] = {}
@@ -145,7 +147,7 @@ def build(now: float = NOW, overrides: dict[str, str] | None = None) -> Federati
                 text += f"\n{N(child).relativize(N(name))} 3600 DS {ds}\n"
         zone = dns.zone.from_text(text, origin=N(name), relativize=False)
         if name in SIGNED:
-            keys[name] = generate_key(name)
+            keys[name] = generate_key(name, (algorithms or {}).get(name, 15))
             sign_zone(zone, [keys[name]], now=now)
         zones[name] = zone
     anchor = f"cid. 3600 IN DNSKEY {keys['cid.'].dnskey.to_text()}\n"
