@@ -519,3 +519,36 @@ def test_fuzz_random_and_mutated_queries_never_raise(store):
             assert out[:2] == wire[:2]
             dns.message.from_wire(out)  # every response we send is well-formed
     assert answered > 1000
+
+
+def test_fast_parser_agrees_with_dnspython():
+    """Whatever resolver.auth.wire.parse_query accepts, dnspython reads the same way."""
+    from resolver.auth.wire import parse_query
+
+    rng = random.Random(4035)
+    seeds = [dns.message.make_query(n, t, use_edns=e, want_dnssec=d, payload=p).to_wire()
+             for n, t, e, d, p in (("Pool-7.ex.cid.", "SVCB", 0, True, 1232),
+                                   ("x.cid.", "A", False, False, 512),
+                                   (".", "NS", 0, False, 4096))]
+    seeds.append(seeds[0][:-11] + b"\x00\x00\x29\x10\x00\x00\x00\x80\x00\x00\x0c"
+                 b"\x00\x0a\x00\x08clientck")  # OPT with a client COOKIE
+    accepted = 0
+    for i in range(3000):
+        buf = bytearray(rng.choice(seeds))
+        for _ in range(rng.randrange(0, 3)):
+            buf[rng.randrange(len(buf))] = rng.getrandbits(8)
+        wire = bytes(buf)
+        fast = parse_query(wire)
+        if fast is None or (fast.flags >> 11) & 0xF:
+            continue  # other opcodes are answered NOTIMP whatever their body
+        accepted += 1
+        msg = dns.message.from_wire(wire)  # must not raise
+        q = msg.question[0]
+        assert fast.qid == msg.id
+        assert fast.qname == q.name and fast.qname.labels == q.name.labels
+        assert (fast.qtype, fast.qclass) == (q.rdtype, q.rdclass)
+        assert fast.edns == msg.edns
+        if msg.edns >= 0:
+            assert fast.payload == msg.payload
+            assert fast.do == bool(msg.ednsflags & dns.flags.DO)
+    assert accepted > 500

@@ -7,6 +7,8 @@ what can is answered FORMERR.
 
 Identical query bytes (after the ID) always get identical response bytes while the store is
 unchanged, so rendered responses are cached on the store by those bytes; only the ID differs.
+Plain queries are read and responses written by ``wire`` (pre-rendered records); dnspython
+parses whatever else arrives.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-import dns.edns
-import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -23,21 +23,23 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
-import dns.renderer
 import dns.rrset
 
+from . import wire as wirefmt
 from .store import NodeData, ZoneIndex, ZoneStore
+from .wire import Query, ResponseWriter, Section, WireMemo
 
 ADVERTISED_PAYLOAD = 1232  # DNS flag day 2020: avoids IP fragmentation on common paths
 MIN_PAYLOAD = 512  # RFC 6891 §6.2.3: smaller values are treated as 512
 MAX_CNAME_CHAIN = 8
 CACHE_LIMIT = 50_000
 
-_QR = dns.flags.QR
-_AA = dns.flags.AA
-_TC = dns.flags.TC
-_COPIED_FLAGS = dns.flags.RD | dns.flags.CD  # RFC 1035 §4.1.1, RFC 4035 §3.1.6; never AD, RA
-_DO = dns.flags.DO
+# Plain ints: enum arithmetic on the hot path costs more than the lookup itself.
+_QR = int(dns.flags.QR)
+_AA = int(dns.flags.AA)
+_TC = int(dns.flags.TC)
+_COPIED_FLAGS = int(dns.flags.RD | dns.flags.CD)  # RFC 1035 §4.1.1, RFC 4035 §3.1.6; never AD, RA
+_DO = int(dns.flags.DO)
 
 A, AAAA, ANY, CNAME, DS, NS, NSEC, RRSIG, SOA = (
     dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.ANY, dns.rdatatype.CNAME,
@@ -50,22 +52,20 @@ _FORMERR_QTYPES = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatyp
 _TRANSFER_QTYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})
 _WILDCARD = b"*"
 
-ANSWER, AUTHORITY, ADDITIONAL = (
-    dns.renderer.ANSWER, dns.renderer.AUTHORITY, dns.renderer.ADDITIONAL,
-)
 
 
 @dataclass
 class Answer:
     """What a lookup decided, before rendering."""
 
+    memo: WireMemo
     rcode: int = dns.rcode.NOERROR
     authoritative: bool = True
-    answer: list[dns.rrset.RRset] = field(default_factory=list)
-    authority: list[dns.rrset.RRset] = field(default_factory=list)
-    additional: list[dns.rrset.RRset] = field(default_factory=list)
-    # Referral glue for in-domain name servers must be complete or the response truncated
-    # (RFC 9471 §3); other additional data is dropped silently when it does not fit.
+    # (owner, RRset) pairs: the owner differs from rrset.name only for wildcard expansions.
+    answer: Section = field(default_factory=list)
+    authority: Section = field(default_factory=list)
+    additional: Section = field(default_factory=list)
+    # Set for referrals: all glue must fit or the response is truncated (see _render).
     glue_required: bool = False
 
 
@@ -76,8 +76,9 @@ def answer_query(store: ZoneStore, wire: bytes, *, tcp: bool) -> bytes | None:
     flags = (wire[2] << 8) | wire[3]
     if flags & _QR:
         return None  # never answer a response (reflection loops between servers)
-    key = (b"T" if tcp else b"U") + wire[2:]
-    cache = store.responses
+    key = wire[2:]
+    # Separate caches: a TCP response may be larger than any UDP client may receive.
+    cache = store.tcp_responses if tcp else store.responses
     cached = cache.get(key)
     if cached is not None:
         return wire[:2] + cached
@@ -91,44 +92,58 @@ def answer_query(store: ZoneStore, wire: bytes, *, tcp: bool) -> bytes | None:
 
 def _answer_uncached(store: ZoneStore, wire: bytes, tcp: bool, flags: int) -> tuple[bytes, bool]:
     """The response, and whether it may be cached (garbage variety must not evict answers)."""
+    query = wirefmt.parse_query(wire)
+    if query is None:
+        parsed = _parse_with_dnspython(wire, flags)
+        if isinstance(parsed, bytes):
+            return parsed, False
+        query = parsed
+    return _answer(store, query, tcp), True
+
+
+def _parse_with_dnspython(wire: bytes, flags: int) -> Query | bytes:
+    """Queries of unusual shape: a Query if answerable, else the error response bytes."""
     qid = struct.unpack_from("!H", wire)[0]
-    opcode = dns.opcode.from_flags(flags)
     try:
-        query = dns.message.from_wire(wire)
+        message = dns.message.from_wire(wire)
     except dns.message.UnknownTSIGKey:
         # RFC 8945 §5.2: a query signed with a key we do not know gets NOTAUTH.
-        return _header_only(qid, flags, dns.rcode.NOTAUTH), False
+        return _header_only(qid, flags, dns.rcode.NOTAUTH)
     except Exception:  # noqa: BLE001 - any malformed packet, whatever dnspython raised
-        return _header_only(qid, flags, dns.rcode.FORMERR), False
+        return _header_only(qid, flags, dns.rcode.FORMERR)
+    opcode = dns.opcode.from_flags(flags)
+    if len(message.question) != 1:
+        return _header_only(qid, flags, dns.rcode.NOTIMP if opcode else dns.rcode.FORMERR)
+    if opcode == dns.opcode.QUERY and (message.answer or message.authority):
+        return _header_only(qid, flags, dns.rcode.FORMERR)
+    question = message.question[0]
+    return Query(
+        qid, flags, question.name, question.rdtype, question.rdclass, message.edns,
+        message.payload, message.edns >= 0 and bool(message.ednsflags & _DO),
+    )
 
-    edns = query.edns
-    do = edns >= 0 and bool(query.ednsflags & _DO)
+
+def _answer(store: ZoneStore, query: Query, tcp: bool) -> bytes:
+    flags = query.flags
     if tcp:
         max_size = 65535
-    elif edns >= 0:
+    elif query.edns >= 0:
         max_size = max(MIN_PAYLOAD, min(query.payload, ADVERTISED_PAYLOAD))
     else:
         max_size = MIN_PAYLOAD
     base_flags = _QR | (flags & (_COPIED_FLAGS | 0x7800))  # 0x7800: opcode bits
 
-    def reply(rcode: int, question: bool = True, result: Answer | None = None) -> tuple[bytes, bool]:
-        wire_out = _render(
-            qid, base_flags, query.question[0] if question else None, rcode, result,
-            edns >= 0, do, max_size,
-        )
-        return wire_out, True
+    def reply(rcode: int, result: Answer | None = None) -> bytes:
+        return _render(query, base_flags, rcode, result, max_size)
 
-    if opcode != dns.opcode.QUERY:
-        return reply(dns.rcode.NOTIMP, question=len(query.question) == 1)
-    if len(query.question) != 1 or query.answer or query.authority:
-        return reply(dns.rcode.FORMERR, question=False)
-    if edns > 0:
+    if dns.opcode.from_flags(flags) != dns.opcode.QUERY:
+        return reply(dns.rcode.NOTIMP)
+    if query.edns > 0:
         return reply(dns.rcode.BADVERS)  # RFC 6891 §6.1.3: we speak version 0 only
-    question = query.question[0]
-    qname, qtype, qclass = question.name, question.rdtype, question.rdclass
+    qname, qtype = query.qname, query.qtype
     if qtype in _FORMERR_QTYPES:
         return reply(dns.rcode.FORMERR)
-    if qclass != dns.rdataclass.IN or qtype in _TRANSFER_QTYPES:
+    if query.qclass != dns.rdataclass.IN or qtype in _TRANSFER_QTYPES:
         return reply(dns.rcode.REFUSED)
     if dns.rdatatype.is_metatype(qtype) and qtype != ANY:
         return reply(dns.rcode.NOTIMP)
@@ -142,13 +157,13 @@ def _answer_uncached(store: ZoneStore, wire: bytes, tcp: bool, flags: int) -> tu
             index = parent
     if index is None:
         return reply(dns.rcode.REFUSED)
-    result = resolve(index, qname, qtype, do)
-    return reply(result.rcode, result=result)
+    result = resolve(index, qname, qtype, query.do)
+    return reply(result.rcode, result)
 
 
 def resolve(index: ZoneIndex, qname: dns.name.Name, qtype: int, do: bool) -> Answer:
     """The RFC 1034 §4.3.2 lookup of qname/qtype inside one zone, following in-zone CNAMEs."""
-    result = Answer()
+    result = Answer(index.wire)
     seen: set[dns.name.Name] = set()
     name = qname
     for _ in range(MAX_CNAME_CHAIN + 1):
@@ -172,7 +187,7 @@ def _lookup(
     node = index.nodes.get(qname)
     if node is not None:
         return _from_node(index, node, qname, qtype, do, result, wildcard=None)
-    if qname in index.existing:
+    if index.exists(qname):
         _nodata(index, index.covering_nsec(qname), do, result)  # empty non-terminal
         return None
 
@@ -205,7 +220,7 @@ def _from_node(
         if not found:
             _nodata(index, node, do, result)
             return None
-        result.answer.extend(found)
+        result.answer.extend((qname, sig) for sig in found)
         return None
 
     rrset = rrsets.get(qtype)
@@ -226,18 +241,17 @@ def _from_node(
         return None
 
     sig = node.sigs.get(qtype) if do else None
-    if wildcard is not None:
-        rrset = _renamed(rrset, qname)
-        sig = _renamed(sig, qname) if sig is not None else None
-    result.answer.append(rrset)
+    # A wildcard expansion keeps the source's records and RRSIG (whose labels field tells
+    # validators it was synthesized, RFC 4035 §5.3.4) under the query name.
+    result.answer.append((qname, rrset))
     if sig is not None:
-        result.answer.append(sig)
+        result.answer.append((qname, sig))
     if wildcard is not None and do:
         # Prove that qname itself does not exist, so the expansion was legitimate
         # (RFC 4035 §3.1.3.3); the RRSIG's labels field tells the validator the source.
         _add_nsec(index.covering_nsec(qname), result)
     if target is None:
-        _add_additional(index, rrset, do, result)
+        _add_additional(index, qname, rrset, do, result)
     return target
 
 
@@ -252,13 +266,13 @@ def _referral(index: ZoneIndex, cut: NodeData, do: bool, result: Answer) -> None
     """Delegation (RFC 1034 §4.3.2 step 3b, RFC 4035 §3.1.4): not authoritative."""
     result.authoritative = False
     ns = cut.rrsets[NS]
-    result.authority.append(ns)
+    result.authority.append((cut.name, ns))
     if do:
         ds = cut.rrsets.get(DS)
         if ds is not None:
-            result.authority.append(ds)
+            result.authority.append((cut.name, ds))
             if DS in cut.sigs:
-                result.authority.append(cut.sigs[DS])
+                result.authority.append((cut.name, cut.sigs[DS]))
         else:
             _add_nsec(cut, result)  # proves the child is unsigned (no DS bit)
     result.glue_required = True
@@ -272,16 +286,18 @@ def _referral(index: ZoneIndex, cut: NodeData, do: bool, result: Answer) -> None
             for rdtype in _ADDRESS_TYPES:
                 glue = node.rrsets.get(rdtype)
                 if glue is not None:
-                    result.additional.append(glue)
+                    result.additional.append((target, glue))
 
 
-def _add_additional(index: ZoneIndex, rrset: dns.rrset.RRset, do: bool, result: Answer) -> None:
+def _add_additional(
+    index: ZoneIndex, owner: dns.name.Name, rrset: dns.rrset.RRset, do: bool, result: Answer
+) -> None:
     """Addresses of NS and SVCB/HTTPS targets we are authoritative for (RFC 9460 §4.2)."""
     rdtype = rrset.rdtype
     if rdtype == NS:
         names = [rd.target for rd in rrset]
     elif rdtype in (SVCB, HTTPS):
-        names = [rrset.name if rd.target == dns.name.root else rd.target for rd in rrset]
+        names = [owner if rd.target == dns.name.root else rd.target for rd in rrset]
     else:
         return
     done: set[dns.name.Name] = set()
@@ -295,33 +311,27 @@ def _add_additional(index: ZoneIndex, rrset: dns.rrset.RRset, do: bool, result: 
         for addr_type in _ADDRESS_TYPES:
             addrs = node.rrsets.get(addr_type)
             if addrs is not None:
-                result.additional.append(addrs)
+                result.additional.append((name, addrs))
                 if do and addr_type in node.sigs:
-                    result.additional.append(node.sigs[addr_type])
+                    result.additional.append((name, node.sigs[addr_type]))
 
 
 def _add_negative_soa(index: ZoneIndex, do: bool, result: Answer) -> None:
-    result.authority.append(index.negative_soa)
+    result.authority.append((index.origin, index.negative_soa))
     if do and index.negative_soa_sig is not None:
-        result.authority.append(index.negative_soa_sig)
+        result.authority.append((index.origin, index.negative_soa_sig))
 
 
 def _add_nsec(node: NodeData | None, result: Answer) -> None:
     if node is None:
         return  # unsigned zone
     nsec = node.rrsets.get(NSEC)
-    if nsec is None or any(r is nsec for r in result.authority):
+    if nsec is None or any(r is nsec for _, r in result.authority):
         return
-    result.authority.append(nsec)
+    result.authority.append((node.name, nsec))
     sig = node.sigs.get(NSEC)
     if sig is not None:
-        result.authority.append(sig)
-
-
-def _renamed(rrset: dns.rrset.RRset, owner: dns.name.Name) -> dns.rrset.RRset:
-    copy = dns.rrset.RRset(owner, rrset.rdclass, rrset.rdtype, rrset.covers)
-    copy.update(rrset)
-    return copy
+        result.authority.append((node.name, sig))
 
 
 def _header_only(qid: int, flags: int, rcode: int) -> bytes:
@@ -329,44 +339,35 @@ def _header_only(qid: int, flags: int, rcode: int) -> bytes:
     return struct.pack("!6H", qid, out_flags, 0, 0, 0, 0)
 
 
-def _render(
-    qid: int, flags: int, question: dns.rrset.RRset | None, rcode: int, result: Answer | None,
-    edns: bool, do: bool, max_size: int,
-) -> bytes:
-    if result is not None and result.authoritative:
-        flags |= _AA
-    try:
-        return _render_sections(qid, flags, question, rcode, result, edns, do, max_size)
-    except dns.exception.TooBig:
-        # RFC 2181 §9: set TC and send what surely fits, the question, so the client
-        # retries over TCP instead of using a partial RRset.
-        return _render_sections(qid, flags | _TC, question, rcode, None, edns, do, max_size)
-
-
-def _render_sections(
-    qid: int, flags: int, question: dns.rrset.RRset | None, rcode: int, result: Answer | None,
-    edns: bool, do: bool, max_size: int,
-) -> bytes:
-    renderer = dns.renderer.Renderer(qid, flags | (rcode & 0xF), max_size)
-    if edns:
-        renderer.reserve(11)  # the OPT RR we add last, with no options
-    if question is not None:
-        renderer.add_question(question.name, question.rdtype, question.rdclass)
+def _render(query: Query, flags: int, rcode: int, result: Answer | None, max_size: int) -> bytes:
+    """Response bytes; TC with the question only when answer and authority do not fit."""
+    writer = ResponseWriter(query.qname, query.qtype, query.qclass, max_size, query.edns >= 0)
+    counts = [1, 0, 0, 0]
+    body = b""
     if result is not None:
-        for rrset in result.answer:
-            renderer.add_rrset(ANSWER, rrset)
-        for rrset in result.authority:
-            renderer.add_rrset(AUTHORITY, rrset)
-        for rrset in result.additional:
-            try:
-                renderer.add_rrset(ADDITIONAL, rrset)
-            except dns.exception.TooBig:
-                if result.glue_required:
-                    raise
+        if result.authoritative:
+            flags |= _AA
+        answer, counts[1] = writer.records(result.answer, result.memo)
+        authority, counts[2] = writer.records(result.authority, result.memo)
+        body = answer + authority
+        truncated = len(body) > writer.limit
+        for entry in result.additional if not truncated else ():
+            records, count = writer.records([entry], result.memo)
+            if len(body) + len(records) > writer.limit:
+                # Glue for in-domain servers must be complete or the response truncated
+                # (RFC 9471 §3); other additional data is simply left out.
+                truncated = result.glue_required
                 break
-    if edns:
-        renderer.release_reserved()
-        ext_flags = ((rcode >> 4) << 24) | (_DO if do else 0)
-        renderer.add_edns(0, ext_flags, ADVERTISED_PAYLOAD)
-    renderer.write_header()
-    return renderer.get_wire()
+            body += records
+            counts[3] += count
+        if truncated:
+            # RFC 2181 §9: the client retries over TCP instead of using a partial RRset.
+            flags |= _TC
+            counts[1:] = [0, 0, 0]
+            body = b""
+    opt = b""
+    if query.edns >= 0:
+        opt = wirefmt.opt_record(ADVERTISED_PAYLOAD, rcode >> 4, query.do)
+        counts[3] += 1
+    head = wirefmt.header(query.qid, flags | (rcode & 0xF), tuple(counts))
+    return head + writer.question + body + opt

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 TCP_IDLE_TIMEOUT = 10.0  # RFC 7766 §6.2.3: close idle connections, seconds not minutes
 MAX_TCP_CONNECTIONS = 512  # beyond this, new connections are closed at once (RFC 7766 §6.2.2)
 _BIND_ATTEMPTS = 20
+UDP_BUFFER = 4 * 1024 * 1024
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -28,8 +29,22 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Absorb bursts instead of dropping them in the kernel.
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
+                except OSError:
+                    pass
 
     def datagram_received(self, data: bytes, addr) -> None:
+        # Fast path, same contract as answer_query's cache: identical bytes after the ID get
+        # the identical response (only ever stored for well-formed queries, never for QR=1).
+        cached = self.store.responses.get(data[2:])
+        if cached is not None:
+            self.transport.sendto(data[:2] + cached, addr)  # type: ignore[union-attr]
+            return
         try:
             response = answer_query(self.store, data, tcp=False)
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server

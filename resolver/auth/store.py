@@ -17,6 +17,8 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from .wire import WireMemo
+
 RRSIG = dns.rdatatype.RRSIG
 NSEC = dns.rdatatype.NSEC
 NS = dns.rdatatype.NS
@@ -79,42 +81,53 @@ class ZoneIndex:
         self.negative_soa_sig = _with_ttl(soa_sig, self.negative_ttl) if soa_sig else None
         self.signed = NSEC in apex.rrsets or DNSKEY in apex.rrsets
 
+        # Zone cuts and existing names, keyed by lower-cased label tuples so that walking a
+        # name's ancestors is tuple slicing rather than building Name objects.
         self.cuts: frozenset[dns.name.Name] = frozenset(
             n for n, d in self.nodes.items() if n != origin and NS in d.rrsets
         )
+        self._cut_keys = frozenset(_key(n) for n in self.cuts)
         # Every name that exists, including empty non-terminals (RFC 4592 §2.2.2): an ENT
         # answers NODATA, and it can be a closest encloser.
-        existing: set[dns.name.Name] = set()
+        existing: set[tuple[bytes, ...]] = set()
+        depth = len(origin.labels)
         for name in self.nodes:
-            while name not in existing and len(name) >= len(origin):
-                existing.add(name)
-                if name == origin:
+            key = _key(name)
+            for i in range(len(key) - depth + 1):
+                if key[i:] in existing:
                     break
-                name = name.parent()
-        self.existing: frozenset[dns.name.Name] = frozenset(existing)
+                existing.add(key[i:])
+        self._existing_keys = frozenset(existing)
+        self._depth = depth
 
         nsec_owners = sorted((canonical_key(n), n) for n, d in self.nodes.items() if NSEC in d.rrsets)
         self._nsec_keys = [k for k, _ in nsec_owners]
         self._nsec_names = [n for _, n in nsec_owners]
+        # Rendered record bytes of this zone's RRsets (resolver.auth.wire), filled on demand.
+        self.wire = WireMemo()
+
+    def exists(self, name: dns.name.Name) -> bool:
+        """Whether ``name`` owns data or is an empty non-terminal in this zone."""
+        return _key(name) in self._existing_keys
 
     def find_cut(self, qname: dns.name.Name) -> dns.name.Name | None:
         """The highest zone cut at or above qname (below the apex), if any."""
-        if not self.cuts:
+        if not self._cut_keys:
             return None
-        found = None
-        name = qname
-        while len(name) > len(self.origin):
-            if name in self.cuts:
-                found = name
-            name = name.parent()
-        return found
+        key = _key(qname)
+        cuts = self._cut_keys
+        for i in range(len(key) - self._depth - 1, -1, -1):  # from just below the apex down
+            if key[i:] in cuts:
+                return dns.name.Name(qname.labels[i:])
+        return None
 
     def closest_encloser(self, qname: dns.name.Name) -> dns.name.Name:
         """The deepest existing name at or above qname (RFC 4592 §3.3.1)."""
-        name = qname
-        while name not in self.existing and len(name) > len(self.origin):
-            name = name.parent()
-        return name
+        key = _key(qname)
+        for i in range(len(key) - self._depth + 1):
+            if key[i:] in self._existing_keys:
+                return dns.name.Name(qname.labels[i:])
+        return self.origin
 
     def covering_nsec(self, name: dns.name.Name) -> NodeData | None:
         """The node whose NSEC matches or covers ``name`` (predecessor in canonical order)."""
@@ -123,6 +136,10 @@ class ZoneIndex:
         i = bisect.bisect_right(self._nsec_keys, canonical_key(name)) - 1
         # Before the first owner can only mean a name outside the zone; the last NSEC wraps.
         return self.nodes[self._nsec_names[i if i >= 0 else -1]]
+
+
+def _key(name: dns.name.Name) -> tuple[bytes, ...]:
+    return tuple(label.lower() for label in name.labels)
 
 
 def _with_ttl(rrset: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:
@@ -137,10 +154,13 @@ class ZoneStore:
 
     def __init__(self, zones: Iterable[dns.zone.Zone] = ()):
         self._index: dict[dns.name.Name, ZoneIndex] = {}
-        # Bumped on every change; ``responses`` caches rendered answers (resolver.auth.answer)
-        # keyed by query bytes, so it is emptied whenever the served data changes.
+        self._by_key: dict[tuple[bytes, ...], ZoneIndex] = {}
+        # Bumped on every change. ``responses`` / ``tcp_responses`` cache rendered answers
+        # (resolver.auth.answer) by query bytes after the ID, so they are emptied whenever
+        # the served data changes.
         self.generation = 0
         self.responses: dict[bytes, bytes] = {}
+        self.tcp_responses: dict[bytes, bytes] = {}
         for zone in zones:
             self.add(zone)
 
@@ -158,25 +178,26 @@ class ZoneStore:
         self._changed()
 
     def _changed(self) -> None:
+        self._by_key = {_key(origin): index for origin, index in self._index.items()}
         self.generation += 1
         self.responses = {}
+        self.tcp_responses = {}
 
     @property
     def zones(self) -> list[dns.zone.Zone]:
         return [index.zone for index in self._index.values()]
 
     def find_index(self, qname: dns.name.Name) -> ZoneIndex | None:
-        index = self._index
-        if not index:
+        """The index of the deepest served zone at or above ``qname``."""
+        by_key = self._by_key
+        if not by_key:
             return None
-        name = qname
-        while True:
-            found = index.get(name)
+        key = _key(qname)
+        for i in range(len(key)):
+            found = by_key.get(key[i:])
             if found is not None:
                 return found
-            if len(name) <= 1:
-                return None
-            name = name.parent()
+        return None
 
     def find(self, qname: dns.name.Name | str) -> dns.zone.Zone | None:
         """The deepest served zone at or above ``qname``."""

@@ -1,0 +1,203 @@
+"""Wire format for the authoritative hot path: reading the common query shape, writing responses.
+
+dnspython's general parser and renderer cost hundreds of microseconds per message; a server
+answers one shape of query (one question, at most an OPT record) and writes RRs whose bytes
+never change, so both ends are done here directly:
+
+* ``parse_query`` reads only that shape and returns None for anything else, which the caller
+  then hands to dnspython (so odd but legal queries still get dnspython's verdict);
+* ``render`` writes responses from per-RRset record bytes rendered once per zone index
+  (``RRsetWire``), compressing owner names only against the question. Names inside RDATA are
+  written uncompressed, which every type allows and RFC 3597 §4 / RFC 4034 §6.2 require for
+  most.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import dns.name
+import dns.rrset
+
+_HEADER = struct.Struct("!6H")
+_RR_FIXED = struct.Struct("!HHIH")
+_TYPE_CLASS = struct.Struct("!HH")
+_OPT = 41
+_COOKIE = 10
+_DO = 0x8000
+_POINTER = 0xC000
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The fields of a plain query that answering depends on."""
+
+    qid: int
+    flags: int
+    qname: dns.name.Name
+    qtype: int
+    qclass: int
+    edns: int  # -1: no OPT record
+    payload: int
+    do: bool
+
+
+def parse_query(wire: bytes) -> Query | None:
+    """Read a query with one uncompressed question and at most an OPT record; None otherwise.
+
+    Returns None both for malformed packets and for legal shapes it does not handle (TSIG,
+    several additional records, non-empty answer/authority): the caller falls back to the
+    full parser, which decides between an answer and FORMERR.
+    """
+    if len(wire) < 17:
+        return None
+    qid, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+    if qdcount != 1 or ancount or nscount or arcount > 1:
+        return None
+    labels = []
+    pos = 12
+    end = len(wire)
+    while True:
+        if pos >= end:
+            return None
+        length = wire[pos]
+        if length == 0:
+            pos += 1
+            break
+        if length > 63:
+            return None  # a pointer (nothing precedes it to point to) or a reserved label type
+        labels.append(wire[pos + 1 : pos + 1 + length])
+        pos += 1 + length
+        if pos - 12 > 254:
+            return None  # RFC 1035 §2.3.4: names are at most 255 octets
+    labels.append(b"")
+    if pos + 4 > end:
+        return None
+    qtype, qclass = _TYPE_CLASS.unpack_from(wire, pos)
+    pos += 4
+    edns, payload, do = -1, 0, False
+    if arcount:
+        # OPT: root owner, TYPE 41, CLASS = payload, TTL = ext-rcode/version/flags, RDLEN.
+        if pos + 11 > end or wire[pos] != 0:
+            return None
+        rtype, payload, ttl, rdlen = _RR_FIXED.unpack_from(wire, pos + 1)
+        if rtype != _OPT:
+            return None
+        pos += 11
+        if pos + rdlen != end:
+            return None
+        while pos < end:
+            # Only well-formed COOKIEs (RFC 7873 §4: 8, or 16 to 40 octets) stay on the fast
+            # path; any other option goes to dnspython, which checks its structure.
+            if pos + 4 > end or wire[pos] != 0 or wire[pos + 1] != _COOKIE:
+                return None
+            length = (wire[pos + 2] << 8) | wire[pos + 3]
+            if not (length == 8 or 16 <= length <= 40):
+                return None
+            pos += 4 + length
+        if pos != end:
+            return None
+        edns = (ttl >> 16) & 0xFF
+        do = bool(ttl & _DO)
+    elif pos != end:
+        return None
+    try:
+        qname = dns.name.Name(labels)
+    except dns.name.NameTooLong:
+        return None
+    return Query(qid, flags, qname, qtype, qclass, edns, payload, do)
+
+
+class RRsetWire:
+    """Record bytes of one RRset after its owner name, rendered once: one chunk per RR."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, rrset: dns.rrset.RRset):
+        head = (rrset.rdtype, rrset.rdclass, rrset.ttl)
+        chunks = []
+        for rdata in rrset:
+            data = rdata.to_wire()
+            chunks.append(_RR_FIXED.pack(*head, len(data)) + data)
+        self.chunks = chunks
+
+
+class WireMemo:
+    """RRsetWire per RRset object. Keys are ``id(rrset)``, so only RRsets that live as long as
+    the memo (those owned by one zone index) may be rendered through it."""
+
+    __slots__ = ("_by_id",)
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, RRsetWire] = {}
+
+    def get(self, rrset: dns.rrset.RRset) -> RRsetWire:
+        found = self._by_id.get(id(rrset))
+        if found is None:
+            found = self._by_id[id(rrset)] = RRsetWire(rrset)
+        return found
+
+
+class TooBig(Exception):
+    """The answer and authority sections do not fit the size limit."""
+
+
+Section = list[tuple[dns.name.Name, dns.rrset.RRset]]
+
+
+class ResponseWriter:
+    """Builds one response: header, question, sections, optional OPT."""
+
+    def __init__(self, qname: dns.name.Name, qtype: int, qclass: int, max_size: int,
+                 edns: bool):
+        labels = qname.labels
+        self.question = qname.to_wire() + _TYPE_CLASS.pack(qtype, qclass)
+        # Offsets of every suffix of the question name, for owner-name compression.
+        offsets: dict[tuple[bytes, ...], int] = {}
+        position = 12
+        lowered = tuple(label.lower() for label in labels)
+        for i in range(len(labels) - 1):
+            offsets[lowered[i:]] = position
+            position += len(labels[i]) + 1
+        self._offsets = offsets
+        self._owners: dict[dns.name.Name, bytes] = {}
+        self.limit = max_size - 12 - len(self.question) - (11 if edns else 0)
+
+    def owner(self, name: dns.name.Name) -> bytes:
+        found = self._owners.get(name)
+        if found is not None:
+            return found
+        labels = name.labels
+        lowered = tuple(label.lower() for label in labels)
+        out = None
+        for i in range(len(labels) - 1):
+            offset = self._offsets.get(lowered[i:])
+            if offset is not None:
+                out = b"".join(bytes((len(l),)) + l for l in labels[:i])
+                out += struct.pack("!H", _POINTER | offset)
+                break
+        if out is None:
+            out = name.to_wire()
+        self._owners[name] = out
+        return out
+
+    def records(self, section: Section, memo: WireMemo) -> tuple[bytes, int]:
+        parts = []
+        count = 0
+        for owner, rrset in section:
+            owner_wire = self.owner(owner)
+            chunks = memo.get(rrset).chunks
+            count += len(chunks)
+            parts.append(owner_wire + owner_wire.join(chunks))
+        return b"".join(parts), count
+
+
+def opt_record(payload: int, ext_rcode: int, do: bool) -> bytes:
+    """OPT pseudo-RR, EDNS version 0, no options (RFC 6891 §6.1.2)."""
+    ttl = (ext_rcode << 24) | (_DO if do else 0)
+    return b"\x00" + _RR_FIXED.pack(_OPT, payload, ttl, 0)
+
+
+def header(qid: int, flags: int, counts: tuple[int, int, int, int]) -> bytes:
+    return _HEADER.pack(qid, flags, *counts)
