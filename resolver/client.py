@@ -72,15 +72,18 @@ class Resolver:
     async def close(self) -> None:
         """Nothing is held open between lookups (one socket per query); kept for symmetry."""
 
-    def engine(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False) -> Engine:
+    def engine(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False,
+               tcp: bool = False) -> Engine:
         return Engine(name, rdtype, self.hints, self.trust_anchor, self.cache, now=self.clock,
                       port=self.port, timeout=self.timeout, max_queries=self.max_queries,
-                      max_time=self.max_time, checking_disabled=cd)
+                      max_time=self.max_time, checking_disabled=cd, tcp=tcp)
 
-    async def lookup(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False) -> Lookup:
+    async def lookup(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False,
+                     tcp: bool = False) -> Lookup:
         """One validated (name, type) lookup; the Lookup carries rrset, status, why, rcode, trace.
-        With ``cd`` (checking disabled) bogus data is returned too, still marked BOGUS."""
-        return await drive(self.engine(name, rdtype, cd=cd))
+        With ``cd`` (checking disabled) bogus data is returned too, still marked BOGUS; with
+        ``tcp`` every upstream query uses TCP."""
+        return await drive(self.engine(name, rdtype, cd=cd, tcp=tcp))
 
     async def resolve(self, identifier: str) -> Resolution:
         """Resolve a compute identifier; raises IdentifierError when it is not one.

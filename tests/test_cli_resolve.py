@@ -82,3 +82,12 @@ def test_dig_via_resolver_insecure_has_no_ad_and_short_works(served):
     assert " ad" not in p.stdout.split("flags:")[1].splitlines()[0]
     short = cid("dig", "+short", "pool-7.bj.cmcc.cid.", "CAPS", *opts(served))
     assert short.stdout.strip() == "accel_count=8 accel_kind=gpu"
+
+
+def test_dig_via_resolver_tcp_and_cd(served):
+    p = cid("dig", "+tcp", "+trace", "pool-7.bj.cmcc.cid.", "A", *opts(served))
+    assert p.returncode == 0, p.stderr
+    queries = [line for line in p.stdout.splitlines() if line.startswith(";; query ")]
+    assert queries and all("(tcp," in line for line in queries)
+    p = cid("dig", "+cd", "+dnssec", "pool-7.bj.cmcc.cid.", "A", *opts(served))
+    assert p.returncode == 0 and "RRSIG" in p.stdout and "192.0.2.7" in p.stdout

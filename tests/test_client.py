@@ -70,6 +70,8 @@ async def test_tampered_zone_is_bogus_and_gives_no_data(fed):
     async with F.serving(bad) as port:
         async with Resolver(bad.hints(), bad.anchor(), port=port, timeout=1.0) as r:
             res = await r.resolve("cid:pool-7.bj.cmcc.cid")
+            unchecked = await r.lookup("pool-7.bj.cmcc.cid.", "A", cd=True)
+    assert unchecked.status is Status.BOGUS and unchecked.rrset[0].address == "203.0.113.66"
     assert res.status is Status.BOGUS and res.rcode == "SERVFAIL" and not res.found
     assert res.endpoints == () and res.capabilities == {} and res.load is None
     assert "pool-7.bj.cmcc.cid." in res.why

@@ -84,6 +84,7 @@ class Engine:
         max_time: float = 10.0,
         max_depth: int = 6,
         checking_disabled: bool = False,
+        tcp: bool = False,
     ):
         self.qname = dns.name.from_text(qname) if isinstance(qname, str) else qname
         self.qtype = dns.rdatatype.from_text(qtype) if isinstance(qtype, str) else dns.rdatatype.RdataType.make(qtype)
@@ -97,6 +98,7 @@ class Engine:
         self.max_time = max_time
         self.max_depth = max_depth
         self.checking_disabled = checking_disabled  # like CD=1 from a stub: hand out bogus data too
+        self.tcp = tcp  # every query over TCP (else UDP, TCP only after TC=1)
         self.queries = 0
         self.trace: list[ev.TraceEvent] = []
         self._start_time = now()
@@ -300,7 +302,7 @@ class Engine:
         """Ask each server of ``zone`` in turn until one gives a usable, scrubbed response."""
         failures = []
         for server in servers:
-            tcp = False
+            tcp = self.tcp
             for _ in range(2):  # UDP, then TCP once if truncated
                 kind_in, payload = yield from self._send(zone, server, qname, qtype, tcp)
                 if kind_in == "response" and payload.flags & dns.flags.TC and not tcp:
