@@ -49,6 +49,8 @@ def to_message(lookup: Lookup, *, dnssec: bool, cd: bool) -> dns.message.Message
     if cd:
         query.flags |= dns.flags.CD
     response = dns.message.make_response(query, recursion_available=True)
+    if dnssec:
+        response.use_edns(0, dns.flags.DO, 1232)
     response.set_rcode(dns.rcode.from_text(lookup.rcode))
     if lookup.status is Status.SECURE and lookup.rcode != "SERVFAIL":
         response.flags |= dns.flags.AD  # RFC 4035 §3.2.3: only for data we validated
