@@ -238,7 +238,7 @@ def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
         for sig in sigs:
             sig_rds.add(sig)
         try:
-            dns.dnssec.validate((name, rds), (name, sig_rds), keyring, now=now)
+            dns.dnssec.validate((name, rds), (name, sig_rds), keyring, origin=origin, now=now)
         except dns.dnssec.ValidationFailure as exc:
             return _explain(sigs, now) or str(exc) or "no valid signature"
         return None

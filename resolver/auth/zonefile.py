@@ -171,17 +171,19 @@ def _type_text(rdtype: int, generic: bool) -> str:
     return dns.rdatatype.to_text(rdtype)
 
 
-def _rdata_text(rd: dns.rdata.Rdata, generic: bool) -> str:
+def _rdata_text(rd: dns.rdata.Rdata, generic: bool, origin: dns.name.Name | None) -> str:
+    # origin + relativize=False: relative names (a relativized zone) are written absolute.
+    text = rd.to_text(origin=origin, relativize=False)
     if not generic:
-        return rd.to_text()
+        return text
     if rd.rdtype in PRIVATE_TYPES:
         return rd.to_generic().to_text()
     if rd.rdtype == dns.rdatatype.RRSIG and rd.type_covered in PRIVATE_TYPES:
-        return f"TYPE{rd.type_covered} " + rd.to_text().split(" ", 1)[1]
+        return f"TYPE{rd.type_covered} " + text.split(" ", 1)[1]
     if rd.rdtype == dns.rdatatype.NSEC:
         types = [_type_text(t, True) for t in _bitmap_types(rd.windows)]
-        return " ".join([rd.next.to_text(), *types])
-    return rd.to_text()
+        return " ".join([rd.next.derelativize(origin).to_text() if origin else rd.next.to_text(), *types])
+    return text
 
 
 def _bitmap_types(windows) -> list[int]:
@@ -217,7 +219,7 @@ def zone_to_text(zone: dns.zone.Zone, *, generic: bool = False) -> str:
         for rds in _sorted_rdatasets(zone.nodes[name]):
             rdtype = _type_text(rds.rdtype, generic)
             for rd in rds:
-                lines.append(f"{owner} {rds.ttl} {rdclass} {rdtype} {_rdata_text(rd, generic)}".rstrip())
+                lines.append(f"{owner} {rds.ttl} {rdclass} {rdtype} {_rdata_text(rd, generic, origin)}".rstrip())
     lines.append("")
     return "\n".join(lines)
 
