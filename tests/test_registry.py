@@ -187,3 +187,33 @@ def test_openstack_placement():
     assert got["accel_count"] == 8 and got["accel_free"] == 5 and got["accel_compute_capability"] == "9.0"
     assert got["x-placement"] == [["inventory:CUSTOM_FPGA", '{"total": 1}'],
                                   ["trait:CUSTOM_GPU_PRODUCT_ID_2330", "true"]]
+
+
+def test_browse_names_follow_rfc6763_subtypes():
+    import dns.name
+
+    from resolver import identifier
+
+    caps = {"accel_slug": "nvidia-h100-sxm5-80gb", "accel_vendor": "nvidia", "accel_kind": "gpu",
+            "region": "bj", "accel_model": "h100"}
+    names = [n.to_text() for n in registry.browse_names("bj.cmcc.cid.", caps)]
+    assert names == ["_compute.bj.cmcc.cid.",
+                     "_accel-nvidia-h100-sxm5-80gb._sub._compute.bj.cmcc.cid.",
+                     "_vendor-nvidia._sub._compute.bj.cmcc.cid.",
+                     "_kind-gpu._sub._compute.bj.cmcc.cid.",
+                     "_region-bj._sub._compute.bj.cmcc.cid."]
+    for name in names:  # every browse name is a valid '_'-label name
+        identifier.parse(name, allow_underscore=True)
+    assert registry.children_name(dns.name.from_text("cmcc.cid.")).to_text() == "_children._compute.cmcc.cid."
+    # values that are not one lower-case label get no sub-type, and never a malformed name
+    odd = {"region": "BJ", "accel_vendor": "a" * 60, "accel_kind": 3, "accel_slug": "x_y"}
+    assert [n.to_text() for n in registry.browse_names("cid.", odd)] == ["_compute.cid."]
+    assert registry.selector_for("region", "bj") == ("region", "bj")
+    assert registry.selector_for("region", "BJ") is None
+    assert registry.selector_for("cpu_count", 8) is None
+    with pytest.raises(ValueError):
+        registry.browse_name("cid.", "vendor", "Not A Label")
+    with pytest.raises(ValueError):
+        registry.children_name(dns.name.from_text("relative", origin=None))
+    longest = registry.slug("v" * 20, "m" * 20, "f" * 20, 80 * GiB)
+    assert len(registry.subtype_label("accel", longest)) <= 63

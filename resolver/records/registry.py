@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import dns.name
+
 REGISTRY_VERSION = 1
 SLUG_MAX = 56  # 63 minus len("_accel-"): the slug must fit in a browse sub-type label
 IMPORT_PREFIX = "x-"  # x-<source>: unmapped inventory inputs, kept as [[key, value], ...]
@@ -225,3 +227,64 @@ def slug(vendor: str | None, model: str | None, form_factor: str | None = None,
 def describe(key: str) -> KeySpec | None:
     return REGISTRY.get(key)
 
+
+
+# --- discovery names (spec/discovery.md) -------------------------------------------------
+
+SERVICE_LABEL = "_compute"
+CHILDREN_LABEL = "_children"
+# sub-type selector -> the CAPS key whose value it mirrors (spec/discovery.md §1.1)
+SELECTORS: dict[str, str] = {"accel": "accel_slug", "vendor": "accel_vendor", "kind": "accel_kind",
+                             "region": "region"}
+_SUBTYPE = re.compile(r"_[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?")
+
+
+def subtype_label(selector: str, value: Any) -> str | None:
+    """``_<selector>-<value>``, or None when the value cannot be one lower-case label."""
+    if selector not in SELECTORS or not isinstance(value, str):
+        return None
+    label = f"_{selector}-{value}"
+    return label if _LABEL.fullmatch(value) and _SUBTYPE.fullmatch(label) else None
+
+
+def browse_name(namespace: dns.name.Name | str, selector: str | None = None,
+                value: Any = None) -> dns.name.Name:
+    """``_compute.N.`` or, with a selector, ``_<selector>-<value>._sub._compute.N.``."""
+    base = _absolute(namespace)
+    service = dns.name.Name([SERVICE_LABEL.encode()]).concatenate(base)
+    if selector is None:
+        return service
+    label = subtype_label(selector, value)
+    if label is None:
+        raise ValueError(f"no sub-type for {selector}={value!r}")
+    return dns.name.Name([label.encode(), b"_sub"]).concatenate(service)
+
+
+def children_name(namespace: dns.name.Name | str) -> dns.name.Name:
+    """``_children._compute.N.``: PTRs to child namespaces."""
+    return dns.name.Name([CHILDREN_LABEL.encode(), SERVICE_LABEL.encode()]).concatenate(_absolute(namespace))
+
+
+def browse_names(namespace: dns.name.Name | str, caps: Mapping[str, Any]) -> list[dns.name.Name]:
+    """Every browse name under which an identifier with these CAPS is listed in ``namespace``:
+    ``_compute.N.`` and one sub-type name per selector whose CAPS value is label-safe."""
+    names = [browse_name(namespace)]
+    for selector, key in SELECTORS.items():
+        if subtype_label(selector, caps.get(key)) is not None:
+            names.append(browse_name(namespace, selector, caps[key]))
+    return names
+
+
+def selector_for(key: str, value: Any) -> tuple[str, Any] | None:
+    """The sub-type to browse for an equality condition ``key=value``, if there is one."""
+    for selector, caps_key in SELECTORS.items():
+        if caps_key == key and subtype_label(selector, value) is not None:
+            return selector, value
+    return None
+
+
+def _absolute(namespace: dns.name.Name | str) -> dns.name.Name:
+    name = namespace if isinstance(namespace, dns.name.Name) else dns.name.from_text(str(namespace))
+    if not name.is_absolute():
+        raise ValueError(f"{namespace}: namespace must be absolute")
+    return name
