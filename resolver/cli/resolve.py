@@ -32,11 +32,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     resolver = resolver_from_args(args)
     result = asyncio.run(resolver.resolve(args.identifier))
-    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json else render(result))
+    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json else format_resolution(result))
     return 0 if result.found else 1
 
 
-def render(r: Resolution) -> str:
+def format_resolution(r: Resolution) -> str:
+    """Human-readable lines for one Resolution (also used by cid demo)."""
     lines = [f"{r.identifier}  ({r.name})",
              f"status: {r.status.value} — {r.why}",
              f"rcode: {r.rcode}  ttl: {r.ttl}"]
