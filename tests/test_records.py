@@ -200,3 +200,16 @@ def test_fuzz_presentation_parser_only_raises_syntax_error_or_round_trips():
         assert capsmap.decode(wire) == rd.mapping
         assert dns.rdata.from_text(dns.rdataclass.IN, CAPS, rd.to_text()) == rd
     assert accepted > 0
+
+
+@pytest.mark.parametrize("blob", [
+    b"\x81\xa1a" + b"\x91" * 60000 + b"\x01",          # nesting far beyond any stack
+    b"\x81\xa1a" * 20000 + b"\x01",
+    b"\xdf\xff\xff\xff\xff",                            # map32 claiming 4 billion entries
+    b"\x81\xa1a\xdd\xff\xff\xff\xff",                   # array32 likewise
+    b"\x81\xa1a\xdb\xff\xff\xff\xff",                   # str32 longer than the RDATA
+    b"\xde\x40\x00" + b"".join(b"\xa3k%02x\x01" % (i % 256) for i in range(16384)),  # duplicates
+], ids=["deep-arrays", "deep-maps", "map32", "array32", "str32", "many-duplicates"])
+def test_hostile_sizes_are_format_errors(blob):
+    with pytest.raises(dns.exception.FormError):
+        dns.rdata.from_wire(dns.rdataclass.IN, CAPS, blob, 0, len(blob))
