@@ -196,3 +196,19 @@ def test_resolution_to_json_matches_the_schema():
     wrong_address = found.to_json()
     wrong_address["endpoints"][0]["addresses"] = ["192.0.2.300"]
     assert list(validator.iter_errors(wrong_address))
+
+
+def test_spec_documents_link_to_files_that_exist():
+    import re
+
+    spec = VECTORS.parent
+    documents = sorted(spec.glob("*.md"))
+    assert {d.name for d in documents} >= {"README.md", "identifiers.md", "records.md", "capabilities.md",
+                                           "dnssec.md", "delegation.md", "discovery.md", "resolution.md",
+                                           "json.md"}
+    for doc in documents:
+        text = doc.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+            assert (spec / target).exists(), f"{doc.name} links to missing {target}"
+        for vector in re.findall(r"spec/vectors/([a-z0-9_]+\.json)", text):
+            assert (VECTORS / vector).exists(), f"{doc.name} names missing vector {vector}"
