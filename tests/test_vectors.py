@@ -208,7 +208,7 @@ def test_spec_documents_link_to_files_that_exist():
                                            "json.md"}
     for doc in documents:
         text = doc.read_text(encoding="utf-8")
-        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        for target in re.findall(r"\]\(([A-Za-z0-9_./-]+\.(?:md|json))(?:#[^)]*)?\)", text):
             assert (spec / target).exists(), f"{doc.name} links to missing {target}"
         for vector in re.findall(r"spec/vectors/([a-z0-9_]+\.json)", text):
             assert (VECTORS / vector).exists(), f"{doc.name} names missing vector {vector}"
