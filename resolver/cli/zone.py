@@ -149,10 +149,10 @@ def _collect_keys(args: argparse.Namespace, zone: dns.name.Name) -> list[ZoneKey
 def _sign(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     now = time.time()
-    zone = _load(args.zonefile, args.origin)
-    keys = _collect_keys(args, zone.origin)
     inception = parse_time(args.inception, now) if args.inception else None
     expiration = parse_time(args.expiration, now) if args.expiration else None
+    zone = _load(args.zonefile, args.origin)
+    keys = _collect_keys(args, zone.origin)
     try:
         sign_zone(zone, keys, inception=inception, expiration=expiration, now=now)
     except ValueError as exc:
