@@ -49,6 +49,7 @@ def test_identifier_valid(case):
     assert identifier.to_dns(name) == case["name"]
     assert name == dns.name.from_text(case["name"])
     if not case["allow_underscore"]:
+        assert identifier.to_cid(name) == case["cid"]
         # both written forms of the result parse back to the same name
         assert identifier.parse(identifier.to_cid(name)) == name
         assert identifier.parse(identifier.to_dns(name)) == name
