@@ -23,7 +23,7 @@ from . import identifier as ident
 from .dnssec.anchors import TrustAnchor
 from .drivers.asyncio_driver import drive
 from .engine.cache import BOGUS_TTL, Cache
-from .engine.engine import Engine
+from .engine.engine import Budget, Engine
 from .engine.hints import parse_hints
 from .engine.result import Lookup, weakest
 from .records import CAPS, LOAD
@@ -46,6 +46,7 @@ class Resolver:
         *,
         max_queries: int = 40,
         max_time: float = 10.0,
+        max_resolve_queries: int = 80,
         cache: Cache | None = None,
         clock: Callable[[], float] = time.time,
     ):
@@ -59,6 +60,7 @@ class Resolver:
         self.timeout = timeout
         self.max_queries = max_queries
         self.max_time = max_time
+        self.max_resolve_queries = max_resolve_queries
         self.clock = clock
         self.cache = cache if cache is not None else Cache(clock)
         self._resolutions: dict[str, tuple[float, float, Resolution]] = {}
@@ -73,17 +75,18 @@ class Resolver:
         """Nothing is held open between lookups (one socket per query); kept for symmetry."""
 
     def engine(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False,
-               tcp: bool = False) -> Engine:
+               tcp: bool = False, budget: Budget | None = None) -> Engine:
         return Engine(name, rdtype, self.hints, self.trust_anchor, self.cache, now=self.clock,
                       port=self.port, timeout=self.timeout, max_queries=self.max_queries,
-                      max_time=self.max_time, checking_disabled=cd, tcp=tcp)
+                      max_time=self.max_time, checking_disabled=cd, tcp=tcp, budget=budget)
 
     async def lookup(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False,
-                     tcp: bool = False) -> Lookup:
+                     tcp: bool = False, budget: Budget | None = None) -> Lookup:
         """One validated (name, type) lookup; the Lookup carries rrset, status, why, rcode, trace.
         With ``cd`` (checking disabled) bogus data is returned too, still marked BOGUS; with
-        ``tcp`` every upstream query uses TCP."""
-        return await drive(self.engine(name, rdtype, cd=cd, tcp=tcp))
+        ``tcp`` every upstream query uses TCP. Bounded by ``max_queries``/``max_time`` unless
+        given a shared ``budget``."""
+        return await drive(self.engine(name, rdtype, cd=cd, tcp=tcp, budget=budget))
 
     async def resolve(self, identifier: str) -> Resolution:
         """Resolve a compute identifier; raises IdentifierError when it is not one.
@@ -112,15 +115,17 @@ class Resolver:
 
     async def _resolve(self, identifier: str) -> Resolution:
         name = ident.parse(identifier)
+        # All lookups of one resolution share one budget of queries and time: never a hang.
+        budget = Budget.start(self.clock, self.max_resolve_queries, self.max_time)
         # SVCB first: it walks (and caches) the delegations and keys that CAPS, LOAD and the
         # address lookups then share, instead of each fetching and validating them in parallel.
-        svcb_lookup = await self.lookup(name, SVCB)
+        svcb_lookup = await self.lookup(name, SVCB, budget=budget)
         used: list[tuple[str, Lookup]] = [("SVCB", svcb_lookup)]
         for _ in range(MAX_ALIAS):
             alias = _alias_target(svcb_lookup)
             if alias is None:
                 break
-            svcb_lookup = await self.lookup(alias, SVCB)
+            svcb_lookup = await self.lookup(alias, SVCB, budget=budget)
             used.append((f"SVCB at alias {alias}", svcb_lookup))
         else:
             if _alias_target(svcb_lookup) is not None:
@@ -132,7 +137,8 @@ class Resolver:
             return _failed(name, svcb_lookup.why, used)
 
         (endpoints, address_lookups), caps_lookup, load_lookup = await asyncio.gather(
-            self._endpoints(svcb_lookup), self.lookup(name, CAPS), self.lookup(name, LOAD))
+            self._endpoints(svcb_lookup, budget), self.lookup(name, CAPS, budget=budget),
+            self.lookup(name, LOAD, budget=budget))
         used += address_lookups
         used.append(("CAPS", caps_lookup))
         used.append(("LOAD", load_lookup))
@@ -147,14 +153,15 @@ class Resolver:
                 load.update(rd.mapping)
         return _result(name, "NOERROR", used, endpoints, capabilities, load)
 
-    async def _endpoints(self, svcb_lookup: Lookup) -> tuple[tuple[Endpoint, ...], list[tuple[str, Lookup]]]:
+    async def _endpoints(self, svcb_lookup: Lookup, budget: Budget) -> tuple[tuple[Endpoint, ...], list[tuple[str, Lookup]]]:
         if svcb_lookup.rrset is None:
             return (), []
         owner = svcb_lookup.rrset.name
         records = sorted((rd for rd in svcb_lookup.rrset if rd.priority > 0),
                          key=lambda rd: (rd.priority, rd.target))
         targets = list(dict.fromkeys(owner if rd.target == dns.name.root else rd.target for rd in records))
-        results = await asyncio.gather(*(self.lookup(t, rdtype) for t in targets for rdtype in (A, AAAA)))
+        results = await asyncio.gather(*(self.lookup(t, rdtype, budget=budget)
+                                         for t in targets for rdtype in (A, AAAA)))
         by_target = {t: (results[2 * i], results[2 * i + 1]) for i, t in enumerate(targets)}
         used = []
         for t, (a, aaaa) in by_target.items():

@@ -120,3 +120,13 @@ async def test_resolution_cache_counts_down_and_expires_with_the_least_ttl(fed):
     sent = [(e.qname, e.qtype) for e in expired.trace if isinstance(e, ev.QuerySent)]
     assert sent == [("pool-7.bj.cmcc.cid.", "LOAD")]
     assert expired.ttl == 30 and expired.load == first.load
+
+
+async def test_one_budget_bounds_all_lookups_of_a_resolution(fed):
+    async with F.serving(fed) as port:
+        async with resolver(fed, port, max_resolve_queries=7) as r:
+            res = await r.resolve("cid:pool-7.bj.cmcc.cid")
+    # Cold, SVCB alone takes 6 queries; CAPS, LOAD and the address lookups cannot all fit in 1.
+    sent = [e for e in res.trace if isinstance(e, ev.QuerySent)]
+    assert len(sent) == 7
+    assert res.status is Status.INDETERMINATE and "budget of 7" in res.why

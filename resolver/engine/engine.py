@@ -7,7 +7,8 @@ the only doors in and out (the Knot Resolver / h11 pattern). Nothing here owns a
 task or a real clock, so every decision can be replayed from scripted packets.
 
 One query is outstanding at a time. Every path is bounded: queries per resolution
-(``max_queries``), elapsed time (``max_time``, on the injected clock), referrals per lookup,
+(``max_queries``), elapsed time (``max_time``, on the injected clock; both may be a Budget
+shared with other lookups), referrals per lookup,
 CNAME hops (8), sub-resolution depth (NS names outside their zone, DS, DNSKEY).
 """
 
@@ -68,6 +69,20 @@ class _Step:
     authority: tuple[dns.rrset.RRset, ...] = ()
 
 
+@dataclass
+class Budget:
+    """Upstream queries and time left; one Budget may be shared by the lookups of one
+    resolution so that together they stay bounded."""
+
+    max_queries: int
+    deadline: float  # on the engine's clock
+    queries: int = 0
+
+    @classmethod
+    def start(cls, clock: Callable[[], float], max_queries: int, max_time: float) -> Budget:
+        return cls(max_queries, clock() + max_time)
+
+
 class Engine:
     def __init__(
         self,
@@ -85,6 +100,7 @@ class Engine:
         max_depth: int = 6,
         checking_disabled: bool = False,
         tcp: bool = False,
+        budget: Budget | None = None,
     ):
         self.qname = dns.name.from_text(qname) if isinstance(qname, str) else qname
         self.qtype = dns.rdatatype.from_text(qtype) if isinstance(qtype, str) else dns.rdatatype.RdataType.make(qtype)
@@ -101,7 +117,7 @@ class Engine:
         self.tcp = tcp  # every query over TCP (else UDP, TCP only after TC=1)
         self.queries = 0
         self.trace: list[ev.TraceEvent] = []
-        self._start_time = now()
+        self.budget = budget if budget is not None else Budget.start(now, max_queries, max_time)
         self._tokens = itertools.count(1)
         self._gen = self._run()
         self._pending: Send | None = None
@@ -286,16 +302,19 @@ class Engine:
         raise _ServFail(f"no hint covers {name}: give a --hint for one of its zones")
 
     def _send(self, zone, server: Server, qname, qtype, tcp: bool) -> _Gen:
-        if self.queries >= self.max_queries:
-            raise _Budget(f"query budget of {self.max_queries} exhausted at {qname} (zone {zone})")
-        if self.clock() - self._start_time > self.max_time:
-            raise _Budget(f"time budget of {self.max_time:g}s exhausted at {qname} (zone {zone})")
+        budget = self.budget
+        if budget.queries >= budget.max_queries:
+            raise _Budget(f"query budget of {budget.max_queries} exhausted at {qname} (zone {zone})")
+        left = budget.deadline - self.clock()
+        if left <= 0:
+            raise _Budget(f"time budget exhausted at {qname} (zone {zone})")
+        budget.queries += 1
         self.queries += 1
         query = dns.message.make_query(qname, qtype, want_dnssec=True, payload=EDNS_PAYLOAD)
         # Iterative (RD=0); CD=1 because we validate ourselves (RFC 4035 §3.2.2).
         query.flags = (query.flags & ~dns.flags.RD) | dns.flags.CD
         self.trace.append(ev.QuerySent(str(zone), server, str(qname), dns.rdatatype.to_text(qtype), tcp))
-        reply = yield Send(query, server, tcp, self.timeout, next(self._tokens))
+        reply = yield Send(query, server, tcp, min(self.timeout, left), next(self._tokens))
         return reply
 
     def _ask(self, zone: dns.name.Name, servers: Sequence[Server], qname, qtype) -> _Gen:
