@@ -64,6 +64,7 @@ class Resolver:
         self.clock = clock
         self.cache = cache if cache is not None else Cache(clock)
         self._resolutions: dict[str, tuple[float, float, Resolution]] = {}
+        self._inflight: dict[tuple, asyncio.Future] = {}
 
     async def __aenter__(self) -> Resolver:
         return self
@@ -86,7 +87,18 @@ class Resolver:
         With ``cd`` (checking disabled) bogus data is returned too, still marked BOGUS; with
         ``tcp`` every upstream query uses TCP. Bounded by ``max_queries``/``max_time`` unless
         given a shared ``budget``."""
-        return await drive(self.engine(name, rdtype, cd=cd, tcp=tcp, budget=budget))
+        name = dns.name.from_text(name) if isinstance(name, str) else name
+        rdtype = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
+        # One in-flight lookup per question (Unbound's mesh): identical concurrent lookups
+        # share one fetch by construction, so a burst for one name costs one resolution.
+        key = (name.canonicalize(), rdtype, cd, tcp)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        task = asyncio.ensure_future(drive(self.engine(name, rdtype, cd=cd, tcp=tcp, budget=budget)))
+        self._inflight[key] = task
+        task.add_done_callback(lambda done: self._inflight.pop(key, None) if self._inflight.get(key) is done else None)
+        return await asyncio.shield(task)
 
     async def resolve(self, identifier: str) -> Resolution:
         """Resolve a compute identifier; raises IdentifierError when it is not one.

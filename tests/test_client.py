@@ -130,3 +130,12 @@ async def test_one_budget_bounds_all_lookups_of_a_resolution(fed):
     sent = [e for e in res.trace if isinstance(e, ev.QuerySent)]
     assert len(sent) == 7
     assert res.status is Status.INDETERMINATE and "budget of 7" in res.why
+
+
+async def test_identical_concurrent_lookups_share_one_fetch(fed):
+    async with F.serving(fed) as port:
+        async with resolver(fed, port) as r:
+            results = await asyncio.gather(*(r.lookup("pool-7.bj.cmcc.cid.", "A") for _ in range(20)))
+            assert r._inflight == {}
+    assert all(res is results[0] for res in results)
+    assert results[0].status is Status.SECURE
