@@ -23,7 +23,7 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
-import dns.rrset
+import dns.rdataset
 
 from . import wire as wirefmt
 from .store import NodeData, ZoneIndex, ZoneStore
@@ -61,7 +61,7 @@ class Answer:
     memo: WireMemo
     rcode: int = dns.rcode.NOERROR
     authoritative: bool = True
-    # (owner, RRset) pairs: the owner differs from rrset.name only for wildcard expansions.
+    # (owner, Rdataset) pairs: the owner is the query name for wildcard expansions.
     answer: Section = field(default_factory=list)
     authority: Section = field(default_factory=list)
     additional: Section = field(default_factory=list)
@@ -290,7 +290,7 @@ def _referral(index: ZoneIndex, cut: NodeData, do: bool, result: Answer) -> None
 
 
 def _add_additional(
-    index: ZoneIndex, owner: dns.name.Name, rrset: dns.rrset.RRset, do: bool, result: Answer
+    index: ZoneIndex, owner: dns.name.Name, rrset: dns.rdataset.Rdataset, do: bool, result: Answer
 ) -> None:
     """Addresses of NS and SVCB/HTTPS targets we are authoritative for (RFC 9460 §4.2)."""
     rdtype = rrset.rdtype

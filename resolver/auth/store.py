@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
-import dns.rrset
+import dns.rdataset
 import dns.zone
 
 from .wire import WireMemo
@@ -36,14 +36,18 @@ def canonical_key(name: dns.name.Name) -> tuple[bytes, ...]:
 
 
 class NodeData:
-    """The RRsets at one owner name, ready to render: data by type, signatures by covered type."""
+    """The RRsets at one owner name: data by type, signatures by covered type.
+
+    The values are the zone's own Rdataset objects (the owner is ``name``), shared rather than
+    copied: a 100k-name zone is indexed in a fraction of the time and memory.
+    """
 
     __slots__ = ("name", "rrsets", "sigs")
 
     def __init__(self, name: dns.name.Name):
         self.name = name
-        self.rrsets: dict[int, dns.rrset.RRset] = {}
-        self.sigs: dict[int, dns.rrset.RRset] = {}
+        self.rrsets: dict[int, dns.rdataset.Rdataset] = {}
+        self.sigs: dict[int, dns.rdataset.Rdataset] = {}
 
 
 class ZoneIndex:
@@ -60,12 +64,10 @@ class ZoneIndex:
             owner = name if name.is_absolute() else name.derelativize(origin)
             data = NodeData(owner)
             for rdataset in node.rdatasets:
-                rrset = dns.rrset.RRset(owner, rdataset.rdclass, rdataset.rdtype, rdataset.covers)
-                rrset.update(rdataset)
                 if rdataset.rdtype == RRSIG:
-                    data.sigs[rdataset.covers] = rrset
+                    data.sigs[rdataset.covers] = rdataset
                 else:
-                    data.rrsets[rdataset.rdtype] = rrset
+                    data.rrsets[rdataset.rdtype] = rdataset
             if data.rrsets or data.sigs:
                 self.nodes[owner] = data
 
@@ -142,9 +144,8 @@ def _key(name: dns.name.Name) -> tuple[bytes, ...]:
     return tuple(label.lower() for label in name.labels)
 
 
-def _with_ttl(rrset: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:
-    copy = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype, rrset.covers)
-    copy.update(rrset)
+def _with_ttl(rdataset: dns.rdataset.Rdataset, ttl: int) -> dns.rdataset.Rdataset:
+    copy = rdataset.copy()
     copy.ttl = ttl
     return copy
 

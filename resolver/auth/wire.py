@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass
 
 import dns.name
-import dns.rrset
+import dns.rdataset
 
 _HEADER = struct.Struct("!6H")
 _RR_FIXED = struct.Struct("!HHIH")
@@ -114,7 +114,7 @@ class RRsetWire:
 
     __slots__ = ("chunks",)
 
-    def __init__(self, rrset: dns.rrset.RRset):
+    def __init__(self, rrset: dns.rdataset.Rdataset):
         head = (rrset.rdtype, rrset.rdclass, rrset.ttl)
         chunks = []
         for rdata in rrset:
@@ -132,7 +132,7 @@ class WireMemo:
     def __init__(self) -> None:
         self._by_id: dict[int, RRsetWire] = {}
 
-    def get(self, rrset: dns.rrset.RRset) -> RRsetWire:
+    def get(self, rrset: dns.rdataset.Rdataset) -> RRsetWire:
         found = self._by_id.get(id(rrset))
         if found is None:
             found = self._by_id[id(rrset)] = RRsetWire(rrset)
@@ -143,7 +143,7 @@ class TooBig(Exception):
     """The answer and authority sections do not fit the size limit."""
 
 
-Section = list[tuple[dns.name.Name, dns.rrset.RRset]]
+Section = list[tuple[dns.name.Name, dns.rdataset.Rdataset]]
 
 
 class ResponseWriter:
