@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,11 +21,11 @@ import dns.rdatatype
 import dns.rdtypes.svcbbase as svcb
 
 from . import identifier as ident
-from .dnssec.anchors import TrustAnchor
+from .dnssec.anchors import TrustAnchor, TrustAnchorError
 from .drivers.asyncio_driver import drive
 from .engine.cache import BOGUS_TTL, Cache
 from .engine.engine import Budget, Engine
-from .engine.hints import parse_hints
+from .engine.hints import HintError, parse_hints
 from .engine.result import Lookup, weakest
 from .records import CAPS, LOAD
 from .resolution import Endpoint, Resolution
@@ -34,6 +35,10 @@ SVCB = dns.rdatatype.SVCB
 A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
 MAX_CACHED_RESOLUTIONS = 100_000
 MAX_ALIAS = 8  # AliasMode hops (RFC 9460 §2.4.2 asks for a chain limit)
+
+
+class ResolverConfigError(ValueError):
+    """A resolver configuration file is unreadable or wrong; str names the file."""
 
 
 class Resolver:
@@ -65,6 +70,35 @@ class Resolver:
         self.cache = cache if cache is not None else Cache(clock)
         self._resolutions: dict[str, tuple[float, float, Resolution]] = {}
         self._inflight: dict[tuple, asyncio.Future] = {}
+
+    @classmethod
+    def from_config(cls, path: str | Path, **overrides) -> Resolver:
+        """A Resolver from a TOML file: top-level keys or a ``[resolver]`` table with
+        ``hints = {"cid." = ["127.0.0.2", "127.0.0.3:5300"]}``, ``trust_anchor`` (relative to
+        the file), ``port``, ``timeout``. Raises ResolverConfigError with the file named."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ResolverConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ResolverConfigError(f"{path}: {exc}") from None
+        section = data.get("resolver", data)
+        unknown = set(section) - {"hints", "trust_anchor", "port", "timeout", "max_queries", "max_time"}
+        if unknown:
+            raise ResolverConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        hints = section.get("hints")
+        if not isinstance(hints, dict) or not hints:
+            raise ResolverConfigError(f"{path}: 'hints' must be a table of zone = [addresses]")
+        options = {k: section[k] for k in ("port", "timeout", "max_queries", "max_time") if k in section}
+        anchor = section.get("trust_anchor")
+        if anchor is not None:
+            anchor = path.parent / anchor
+        options.update(overrides)
+        try:
+            return cls(hints, anchor, **options)
+        except (HintError, TrustAnchorError, TypeError) as exc:
+            raise ResolverConfigError(f"{path}: {exc}") from None
 
     async def __aenter__(self) -> Resolver:
         return self

@@ -139,3 +139,30 @@ async def test_identical_concurrent_lookups_share_one_fetch(fed):
             assert r._inflight == {}
     assert all(res is results[0] for res in results)
     assert results[0].status is Status.SECURE
+
+
+async def test_from_config(fed, tmp_path):
+    (tmp_path / "ta.ds").write_text(fed.anchor_text)
+    config = tmp_path / "resolver.toml"
+    async with F.serving(fed) as port:
+        config.write_text(f'[resolver]\nport = {port}\ntimeout = 1.0\ntrust_anchor = "ta.ds"\n'
+                          f'[resolver.hints]\n"cid." = ["127.0.0.2"]\n')
+        async with Resolver.from_config(config) as r:
+            res = await r.resolve("cid:pool-7.bj.cmcc.cid")
+    assert res.status is Status.SECURE and res.found
+
+
+@pytest.mark.parametrize("text, message", [
+    ("port = 53\n", "hints"),
+    ('hints = {"cid." = ["127.0.0.2"]}\ncolour = "blue"\n', "unknown setting"),
+    ('hints = {"cid." = ["nowhere"]}\n', "not an IP address"),
+    ('hints = {"cid." = ["127.0.0.2"]}\ntrust_anchor = "missing.ds"\n', "cannot read"),
+    ("hints = [\n", "resolver.toml"),
+])
+def test_from_config_errors_name_the_file(tmp_path, text, message):
+    from resolver.client import ResolverConfigError
+    config = tmp_path / "resolver.toml"
+    config.write_text(text)
+    with pytest.raises(ResolverConfigError) as err:
+        Resolver.from_config(config)
+    assert message in str(err.value) and "resolver.toml" in str(err.value)

@@ -295,3 +295,22 @@ def test_name_server_dependency_loop_ends_in_servfail():
     result, net = resolve(looped, "x.loop.cid.")
     assert result.rcode == "SERVFAIL" and "loop.cid." in result.why
     assert len(net.sent) < 20
+
+
+def test_anchor_below_the_hinted_zone(fed):
+    """Anchored at cmcc.cid.: cid. above it is indeterminate, but the chain from cmcc.cid. down
+    is validated, and zones outside the anchor stay indeterminate."""
+    from resolver.dnssec.anchors import TrustAnchor
+    anchor = TrustAnchor.from_text(f"cmcc.cid. 3600 IN DNSKEY {fed.keys['cmcc.cid.'].dnskey.to_text()}\n")
+    net = F.network(fed)
+    cache = Cache(lambda: fed.now)
+    deep = net.run(Engine("pool-7.bj.cmcc.cid.", "A", fed.hints(), anchor, cache, now=lambda: fed.now))
+    other = net.run(Engine("pool-1.open.cid.", "A", fed.hints(), anchor, cache, now=lambda: fed.now))
+    assert deep.status is Status.SECURE
+    assert other.status is Status.INDETERMINATE
+
+
+def test_anchor_above_the_only_hint_cannot_be_reached(fed):
+    result, net = resolve(fed, "pool-7.bj.cmcc.cid.", hints={"bj.cmcc.cid.": ["127.0.0.4"]})
+    assert result.rcode == "SERVFAIL" and result.status is not Status.SECURE
+    assert "bj.cmcc.cid." in result.why
