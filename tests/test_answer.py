@@ -7,13 +7,11 @@ import struct
 import time
 
 import dns.dnssec
-import dns.edns
 import dns.flags
 import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
-import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.tsigkeyring

@@ -9,7 +9,6 @@ import sys
 
 import dns.message
 import dns.rdata
-import dns.rdataclass
 import pytest
 
 from resolver.cli.output import rdata_to_json, render_message

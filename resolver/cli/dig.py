@@ -19,7 +19,6 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.query
-import dns.rdataclass
 import dns.rdatatype
 
 import resolver  # noqa: F401  (registers CAPS/LOAD so TYPE names resolve)

@@ -13,7 +13,6 @@ from typing import Any, Literal
 import dns.edns
 import dns.flags
 import dns.message
-import dns.name
 import dns.opcode
 import dns.rcode
 import dns.rdata
