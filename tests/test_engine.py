@@ -314,3 +314,16 @@ def test_anchor_above_the_only_hint_cannot_be_reached(fed):
     result, net = resolve(fed, "pool-7.bj.cmcc.cid.", hints={"bj.cmcc.cid.": ["127.0.0.4"]})
     assert result.rcode == "SERVFAIL" and result.status is not Status.SECURE
     assert "bj.cmcc.cid." in result.why
+
+
+def test_a_lost_datagram_is_retried_once(fed):
+    lost = []
+
+    def drop_first(server, query, response, tcp):
+        if server[0] == "127.0.0.4" and not lost:
+            lost.append(query)
+            return None  # the network ate it: the engine sees a timeout
+        return response
+    result, net = resolve(fed, "pool-7.bj.cmcc.cid.", net=F.network(fed, tamper=drop_first))
+    assert lost and result.status is Status.SECURE
+    assert any(isinstance(e, ev.ServerFailed) and e.reason == "timeout" for e in result.trace)

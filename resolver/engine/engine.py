@@ -318,9 +318,15 @@ class Engine:
         return reply
 
     def _ask(self, zone: dns.name.Name, servers: Sequence[Server], qname, qtype) -> _Gen:
-        """Ask each server of ``zone`` in turn until one gives a usable, scrubbed response."""
+        """Ask each server of ``zone`` in turn until one gives a usable, scrubbed response;
+        servers that timed out get one more try at the end (a lost datagram is not a dead
+        server), within the resolution's budget."""
         failures = []
-        for server in servers:
+        queue = list(servers)
+        for attempt in itertools.count():
+            if attempt >= len(queue):
+                break
+            server, retry = queue[attempt], attempt >= len(servers)
             tcp = self.tcp
             for _ in range(2):  # UDP, then TCP once if truncated
                 kind_in, payload = yield from self._send(zone, server, qname, qtype, tcp)
@@ -329,7 +335,9 @@ class Engine:
                     continue
                 break
             if kind_in == "timeout":
-                reason = "timeout"
+                reason = "timeout again" if retry else "timeout"
+                if not retry:
+                    queue.append(server)
             elif kind_in == "error":
                 reason = payload
             elif payload.flags & dns.flags.TC:
