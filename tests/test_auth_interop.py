@@ -140,3 +140,18 @@ def test_sigterm_exits_cleanly_and_logs(tmp_path):
     log = (tmp_path / "log").read_text()
     assert "zone ex.cid. loaded from" in log and f"listening on 127.0.0.1:{port}" in log
     assert "Traceback" not in log
+
+
+def test_kdig_reads_our_responses(served):
+    out = run(["kdig", "@127.0.0.1", "-p", str(served.port), "+dnssec", "+tcp",
+               "pool-7.ex.cid.", "TYPE65380"], timeout=30).stdout
+    assert ";; Flags: qr aa rd;" in out and "status: NOERROR" in out
+    assert re.search(r"IN\s+TYPE65380\s+\\# 63 83AB", out)  # canonical msgpack map of 3 keys
+    assert re.search(r"IN\s+RRSIG\s+TYPE65380 15 3 3600 ", out)
+
+
+def test_drill_chases_signatures_to_the_anchor(served):
+    out = run(["drill", "-p", str(served.port), "-k", str(served.paths["ds"]), "-S",
+               "pool-7.ex.cid.", "A", "@127.0.0.1"], timeout=30, check=False)
+    text = out.stdout + out.stderr
+    assert ";; Chase successful" in text, text
