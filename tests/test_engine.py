@@ -327,3 +327,14 @@ def test_a_lost_datagram_is_retried_once(fed):
     result, net = resolve(fed, "pool-7.bj.cmcc.cid.", net=F.network(fed, tamper=drop_first))
     assert lost and result.status is Status.SECURE
     assert any(isinstance(e, ev.ServerFailed) and e.reason == "timeout" for e in result.trace)
+
+
+def test_a_server_that_timed_out_is_asked_last_by_later_lookups(fed):
+    hints = {"cid.": ["127.0.0.99", "127.0.0.2"], "far-ops.net.": ["127.0.0.7"]}
+    cache = Cache(lambda: fed.now)
+    net = F.network(fed)
+    first = net.run(engine(fed, "pool-7.bj.cmcc.cid.", hints=hints, cache=cache))
+    second = net.run(engine(fed, "pool-1.open.cid.", hints=hints, cache=cache))
+    assert first.status is Status.SECURE and second.status is Status.INSECURE
+    assert any(isinstance(e, ev.ServerFailed) for e in first.trace)
+    assert not any(isinstance(e, ev.ServerFailed) for e in second.trace)

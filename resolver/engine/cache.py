@@ -16,6 +16,7 @@ import dns.name
 import dns.rrset
 
 from ..status import Status
+from .selection import ServerSelection
 
 # RFC 4035 §4.7: bogus data may be cached, but only briefly, so a fixed zone recovers fast.
 BOGUS_TTL = 60
@@ -72,6 +73,7 @@ class Cache:
         self._negative: dict[tuple[dns.name.Name, int], NegativeEntry] = {}
         self._delegations: dict[dns.name.Name, Delegation] = {}
         self._trust: dict[dns.name.Name, ZoneTrust] = {}
+        self.servers = ServerSelection(clock)  # per-server RTT and timeouts
 
     def _expiry(self, ttl: int, status: Status, cap: int = MAX_TTL) -> float:
         ttl = max(0, min(int(ttl), cap))

@@ -314,7 +314,12 @@ class Engine:
         # Iterative (RD=0); CD=1 because we validate ourselves (RFC 4035 §3.2.2).
         query.flags = (query.flags & ~dns.flags.RD) | dns.flags.CD
         self.trace.append(ev.QuerySent(str(zone), server, str(qname), dns.rdatatype.to_text(qtype), tcp))
+        sent_at = self.clock()
         reply = yield Send(query, server, tcp, min(self.timeout, left), next(self._tokens))
+        if reply[0] == "response":
+            self.cache.servers.answered(server, self.clock() - sent_at)
+        elif reply[0] == "timeout":
+            self.cache.servers.timed_out(server)
         return reply
 
     def _ask(self, zone: dns.name.Name, servers: Sequence[Server], qname, qtype) -> _Gen:
@@ -322,7 +327,7 @@ class Engine:
         servers that timed out get one more try at the end (a lost datagram is not a dead
         server), within the resolution's budget."""
         failures = []
-        queue = list(servers)
+        queue = self.cache.servers.order(servers)
         for attempt in itertools.count():
             if attempt >= len(queue):
                 break
