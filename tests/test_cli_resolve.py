@@ -58,6 +58,9 @@ def test_resolve_not_found_exits_1(served):
     (["cid:pool.cid", "--hint", "cid.=nowhere"], "not an IP address"),
     (["cid:pool.cid", "--hint", "cid.=127.0.0.2", "--trust-anchor", "/nonexistent/ta"], "cannot read"),
     (["cid:pool.cid"], "no --hint"),
+    (["cid:pool.cid", "--hint", "cid.=127.0.0.2", "--port", "0"], "--port 0"),
+    (["cid:pool.cid", "--hint", "cid.=127.0.0.2", "--timeout", "0"], "--timeout 0"),
+    (["cid:pool.cid", "--hint", "cid.=127.0.0.2:99999"], "port must be"),
 ])
 def test_resolve_usage_errors_are_one_line_exit_2(args, message):
     p = cid("resolve", *args)

@@ -27,10 +27,12 @@ def add_resolver_options(parser: argparse.ArgumentParser) -> None:
 
 def resolver_from_args(args: argparse.Namespace) -> Resolver:
     """A Resolver from the parsed options; every mistake is a one-line CliError (exit 2)."""
-    port = getattr(args, "port", None) or 53
+    port = getattr(args, "port", None)
+    port = 53 if port is None else port
     if not 0 < port < 65536:
         raise CliError(f"--port {port}: must be 1-65535")
-    timeout = getattr(args, "timeout", None) or DEFAULT_TIMEOUT
+    timeout = getattr(args, "timeout", None)
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     if not 0 < timeout <= 60:
         raise CliError(f"--timeout {timeout:g}: must be more than 0 and at most 60 seconds")
     hints: dict[str, list[str]] = {}
