@@ -286,3 +286,12 @@ def test_relativized_zone_text_is_absolute(keys, tmp_path):
     path = tmp_path / "rel.db"
     path.write_text(zone_to_text(zone, generic=True))
     assert verify_zone(load_zone(path), now=NOW) == []
+
+
+def test_verify_reports_signatures_over_absent_or_delegated_data(signed):
+    signed.delete_rdataset(name("www"), dns.rdatatype.AAAA)
+    ns_sig = sigs(signed, "www", "A")[0].replace(type_covered=dns.rdatatype.NS)
+    signed.find_rdataset(name("child"), dns.rdatatype.RRSIG, dns.rdatatype.NS, create=True).add(ns_sig, 60)
+    problems = verify_zone(signed, now=NOW)
+    assert "www.example.com. RRSIG: covers AAAA, which is absent or not authoritative here" in problems
+    assert "child.example.com. RRSIG: covers NS, which is absent or not authoritative here" in problems

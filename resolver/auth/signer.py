@@ -271,6 +271,11 @@ def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
                 why = valid(name, rds, of_alg) if of_alg else "no signature"
                 if why is not None:
                     problems.append(f"{name} {kind}: algorithm {algorithm}: {why}")
+        covered = {rds.rdtype for rds in _signable(node, delegation)}
+        for rds in node.rdatasets:
+            if rds.rdtype == RRSIG and rds.covers not in covered:
+                problems.append(f"{name} RRSIG: covers {dns.rdatatype.to_text(rds.covers)}, "
+                                "which is absent or not authoritative here")
         nsec = node.get_rdataset(zone.rdclass, NSEC)
         following = names[i + 1][1] if i + 1 < len(names) else origin
         if nsec is None or len(nsec) != 1:

@@ -58,7 +58,9 @@ def register(subparsers) -> None:
     p.add_argument("--friendly", action="store_true", help="write CAPS/LOAD by name, not in RFC 3597 form")
     p.set_defaults(func=_sign)
 
-    p = sub.add_parser("ds", help="print DS records for a key file or a signed zone")
+    p = sub.add_parser("ds", help="print DS records for a key file or a signed zone",
+                       description="DS records in master-file form: for a key file, that key; for a "
+                                   "signed zone, its KSKs (SEP flag), or every zone key if none has it.")
     p.add_argument("sources", nargs="+", metavar="KEYFILE|SIGNEDZONE")
     p.add_argument("--digest", choices=["sha256", "sha384"], default="sha256")
     p.add_argument("--origin", metavar="NAME", help="zone name when reading a zone file")
