@@ -139,3 +139,13 @@ def test_write_zone_is_atomic_replacement(tmp_path):
     assert load_zone(out) == zone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.db", "zone.db"]
     assert out.stat().st_mode & 0o777 != 0o600  # not left with mkstemp's private mode
+
+
+def test_include_works_and_self_inclusion_is_bounded(tmp_path):
+    part = write(tmp_path, "www 60 IN A 192.0.2.80\n", "part.db")
+    zone = load_zone(write(tmp_path, ZONE + f"$INCLUDE {part}\n"))
+    assert zone.get_rdataset("www.example.com.", "A")[0].address == "192.0.2.80"
+    loop = tmp_path / "loop.db"
+    loop.write_text(ZONE + f"$INCLUDE {loop}\n")
+    with pytest.raises(ZoneFileError, match=r"loop.db:9: \$INCLUDE nested more than 16 deep"):
+        load_zone(loop)

@@ -45,8 +45,30 @@ class ZoneFileError(Exception):
     """A master file could not be loaded; str() is ``<path>:<line>: <message>`` when the line is known."""
 
 
+MAX_INCLUDE_DEPTH = 16  # a file that includes itself would otherwise recurse until file handles run out
+
+
+class _IncludeStack(list):
+    """The reader's stack of files being read: refuses to grow past MAX_INCLUDE_DEPTH."""
+
+    def __init__(self, reader: "_StrictReader"):
+        super().__init__()
+        self.reader = reader
+
+    def append(self, item) -> None:
+        if len(self) >= MAX_INCLUDE_DEPTH:
+            where, line = self.reader.tok.where()
+            self.reader.error_at = (where, max(1, line - 1))  # the $INCLUDE line's EOL was read
+            raise dns.exception.SyntaxError(f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep")
+        super().append(item)
+
+
 class _StrictReader(dns.zonefile.Reader):
     """dnspython's reader, but out-of-zone data and CNAME conflicts are line-numbered errors."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saved_state = _IncludeStack(self)
 
     def _eat_line(self) -> None:
         # dnspython calls this only to skip a record whose owner is outside the zone.
