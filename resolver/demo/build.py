@@ -127,13 +127,17 @@ def build(directory: Path, port: int, *, now: float | None = None,
         served = source
         if ns.signed:
             zone = zonefile.load_zone(source, ns.name)
-            key = zkeys.generate_key(dns.name.from_text(ns.name))
-            zkeys.write_key_files(key, key_dir)
-            signed = signer.sign_zone(zone, [key], now=now)
+            # A KSK/ZSK split, so the chain exercised is DS → KSK → DNSKEY RRset → ZSK → data.
+            origin = dns.name.from_text(ns.name)
+            key = zkeys.generate_key(origin, flags=257)
+            zsk = zkeys.generate_key(origin, flags=256)
+            for k in (key, zsk):
+                zkeys.write_key_files(k, key_dir)
+            signed = signer.sign_zone(zone, [key, zsk], now=now)
             served = zone_dir / f"{ns.name}zone.signed"
-            zonefile.write_zone(signed, served)
+            zonefile.write_zone(signed, served, generic=True)  # peers (BIND, NSD, Knot) can load it
             ds_of[ns.name] = signer.ds_records(dns.name.from_text(ns.name), [key])
-            progress(f"signed {ns.name:<20} key tag {key.key_tag}")
+            progress(f"signed {ns.name:<20} KSK {key.key_tag:>5}  ZSK {zsk.key_tag:>5}")
         else:
             progress(f"wrote  {ns.name:<20} (unsigned)")
         built[ns.name] = BuiltZone(ns.name, served, f"{ADDRESS_PREFIX}{ns.host}", port, ns.signed)
