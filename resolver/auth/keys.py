@@ -25,7 +25,6 @@ from typing import Any
 import dns.dnssec
 import dns.exception
 import dns.name
-import dns.rdataclass
 import dns.rdatatype
 import dns.zonefile
 from cryptography.hazmat.primitives import serialization

@@ -37,7 +37,6 @@ import dns.rdatatype
 import dns.rdtypes.ANY.NSEC
 import dns.rdtypes.ANY.RRSIG
 import dns.rdtypes.util
-import dns.rrset
 import dns.zone
 from dns.dnssecalgs import get_algorithm_cls_from_dnskey
 

@@ -28,7 +28,6 @@ import dns.node
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.util
 import dns.tokenizer
 import dns.zone
 import dns.zonefile
