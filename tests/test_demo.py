@@ -58,3 +58,23 @@ def test_every_signed_demo_zone_passes_dnssec_verify(demo_run) -> None:
         out = run(["dnssec-verify", "-o", zone["name"], zone["file"]])
         assert "Zone fully signed" in out.stdout + out.stderr
         run(["ldns-verify-zone", zone["file"]])
+
+
+def test_demo_records_follow_the_key_registry() -> None:
+    from resolver.demo.inventory import namespaces
+    from resolver.records import registry
+
+    for ns in namespaces():
+        for res in ns.resources:
+            assert registry.validate_caps(res.caps) == [], res.label
+            assert registry.validate_load({**res.load, "ts": 1}) == [], res.label
+
+
+def test_demo_publishes_browse_names(demo_run) -> None:
+    _, directory = demo_run
+    fed = json.loads((directory / "federation.json").read_text())
+    zones = {z["name"]: z for z in fed["zones"]}
+    bj, apex = zones["bj.cmcc.cid."], zones["cid."]
+    text = Path(bj["file"]).read_text()
+    assert "_accel-nvidia-h100-sxm5-80gb._sub._compute.bj.cmcc.cid." in text
+    assert "_children._compute.cid." in Path(apex["file"]).read_text()

@@ -18,6 +18,7 @@ from .. import records
 from ..auth import keys as zkeys
 from ..auth import signer, zonefile
 from ..identifier import to_cid
+from ..records import registry
 from ..records.caps import CAPS as CapsRdata
 from ..records.load import LOAD as LoadRdata
 from .inventory import APEX, Namespace, Resource, namespaces
@@ -69,7 +70,7 @@ def _label(child: str, parent: str) -> str:
 
 def _resource_lines(ns: Namespace, res: Resource, index: int) -> list[str]:
     caps = CapsRdata(dns.rdataclass.IN, records.CAPS, res.caps)
-    load = LoadRdata(dns.rdataclass.IN, records.LOAD, {**res.load, "timestamp": int(time.time())})
+    load = LoadRdata(dns.rdataclass.IN, records.LOAD, {**res.load, "ts": int(time.time())})
     alpn = ",".join(res.alpn)
     endpoint = f"{ENDPOINT_PREFIX}{ns.host * 16 + index}"
     lines = [
@@ -100,7 +101,18 @@ def zone_source(ns: Namespace, by_name: dict[str, Namespace], serial: int) -> st
         lines += [f"{label} IN NS ns1.{label}", f"ns1.{label} IN A {ADDRESS_PREFIX}{by_name[child].host}"]
     for i, res in enumerate(ns.resources):
         lines += _resource_lines(ns, res, i)
+    lines += _browse_lines(ns)
     return "\n".join(lines) + "\n"
+
+
+def _browse_lines(ns: Namespace) -> list[str]:
+    """Discovery names of spec/discovery.md: browse and sub-type PTRs, child namespace pointers."""
+    lines = [f"{registry.children_name(ns.name)} {CAPS_TTL} IN PTR {child}" for child in ns.children]
+    for res in ns.resources:
+        target = f"{res.label}.{ns.name}"
+        lines += [f"{browse} {CAPS_TTL} IN PTR {target}"
+                  for browse in registry.browse_names(ns.name, res.caps)]
+    return lines
 
 
 def build(directory: Path, port: int, *, now: float | None = None,

@@ -38,6 +38,7 @@ class Namespace:
 
 def _accel(vendor: str, model: str, form: str, mem_gib: int, count: int, arch: str) -> dict:
     return {
+        "accel_kind": "gpu",
         "accel_vendor": vendor,
         "accel_model": model,
         "accel_form_factor": form,
@@ -52,8 +53,10 @@ def _pool(label: str, region: str, accel: dict, cpus: int, mem_gib: int, free: i
           price: float, *, kind: str = "gpu-pool", extra: dict | None = None,
           gateway: bool = False) -> Resource:
     caps = {
+        "version": 1,
         "kind": kind,
         "region": region,
+        "currency": "CNY" if region.startswith("cn-") else "USD",
         "cpu_count": cpus,
         "memory_bytes": mem_gib * GIB,
         **accel,
@@ -65,6 +68,7 @@ def _pool(label: str, region: str, accel: dict, cpus: int, mem_gib: int, free: i
         "queue_depth": max(0, int(util * 10) - free),
         "price_per_hour": price,
         "source": "measured",
+        "version": 1,
     }
     return Resource(label, caps, load, gateway=gateway)
 
@@ -83,7 +87,7 @@ def namespaces() -> list[Namespace]:
         Namespace("cmcc.cid.", 2, children=("bj.cmcc.cid.", "sh.cmcc.cid.")),
         Namespace("acme.cid.", 3, children=("us-east.acme.cid.", "eu-west.acme.cid.")),
         Namespace("plain.cid.", 8, signed=False, region="cn-gz", resources=(
-            _pool("cpu-1", "cn-gz", {}, 128, 512, 0, 0.2, 0.9, kind="cpu-cluster"),
+            _pool("cpu-1", "cn-gz", {}, 128, 512, 0, 0.2, 0.9, kind="cluster"),
             _pool("l4-1", "cn-gz", L4, 32, 128, 3, 0.25, 0.6),
             _pool("l4-2", "cn-gz", L4, 32, 128, 1, 0.75, 0.6),
         )),
@@ -92,15 +96,15 @@ def namespaces() -> list[Namespace]:
             _pool("pool-8", "cn-bj", H100, 224, 2048, 0, 1.0, 21.5, gateway=True),
             _pool("pool-9", "cn-bj", A100, 128, 1024, 6, 0.25, 9.8),
             _pool("l4-edge", "cn-bj", L4, 32, 128, 4, 0.0, 0.7),
-            _pool("llama-70b", "cn-bj", H100, 224, 2048, 2, 0.75, 0.0, kind="inference",
+            _pool("llama-70b", "cn-bj", H100, 224, 2048, 2, 0.75, 0.0, kind="inference-endpoint",
                   extra={"model": "llama-3-70b-instruct", "max_context_tokens": 8192}),
-            _pool("cpu-batch", "cn-bj", {}, 512, 4096, 0, 0.6, 2.4, kind="cpu-cluster"),
+            _pool("cpu-batch", "cn-bj", {}, 512, 4096, 0, 0.6, 2.4, kind="cluster"),
         )),
         Namespace("sh.cmcc.cid.", 5, region="cn-sh", resources=(
             _pool("pool-1", "cn-sh", A100, 128, 1024, 8, 0.0, 9.2),
             _pool("pool-2", "cn-sh", A100, 128, 1024, 3, 0.63, 9.2),
             _pool("mi-1", "cn-sh", MI300X, 192, 2048, 7, 0.13, 14.0),
-            _pool("qwen-72b", "cn-sh", A100, 128, 1024, 1, 0.88, 0.0, kind="inference",
+            _pool("qwen-72b", "cn-sh", A100, 128, 1024, 1, 0.88, 0.0, kind="inference-endpoint",
                   extra={"model": "qwen2-72b-instruct", "max_context_tokens": 32768}),
             _pool("gaudi-1", "cn-sh", GAUDI2, 160, 1024, 8, 0.0, 8.1),
         )),
@@ -108,7 +112,7 @@ def namespaces() -> list[Namespace]:
             _pool("h100-a", "us-east", H100, 224, 2048, 1, 0.88, 24.0, gateway=True),
             _pool("h100-b", "us-east", H100, 224, 2048, 8, 0.0, 24.0, gateway=True),
             _pool("mi300-a", "us-east", MI300X, 192, 2048, 4, 0.5, 15.5),
-            _pool("mixtral", "us-east", H100, 224, 2048, 3, 0.63, 0.0, kind="inference",
+            _pool("mixtral", "us-east", H100, 224, 2048, 3, 0.63, 0.0, kind="inference-endpoint",
                   extra={"model": "mixtral-8x22b-instruct", "max_context_tokens": 65536}),
         )),
         Namespace("eu-west.acme.cid.", 7, region="eu-west", resources=(
