@@ -94,8 +94,8 @@ def test_dnssec_signzone_uses_our_keys(tmp_path, zone, algorithm):
     unsigned = tmp_path / "unsigned.db"
     write_zone(zone, unsigned, generic=True)
     signed = tmp_path / "bind.signed"
-    run(["dnssec-signzone", "-S", "-K", str(keydir), "-o", "example.com", "-f", str(signed),
-         str(unsigned)])
+    run(["dnssec-signzone", "-S", "-K", str(keydir), "-d", str(tmp_path), "-o", "example.com",
+         "-f", str(signed), str(unsigned)])
     result = load_zone(signed)
     assert set(result.get_rdataset(ORIGIN, dns.rdatatype.DNSKEY)) == {ksk.dnskey, zsk.dnskey}
     assert {s.key_tag for s in result.get_rdataset("www.example.com.", dns.rdatatype.RRSIG,
