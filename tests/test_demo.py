@@ -78,3 +78,15 @@ def test_demo_publishes_browse_names(demo_run) -> None:
     text = Path(bj["file"]).read_text()
     assert "_accel-nvidia-h100-sxm5-80gb._sub._compute.bj.cmcc.cid." in text
     assert "_children._compute.cid." in Path(apex["file"]).read_text()
+
+
+def test_second_demo_run_reuses_keys_and_trust_anchor(tmp_path: Path) -> None:
+    from resolver.demo.build import build
+
+    first = build(tmp_path, 5300)
+    anchor = first.trust_anchor.read_text()
+    keys = sorted(p.name for p in (tmp_path / "keys").iterdir())
+    second = build(tmp_path, 5300)
+    assert second.trust_anchor.read_text() == anchor
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == keys
+    assert len(keys) == 4 * 7  # KSK + ZSK, .key + .private, for each of the 7 signed zones

@@ -115,6 +115,24 @@ def _browse_lines(ns: Namespace) -> list[str]:
     return lines
 
 
+def _zone_keys(origin: dns.name.Name, key_dir: Path) -> tuple[zkeys.ZoneKey, zkeys.ZoneKey]:
+    """The zone's KSK and ZSK: reused from an earlier run, so the trust anchor stays stable.
+
+    A KSK/ZSK split, so the chain exercised is DS → KSK → DNSKEY RRset → ZSK → data.
+    """
+    existing = zkeys.load_zone_keys(key_dir, origin)
+    ksks = [k for k in existing if k.flags == 257]
+    zsks = [k for k in existing if k.flags == 256]
+    if len(ksks) == 1 and len(zsks) == 1:
+        return ksks[0], zsks[0]
+    for stale in key_dir.glob(f"K{origin.to_text().lower()}+*"):
+        stale.unlink()  # an incomplete or ambiguous set from an interrupted run
+    ksk, zsk = zkeys.generate_key(origin, flags=257), zkeys.generate_key(origin, flags=256)
+    for k in (ksk, zsk):
+        zkeys.write_key_files(k, key_dir)
+    return ksk, zsk
+
+
 def build(directory: Path, port: int, *, now: float | None = None,
           progress=lambda msg: None) -> Federation:
     """Write every zone (signed where the plan says so) and return where everything is."""
@@ -139,12 +157,7 @@ def build(directory: Path, port: int, *, now: float | None = None,
         served = source
         if ns.signed:
             zone = zonefile.load_zone(source, ns.name)
-            # A KSK/ZSK split, so the chain exercised is DS → KSK → DNSKEY RRset → ZSK → data.
-            origin = dns.name.from_text(ns.name)
-            key = zkeys.generate_key(origin, flags=257)
-            zsk = zkeys.generate_key(origin, flags=256)
-            for k in (key, zsk):
-                zkeys.write_key_files(k, key_dir)
+            key, zsk = _zone_keys(dns.name.from_text(ns.name), key_dir)
             signed = signer.sign_zone(zone, [key, zsk], now=now)
             served = zone_dir / f"{ns.name}zone.signed"
             zonefile.write_zone(signed, served, generic=True)  # peers (BIND, NSD, Knot) can load it
