@@ -214,12 +214,14 @@ class Engine:
         ttl = min(s.ttl for s in chain)
         last = chain[-1]
         cnames = tuple(s.rrset for s in chain if s.kind is Kind.CNAME)
+        cname_sigs = tuple(s.rrsigs for s in chain if s.kind is Kind.CNAME)
         if status is Status.BOGUS and not self.checking_disabled:  # RFC 4035 §5.5: a validating resolver returns SERVFAIL
             return Lookup(qname, qtype, "SERVFAIL", status, decider.why, ttl)
         rcode = {Kind.NXDOMAIN: "NXDOMAIN"}.get(last.kind, "NOERROR")
         rrset = last.rrset if last.kind is Kind.ANSWER else None
         rrsigs = last.rrsigs if last.kind is Kind.ANSWER else None
-        return Lookup(qname, qtype, rcode, status, decider.why, ttl, rrset, rrsigs, cnames, last.authority)
+        return Lookup(qname, qtype, rcode, status, decider.why, ttl, rrset, rrsigs, cnames, last.authority,
+                      chain_rrsigs=cname_sigs)
 
     # One name, one type -------------------------------------------------------------------------
     def _lookup_one(self, name: dns.name.Name, qtype: int, depth: int, *, validate: bool) -> _Gen:

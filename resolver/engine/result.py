@@ -25,7 +25,7 @@ class Lookup:
     ``rcode`` is "NOERROR", "NXDOMAIN" or "SERVFAIL" (upstream failure or bogus data, as a
     validating resolver answers). ``rrset`` is the final answer (None for negative answers
     and failures; never set when the status is bogus); ``chain`` are the CNAMEs followed
-    on the way, ``rrsigs`` the signatures of ``rrset``. ``ttl`` is the least TTL involved.
+    on the way (their signatures in ``chain_rrsigs``), ``rrsigs`` the signatures of ``rrset``. ``ttl`` is the least TTL involved.
     """
 
     qname: dns.name.Name
@@ -39,6 +39,9 @@ class Lookup:
     chain: tuple[dns.rrset.RRset, ...] = ()
     authority: tuple[dns.rrset.RRset, ...] = ()
     trace: tuple[TraceEvent, ...] = field(default=(), compare=False)
+    # RRSIGs of each CNAME in ``chain`` (None where unsigned), so a front end can hand the
+    # whole chain to DNSSEC-aware clients (RFC 4035 §3.2.1).
+    chain_rrsigs: tuple[dns.rrset.RRset | None, ...] = ()
 
     @property
     def found(self) -> bool:
