@@ -35,13 +35,13 @@ from support.net import free_port
 async def serving(h: hierarchy.Hierarchy) -> AsyncIterator[int]:
     """Each zone by its own AuthServer on its 127.0.53.x address, one common port; yields it."""
     for _ in range(5):
-        port = free_port(hierarchy.ADDRESSES[hierarchy.APEX])
+        port = free_port(h.addresses[hierarchy.APEX])
         servers: list[AuthServer] = []
         try:
             for zone, z in h.zones.items():
                 store = ZoneStore()
                 store.add(z)
-                server = AuthServer(store, [(hierarchy.ADDRESSES[zone], port)])
+                server = AuthServer(store, [(h.addresses[zone], port)])
                 await server.start()
                 servers.append(server)
             break
@@ -49,7 +49,7 @@ async def serving(h: hierarchy.Hierarchy) -> AsyncIterator[int]:
             for server in servers:
                 await server.close()
     else:
-        raise RuntimeError("no common free port on 127.0.53.1-3")
+        raise RuntimeError(f"no common free port on {h.net}.1-3")
     try:
         yield port
     finally:
@@ -70,7 +70,7 @@ async def rate(call: Callable[[], Awaitable], batch: int, rounds: int) -> float:
 
 async def setup(h: hierarchy.Hierarchy, port: int):
     """Warmed callables: (ours resolve, ours lookup, dnspython resolve)."""
-    ours = Resolver(hints={hierarchy.APEX: [hierarchy.ADDRESSES[hierarchy.APEX]]},
+    ours = Resolver(hints={hierarchy.APEX: [h.addresses[hierarchy.APEX]]},
                     trust_anchor=TrustAnchor.load(h.trust_anchor), port=port)
     ident, name = h.identifiers[0], h.name(0)
     first = await ours.resolve(ident)
@@ -84,7 +84,7 @@ async def setup(h: hierarchy.Hierarchy, port: int):
         raise RuntimeError(f"warm-up lookup not secure: {lk.status} {lk.why}")
 
     theirs = dns.asyncresolver.Resolver(configure=False)
-    theirs.nameservers = [hierarchy.ADDRESSES[hierarchy.LEAF]]
+    theirs.nameservers = [h.addresses[hierarchy.LEAF]]
     theirs.port = port
     theirs.cache = dns.resolver.Cache()
     answer = await theirs.resolve(name, "SVCB")

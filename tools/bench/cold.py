@@ -60,13 +60,11 @@ async def unbound_lookup(ub: Unbound, name: str) -> None:
     await _ask(ub, name, "SVCB")
 
 
-def _resolver(anchor: TrustAnchor) -> Resolver:
-    return Resolver(hints={hierarchy.APEX: [hierarchy.ADDRESSES[hierarchy.APEX]]},
-                    trust_anchor=anchor, port=53)
+def _resolver(h: hierarchy.Hierarchy, anchor: TrustAnchor) -> Resolver:
+    return Resolver(hints={hierarchy.APEX: [h.addresses[hierarchy.APEX]]}, trust_anchor=anchor, port=53)
 
 
-async def ours_resolve(anchor: TrustAnchor, identifier: str) -> float:
-    r = _resolver(anchor)
+async def ours_resolve(r: Resolver, identifier: str) -> float:
     t0 = time.perf_counter()
     res = await r.resolve(identifier)
     elapsed = time.perf_counter() - t0
@@ -75,8 +73,7 @@ async def ours_resolve(anchor: TrustAnchor, identifier: str) -> float:
     return elapsed
 
 
-async def ours_lookup(anchor: TrustAnchor, name: str) -> float:
-    r = _resolver(anchor)
+async def ours_lookup(r: Resolver, name: str) -> float:
     t0 = time.perf_counter()
     lk = await r.lookup(name, "SVCB")
     elapsed = time.perf_counter() - t0
@@ -98,9 +95,9 @@ async def measure(h: hierarchy.Hierarchy, ub: Unbound, samples: int) -> dict[str
                                                      "ours_lookup", "unbound_lookup")}
     for i in range(samples + 1):  # sample 0 warms imports and code paths; discarded
         ident, name = h.identifiers[i % len(h.identifiers)], h.name(i)
-        row = {"ours_resolve": await ours_resolve(anchor, ident),
+        row = {"ours_resolve": await ours_resolve(_resolver(h, anchor), ident),
                "unbound_resolve": await _unbound_sample(ub, unbound_resolve, name),
-               "ours_lookup": await ours_lookup(anchor, name),
+               "ours_lookup": await ours_lookup(_resolver(h, anchor), name),
                "unbound_lookup": await _unbound_sample(ub, unbound_lookup, name)}
         if i:
             for k, v in row.items():
@@ -112,12 +109,12 @@ async def measure(h: hierarchy.Hierarchy, ub: Unbound, samples: int) -> dict[str
 
 
 @contextlib.contextmanager
-def environment(workdir: Path, leaves: int):
+def environment(workdir: Path, leaves: int, net: str | None = None):
     """Build and sign the hierarchy, serve it with NSD on port 53, start a flushable Unbound."""
-    h = hierarchy.build(workdir / "zones", leaves)
+    h = hierarchy.build(workdir / "zones", leaves, net=net or hierarchy.free_net(53))
     with hierarchy.nsd_serving(h, 53) as stubs:
-        port = free_port(hierarchy.UNBOUND_ADDRESS)
-        with unbound(workdir / "unbound", hierarchy.UNBOUND_ADDRESS, port, trust_anchor=h.trust_anchor,
+        port = free_port(h.unbound_address)
+        with unbound(workdir / "unbound", h.unbound_address, port, trust_anchor=h.trust_anchor,
                      stubs={hierarchy.APEX: stubs[hierarchy.APEX]}) as ub:
             yield h, ub
 

@@ -29,9 +29,10 @@ from resolver.auth import signer, zonefile  # noqa: E402
 
 APEX = "cid."
 LEAF = "bj.cmcc.cid."
-ADDRESSES = {"cid.": "127.0.53.1", "cmcc.cid.": "127.0.53.2", "bj.cmcc.cid.": "127.0.53.3"}
-UNBOUND_ADDRESS = "127.0.53.10"
 PARENT = {"cmcc.cid.": "cid.", "bj.cmcc.cid.": "cmcc.cid."}
+HOSTS = {"cid.": 1, "cmcc.cid.": 2, "bj.cmcc.cid.": 3}
+UNBOUND_HOST = 10
+DEFAULT_NET = "127.0.53"
 
 
 @dataclass(frozen=True)
@@ -41,21 +42,30 @@ class Hierarchy:
     zones: dict[str, dns.zone.Zone]
     trust_anchor: Path           # DS of cid. (master-file format, as Unbound's trust-anchor-file)
     identifiers: tuple[str, ...]  # cid:pool-N.bj.cmcc.cid
+    net: str = DEFAULT_NET        # zone servers on NET.1-3, Unbound on NET.10
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        return {zone: f"{self.net}.{host}" for zone, host in HOSTS.items()}
+
+    @property
+    def unbound_address(self) -> str:
+        return f"{self.net}.{UNBOUND_HOST}"
 
     def name(self, i: int) -> str:
         """The DNS name of identifier i (cycled)."""
         return self.identifiers[i % len(self.identifiers)].removeprefix("cid:") + "."
 
 
-def _source(zone: str, leaves: int) -> str:
+def _source(zone: str, leaves: int, net: str) -> str:
     label = zone.split(".")[0]
     lines = [f"$ORIGIN {zone}", "$TTL 300",
              "@ IN SOA ns1 hostmaster 1 3600 600 86400 60", "@ IN NS ns1",
-             f"ns1 IN A {ADDRESSES[zone]}"]
+             f"ns1 IN A {net}.{HOSTS[zone]}"]
     for child, parent in PARENT.items():
         if parent == zone:
             sub = child.split(".")[0]
-            lines += [f"{sub} IN NS ns1.{sub}", f"ns1.{sub} IN A {ADDRESSES[child]}"]
+            lines += [f"{sub} IN NS ns1.{sub}", f"ns1.{sub} IN A {net}.{HOSTS[child]}"]
     if zone == LEAF:
         for i in range(leaves):
             lines += [f"pool-{i} IN SVCB 1 . alpn=h2 port=8443",
@@ -66,15 +76,16 @@ def _source(zone: str, leaves: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(directory: Path, leaves: int = 64, now: float | None = None) -> Hierarchy:
-    """Write and sign the three zones (deepest first, so each parent carries its child's DS)."""
+def build(directory: Path, leaves: int = 64, now: float | None = None, net: str = DEFAULT_NET) -> Hierarchy:
+    """Write and sign the three zones (deepest first, so each parent carries its child's DS);
+    ``net`` is the first three octets of the servers' loopback addresses."""
     now = time.time() if now is None else now
     directory.mkdir(parents=True, exist_ok=True)
     ds: dict[str, list] = {}
     files: dict[str, Path] = {}
     zones: dict[str, dns.zone.Zone] = {}
     for zone in (LEAF, "cmcc.cid.", APEX):
-        text = _source(zone, leaves)
+        text = _source(zone, leaves, net)
         for child, parent in PARENT.items():
             if parent == zone:
                 sub = child.split(".")[0]
@@ -90,7 +101,7 @@ def build(directory: Path, leaves: int = 64, now: float | None = None) -> Hierar
     anchor = directory / "trust-anchor.ds"
     anchor.write_text("".join(f"{APEX} 3600 IN DS {d.to_text()}\n" for d in ds[APEX]))
     identifiers = tuple(f"cid:pool-{i}.{LEAF.rstrip('.')}" for i in range(leaves))
-    return Hierarchy(directory, files, zones, anchor, identifiers)
+    return Hierarchy(directory, files, zones, anchor, identifiers, net)
 
 
 @contextlib.contextmanager
@@ -101,5 +112,25 @@ def nsd_serving(h: Hierarchy, port: int = 53) -> Iterator[dict[str, str]]:
     with contextlib.ExitStack() as stack:
         for zone, path in h.files.items():
             stack.enter_context(peer_servers.nsd(h.directory / f"nsd-{zone.rstrip('.') or 'root'}",
-                                                 ADDRESSES[zone], port, {zone: path}))
-        yield {zone: f"{ADDRESSES[zone]}@{port}" for zone in h.files}
+                                                 h.addresses[zone], port, {zone: path}))
+        yield {zone: f"{h.addresses[zone]}@{port}" for zone in h.files}
+
+
+def free_net(port: int = 53) -> str:
+    """A 127.0.N prefix whose NET.1-3 and NET.10 are free on ``port`` (UDP and TCP), preferring
+    127.0.53, so concurrent runs (or the test suite's port-53 servers) do not collide."""
+    import random
+    import socket
+    candidates = [DEFAULT_NET] + [f"127.0.{n}" for n in random.sample(range(100, 250), 20)]
+    for net in candidates:
+        try:
+            for host in (*HOSTS.values(), UNBOUND_HOST):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    with socket.socket(socket.AF_INET, kind) as s:
+                        if kind == socket.SOCK_STREAM:  # ignore TIME_WAIT leftovers only
+                            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        s.bind((f"{net}.{host}", port))
+        except OSError:
+            continue
+        return net
+    raise RuntimeError(f"no free 127.0.N.1-3 on port {port}")
