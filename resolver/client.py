@@ -21,8 +21,11 @@ import dns.rdatatype
 import dns.rdtypes.svcbbase as svcb
 
 from . import identifier as ident
+from . import schedule
+from .discovery.search import FindResult, find as _find
 from .dnssec.anchors import TrustAnchor, TrustAnchorError
 from .drivers.asyncio_driver import drive
+from .drivers.probe import probe as _probe
 from .engine.cache import BOGUS_TTL, Cache
 from .engine.engine import Budget, Engine
 from .engine.hints import HintError, parse_hints
@@ -70,6 +73,8 @@ class Resolver:
         self.cache = cache if cache is not None else Cache(clock)
         self._resolutions: dict[str, tuple[float, float, Resolution]] = {}
         self._inflight: dict[tuple, asyncio.Future] = {}
+        # Measured connect RTT per endpoint address (spec/resolution.md §4 rule 3), fed by probe().
+        self.reachability = schedule.Reachability()
 
     @classmethod
     def from_config(cls, path: str | Path, **overrides) -> Resolver:
@@ -192,12 +197,63 @@ class Resolver:
         if caps_lookup.rrset is not None:
             for rd in sorted(caps_lookup.rrset, key=lambda r: r.to_digestable()):
                 capabilities.update(rd.mapping)
-        load = None
-        if load_lookup.rrset is not None:
-            load = {}
-            for rd in sorted(load_lookup.rrset, key=lambda r: r.to_digestable()):
-                load.update(rd.mapping)
-        return _result(name, "NOERROR", used, endpoints, capabilities, load)
+        load = _merged(load_lookup)
+        load_ttl = load_lookup.rrset.ttl if load_lookup.rrset is not None else None
+        endpoints, load_lookups = await self._schedule(name, svcb_lookup, endpoints, load, load_ttl, budget)
+        used += load_lookups
+        return _result(name, "NOERROR", used, endpoints, capabilities, load, load_ttl)
+
+    async def _schedule(self, name: dns.name.Name, svcb_lookup: Lookup, endpoints: tuple[Endpoint, ...],
+                        load: dict | None, load_ttl: int | None,
+                        budget: Budget) -> tuple[tuple[Endpoint, ...], list[tuple[str, Lookup]]]:
+        """Endpoint order of spec/resolution.md §4: priority, free capacity at the target,
+        measured reachability, canonical TargetName."""
+        now = self.clock()
+        own = schedule.free_capacity(load, load_ttl, now)
+        homes = {ident.to_dns(name)}
+        if svcb_lookup.rrset is not None:
+            homes.add(svcb_lookup.rrset.name.to_text().lower())
+        free: dict[str, float | None] = {e.target: own for e in endpoints if e.target.lower() in homes}
+        # LOAD at another target only matters when two endpoints of one priority point at
+        # different names; otherwise it would cost a lookup that cannot change the order.
+        targets: dict[int, set[str]] = {}
+        for e in endpoints:
+            targets.setdefault(e.priority, set()).add(e.target)
+        foreign = sorted({t for group in targets.values() if len(group) > 1 for t in group
+                          if t.lower() not in homes})
+        used: list[tuple[str, Lookup]] = []
+        if foreign:
+            lookups = await asyncio.gather(*(self.lookup(t, LOAD, budget=budget) for t in foreign))
+            for target, lk in zip(foreign, lookups):
+                if lk.status is Status.BOGUS or lk.rcode == "SERVFAIL":
+                    continue  # only an ordering hint: unusable LOAD gives no figure, not a failure
+                used.append((f"LOAD at {target}", lk))
+                if lk.rrset is not None:
+                    free[target] = schedule.free_capacity(_merged(lk), lk.rrset.ttl, now)
+        rtt = self.reachability.srtt if len(self.reachability) else None
+        return schedule.order_endpoints(endpoints, free=free, rtt=rtt), used
+
+    async def find(self, namespace: str, where=None, sort: str | None = None, limit: int | None = None,
+                   deadline: float | None = None, **bounds) -> FindResult:
+        """Search ``namespace`` and its delegated child namespaces (spec/discovery.md §3).
+
+        ``where``: conditions as strings (``"accel_free>=2"``), ``(key, op, value)`` tuples or
+        a mapping of equalities, ANDed; ``sort``: a key (``-`` reverses); ``limit``: keep the
+        first N; ``deadline``: seconds for the whole search (default 30). Returns a FindResult,
+        a ranked, read-only sequence of Resolutions with ``status``, ``why`` and ``skipped``.
+        Raises IdentifierError or ConditionError (both ValueError) before any query."""
+        return await _find(self, namespace, where, sort, limit, deadline, **bounds)
+
+    async def probe(self, identifier: str, *, timeout: float = 0.5, default_port: int = 443) -> Resolution:
+        """Resolve, time one TCP connect to every endpoint address (at most 32), remember the
+        RTTs, and return the resolution ordered with them (spec/resolution.md §4 rule 3).
+        Resolutions computed later by this Resolver use the measurements too."""
+        result = await self.resolve(identifier)
+        if not result.endpoints:
+            return result
+        await _probe(self.reachability, [(a, e.port or default_port) for e in result.endpoints
+                                         for a in e.addresses], timeout)
+        return await self._resolve(identifier)
 
     async def _endpoints(self, svcb_lookup: Lookup, budget: Budget) -> tuple[tuple[Endpoint, ...], list[tuple[str, Lookup]]]:
         if svcb_lookup.rrset is None:
@@ -245,7 +301,18 @@ def _alias_target(lookup: Lookup) -> dns.name.Name | None:
     return aliases[0].target
 
 
-def _result(name, rcode: str, used: list[tuple[str, Lookup]], endpoints, capabilities, load) -> Resolution:
+def _merged(lookup: Lookup) -> dict | None:
+    """The CAPS/LOAD maps of an RRset merged in canonical RDATA order (records.md §2)."""
+    if lookup.rrset is None:
+        return None
+    merged: dict = {}
+    for rd in sorted(lookup.rrset, key=lambda r: r.to_digestable()):
+        merged.update(rd.mapping)
+    return merged
+
+
+def _result(name, rcode: str, used: list[tuple[str, Lookup]], endpoints, capabilities, load,
+            load_ttl: int | None = None) -> Resolution:
     status = weakest(*(lk.status for _, lk in used))
     if status is Status.SECURE and len(used) == 1:
         why = used[0][1].why
@@ -259,7 +326,7 @@ def _result(name, rcode: str, used: list[tuple[str, Lookup]], endpoints, capabil
     ttl = min(lk.ttl for _, lk in used)
     trace = tuple(event for _, lk in used for event in lk.trace)
     return Resolution(ident.to_cid(name), ident.to_dns(name), rcode, status, why, ttl,
-                      tuple(endpoints), capabilities, load, trace)
+                      tuple(endpoints), capabilities, load, trace, load_ttl)
 
 
 def _failed(name, why: str, used: list[tuple[str, Lookup]]) -> Resolution:

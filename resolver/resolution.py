@@ -35,6 +35,9 @@ class Resolution:
     capabilities: Mapping[str, Any]
     load: Mapping[str, Any] | None
     trace: tuple = field(default=(), compare=False, repr=False)
+    # LOAD's TTL as received: LOAD whose ``ts`` is older than 5 × this is stale and ignored
+    # when ranking by free capacity (spec/resolution.md §4).
+    load_ttl: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def found(self) -> bool:
