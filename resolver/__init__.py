@@ -8,6 +8,18 @@ from .identifier import IdentifierError
 from .status import Status
 from .resolution import Endpoint, Resolution
 from .client import Resolver
+from .discovery import Condition, ConditionError, FindResult
 
-__all__ = ["Endpoint", "IdentifierError", "Resolution", "Resolver", "Status"]
+__all__ = ["AiohttpResolver", "Condition", "ConditionError", "Endpoint", "FindResult", "IdentifierError",
+           "Resolution", "Resolver", "Status"]
+
+
+def __getattr__(name: str):
+    # aiohttp is imported only by those who use it: `cid` starts faster without it.
+    if name == "AiohttpResolver":
+        from .aiohttp_resolver import AiohttpResolver
+        return AiohttpResolver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __version__ = "0.1.0"

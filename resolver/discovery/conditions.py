@@ -94,7 +94,7 @@ class Condition:
         if not isinstance(text, str):
             raise ConditionError(f"{text!r}: a condition is a string KEY OP VALUE")
         match = _EXPR.fullmatch(text)
-        if match is None:
+        if match is None or match.group(3)[:1] in ("<", ">", "=", "!"):  # "a>>1", "a=<1": typos
             raise ConditionError(f"{text!r}: expected KEY OP VALUE with OP one of {' '.join(OPERATORS)}")
         return cls.make(*match.groups())
 

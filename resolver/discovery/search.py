@@ -172,7 +172,7 @@ class _Search:
             self.spawn(self.check(name))
 
     async def children(self, namespace: dns.name.Name, depth: int) -> None:
-        for child in await self.listing(registry.children_name(namespace), "children of"):
+        for child in await self.listing(registry.children_name(namespace), "child pointers"):
             # Strictly below the lister: pointers up or sideways would let a zone loop the
             # search or send it into another tree (spec/discovery.md §3.4).
             if child == namespace or not child.is_subdomain(namespace):

@@ -1,0 +1,116 @@
+"""``AiohttpResolver``: aiohttp's name resolution through our validating Resolver ("use").
+
+    async with Resolver(hints=..., trust_anchor=...) as r:
+        connector = aiohttp.TCPConnector(resolver=AiohttpResolver(r))
+        async with aiohttp.ClientSession(connector=connector) as http:
+            await http.get("http://pool-7.bj.cmcc.cid/v1/models")
+
+aiohttp calls ``resolve(host, port, family)`` with the URL's port, and with the scheme's
+default (80, 443) when the URL has none — the two cannot be told apart. The rule
+(spec/resolution.md §4.1): a port equal to the scheme default (or 0) is replaced by each
+endpoint's SVCB ``port`` (RFC 9460 §7.2), an explicit other port is kept (RFC 9460 §2.3
+would look that up at a port-prefixed name, which this scheme does not publish). Addresses
+come in endpoint order (spec/resolution.md §4), so aiohttp's Happy Eyeballs tries the
+preferred endpoint first and falls back down the list.
+
+A name that does not resolve, or resolves bogus, raises ``ResolutionError`` — a
+``socket.gaierror``, which aiohttp turns into ``ClientConnectorDNSError`` like any DNS failure.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+
+import dns.name
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from . import identifier as ident
+from .client import Resolver
+from .resolution import Resolution
+from .status import Status
+
+DEFAULT_PORTS = (80, 443)  # http, https: what aiohttp passes when the URL names no port
+
+
+class ResolutionError(socket.gaierror):
+    """The identifier did not resolve to usable addresses. ``resolution`` is the result, if any.
+
+    errno: EAI_NONAME (does not exist / no endpoints), EAI_AGAIN (lookup failed),
+    EAI_FAIL (bogus, or not secure when security is required)."""
+
+    def __init__(self, code: int, message: str, resolution: Resolution | None = None):
+        super().__init__(code, message)
+        self.resolution = resolution
+
+
+class AiohttpResolver(AbstractResolver):
+    """An ``aiohttp.abc.AbstractResolver`` over a ``Resolver``.
+
+    ``fallback``: another AbstractResolver (e.g. ``aiohttp.ThreadedResolver()``) for host
+    names outside every namespace the Resolver has hints for; without one they fail.
+    ``require_secure``: refuse answers that are not DNSSEC-secure (insecure/indeterminate);
+    bogus answers are always refused. ``probe``: time a TCP connect to each endpoint address
+    before answering, so the order also reflects reachability (spec/resolution.md §4 rule 3).
+    ``default_ports``: the ports taken to mean "the URL said nothing".
+    """
+
+    def __init__(self, resolver: Resolver, *, fallback: AbstractResolver | None = None,
+                 require_secure: bool = False, probe: bool = False,
+                 default_ports: Iterable[int] = DEFAULT_PORTS):
+        self.resolver = resolver
+        self.fallback = fallback
+        self.require_secure = require_secure
+        self.probe = probe
+        self.default_ports = frozenset(default_ports)
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        try:
+            name = ident.parse(host)
+        except ident.IdentifierError as exc:
+            if self.fallback is not None:
+                return await self.fallback.resolve(host, port, family)
+            raise ResolutionError(socket.EAI_NONAME, f"{host}: not an identifier: {exc}") from None
+        if self.fallback is not None and not self._served(name):
+            return await self.fallback.resolve(host, port, family)
+        text = ident.to_dns(name)
+        result = await (self.resolver.probe(text) if self.probe else self.resolver.resolve(text))
+        _check(host, result, self.require_secure)
+        out: list[ResolveResult] = []
+        seen: set[tuple[str, int]] = set()
+        for endpoint in result.endpoints:
+            use_port = endpoint.port if port in self.default_ports or port == 0 else port
+            use_port = port if use_port is None else use_port
+            for address in endpoint.addresses:
+                af = socket.AF_INET6 if ":" in address else socket.AF_INET
+                if family not in (socket.AF_UNSPEC, af) or (address, use_port) in seen:
+                    continue
+                seen.add((address, use_port))
+                out.append(ResolveResult(hostname=host, host=address, port=use_port, family=af,
+                                         proto=0, flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV))
+        if not out:
+            family_text = "" if family == socket.AF_UNSPEC else f" of family {socket.AddressFamily(family).name}"
+            raise ResolutionError(socket.EAI_NONAME, f"{host}: no endpoint addresses{family_text} "
+                                  f"({result.status.value})", result)
+        return out
+
+    def _served(self, name: dns.name.Name) -> bool:
+        return any(name.is_subdomain(zone) for zone in self.resolver.hints)
+
+    async def close(self) -> None:
+        """The Resolver belongs to the caller (it may serve other users); it is not closed."""
+        if self.fallback is not None:
+            await self.fallback.close()
+
+
+def _check(host: str, result: Resolution, require_secure: bool) -> None:
+    if result.status is Status.BOGUS:
+        raise ResolutionError(socket.EAI_FAIL, f"{host}: DNSSEC bogus, refused: {result.why}", result)
+    if result.rcode == "NXDOMAIN":
+        raise ResolutionError(socket.EAI_NONAME, f"{host}: no such identifier ({result.status.value})", result)
+    if result.rcode != "NOERROR":
+        raise ResolutionError(socket.EAI_AGAIN, f"{host}: resolution failed: {result.why}", result)
+    if require_secure and result.status is not Status.SECURE:
+        raise ResolutionError(socket.EAI_FAIL, f"{host}: {result.status.value}, and security is required: "
+                              f"{result.why}", result)
