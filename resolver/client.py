@@ -9,12 +9,14 @@ it used — one insecure or bogus link makes the whole answer that weak.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import dns.name
 import dns.rdatatype
@@ -26,7 +28,7 @@ from .discovery.search import FindResult, find as _find
 from .dnssec.anchors import TrustAnchor, TrustAnchorError
 from .drivers.asyncio_driver import drive
 from .drivers.probe import probe as _probe
-from .engine.cache import BOGUS_TTL, Cache
+from .engine.cache import Cache, CacheConfig, CacheConfigError
 from .engine.engine import Budget, Engine
 from .engine.hints import HintError, parse_hints
 from .engine.result import Lookup, weakest
@@ -36,7 +38,10 @@ from .status import Status
 
 SVCB = dns.rdatatype.SVCB
 A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
-MAX_CACHED_RESOLUTIONS = 100_000
+MAX_BACKGROUND = 64  # prefetch refreshes running at once; more are skipped, not queued
+# Set inside a background refresh of a whole resolution: every lookup it makes (SVCB, CAPS,
+# LOAD, addresses, scheduling) re-fetches what is near expiry, without threading a flag through.
+_REFRESH: contextvars.ContextVar[bool] = contextvars.ContextVar("cid_refresh", default=False)
 MAX_ALIAS = 8  # AliasMode hops (RFC 9460 §2.4.2 asks for a chain limit)
 
 
@@ -56,10 +61,14 @@ class Resolver:
         max_time: float = 10.0,
         max_resolve_queries: int = 80,
         cache: Cache | None = None,
+        cache_config: CacheConfig | Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
     ):
         """``hints``: zone → server addresses (``ADDR`` or ``ADDR:PORT``); raises HintError.
-        ``trust_anchor``: a file of DS/DNSKEY records or a TrustAnchor; raises TrustAnchorError."""
+        ``trust_anchor``: a file of DS/DNSKEY records or a TrustAnchor; raises TrustAnchorError.
+        ``cache_config``: a CacheConfig or a mapping of its fields (``max_bytes``, ``max_ttl``,
+        ``min_ttl``, ``max_negative_ttl``, ``bogus_ttl``, ``serve_stale``, ``stale_max``,
+        ``prefetch``); raises CacheConfigError. ``cache``: share an existing Cache instead."""
         self.port = port
         self.hints = parse_hints(hints, port)
         if isinstance(trust_anchor, (str, Path)):
@@ -70,9 +79,16 @@ class Resolver:
         self.max_time = max_time
         self.max_resolve_queries = max_resolve_queries
         self.clock = clock
-        self.cache = cache if cache is not None else Cache(clock)
-        self._resolutions: dict[str, tuple[float, float, Resolution]] = {}
+        if cache is None:
+            if cache_config is not None and not isinstance(cache_config, CacheConfig):
+                cache_config = CacheConfig.from_mapping(cache_config)
+            cache = Cache(clock, cache_config)
+        self.cache = cache  # RRsets, negative answers, NSEC, keys, delegations and whole resolutions
         self._inflight: dict[tuple, asyncio.Future] = {}
+        self._background: set[asyncio.Task] = set()  # prefetch refreshes (cancelled by close)
+        self._refreshing: set[tuple] = set()
+        # Counters for operators (cid ctl, /metrics): cache-driven work done.
+        self.stats = {"prefetch": 0, "prefetch_skipped": 0, "stale": 0}
         # Measured connect RTT per endpoint address (spec/resolution.md §4 rule 3), fed by probe().
         self.reachability = schedule.Reachability()
 
@@ -89,7 +105,9 @@ class Resolver:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ResolverConfigError(f"{path}: {exc}") from None
         section = data.get("resolver", data)
-        unknown = set(section) - {"hints", "trust_anchor", "port", "timeout", "max_queries", "max_time"}
+        # [cache] at top level, or [resolver.cache] / cache = {...} inside the resolver table.
+        cache_table = section.get("cache", data.get("cache") if section is not data else None)
+        unknown = set(section) - {"hints", "trust_anchor", "port", "timeout", "max_queries", "max_time", "cache"}
         if unknown:
             raise ResolverConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
         hints = section.get("hints")
@@ -99,6 +117,13 @@ class Resolver:
         anchor = section.get("trust_anchor")
         if anchor is not None:
             anchor = path.parent / anchor
+        if cache_table is not None:
+            if not isinstance(cache_table, dict):
+                raise ResolverConfigError(f"{path}: 'cache' must be a table")
+            try:
+                options["cache_config"] = CacheConfig.from_mapping(cache_table)
+            except (CacheConfigError, TypeError) as exc:
+                raise ResolverConfigError(f"{path}: [cache]: {exc}") from None
         options.update(overrides)
         try:
             return cls(hints, anchor, **options)
@@ -112,57 +137,106 @@ class Resolver:
         await self.close()
 
     async def close(self) -> None:
-        """Nothing is held open between lookups (one socket per query); kept for symmetry."""
+        """Cancel background refreshes (prefetch); no sockets are held between lookups."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait_background(self) -> None:
+        """Wait until the prefetch refreshes started so far have finished (for tests, tools)."""
+        for _ in range(100):  # a refresh may start another; bounded all the same
+            if not self._background:
+                return
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def engine(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False,
-               tcp: bool = False, budget: Budget | None = None) -> Engine:
+               tcp: bool = False, budget: Budget | None = None, refresh: bool = False) -> Engine:
         return Engine(name, rdtype, self.hints, self.trust_anchor, self.cache, now=self.clock,
                       port=self.port, timeout=self.timeout, max_queries=self.max_queries,
-                      max_time=self.max_time, checking_disabled=cd, tcp=tcp, budget=budget)
+                      max_time=self.max_time, checking_disabled=cd, tcp=tcp, budget=budget, refresh=refresh)
 
     async def lookup(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False,
-                     tcp: bool = False, budget: Budget | None = None) -> Lookup:
+                     tcp: bool = False, budget: Budget | None = None, refresh: bool = False) -> Lookup:
         """One validated (name, type) lookup; the Lookup carries rrset, status, why, rcode, trace.
         With ``cd`` (checking disabled) bogus data is returned too, still marked BOGUS; with
         ``tcp`` every upstream query uses TCP. Bounded by ``max_queries``/``max_time`` unless
-        given a shared ``budget``."""
+        given a shared ``budget``. ``refresh`` re-fetches cached data near expiry (prefetch)."""
         name = dns.name.from_text(name) if isinstance(name, str) else name
         rdtype = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
         # One in-flight lookup per question (Unbound's mesh): identical concurrent lookups
         # share one fetch by construction, so a burst for one name costs one resolution.
-        key = (name.canonicalize(), rdtype, cd, tcp)
+        refresh = refresh or _REFRESH.get()
+        key = (name.canonicalize(), rdtype, cd, tcp, refresh)
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        task = asyncio.ensure_future(drive(self.engine(name, rdtype, cd=cd, tcp=tcp, budget=budget)))
+        task = asyncio.ensure_future(self._drive(self.engine(name, rdtype, cd=cd, tcp=tcp, budget=budget,
+                                                             refresh=refresh)))
         self._inflight[key] = task
         task.add_done_callback(lambda done: self._inflight.pop(key, None) if self._inflight.get(key) is done else None)
         return await asyncio.shield(task)
 
+    async def _drive(self, engine: Engine) -> Lookup:
+        result = await drive(engine)
+        if result.stale:
+            self.stats["stale"] += 1
+        for name, rdtype in engine.prefetch:
+            self._background_task(("lookup", name.canonicalize(), rdtype),
+                                  lambda n=name, t=rdtype: self.lookup(n, t, refresh=True))
+        return result
+
+    def _background_task(self, key, start: Callable) -> None:
+        """Start one prefetch refresh unless the same one runs already or too many do."""
+        if key in self._refreshing:
+            return
+        if len(self._background) >= MAX_BACKGROUND:
+            self.stats["prefetch_skipped"] += 1
+            return
+        self.stats["prefetch"] += 1
+        self._refreshing.add(key)
+        task = asyncio.ensure_future(start())
+        self._background.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self._background.discard(t)
+            self._refreshing.discard(key)
+            if not t.cancelled():
+                t.exception()  # a refresh that failed leaves the old entry; nothing to report
+        task.add_done_callback(done)
+
     async def resolve(self, identifier: str) -> Resolution:
         """Resolve a compute identifier; raises IdentifierError when it is not one.
 
-        Whole resolutions are cached by the text asked for until their least TTL runs out, so
-        a repeated resolve costs a dict lookup; the trace is only on the first answer."""
-        hit = self._resolutions.get(identifier)
-        if hit is not None:
-            expires, stored, cached = hit
+        Whole resolutions are cached (with the RRsets, in one LRU under ``max_bytes``) by the
+        text asked for until their least TTL runs out, so a repeated resolve costs a dict
+        lookup; the trace is only on the first answer. A hit in the last 10 % of that TTL
+        starts a background refresh (prefetch), so popular identifiers never go cold."""
+        cache = self.cache
+        entry = cache.get_resolution(identifier)
+        if entry is not None:
+            cached = entry.value
             now = self.clock()
-            if now < expires:
-                if now - stored >= 1:  # hand out the remaining TTL, recomputed once a second
-                    cached = replace(cached, ttl=int(expires - now))
-                    self._resolutions[identifier] = (expires, now, cached)
-                return cached
-            del self._resolutions[identifier]
+            if now - entry.stored >= 1:  # hand out the remaining TTL, recomputed once a second
+                cached = replace(cached, ttl=int(entry.expires - now))
+                cache.refresh_resolution(identifier, entry, cached)
+                if cache.near_expiry(entry):
+                    self._background_task(("resolve", identifier), lambda: self._refresh_resolution(identifier))
+            return cached
         result = await self._resolve(identifier)
-        if result.rcode != "SERVFAIL" or result.status is Status.BOGUS:
-            ttl = min(result.ttl, BOGUS_TTL) if result.status is Status.BOGUS else result.ttl
-            if ttl > 0:
-                if len(self._resolutions) >= MAX_CACHED_RESOLUTIONS:
-                    self._resolutions.clear()  # crude bound until the cache grows an LRU
-                now = self.clock()
-                self._resolutions[identifier] = (now + ttl, now, replace(result, trace=()))
+        self._remember(identifier, result)
         return result
+
+    def _remember(self, identifier: str, result: Resolution) -> None:
+        if result.rcode != "SERVFAIL" or result.status is Status.BOGUS:
+            size = 256 * (1 + len(result.endpoints)) + 128 * (len(result.capabilities) + len(result.load or ()))
+            self.cache.put_resolution(identifier, dns.name.from_text(result.name), replace(result, trace=()),
+                                      result.status, result.ttl, size)
+
+    async def _refresh_resolution(self, identifier: str) -> None:
+        _REFRESH.set(True)  # this task's context only
+        self._remember(identifier, await self._resolve(identifier))
 
     async def _resolve(self, identifier: str) -> Resolution:
         name = ident.parse(identifier)
@@ -323,13 +397,24 @@ def _result(name, rcode: str, used: list[tuple[str, Lookup]], endpoints, capabil
         why = f"{label}: {decider.why}"
     if status is Status.BOGUS:
         rcode, endpoints, capabilities, load = "SERVFAIL", (), {}, None
+    why, stale = _stale_note(why, used)
     ttl = min(lk.ttl for _, lk in used)
     trace = tuple(event for _, lk in used for event in lk.trace)
     return Resolution(ident.to_cid(name), ident.to_dns(name), rcode, status, why, ttl,
-                      tuple(endpoints), capabilities, load, trace, load_ttl)
+                      tuple(endpoints), capabilities, load, trace, load_ttl, stale)
+
+
+def _stale_note(why: str, used: list[tuple[str, Lookup]]) -> tuple[str, bool]:
+    """RFC 8767: a result built from stale data says so, in ``stale`` and in ``why``."""
+    stale = [label for label, lk in used if lk.stale]
+    if not stale:
+        return why, False
+    return f"{why} [stale: {', '.join(stale)} served from expired cache, every authority failed]", True
 
 
 def _failed(name, why: str, used: list[tuple[str, Lookup]]) -> Resolution:
     status = weakest(*(lk.status for _, lk in used))
     trace = tuple(event for _, lk in used for event in lk.trace)
-    return Resolution(ident.to_cid(name), ident.to_dns(name), "SERVFAIL", status, why, 0, (), {}, None, trace)
+    why, stale = _stale_note(why, used)
+    return Resolution(ident.to_cid(name), ident.to_dns(name), "SERVFAIL", status, why, 0, (), {}, None, trace,
+                      stale=stale)

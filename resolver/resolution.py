@@ -38,6 +38,8 @@ class Resolution:
     # LOAD's TTL as received: LOAD whose ``ts`` is older than 5 × this is stale and ignored
     # when ranking by free capacity (spec/resolution.md §4).
     load_ttl: int | None = field(default=None, compare=False, repr=False)
+    # Built (partly) from expired cache because every authority failed (RFC 8767).
+    stale: bool = False
 
     @property
     def found(self) -> bool:
@@ -56,4 +58,5 @@ class Resolution:
             "endpoints": [e.to_json() for e in self.endpoints],
             "capabilities": dict(self.capabilities),
             "load": dict(self.load) if self.load is not None else None,
+            "stale": self.stale,
         }

@@ -20,7 +20,7 @@ def sample(**kw) -> Resolution:
 def test_json_has_exactly_the_agreed_keys():
     doc = sample().to_json()
     assert list(doc) == ["identifier", "name", "rcode", "status", "why", "ttl", "endpoints",
-                         "capabilities", "load"]
+                         "capabilities", "load", "stale"]
     assert doc["endpoints"] == [{"target": "pool-7.bj.cmcc.cid.", "priority": 1, "port": 8443,
                                  "alpn": ["h2"], "addresses": ["192.0.2.7"]}]
     assert doc["status"] == "secure" and doc["load"] == {"util": 0.5}

@@ -1,61 +1,159 @@
-"""The resolver's cache: RRsets with their signatures and validation status, negative
-answers, delegations and zone key trust — each expiring by TTL on an injectable clock.
+"""The resolver's cache: RRsets with their signatures and validation status, negative answers
+(RFC 2308), validated NSEC records for aggressive negative answers (RFC 8198), delegations,
+zone key trust and whole resolutions — each expiring by TTL on an injectable clock.
 
-Kept separate by what it holds (as Unbound does: rrset, message, infra and key caches) so
-that memory bounds, LRU, serve-stale and prefetch can be added per kind later. Today each
-kind is a dict with expiry checked on read.
+Kept apart by what it holds (as Unbound keeps rrset, message, infra and key caches), but all
+kinds share one LRU list and one byte budget (``max_bytes``), so no kind of traffic — a flood
+of random names, a zone with huge RRsets — can grow memory without bound: the least recently
+used entry goes first. An entry's size is an estimate: the wire length of its records and
+signatures, scaled to what the Python objects cost, plus a fixed overhead (calibrated with
+tools/cache_memory.py).
+
+Expired RRsets and negative answers are kept (until evicted or ``stale_max`` past expiry) so
+that they can be served stale when every authority fails (RFC 8767); bogus data never is.
 """
 
 from __future__ import annotations
 
+import bisect
+import io
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import dns.name
+import dns.rdatatype
 import dns.rrset
 
 from ..status import Status
 from .selection import ServerSelection
 
-# RFC 4035 §4.7: bogus data may be cached, but only briefly, so a fixed zone recovers fast.
-BOGUS_TTL = 60
-# RFC 2308 §5 suggests capping negative TTLs; RFC 8767 style cap on everything else.
-MAX_NEGATIVE_TTL = 3 * 3600
-MAX_TTL = 86400
-
 Server = tuple[str, int]
+
+# Defaults (RFC 4035 §4.7: bogus data cached briefly; RFC 2308 §5 / RFC 8767 §4 caps).
+BOGUS_TTL = 60
+MAX_NEGATIVE_TTL = 3600
+MAX_TTL = 86400
+STALE_TTL = 30  # RFC 8767 §4: the TTL of a stale answer
+PREFETCH_FRACTION = 0.1  # refresh an entry hit in its last 10 % of TTL ...
+PREFETCH_MIN_TTL = 10  # ... if its TTL was at least this long (else it is not worth it)
+
+# Size estimate: dnspython objects cost several times their wire form (measured by
+# tools/cache_memory.py); the overhead covers the entry, its key and the LRU link.
+WIRE_FACTOR = 4
+ENTRY_OVERHEAD = 320
+
+# Entry kinds: the first element of every cache key.
+RRSET, NEGATIVE, NSEC, DELEGATION, TRUST, RESOLUTION = range(6)
+KIND_NAMES = ("rrset", "negative", "nsec", "delegation", "trust", "resolution")
+NXDOMAIN_TYPE = 0  # negative key type for NXDOMAIN: RFC 2308 §5, it holds for every type
+
+
+class CacheConfigError(ValueError):
+    """A cache setting is unknown or out of range; str says which."""
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    """Sizes and TTL caps. TTLs in seconds; ``max_bytes`` is the hard memory bound."""
+
+    max_bytes: int = 64 * 1024 * 1024
+    max_ttl: int = MAX_TTL
+    min_ttl: int = 0
+    max_negative_ttl: int = MAX_NEGATIVE_TTL
+    bogus_ttl: int = BOGUS_TTL
+    serve_stale: bool = True
+    stale_max: int = 86400
+    prefetch: bool = True
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("bool", bool):
+                if not isinstance(value, bool):
+                    raise CacheConfigError(f"cache setting {f.name} must be true or false")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise CacheConfigError(f"cache setting {f.name} must be an integer >= 0")
+        if self.max_bytes < 4096:
+            raise CacheConfigError("cache setting max_bytes must be at least 4096")
+        if self.min_ttl > self.max_ttl:
+            raise CacheConfigError("cache setting min_ttl must not exceed max_ttl")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> CacheConfig:
+        """From a TOML ``[cache]`` table; unknown keys are an error, not silently ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise CacheConfigError(f"unknown cache setting(s) {', '.join(sorted(unknown))}")
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True, slots=True)
 class RRsetEntry:
     rrset: dns.rrset.RRset
     rrsigs: dns.rrset.RRset | None
     status: Status
     why: str
     expires: float
+    ttl: int = 0  # as stored (after caps), for prefetch
+    size: int = 0
+
+    @property
+    def name(self) -> dns.name.Name:
+        return self.rrset.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NegativeEntry:
-    """NXDOMAIN or NODATA for (name, type), with the authority records that prove it."""
+    """NXDOMAIN (for every type) or NODATA for (name, type), with the records that prove it."""
 
+    name: dns.name.Name
+    rdtype: int
     rcode: str
     authority: tuple[dns.rrset.RRset, ...]
     status: Status
     why: str
     expires: float
+    ttl: int = 0
+    size: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class NsecEntry:
+    """A validated (SECURE) NSEC of ``zone``, kept for aggressive negative answers (RFC 8198)."""
+
+    zone: dns.name.Name
+    rrset: dns.rrset.RRset
+    rrsigs: dns.rrset.RRset
+    expires: float
+    ttl: int = 0
+    size: int = 0
+    status: Status = Status.SECURE
+
+    @property
+    def name(self) -> dns.name.Name:
+        return self.rrset.name
+
+
+@dataclass(frozen=True, slots=True)
 class Delegation:
     zone: dns.name.Name
     servers: tuple[Server, ...]
     nameservers: tuple[dns.name.Name, ...]
     expires: float
+    ttl: int = 0
+    size: int = 0
+    status: Status | None = None
+
+    @property
+    def name(self) -> dns.name.Name:
+        return self.zone
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ZoneTrust:
     """How far a zone's keys are trusted; ``dnskeys`` set only when SECURE."""
 
@@ -64,81 +162,341 @@ class ZoneTrust:
     why: str
     dnskeys: dns.rrset.RRset | None
     expires: float
+    ttl: int = 0
+    size: int = 0
+
+    @property
+    def name(self) -> dns.name.Name:
+        return self.zone
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionEntry:
+    """A whole Resolution, memoised by the text it was asked for (the message cache)."""
+
+    name: dns.name.Name
+    value: Any
+    status: Status
+    expires: float
+    stored: float
+    ttl: int = 0
+    size: int = 0
+
+
+Entry = RRsetEntry | NegativeEntry | NsecEntry | Delegation | ZoneTrust | ResolutionEntry
+
+
+@dataclass(frozen=True)
+class CacheRecord:
+    """One line of ``Cache.dump()``: what is cached, how trusted, and how long it has left."""
+
+    kind: str  # rrset, negative, nsec, delegation, trust, resolution
+    name: str
+    type: str  # RR type; NXDOMAIN entries: "ANY"; delegation/trust/resolution: "NS"/"DNSKEY"/"-"
+    status: str | None
+    ttl: int  # seconds left; 0 once expired
+    stale: bool  # expired, kept only to be served stale
+    rcode: str | None = None
+    size: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "type": self.type, "status": self.status,
+                "ttl": self.ttl, "stale": self.stale, "rcode": self.rcode, "size": self.size}
+
+
+def wire_size(*rrsets: dns.rrset.RRset | None) -> int:
+    buf = io.BytesIO()
+    for rrset in rrsets:
+        if rrset is not None:
+            rrset.to_wire(buf)
+    return buf.tell()
+
+
+def _estimate(*rrsets: dns.rrset.RRset | None) -> int:
+    return ENTRY_OVERHEAD + WIRE_FACTOR * wire_size(*rrsets)
+
+
+def _sig_lifetime(rrsigs: dns.rrset.RRset | None, now: float) -> float | None:
+    if not rrsigs:
+        return None
+    return max(0.0, min(rd.expiration for rd in rrsigs) - now)
 
 
 class Cache:
-    def __init__(self, clock: Callable[[], float] = time.time):
+    def __init__(self, clock: Callable[[], float] = time.time, config: CacheConfig | None = None):
         self.clock = clock
-        self._rrsets: dict[tuple[dns.name.Name, int], RRsetEntry] = {}
-        self._negative: dict[tuple[dns.name.Name, int], NegativeEntry] = {}
-        self._delegations: dict[dns.name.Name, Delegation] = {}
-        self._trust: dict[dns.name.Name, ZoneTrust] = {}
-        self.servers = ServerSelection(clock)  # per-server RTT and timeouts
+        self.config = config if config is not None else CacheConfig()
+        self._lru: OrderedDict[tuple, Entry] = OrderedDict()
+        self._nsec_index: dict[dns.name.Name, list[dns.name.Name]] = {}  # zone → sorted owners
+        self.bytes = 0
+        self.evictions = 0
+        self.servers = ServerSelection(clock)  # per-server RTT and timeouts (not bounded here)
 
-    def _expiry(self, ttl: int, status: Status, cap: int = MAX_TTL) -> float:
-        ttl = max(0, min(int(ttl), cap))
+    # The store -------------------------------------------------------------------------------
+    def _ttl(self, ttl: float, status: Status | None, cap: int, floor: int = 0) -> int:
+        ttl = max(floor, min(int(ttl), cap))
         if status is Status.BOGUS:
-            ttl = min(ttl, BOGUS_TTL)
-        return self.clock() + ttl
+            ttl = min(ttl, self.config.bogus_ttl)
+        return max(0, ttl)
 
-    def _get(self, table: dict, key):
-        entry = table.get(key)
+    def _store(self, key: tuple, entry: Entry) -> None:
+        old = self._lru.pop(key, None)
+        if old is not None:
+            self._forget(key, old)
+        if entry.size > self.config.max_bytes:
+            return  # larger than the whole cache: not worth evicting everything for
+        self._lru[key] = entry
+        self.bytes += entry.size
+        while self.bytes > self.config.max_bytes:
+            victim, gone = self._lru.popitem(last=False)
+            self._forget(victim, gone)
+            self.evictions += 1
+
+    def _forget(self, key: tuple, entry: Entry) -> None:
+        self.bytes -= entry.size
+        if key[0] == NSEC:
+            owners = self._nsec_index.get(key[2])
+            if owners is not None:
+                i = bisect.bisect_left(owners, key[1])
+                if i < len(owners) and owners[i] == key[1]:
+                    del owners[i]
+                if not owners:
+                    del self._nsec_index[key[2]]
+
+    def _drop(self, key: tuple) -> None:
+        entry = self._lru.pop(key, None)
+        if entry is not None:
+            self._forget(key, entry)
+
+    def _servable_stale(self, key: tuple, entry: Entry, now: float) -> bool:
+        """May this expired entry still be kept for serve-stale (RFC 8767)?"""
+        return (self.config.serve_stale and key[0] in (RRSET, NEGATIVE)
+                and entry.status is not Status.BOGUS and now < entry.expires + self.config.stale_max)
+
+    def _get(self, key: tuple, *, stale: bool = False):
+        entry = self._lru.get(key)
         if entry is None:
             return None
         if entry.expires <= self.clock():
-            del table[key]
-            return None
+            if not self._servable_stale(key, entry, self.clock()):
+                self._drop(key)
+                return None
+            if not stale:
+                return None
+        self._lru.move_to_end(key)
         return entry
 
-    def remaining(self, entry) -> int:
+    def remaining(self, entry: Entry) -> int:
         """TTL left on an entry, for answers served from the cache."""
         return max(0, int(entry.expires - self.clock()))
 
-    # RRsets ------------------------------------------------------------------------------
+    def near_expiry(self, entry: Entry) -> bool:
+        """In its last 10 % of TTL (and worth refreshing): a hit should trigger a prefetch."""
+        if not self.config.prefetch or entry.ttl < PREFETCH_MIN_TTL:
+            return False
+        left = entry.expires - self.clock()
+        return 0 < left <= entry.ttl * PREFETCH_FRACTION
+
+    # RRsets ------------------------------------------------------------------------------------
     def put_rrset(self, rrset: dns.rrset.RRset, rrsigs: dns.rrset.RRset | None, status: Status,
                   why: str, ttl: int | None = None) -> None:
         ttl = rrset.ttl if ttl is None else min(ttl, rrset.ttl)
-        key = (rrset.name.canonicalize(), rrset.rdtype)
-        self._rrsets[key] = RRsetEntry(rrset, rrsigs, status, why, self._expiry(ttl, status))
-        self._negative.pop(key, None)
+        cfg = self.config
+        ttl = self._ttl(ttl, status, cfg.max_ttl, cfg.min_ttl)
+        name = rrset.name.canonicalize()
+        entry = RRsetEntry(rrset, rrsigs, status, why, self.clock() + ttl, ttl, _estimate(rrset, rrsigs))
+        self._store((RRSET, name, rrset.rdtype), entry)
+        self._drop((NEGATIVE, name, rrset.rdtype))
+        self._drop((NEGATIVE, name, NXDOMAIN_TYPE))  # the name exists after all
 
     def get_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
-        return self._get(self._rrsets, (name.canonicalize(), rdtype))
+        return self._get((RRSET, name.canonicalize(), rdtype))
 
-    # Negative answers ----------------------------------------------------------------------
+    def get_stale_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
+        """Fresh or expired-but-servable (never bogus) data, for serve-stale."""
+        entry = self._get((RRSET, name.canonicalize(), rdtype), stale=True)
+        return entry if entry is not None and entry.status is not Status.BOGUS else None
+
+    # Negative answers ----------------------------------------------------------------------------
     def put_negative(self, name: dns.name.Name, rdtype: int, rcode: str,
                      authority: tuple[dns.rrset.RRset, ...], status: Status, why: str, ttl: int) -> None:
-        key = (name.canonicalize(), rdtype)
-        self._negative[key] = NegativeEntry(rcode, authority, status, why,
-                                            self._expiry(ttl, status, MAX_NEGATIVE_TTL))
+        """RFC 2308: NXDOMAIN is cached per name (it holds for every type), NODATA per name and
+        type. A SECURE answer's NSEC records also go to the NSEC cache (RFC 8198)."""
+        name = name.canonicalize()
+        ttl = self._ttl(ttl, status, self.config.max_negative_ttl)
+        nx = rcode == "NXDOMAIN"
+        key = (NEGATIVE, name, NXDOMAIN_TYPE if nx else rdtype)
+        entry = NegativeEntry(name, rdtype, rcode, tuple(authority), status, why, self.clock() + ttl, ttl,
+                              _estimate(*authority))
+        self._store(key, entry)
+        if status is Status.SECURE:
+            self._put_nsecs(authority, ttl)
 
     def get_negative(self, name: dns.name.Name, rdtype: int) -> NegativeEntry | None:
-        return self._get(self._negative, (name.canonicalize(), rdtype))
+        name = name.canonicalize()
+        return self._get((NEGATIVE, name, NXDOMAIN_TYPE)) or self._get((NEGATIVE, name, rdtype))
 
-    # Delegations (the infrastructure cache) ------------------------------------------------
+    def get_stale_negative(self, name: dns.name.Name, rdtype: int) -> NegativeEntry | None:
+        name = name.canonicalize()
+        for key in ((NEGATIVE, name, NXDOMAIN_TYPE), (NEGATIVE, name, rdtype)):
+            entry = self._get(key, stale=True)
+            if entry is not None and entry.status is not Status.BOGUS:
+                return entry
+        return None
+
+    # Validated NSEC (aggressive negative caching, RFC 8198) ------------------------------------
+    def _put_nsecs(self, authority, ttl: int) -> None:
+        """Index the NSECs of a SECURE negative answer under the zone that signed them. The
+        caller validated every NSEC of ``authority`` with that zone's keys (engine
+        verified_nsecs); a signer that is not one single name is not trusted to say which."""
+        sigs = {(r.name, r.covers): r for r in authority if r.rdtype == dns.rdatatype.RRSIG}
+        now = self.clock()
+        for rrset in authority:
+            if rrset.rdtype != dns.rdatatype.NSEC:
+                continue
+            rrsigs = sigs.get((rrset.name, dns.rdatatype.NSEC))
+            signers = {rd.signer.canonicalize() for rd in rrsigs} if rrsigs else set()
+            if len(signers) != 1:
+                continue
+            zone = signers.pop()
+            owner = rrset.name.canonicalize()
+            if not owner.is_subdomain(zone):
+                continue
+            # RFC 8198 §5.4 / RFC 9077: no longer than the NSEC TTL, the negative TTL, the signatures.
+            life = min(ttl, rrset.ttl, _sig_lifetime(rrsigs, now) or 0)
+            if life <= 0:
+                continue
+            key = (NSEC, owner, zone)
+            fresh = key not in self._lru
+            self._store(key, NsecEntry(zone, rrset, rrsigs, now + life, int(life), _estimate(rrset, rrsigs)))
+            if fresh and key in self._lru:
+                bisect.insort(self._nsec_index.setdefault(zone, []), owner)
+
+    def nsec_zone(self, name: dns.name.Name) -> dns.name.Name | None:
+        """The deepest zone at or above ``name`` with cached NSECs."""
+        if not self._nsec_index:
+            return None
+        probe = name.canonicalize()
+        while True:
+            if probe in self._nsec_index:
+                return probe
+            if probe == dns.name.root:
+                return None
+            probe = probe.parent()
+
+    def nsec_around(self, zone: dns.name.Name, name: dns.name.Name) -> NsecEntry | None:
+        """The fresh NSEC of ``zone`` with the greatest owner <= ``name`` (canonical order): the
+        only one that can match or cover it."""
+        owners = self._nsec_index.get(zone)
+        if not owners:
+            return None
+        i = bisect.bisect_right(owners, name.canonicalize()) - 1
+        if i < 0:
+            i = len(owners) - 1  # before the apex cannot happen in-zone; the wrap NSEC is last
+        return self._get((NSEC, owners[i], zone))
+
+    # Delegations (the infrastructure cache) ----------------------------------------------------
     def put_delegation(self, zone: dns.name.Name, servers: tuple[Server, ...],
                        nameservers: tuple[dns.name.Name, ...], ttl: int) -> None:
         zone = zone.canonicalize()
-        self._delegations[zone] = Delegation(zone, servers, nameservers, self._expiry(ttl, Status.SECURE))
+        ttl = self._ttl(ttl, None, self.config.max_ttl)
+        size = ENTRY_OVERHEAD + 96 * len(servers) + sum(WIRE_FACTOR * len(n) * 8 for n in nameservers)
+        self._store((DELEGATION, zone, dns.rdatatype.NS),
+                    Delegation(zone, servers, nameservers, self.clock() + ttl, ttl, size))
 
     def get_delegation(self, zone: dns.name.Name) -> Delegation | None:
-        return self._get(self._delegations, zone.canonicalize())
+        return self._get((DELEGATION, zone.canonicalize(), dns.rdatatype.NS))
 
-    # Zone key trust (the key cache) --------------------------------------------------------
+    # Zone key trust (the key cache) ------------------------------------------------------------
     def put_trust(self, zone: dns.name.Name, status: Status, why: str,
                   dnskeys: dns.rrset.RRset | None, ttl: int) -> ZoneTrust:
         zone = zone.canonicalize()
-        entry = ZoneTrust(zone, status, why, dnskeys if status is Status.SECURE else None,
-                          self._expiry(ttl, status))
-        self._trust[zone] = entry
+        ttl = self._ttl(ttl, status, self.config.max_ttl)
+        keys = dnskeys if status is Status.SECURE else None
+        entry = ZoneTrust(zone, status, why, keys, self.clock() + ttl, ttl, _estimate(keys))
+        self._store((TRUST, zone, dns.rdatatype.DNSKEY), entry)
         return entry
 
     def get_trust(self, zone: dns.name.Name) -> ZoneTrust | None:
-        return self._get(self._trust, zone.canonicalize())
+        return self._get((TRUST, zone.canonicalize(), dns.rdatatype.DNSKEY))
+
+    # Whole resolutions (the message cache) -----------------------------------------------------
+    def put_resolution(self, key: str, name: dns.name.Name, value: Any, status: Status, ttl: int,
+                       size: int) -> None:
+        ttl = self._ttl(ttl, status, self.config.max_ttl)
+        if ttl <= 0:
+            return
+        now = self.clock()
+        self._store((RESOLUTION, key, 0),
+                    ResolutionEntry(name.canonicalize(), value, status, now + ttl, now, ttl, ENTRY_OVERHEAD + size))
+
+    def get_resolution(self, key: str) -> ResolutionEntry | None:
+        """The memoised resolution while fresh (expired ones are dropped, never served stale:
+        serve-stale works per RRset, where the failure is known)."""
+        k = (RESOLUTION, key, 0)
+        entry = self._lru.get(k)
+        if entry is None:
+            return None
+        if entry.expires <= self.clock():
+            self._drop(k)
+            return None
+        self._lru.move_to_end(k)
+        return entry
+
+    def refresh_resolution(self, key: str, entry: ResolutionEntry, value: Any) -> None:
+        """Replace a memoised value in place (same expiry), e.g. with its TTL counted down."""
+        k = (RESOLUTION, key, 0)
+        if self._lru.get(k) is entry:
+            self._lru[k] = ResolutionEntry(entry.name, value, entry.status, entry.expires, self.clock(),
+                                           entry.ttl, entry.size)
+
+    # Operations: flush and dump -------------------------------------------------------------------
+    def flush(self, name: dns.name.Name | str | None = None, subtree: dns.name.Name | str | None = None) -> int:
+        """Remove everything at ``name``, or at and below ``subtree``, or (neither given) all.
+        Returns how many entries went. Server RTT history is kept (it is not DNS data)."""
+        if name is None and subtree is None:
+            count = len(self._lru)
+            self._lru.clear()
+            self._nsec_index.clear()
+            self.bytes = 0
+            return count
+        exact = _as_name(name) if name is not None else None
+        below = _as_name(subtree) if subtree is not None else None
+        doomed = [key for key, entry in self._lru.items()
+                  if (exact is not None and entry.name == exact)
+                  or (below is not None and entry.name.is_subdomain(below))]
+        for key in doomed:
+            self._drop(key)
+        return len(doomed)
 
     def clear(self) -> None:
-        for table in (self._rrsets, self._negative, self._delegations, self._trust):
-            table.clear()
+        self.flush()
+
+    def dump(self) -> list[CacheRecord]:
+        """Every entry, least recently used first (reading does not reorder)."""
+        return list(self._records())
+
+    def _records(self) -> Iterator[CacheRecord]:
+        now = self.clock()
+        for key, entry in self._lru.items():
+            kind = key[0]
+            if kind == NEGATIVE:
+                rdtype = "ANY" if key[2] == NXDOMAIN_TYPE else dns.rdatatype.to_text(key[2])
+            elif kind == RESOLUTION:
+                rdtype = "-"
+            else:
+                rdtype = dns.rdatatype.to_text(key[2] if kind != NSEC else dns.rdatatype.NSEC)
+            status = entry.status.value if entry.status is not None else None
+            expired = entry.expires <= now
+            yield CacheRecord(KIND_NAMES[kind], entry.name.to_text(), rdtype, status,
+                              max(0, int(entry.expires - now)), expired and self._servable_stale(key, entry, now),
+                              getattr(entry, "rcode", None), entry.size)
 
     def __len__(self) -> int:
-        return sum(len(t) for t in (self._rrsets, self._negative, self._delegations, self._trust))
+        return len(self._lru)
+
+
+def _as_name(name: dns.name.Name | str) -> dns.name.Name:
+    if isinstance(name, str):
+        name = dns.name.from_text(name)
+    return name.canonicalize()

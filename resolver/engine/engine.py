@@ -31,7 +31,8 @@ import dns.rrset
 from ..status import Status
 from . import trace as ev
 from .actions import Done, EngineStateError, Send
-from .cache import Cache, ZoneTrust
+from .aggressive import deny_from_cache
+from .cache import STALE_TTL, Cache, ZoneTrust
 from .classify import Kind, classify, referral_ns
 from .hints import Hints, Server, parse_hints
 from .result import Lookup, weakest
@@ -101,6 +102,7 @@ class Engine:
         checking_disabled: bool = False,
         tcp: bool = False,
         budget: Budget | None = None,
+        refresh: bool = False,
     ):
         self.qname = dns.name.from_text(qname) if isinstance(qname, str) else qname
         self.qtype = dns.rdatatype.from_text(qtype) if isinstance(qtype, str) else dns.rdatatype.RdataType.make(qtype)
@@ -125,6 +127,11 @@ class Engine:
         self._done: Done | None = None
         self._active: set[tuple[dns.name.Name, int]] = set()
         self._trust_active: set[dns.name.Name] = set()
+        # Prefetch: cache hits in their last 10 % of TTL are noted in ``prefetch`` for the
+        # driver to refresh in the background; a refresh engine (``refresh``) treats exactly
+        # those entries as misses, so it fetches them anew and serves the rest from cache.
+        self.refresh = refresh
+        self.prefetch: set[tuple[dns.name.Name, int]] = set()
 
     # The sans-I/O surface -------------------------------------------------------------------
     def next_action(self) -> Send | Done:
@@ -178,7 +185,8 @@ class Engine:
         try:
             lookup = yield from self._lookup(self.qname, self.qtype, 0)
         except _ServFail as exc:
-            lookup = Lookup(self.qname, self.qtype, "SERVFAIL", Status.INDETERMINATE, str(exc), 0)
+            lookup = self._stale(str(exc)) or Lookup(self.qname, self.qtype, "SERVFAIL", Status.INDETERMINATE,
+                                                     str(exc), 0)
         return replace(lookup, trace=tuple(self.trace))
 
     def _lookup(self, qname: dns.name.Name, qtype: int, depth: int) -> _Gen:
@@ -271,17 +279,69 @@ class Engine:
             self.cache.put_rrset(rrset, rrsigs, check.status, check.why, ttl)
 
     def _from_cache(self, name: dns.name.Name, qtype: int) -> _Step | None:
+        cache = self.cache
         for rdtype, kind in ((qtype, Kind.ANSWER), (CNAME, Kind.CNAME)):
-            entry = self.cache.get_rrset(name, rdtype)
-            if entry is not None and (rdtype == qtype or qtype != CNAME):
+            entry = cache.get_rrset(name, rdtype)
+            if entry is not None and (rdtype == qtype or qtype != CNAME) and not self._refreshing(name, qtype, entry):
                 self.trace.append(ev.CacheHit(str(name), dns.rdatatype.to_text(rdtype), entry.status))
-                return _Step(kind, entry.status, entry.why, self.cache.remaining(entry), entry.rrset, entry.rrsigs)
-        neg = self.cache.get_negative(name, qtype)
+                return _Step(kind, entry.status, entry.why, cache.remaining(entry), entry.rrset, entry.rrsigs)
+        neg = cache.get_negative(name, qtype)
         if neg is not None:
+            if self._refreshing(name, qtype, neg):
+                return None  # not from cached NSECs either: they came with this very answer
             self.trace.append(ev.CacheHit(str(name), dns.rdatatype.to_text(qtype), neg.status))
             kind = Kind.NXDOMAIN if neg.rcode == "NXDOMAIN" else Kind.NODATA
-            return _Step(kind, neg.status, neg.why, self.cache.remaining(neg), authority=neg.authority)
+            return _Step(kind, neg.status, neg.why, cache.remaining(neg), authority=neg.authority)
+        denial = deny_from_cache(cache, name, qtype)  # RFC 8198
+        if denial is not None:
+            self.trace.append(ev.CacheDenial(str(name), dns.rdatatype.to_text(qtype), denial.rcode, denial.why))
+            kind = Kind.NXDOMAIN if denial.rcode == "NXDOMAIN" else Kind.NODATA
+            return _Step(kind, Status.SECURE, denial.why, denial.ttl, authority=denial.authority)
         return None
+
+    def _refreshing(self, name: dns.name.Name, qtype: int, entry) -> bool:
+        """True when this hit must count as a miss: a refresh engine re-fetching what is near
+        expiry. Otherwise a near-expiry hit is noted for a background prefetch."""
+        if not self.cache.near_expiry(entry):
+            return False
+        if self.refresh:
+            return True
+        self.prefetch.add((name, qtype))
+        return False
+
+    def _stale(self, reason: str) -> Lookup | None:
+        """Serve-stale (RFC 8767): every authority failed, so answer from expired cached data
+        (within ``stale_max``, never bogus) with a TTL of 30 s, marked stale."""
+        cache = self.cache
+        if not cache.config.serve_stale:
+            return None
+        chain: list[_Step] = []
+        name, seen = self.qname, {self.qname}
+        for _ in range(MAX_CNAME + 1):
+            entry = cache.get_stale_rrset(name, self.qtype)
+            if entry is not None:
+                chain.append(_Step(Kind.ANSWER, entry.status, entry.why, STALE_TTL, entry.rrset, entry.rrsigs))
+                break
+            cname = cache.get_stale_rrset(name, CNAME) if self.qtype != CNAME else None
+            if cname is not None:
+                chain.append(_Step(Kind.CNAME, cname.status, cname.why, STALE_TTL, cname.rrset, cname.rrsigs))
+                name = cname.rrset[0].target
+                if name in seen:
+                    return None
+                seen.add(name)
+                continue
+            neg = cache.get_stale_negative(name, self.qtype)
+            if neg is None:
+                return None
+            kind = Kind.NXDOMAIN if neg.rcode == "NXDOMAIN" else Kind.NODATA
+            chain.append(_Step(kind, neg.status, neg.why, STALE_TTL, authority=neg.authority))
+            break
+        else:
+            return None
+        lookup = self._join(self.qname, self.qtype, chain)
+        self.trace.append(ev.StaleServed(str(self.qname), dns.rdatatype.to_text(self.qtype), reason))
+        return replace(lookup, stale=True,
+                       why=f"stale answer (RFC 8767), every authority failed ({reason}); cached: {lookup.why}")
 
     def _verdict(self, name, rdtype, rcode: str, check: Check) -> None:
         self.trace.append(ev.AnswerVerdict(str(name), dns.rdatatype.to_text(rdtype), rcode, check.status, check.why))

@@ -42,6 +42,8 @@ class Lookup:
     # RRSIGs of each CNAME in ``chain`` (None where unsigned), so a front end can hand the
     # whole chain to DNSSEC-aware clients (RFC 4035 §3.2.1).
     chain_rrsigs: tuple[dns.rrset.RRset | None, ...] = ()
+    # Served from expired cache because every authority failed (RFC 8767); ``why`` says so.
+    stale: bool = False
 
     @property
     def found(self) -> bool:

@@ -91,3 +91,31 @@ TraceEvent = QuerySent | ServerFailed | Referral | ZoneVerdict | AnswerVerdict |
 def _addr(server: tuple[str, int]) -> str:
     host, port = server
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# Cache events (kept at the end; part of TraceEvent too) -------------------------------------------
+
+@dataclass(frozen=True)
+class CacheDenial:
+    """A negative answer proven from cached NSEC records, without asking (RFC 8198)."""
+
+    name: str
+    rdtype: str
+    rcode: str
+    why: str
+
+    def __str__(self) -> str:
+        what = "NXDOMAIN" if self.rcode == "NXDOMAIN" else "NODATA"
+        return f";; cached NSEC proves {self.name} {self.rdtype} {what} ({self.why})"
+
+
+@dataclass(frozen=True)
+class StaleServed:
+    """Every authority failed; expired cached data was served (RFC 8767)."""
+
+    name: str
+    rdtype: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f";; stale answer for {self.name} {self.rdtype}: {self.reason}"

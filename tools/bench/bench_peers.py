@@ -1,6 +1,11 @@
-"""A validating Unbound for benchmarks, with remote control on a unix socket so its caches can
-be flushed between cold samples (tests/support/peer_servers.unbound has control off, and its
-readiness probe queries the stub zone, which would warm the cache we want cold)."""
+"""Peer servers configured for benchmarking (tests/support/peer_servers configures them for tests).
+
+- ``unbound``: validating, with remote control on a unix socket so its caches can be flushed
+  between cold samples (the test helper has control off, and its readiness probe queries the stub
+  zone, which would warm the cache we want cold).
+- ``nsd``: with response rate limiting off (Debian's NSD drops answers past 200 qps per source by
+  default — right for the Internet, wrong for a load generator on one address).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import dns.message
 import dns.query
 
 import hierarchy  # noqa: F401  (puts tests/ on sys.path)
+from support.peer_servers import wait_until_answers
 from support.peers import require
 
 
@@ -35,6 +41,52 @@ class Unbound:
         freshly made Resolver of ours."""
         self.control("flush_zone", zone)
         self.control("flush_infra", "all")
+
+
+@contextlib.contextmanager
+def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen]:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def nsd(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> Iterator[None]:
+    """NSD, one server process, serving signed zone files on address:port, RRL off."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    zone_blocks = "".join(f"zone:\n  name: \"{name}\"\n  zonefile: \"{path}\"\n"
+                          f"  rrl-whitelist: all\n" for name, path in zones.items())
+    conf = workdir / "nsd.conf"
+    conf.write_text(f"""server:
+  ip-address: {address}@{port}
+  port: {port}
+  username: ""
+  chroot: ""
+  zonesdir: "{workdir}"
+  pidfile: "{workdir}/nsd.pid"
+  database: ""
+  xfrdfile: "{workdir}/xfrd.state"
+  zonelistfile: "{workdir}/zone.list"
+  logfile: "{workdir}/nsd.log"
+  server-count: 1
+  verbosity: 1
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+remote-control:
+  control-enable: no
+{zone_blocks}""")
+    log = workdir / "nsd.out"
+    with _process([require("nsd"), "-d", "-c", str(conf)], log) as proc:
+        wait_until_answers(address, port, next(iter(zones)), proc, log)
+        yield
 
 
 @contextlib.contextmanager
@@ -70,10 +122,7 @@ remote-control:
     if check.returncode != 0:
         raise RuntimeError(f"unbound-checkconf: {check.stdout}{check.stderr}")
     log = workdir / "unbound.out"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([require("unbound"), "-d", "-c", str(conf)], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
+    with _process([require("unbound"), "-d", "-c", str(conf)], log) as proc:
         # Ready when it answers id.server CH TXT: a probe that touches no zone under test.
         probe = dns.message.make_query("id.server.", "TXT", "CH")
         deadline = time.monotonic() + 15
@@ -88,10 +137,3 @@ remote-control:
                     raise TimeoutError(f"unbound not answering on {address}@{port}") from None
                 time.sleep(0.1)
         yield Unbound(conf, address, port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)

@@ -33,7 +33,7 @@ import dns.message
 import dns.rcode
 
 import hierarchy
-from unbound_peer import Unbound, unbound
+from bench_peers import Unbound, unbound
 
 from resolver import Resolver
 from resolver.dnssec.anchors import TrustAnchor

@@ -108,10 +108,10 @@ def build(directory: Path, leaves: int = 64, now: float | None = None, net: str 
 def nsd_serving(h: Hierarchy, port: int = 53) -> Iterator[dict[str, str]]:
     """One NSD per zone on its own address (one NSD serving all three would answer the leaf
     from the apex address and skip the delegation walk). Yields {"cid.": "127.0.53.1@53", ...}."""
-    from support import peer_servers
+    from bench_peers import nsd
     with contextlib.ExitStack() as stack:
         for zone, path in h.files.items():
-            stack.enter_context(peer_servers.nsd(h.directory / f"nsd-{zone.rstrip('.') or 'root'}",
+            stack.enter_context(nsd(h.directory / f"nsd-{zone.rstrip('.') or 'root'}",
                                                  h.addresses[zone], port, {zone: path}))
         yield {zone: f"{h.addresses[zone]}@{port}" for zone in h.files}
 

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Authoritative qps: `cid serve auth` vs NSD serving the same signed zone, both driven by dnsperf
+in the same run (dnsperf -c 8 -q 200 -l SECONDS, DO bit set by default so answers carry RRSIGs).
+
+The zone is the benchmark hierarchy's leaf bj.cmcc.cid. (Ed25519 KSK/ZSK, NSEC) with --names
+identifiers (SVCB, A, AAAA, CAPS, LOAD each). The query file cycles those five types over the
+names, plus one in ten names that do not exist (NXDOMAIN with NSEC proof). Servers run one at a
+time on their own loopback address (NSD with server-count 1, rate limiting off). Prints qps and the ratio ours/NSD
+(target ≥ 0.6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import hierarchy
+from bench_peers import nsd
+
+from support import peer_servers
+from support.net import free_port
+from support.peers import require
+
+OURS_ADDRESS, NSD_ADDRESS = "127.0.54.1", "127.0.54.2"
+TYPES = ("SVCB", "A", "AAAA", "TYPE65380", "TYPE65381")
+
+
+def query_file(path: Path, names: int) -> Path:
+    lines = []
+    for i in range(names):
+        lines.append(f"pool-{i}.{hierarchy.LEAF} {TYPES[i % len(TYPES)]}")
+        if i % 10 == 9:
+            lines.append(f"absent-{i}.{hierarchy.LEAF} SVCB")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def ours(zone_file: Path, address: str, port: int, log: Path) -> Iterator[None]:
+    """`cid serve auth` as a user runs it (python -m resolver, same interpreter)."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "resolver", "serve", "auth",
+                                 "--listen", f"{address}:{port}", "--zone", str(zone_file)],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=hierarchy.ROOT)
+    try:
+        peer_servers.wait_until_answers(address, port, hierarchy.LEAF, proc, log)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def dnsperf(address: str, port: int, queries: Path, seconds: int, dnssec: bool) -> dict[str, float]:
+    args = [require("dnsperf"), "-s", address, "-p", str(port), "-d", str(queries),
+            "-c", "8", "-q", "200", "-l", str(seconds)] + (["-D"] if dnssec else [])
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dnsperf exited {proc.returncode}: {proc.stdout}{proc.stderr}")
+    qps = re.search(r"Queries per second:\s+([\d.]+)", proc.stdout)
+    completed = re.search(r"Queries completed:\s+(\d+)", proc.stdout)
+    lost = re.search(r"Queries lost:\s+(\d+)", proc.stdout)
+    codes = re.search(r"Response codes:\s+(.*)", proc.stdout)
+    size = re.search(r"Average packet size:.*response (\d+)", proc.stdout)
+    if not (qps and completed and lost and codes and size):
+        raise RuntimeError(f"cannot read dnsperf output:\n{proc.stdout}")
+    # A server answering REFUSED/SERVFAIL fast is not fast: only these two codes count.
+    bad = [c for c in re.findall(r"([A-Z]+) \d+", codes.group(1)) if c not in ("NOERROR", "NXDOMAIN")]
+    if bad:
+        raise RuntimeError(f"{address}:{port} answered {codes.group(1)}")
+    return {"qps": float(qps.group(1)), "completed": int(completed.group(1)), "lost": int(lost.group(1)),
+            "size": int(size.group(1))}
+
+
+def run(seconds: int = 3, names: int = 1000, dnssec: bool = True) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="cid-bench-auth-") as tmp:
+        work = Path(tmp)
+        h = hierarchy.build(work / "zones", leaves=names)
+        zone = h.files[hierarchy.LEAF]
+        queries = query_file(work / "queries.txt", names)
+        port = free_port(OURS_ADDRESS)
+        with ours(zone, OURS_ADDRESS, port, work / "ours.log"):
+            mine = dnsperf(OURS_ADDRESS, port, queries, seconds, dnssec)
+        port = free_port(NSD_ADDRESS)
+        with nsd(work / "nsd", NSD_ADDRESS, port, {hierarchy.LEAF: zone}):
+            theirs = dnsperf(NSD_ADDRESS, port, queries, seconds, dnssec)
+    return {"ours_qps": mine["qps"], "nsd_qps": theirs["qps"], "ours_lost": mine["lost"],
+            "nsd_lost": theirs["lost"], "ours_size": mine["size"], "nsd_size": theirs["size"],
+            "ratio": mine["qps"] / theirs["qps"]}
+
+
+def report(r: dict[str, float]) -> str:
+    return (f"authoritative qps: cid serve auth {r['ours_qps']:,.0f} (lost {r['ours_lost']}, "
+            f"{r['ours_size']} B/response), NSD {r['nsd_qps']:,.0f} (lost {r['nsd_lost']}, "
+            f"{r['nsd_size']} B/response)  → ratio {r['ratio']:.2f}× (target ≥ 0.6)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("-l", "--seconds", type=int, default=3, help="dnsperf -l per server (default 3)")
+    p.add_argument("--names", type=int, default=1000, help="identifiers in the zone (default 1000)")
+    p.add_argument("--no-dnssec", action="store_true", help="queries without the DO bit")
+    args = p.parse_args(argv)
+    if not (1 <= args.seconds <= 600 and 1 <= args.names <= 1_000_000):
+        p.error("-l must be 1..600 and --names 1..1000000")
+    print(report(run(args.seconds, args.names, not args.no_dnssec)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
