@@ -1,10 +1,14 @@
 """One DNS exchange over UDP or TCP with asyncio: the only place the resolver touches sockets.
 
 UDP: a fresh connected socket per query, so the kernel picks a new random source port each
-time (RFC 5452 §9.2) and drops datagrams from other addresses; a datagram is accepted only if
-its source address and port, ID and question match the query — anything else is ignored and
-we keep waiting until the deadline (a spoofer must guess ID *and* port). TCP: RFC 1035 §4.2.2
-two-byte length framing, one query per connection.
+time (RFC 5452 §9.2; Linux draws ephemeral UDP ports at random) and drops datagrams from
+other addresses; a datagram is accepted only if its source address and port, ID and question
+match the query byte for byte, 0x20 case included (``engine.case.match``) — anything else is
+ignored and we keep waiting until the deadline (a spoofer must guess ID, port *and* case).
+A datagram that differs from the question only in letter case is held back: if no exact
+reply follows within about two more round trips it is handed over (the engine then counts
+it against the server's 0x20 support and never uses its data). TCP: RFC 1035 §4.2.2 two-byte
+length framing, one query per connection.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import struct
 import dns.exception
 import dns.message
 
+from ..engine.case import Match, match
+
 MAX_TCP_MESSAGE = 65535
 
 
@@ -23,11 +29,17 @@ class TransportError(Exception):
     """The exchange failed in a way other than a timeout (refused, reset, malformed)."""
 
 
+MIN_CASE_GRACE = 0.05  # seconds to wait for an exact reply after a case-only mismatch
+
+
 class _UdpExchange(asyncio.DatagramProtocol):
     def __init__(self, query: dns.message.Message, server: tuple[str, int]):
         self.query = query
         self.server = server
-        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future = self.loop.create_future()
+        self.sent_at = self.loop.time()
+        self._held: asyncio.TimerHandle | None = None
 
     def datagram_received(self, data: bytes, addr) -> None:
         if self.done.done() or (addr[0], addr[1]) != self.server:
@@ -36,7 +48,19 @@ class _UdpExchange(asyncio.DatagramProtocol):
             response = dns.message.from_wire(data)
         except (dns.exception.DNSException, ValueError):
             return  # garbage, perhaps spoofed: keep waiting for the real answer
-        if response.id == self.query.id and response.question == self.query.question:
+        verdict = match(self.query, response)
+        if verdict in (Match.EXACT, Match.NO_QUESTION):
+            if self._held is not None:
+                self._held.cancel()
+            self.done.set_result(response)
+        elif verdict is Match.CASE and self._held is None:
+            # Probably a spoof racing the real reply: give the real one a moment. If none
+            # comes, the server does not echo case and the engine must learn that.
+            grace = max(MIN_CASE_GRACE, 2 * (self.loop.time() - self.sent_at))
+            self._held = self.loop.call_later(grace, self._release, response)
+
+    def _release(self, response: dns.message.Message) -> None:
+        if not self.done.done():
             self.done.set_result(response)
 
     def error_received(self, exc: Exception) -> None:
@@ -58,6 +82,8 @@ async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout
             transport.sendto(query.to_wire())
             return await protocol.done
         finally:
+            if protocol._held is not None:
+                protocol._held.cancel()
             transport.close()
 
 
@@ -78,7 +104,7 @@ async def query_tcp(query: dns.message.Message, server: tuple[str, int], timeout
         response = dns.message.from_wire(data)
     except (dns.exception.DNSException, ValueError) as exc:
         raise TransportError(f"malformed response: {exc}") from None
-    if response.id != query.id or response.question != query.question:
+    if match(query, response) is Match.MISMATCH:  # a case-only difference is the engine's to judge
         raise TransportError("response does not match the query")
     return response
 

@@ -15,6 +15,7 @@ CNAME hops (8), sub-resolution depth (NS names outside their zone, DS, DNSKEY).
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -29,12 +30,15 @@ import dns.rdatatype
 import dns.rrset
 
 from ..status import Status
+from . import case as case20
 from . import trace as ev
 from .actions import Done, EngineStateError, Send
 from .aggressive import deny_from_cache
 from .cache import STALE_TTL, Cache, ZoneTrust
 from .classify import Kind, classify, referral_ns
 from .hints import Hints, Server, parse_hints
+from .qmin import MAX_MINIMISE_COUNT, Minimiser
+from .qmin import QTYPE as QMIN_QTYPE
 from .result import Lookup, weakest
 from .scrub import Scrubbed, scrub
 from .validate import (Check, check_dnskeys, check_rrset, nsec_shows_unsigned_cut, prove, signer_of,
@@ -44,6 +48,7 @@ MAX_CNAME = 8
 MAX_REFERRALS = 16
 MAX_NS_LOOKUPS = 3  # NS names resolved per referral without glue (bounds amplification)
 EDNS_PAYLOAD = 1232  # DNS flag day 2020: avoids IP fragmentation
+MAX_SENDS_PER_SERVER = 5  # one server, one question: TC→TCP, EDNS and 0x20 fallbacks together
 
 DS, DNSKEY, CNAME = dns.rdatatype.DS, dns.rdatatype.DNSKEY, dns.rdatatype.CNAME
 _Gen = Generator[Send, Any, Any]
@@ -102,6 +107,11 @@ class Engine:
         checking_disabled: bool = False,
         tcp: bool = False,
         budget: Budget | None = None,
+        qname_minimisation: bool = True,
+        case_randomisation: bool = True,
+        edns_payload: int = EDNS_PAYLOAD,
+        retries: int = 1,
+        rng: random.Random | None = None,
         refresh: bool = False,
     ):
         self.qname = dns.name.from_text(qname) if isinstance(qname, str) else qname
@@ -117,6 +127,13 @@ class Engine:
         self.max_depth = max_depth
         self.checking_disabled = checking_disabled  # like CD=1 from a stub: hand out bogus data too
         self.tcp = tcp  # every query over TCP (else UDP, TCP only after TC=1)
+        self.qname_minimisation = qname_minimisation  # RFC 9156, relaxed (qmin.py)
+        self.case_randomisation = case_randomisation  # 0x20 (case.py)
+        self.edns_payload = edns_payload
+        self.retries = retries  # extra rounds for servers that timed out, each with a doubled timeout
+        # Query IDs and 0x20 patterns must be unpredictable (RFC 5452 §9.2): the OS's CSPRNG
+        # by default; tests pass a seeded Random to replay a resolution exactly.
+        self.rng = rng if rng is not None else random.SystemRandom()
         self.queries = 0
         self.trace: list[ev.TraceEvent] = []
         self.budget = budget if budget is not None else Budget.start(now, max_queries, max_time)
@@ -157,14 +174,17 @@ class Engine:
                 self._input = ("error", f"malformed response: {exc}")
                 return
         host, port = from_addr[0], from_addr[1]
+        matched = case20.match(send.query, response)
         if (host, port) != send.server:
             self._input = ("error", f"response from unexpected address {host}:{port}")
         elif response.id != send.query.id or not response.flags & dns.flags.QR:
             self._input = ("error", "response ID does not match the query")
-        elif response.question != send.query.question:
+        elif matched is case20.Match.MISMATCH:
             self._input = ("error", "response question does not match the query")
+        elif matched is case20.Match.CASE:
+            self._input = ("case", response)  # never used as data; see _exchange
         else:
-            self._input = ("response", response)
+            self._input = ("response", case20.canonicalise_owners(response))
 
     def on_timeout(self, token: int) -> None:
         self._expect(token)
@@ -238,10 +258,29 @@ class Engine:
             if cached is not None:
                 return cached
         zone, servers = self._closest_servers(name, qtype)
-        for _ in range(MAX_REFERRALS):
+        qmin = Minimiser(name, qtype, self.qname_minimisation)
+        referrals = 0
+        for _ in range(MAX_REFERRALS + MAX_MINIMISE_COUNT + 1):
+            ask_name, _type, minimised = qmin.next(zone)
+            if minimised:
+                found = yield from self._ask_minimised(qmin, zone, servers, ask_name, depth)
+                if isinstance(found, tuple):  # a referral: go on below the new cut
+                    zone, servers = found
+                    referrals += 1
+                elif found is not None:  # validated NXDOMAIN of an ancestor (RFC 8020)
+                    self.cache.put_negative(name, qtype, "NXDOMAIN", found.authority, found.status, found.why,
+                                            found.ttl)
+                    self._verdict(name, qtype, "NXDOMAIN", Check(found.status, found.why))
+                    return found
+                if referrals > MAX_REFERRALS:
+                    break
+                continue
             msg, kind = yield from self._ask(zone, servers, name, qtype)
             if kind is Kind.REFERRAL:
                 zone, servers = yield from self._follow_referral(zone, msg, name, depth)
+                referrals += 1
+                if referrals > MAX_REFERRALS:
+                    break
                 continue
             if not validate:
                 rrset = msg.find("answer", name, qtype)
@@ -264,6 +303,35 @@ class Engine:
             self._verdict(name, qtype, "NXDOMAIN" if kind is Kind.NXDOMAIN else "NODATA", check)
             return _Step(kind, check.status, check.why, ttl, authority=msg.authority)
         raise _ServFail(f"more than {MAX_REFERRALS} referrals resolving {name}")
+
+    def _ask_minimised(self, qmin: Minimiser, zone, servers, ask_name: dns.name.Name, depth: int) -> _Gen:
+        """One minimised query (RFC 9156): a referral → (child, servers); a validated NXDOMAIN →
+        the final _Step; anything else → None (go on with more labels, or, in relaxed mode
+        after a failure or an unproven NXDOMAIN, with the full name)."""
+        try:
+            msg, kind = yield from self._ask(zone, servers, ask_name, QMIN_QTYPE)
+        except _Budget:
+            raise
+        except _ServFail as exc:
+            self._qmin_off(qmin, f"minimised query {ask_name} failed ({exc})")
+            return None
+        if kind is Kind.REFERRAL:
+            qmin.referred()
+            return (yield from self._follow_referral(zone, msg, ask_name, depth))
+        if kind is Kind.NXDOMAIN:
+            check = yield from self._validate_negative(zone, ask_name, QMIN_QTYPE, kind, msg, depth)
+            if check.status is Status.SECURE:
+                return _Step(Kind.NXDOMAIN, Status.SECURE,
+                             f"{ask_name} does not exist, so neither does any name below it (RFC 8020): {check.why}",
+                             _negative_ttl(msg), authority=msg.authority)
+            self._qmin_off(qmin, f"NXDOMAIN for {ask_name} is {check.status.value}, not proven")
+            return None
+        qmin.asked(ask_name)  # it exists and is no cut: add the next label(s)
+        return None
+
+    def _qmin_off(self, qmin: Minimiser, reason: str) -> None:
+        qmin.give_up(reason)
+        self.trace.append(ev.Fallback("QNAME minimisation", f"{reason}: asking the full name {qmin.qname}"))
 
     def _cache_chain_rest(self, zone, first: dns.rrset.RRset, msg: Scrubbed, depth: int) -> _Gen:
         """Validate and cache the rest of a CNAME chain the server sent along (the scrubber kept
@@ -363,7 +431,8 @@ class Engine:
             probe = probe.parent()
         raise _ServFail(f"no hint covers {name}: give a --hint for one of its zones")
 
-    def _send(self, zone, server: Server, qname, qtype, tcp: bool) -> _Gen:
+    def _send(self, zone, server: Server, qname, qtype, *, tcp: bool, edns: bool, case: bool,
+              attempt: int) -> _Gen:
         budget = self.budget
         if budget.queries >= budget.max_queries:
             raise _Budget(f"query budget of {budget.max_queries} exhausted at {qname} (zone {zone})")
@@ -372,38 +441,77 @@ class Engine:
             raise _Budget(f"time budget exhausted at {qname} (zone {zone})")
         budget.queries += 1
         self.queries += 1
-        query = dns.message.make_query(qname, qtype, want_dnssec=True, payload=EDNS_PAYLOAD)
-        # Iterative (RD=0); CD=1 because we validate ourselves (RFC 4035 §3.2.2).
-        query.flags = (query.flags & ~dns.flags.RD) | dns.flags.CD
+        # Iterative (RD=0); CD=1 because we validate ourselves (RFC 4035 §3.2.2). A fresh
+        # random ID per query (RFC 5452 §9.2; the driver adds a fresh random source port) and
+        # 0x20 case in the name are what a blind spoofer has to guess.
+        wire_name = case20.randomise(qname, self.rng) if case else qname.canonicalize()
+        query = dns.message.make_query(wire_name, qtype, use_edns=0 if edns else False, want_dnssec=edns,
+                                       payload=self.edns_payload, id=self.rng.getrandbits(16),
+                                       flags=dns.flags.CD)
         self.trace.append(ev.QuerySent(str(zone), server, str(qname), dns.rdatatype.to_text(qtype), tcp))
         sent_at = self.clock()
-        reply = yield Send(query, server, tcp, min(self.timeout, left), next(self._tokens))
+        timeout = min(self.cache.servers.timeout(self.timeout, attempt), left)
+        reply = yield Send(query, server, tcp, timeout, next(self._tokens))
         if reply[0] == "response":
             self.cache.servers.answered(server, self.clock() - sent_at)
         elif reply[0] == "timeout":
             self.cache.servers.timed_out(server)
         return reply
 
+    def _exchange(self, zone, server: Server, qname, qtype, attempt: int) -> _Gen:
+        """One server, one question: UDP, then TCP after TC=1; without EDNS once the server
+        answered FORMERR/NOTIMP without OPT to an EDNS query (RFC 6891 §7); in lower case once
+        it twice failed to echo the 0x20 case. Returns the final (kind, payload) of the driver."""
+        servers = self.cache.servers
+        tcp = self.tcp
+        for _ in range(MAX_SENDS_PER_SERVER):
+            edns = servers.uses_edns(server)
+            case = self.case_randomisation and servers.uses_case(server)
+            kind_in, payload = yield from self._send(zone, server, qname, qtype, tcp=tcp, edns=edns, case=case,
+                                                     attempt=attempt)
+            if kind_in == "case":
+                # Right ID and port, wrong case: a spoofer who guessed both, or a server that
+                # does not echo case. The packet is never used; ask again with a fresh ID,
+                # port and pattern (a spoofer would have to win twice to turn 0x20 off).
+                lower = servers.case_mismatch(server)
+                self.trace.append(ev.ServerFailed(server, "question case differs (0x20): ignored as a possible spoof"
+                                                  + ("; asking in lower case from now on" if lower else "")))
+                continue
+            if kind_in != "response":
+                return kind_in, payload
+            if case:
+                servers.case_echoed(server)
+            if payload.flags & dns.flags.TC and not tcp:
+                tcp = True
+                continue
+            if edns and payload.rcode() in (dns.rcode.FORMERR, dns.rcode.NOTIMP) and payload.edns < 0:
+                # An EDNS-unaware server; a spoof of this costs only DNSSEC data from this
+                # server (signed answers then fail validation: bogus, never insecure).
+                servers.edns_failed(server)
+                self.trace.append(ev.ServerFailed(server, f"{dns.rcode.to_text(payload.rcode())} to an EDNS query: "
+                                                  "asking without EDNS"))
+                continue
+            return kind_in, payload
+        return "error", f"no usable exchange in {MAX_SENDS_PER_SERVER} tries"
+
     def _ask(self, zone: dns.name.Name, servers: Sequence[Server], qname, qtype) -> _Gen:
-        """Ask each server of ``zone`` in turn until one gives a usable, scrubbed response;
-        servers that timed out get one more try at the end (a lost datagram is not a dead
-        server), within the resolution's budget."""
+        """Ask the servers of ``zone`` in the order ServerSelection gives until one gives a
+        usable, scrubbed response. A server that timed out is asked again after the others,
+        up to ``retries`` more times, each time with twice the timeout (a lost datagram is not
+        a dead server, a slow one needs longer), within the resolution's budget."""
         failures = []
-        queue = self.cache.servers.order(servers)
-        for attempt in itertools.count():
-            if attempt >= len(queue):
-                break
-            server, retry = queue[attempt], attempt >= len(servers)
-            tcp = self.tcp
-            for _ in range(2):  # UDP, then TCP once if truncated
-                kind_in, payload = yield from self._send(zone, server, qname, qtype, tcp)
-                if kind_in == "response" and payload.flags & dns.flags.TC and not tcp:
-                    tcp = True
-                    continue
-                break
+        queue = self.cache.servers.order(servers, self.rng)
+        attempts: dict[Server, int] = {}
+        index = 0
+        while index < len(queue):  # at most len(servers) * (1 + retries) entries
+            server = queue[index]
+            index += 1
+            attempt = attempts.get(server, 0)
+            attempts[server] = attempt + 1
+            kind_in, payload = yield from self._exchange(zone, server, qname, qtype, attempt)
             if kind_in == "timeout":
-                reason = "timeout again" if retry else "timeout"
-                if not retry:
+                reason = "timeout again" if attempt else "timeout"
+                if attempt < self.retries:
                     queue.append(server)
             elif kind_in == "error":
                 reason = payload

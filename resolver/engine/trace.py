@@ -30,6 +30,17 @@ class ServerFailed:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """A protocol feature turned off for this question (QNAME minimisation, EDNS, 0x20)."""
+
+    feature: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f";; {self.feature} off: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Referral:
     zone: str
     child: str
@@ -85,7 +96,7 @@ class CnameFollowed:
         return f";; CNAME {self.name} -> {self.target}"
 
 
-TraceEvent = QuerySent | ServerFailed | Referral | ZoneVerdict | AnswerVerdict | CacheHit | CnameFollowed
+TraceEvent = QuerySent | ServerFailed | Fallback | Referral | ZoneVerdict | AnswerVerdict | CacheHit | CnameFollowed
 
 
 def _addr(server: tuple[str, int]) -> str:

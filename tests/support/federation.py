@@ -173,7 +173,8 @@ class FakeNetwork:
             if isinstance(action, Done):
                 return action.result
             q = action.query.question[0]
-            self.sent.append((action.server, str(q.name), dns.rdatatype.to_text(q.rdtype), action.tcp))
+            # Names as asked, in canonical case (the engine's 0x20 case is random; see test_hardening).
+            self.sent.append((action.server, str(q.name.canonicalize()), dns.rdatatype.to_text(q.rdtype), action.tcp))
             host = action.server[0]
             store = self.stores.get(host)
             if store is None or host in self.down:
