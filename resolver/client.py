@@ -30,6 +30,8 @@ from .drivers.asyncio_driver import drive
 from .drivers.probe import probe as _probe
 from .engine.cache import Cache, CacheConfig, CacheConfigError
 from .engine.engine import Budget, Engine
+from .engine.options import EDNS_PAYLOAD, ENGINE_SETTINGS
+from .engine.options import engine_options as _engine_options
 from .engine.hints import HintError, parse_hints
 from .engine.result import Lookup, weakest
 from .records import CAPS, LOAD
@@ -63,12 +65,19 @@ class Resolver:
         cache: Cache | None = None,
         cache_config: CacheConfig | Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
+        qname_minimisation: bool = True,
+        case_randomisation: bool = True,
+        edns_payload: int = EDNS_PAYLOAD,
+        retries: int = 1,
     ):
         """``hints``: zone → server addresses (``ADDR`` or ``ADDR:PORT``); raises HintError.
         ``trust_anchor``: a file of DS/DNSKEY records or a TrustAnchor; raises TrustAnchorError.
         ``cache_config``: a CacheConfig or a mapping of its fields (``max_bytes``, ``max_ttl``,
         ``min_ttl``, ``max_negative_ttl``, ``bogus_ttl``, ``serve_stale``, ``stale_max``,
-        ``prefetch``); raises CacheConfigError. ``cache``: share an existing Cache instead."""
+        ``prefetch``); raises CacheConfigError. ``cache``: share an existing Cache instead.
+        Engine options (spec/resolution.md §6): ``qname_minimisation`` (RFC 9156, relaxed),
+        ``case_randomisation`` (0x20), ``edns_payload`` (512-4096), ``retries`` (0-5 more
+        rounds for servers that timed out, each with a doubled timeout); raises ValueError."""
         self.port = port
         self.hints = parse_hints(hints, port)
         if isinstance(trust_anchor, (str, Path)):
@@ -79,6 +88,7 @@ class Resolver:
         self.max_time = max_time
         self.max_resolve_queries = max_resolve_queries
         self.clock = clock
+        self.engine_options = _engine_options(qname_minimisation, case_randomisation, edns_payload, retries)
         if cache is None:
             if cache_config is not None and not isinstance(cache_config, CacheConfig):
                 cache_config = CacheConfig.from_mapping(cache_config)
@@ -107,7 +117,8 @@ class Resolver:
         section = data.get("resolver", data)
         # [cache] at top level, or [resolver.cache] / cache = {...} inside the resolver table.
         cache_table = section.get("cache", data.get("cache") if section is not data else None)
-        unknown = set(section) - {"hints", "trust_anchor", "port", "timeout", "max_queries", "max_time", "cache"}
+        unknown = set(section) - {"hints", "trust_anchor", "port", "timeout", "max_queries", "max_time", "cache",
+                                  "engine"}
         if unknown:
             raise ResolverConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
         hints = section.get("hints")
@@ -124,10 +135,18 @@ class Resolver:
                 options["cache_config"] = CacheConfig.from_mapping(cache_table)
             except (CacheConfigError, TypeError) as exc:
                 raise ResolverConfigError(f"{path}: [cache]: {exc}") from None
+        engine_table = section.get("engine", data.get("engine") if section is not data else None)
+        if engine_table is not None:
+            if not isinstance(engine_table, dict):
+                raise ResolverConfigError(f"{path}: 'engine' must be a table")
+            unknown = set(engine_table) - set(ENGINE_SETTINGS)
+            if unknown:
+                raise ResolverConfigError(f"{path}: [engine]: unknown setting(s) {', '.join(sorted(unknown))}")
+            options.update(engine_table)
         options.update(overrides)
         try:
             return cls(hints, anchor, **options)
-        except (HintError, TrustAnchorError, TypeError) as exc:
+        except (HintError, TrustAnchorError, TypeError, ValueError) as exc:
             raise ResolverConfigError(f"{path}: {exc}") from None
 
     async def __aenter__(self) -> Resolver:
@@ -155,7 +174,8 @@ class Resolver:
                tcp: bool = False, budget: Budget | None = None, refresh: bool = False) -> Engine:
         return Engine(name, rdtype, self.hints, self.trust_anchor, self.cache, now=self.clock,
                       port=self.port, timeout=self.timeout, max_queries=self.max_queries,
-                      max_time=self.max_time, checking_disabled=cd, tcp=tcp, budget=budget, refresh=refresh)
+                      max_time=self.max_time, checking_disabled=cd, tcp=tcp, budget=budget, refresh=refresh,
+                      **self.engine_options)
 
     async def lookup(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False,
                      tcp: bool = False, budget: Budget | None = None, refresh: bool = False) -> Lookup:

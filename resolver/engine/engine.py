@@ -37,6 +37,7 @@ from .aggressive import deny_from_cache
 from .cache import STALE_TTL, Cache, ZoneTrust
 from .classify import Kind, classify, referral_ns
 from .hints import Hints, Server, parse_hints
+from .options import EDNS_PAYLOAD
 from .qmin import MAX_MINIMISE_COUNT, Minimiser
 from .qmin import QTYPE as QMIN_QTYPE
 from .result import Lookup, weakest
@@ -47,7 +48,6 @@ from .validate import (Check, check_dnskeys, check_rrset, nsec_shows_unsigned_cu
 MAX_CNAME = 8
 MAX_REFERRALS = 16
 MAX_NS_LOOKUPS = 3  # NS names resolved per referral without glue (bounds amplification)
-EDNS_PAYLOAD = 1232  # DNS flag day 2020: avoids IP fragmentation
 MAX_SENDS_PER_SERVER = 5  # one server, one question: TC→TCP, EDNS and 0x20 fallbacks together
 
 DS, DNSKEY, CNAME = dns.rdatatype.DS, dns.rdatatype.DNSKEY, dns.rdatatype.CNAME
