@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Signing: `cid zone sign` vs BIND's dnssec-signzone on the same generated zone with the same
+Ed25519 key (one CSK made by `cid zone keygen`; both tools read BIND's key-file pair), same run.
+
+The zone has --names owner names (default 100 000), each with one A RRset, so a signed zone
+holds about two RRSIGs per name (A and NSEC). Each tool runs as a user runs it (a fresh
+process: load, sign, write); wall time is measured and RRSIGs are counted in each output.
+dnssec-signzone runs with its default thread count (one per CPU) and -P (no post-signing
+verification: ours does not verify either). Prints RRSIG/s for both and the ratio (target ≥ 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import hierarchy
+
+from support.peers import require
+
+ORIGIN = "bench.cid."
+
+
+def generate(path: Path, names: int) -> Path:
+    with open(path, "w") as out:
+        out.write(f"$ORIGIN {ORIGIN}\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 60\n"
+                  "@ IN NS ns1\nns1 IN A 127.0.0.2\n")
+        for i in range(names):
+            out.write(f"pool-{i} IN A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n")
+    return path
+
+
+def count_rrsigs(path: Path) -> int:
+    """RRSIG records in a one-record-per-line master file (ours; dnssec-signzone -O full)."""
+    n = 0
+    with open(path) as f:
+        for line in f:
+            fields = line.split(None, 5)
+            if "RRSIG" in fields[2:4] and not line.startswith(";"):
+                n += 1
+    return n
+
+
+def _timed(args: list[str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=3600)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
+    return elapsed
+
+
+def run(names: int = 100_000) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="cid-bench-sign-") as tmp:
+        work = Path(tmp)
+        zone = generate(work / f"{ORIGIN}zone", names)
+        cid = [sys.executable, "-m", "resolver"]
+        keygen = subprocess.run([*cid, "zone", "keygen", ORIGIN, "--dir", str(work)], capture_output=True,
+                                text=True, cwd=hierarchy.ROOT, timeout=60, check=True)
+        keyfile = work / (keygen.stdout.strip() + ".key")
+        ours_out, bind_out = work / "ours.signed", work / "bind.signed"
+        ours_s = _timed([*cid, "zone", "sign", str(zone), "--key", str(keyfile), "-o", str(ours_out)],
+                        hierarchy.ROOT)
+        # -S: take the key (and its DNSKEY) from -K, as ours adds it; -z: the one key (SEP flag)
+        # signs all data, as a CSK; -O full: one record per line.
+        bind_s = _timed([require("dnssec-signzone"), "-S", "-P", "-z", "-O", "full", "-o", ORIGIN,
+                         "-f", str(bind_out), "-K", str(work), str(zone)], work)
+        ours_n, bind_n = count_rrsigs(ours_out), count_rrsigs(bind_out)
+    if not ours_n or not bind_n:
+        raise RuntimeError(f"no RRSIGs counted (ours {ours_n}, dnssec-signzone {bind_n})")
+    return {"ours_s": ours_s, "bind_s": bind_s, "ours_rrsigs": ours_n, "bind_rrsigs": bind_n,
+            "ours_per_s": ours_n / ours_s, "bind_per_s": bind_n / bind_s,
+            "ratio": (ours_n / ours_s) / (bind_n / bind_s)}
+
+
+def report(r: dict[str, float]) -> str:
+    return (f"signing: cid zone sign {r['ours_per_s']:,.0f} RRSIG/s ({r['ours_rrsigs']} in {r['ours_s']:.1f} s), "
+            f"dnssec-signzone {r['bind_per_s']:,.0f} RRSIG/s ({r['bind_rrsigs']} in {r['bind_s']:.1f} s)"
+            f"  → ratio {r['ratio']:.2f}× (target ≥ 2)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--names", type=int, default=100_000, help="owner names in the zone (default 100000)")
+    args = p.parse_args(argv)
+    if not 1 <= args.names <= 2_000_000:
+        p.error("--names must be 1..2000000")
+    print(report(run(args.names)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
