@@ -208,7 +208,7 @@ def wire_size(*rrsets: dns.rrset.RRset | None) -> int:
     buf = io.BytesIO()
     for rrset in rrsets:
         if rrset is not None:
-            rrset.to_wire(buf)
+            rrset.to_wire(buf, origin=dns.name.root)  # relative names (hand-made data) count too
     return buf.tell()
 
 
