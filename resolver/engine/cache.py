@@ -100,6 +100,9 @@ class RRsetEntry:
     expires: float
     ttl: int = 0  # as stored (after caps), for prefetch
     size: int = 0
+    # For a wildcard expansion: the NSECs (and RRSIGs) proving the name itself does not
+    # exist (RFC 4035 §3.1.3.3), handed on to DNSSEC-aware clients with the data.
+    proof: tuple[dns.rrset.RRset, ...] = ()
 
     @property
     def name(self) -> dns.name.Name:
@@ -299,12 +302,13 @@ class Cache:
 
     # RRsets ------------------------------------------------------------------------------------
     def put_rrset(self, rrset: dns.rrset.RRset, rrsigs: dns.rrset.RRset | None, status: Status,
-                  why: str, ttl: int | None = None) -> None:
+                  why: str, ttl: int | None = None, proof: tuple[dns.rrset.RRset, ...] = ()) -> None:
         ttl = rrset.ttl if ttl is None else min(ttl, rrset.ttl)
         cfg = self.config
         ttl = self._ttl(ttl, status, cfg.max_ttl, cfg.min_ttl)
         name = rrset.name.canonicalize()
-        entry = RRsetEntry(rrset, rrsigs, status, why, self.clock() + ttl, ttl, _estimate(rrset, rrsigs))
+        entry = RRsetEntry(rrset, rrsigs, status, why, self.clock() + ttl, ttl, _estimate(rrset, rrsigs, *proof),
+                           proof)
         self._store((RRSET, name, rrset.rdtype), entry)
         self._drop((NEGATIVE, name, rrset.rdtype))
         self._drop((NEGATIVE, name, NXDOMAIN_TYPE))  # the name exists after all

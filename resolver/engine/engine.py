@@ -291,11 +291,12 @@ class Engine:
                 rrsigs = msg.sigs("answer", rrset)
                 check = yield from self._validate_positive(zone, rrset, rrsigs, msg, depth)
                 ttl = min(rrset.ttl, check.ttl) if check.ttl is not None else rrset.ttl
-                self.cache.put_rrset(rrset, rrsigs, check.status, check.why, ttl)
+                proof = _wildcard_proof(rrset, rrsigs, msg)
+                self.cache.put_rrset(rrset, rrsigs, check.status, check.why, ttl, proof=proof)
                 self._verdict(name, rrset.rdtype, "NOERROR", check)
                 if kind is Kind.CNAME:
                     yield from self._cache_chain_rest(zone, rrset, msg, depth)
-                return _Step(kind, check.status, check.why, ttl, rrset, rrsigs)
+                return _Step(kind, check.status, check.why, ttl, rrset, rrsigs, authority=proof)
             check = yield from self._validate_negative(zone, name, qtype, kind, msg, depth)
             ttl = _negative_ttl(msg)
             rcode = "NXDOMAIN" if kind is Kind.NXDOMAIN else "NOERROR"
@@ -352,7 +353,8 @@ class Engine:
             entry = cache.get_rrset(name, rdtype)
             if entry is not None and (rdtype == qtype or qtype != CNAME) and not self._refreshing(name, qtype, entry):
                 self.trace.append(ev.CacheHit(str(name), dns.rdatatype.to_text(rdtype), entry.status))
-                return _Step(kind, entry.status, entry.why, cache.remaining(entry), entry.rrset, entry.rrsigs)
+                return _Step(kind, entry.status, entry.why, cache.remaining(entry), entry.rrset, entry.rrsigs,
+                             authority=entry.proof)
         neg = cache.get_negative(name, qtype)
         if neg is not None:
             if self._refreshing(name, qtype, neg):
@@ -714,6 +716,14 @@ class Engine:
             if check.status is Status.SECURE:
                 return check
         return prove("nodata", name, qtype, nsecs, zone)
+
+
+def _wildcard_proof(rrset, rrsigs, msg: Scrubbed) -> tuple[dns.rrset.RRset, ...]:
+    """The NSECs (with RRSIGs) of a wildcard answer, kept so the answer can be passed on
+    whole to clients that validate (RFC 4035 §3.1.3.3); empty for other answers."""
+    if wildcard_of(rrset, rrsigs) is None:
+        return ()
+    return tuple(r for r in msg.authority if dns.rdatatype.NSEC in (r.rdtype, r.covers))
 
 
 def _negative_ttl(msg: Scrubbed) -> int:

@@ -142,8 +142,23 @@ def error(request: Request, rcode: int) -> bytes:
     return _render(request, _base_flags(request) | (rcode & 0xF), rcode, [], [])
 
 
-def respond(request: Request, lookup: Lookup) -> tuple[bytes, int]:
-    """The response to ``request`` from the engine's ``lookup``, and for how many seconds the
+def soa_wanted(lookup: Lookup) -> dns.name.Name | None:
+    """The zone whose SOA a negative answer lacks, if any. Denials the engine proves from
+    cached NSEC records (RFC 8198) carry only the NSECs; stubs expect the SOA too, for the
+    negative TTL (RFC 2308 §3), so the server looks it up and passes it to ``respond``."""
+    if lookup.rrset is not None or lookup.rcode not in ("NOERROR", "NXDOMAIN"):
+        return None
+    if any(r.rdtype == SOA for r in lookup.authority):
+        return None
+    for rrset in lookup.authority:
+        if rrset.rdtype == RRSIG and rrset.covers == NSEC:
+            return rrset[0].signer
+    return None
+
+
+def respond(request: Request, lookup: Lookup, soa: Lookup | None = None) -> tuple[bytes, int]:
+    """The response to ``request`` from the engine's ``lookup`` (and, for a negative answer
+    without one, the SOA lookup that ``soa_wanted`` asked for), and for how many seconds the
     same bytes may answer an identical query (0: do not reuse)."""
     rcode = _RCODES.get(lookup.rcode, dns.rcode.SERVFAIL)
     flags = _base_flags(request)
@@ -166,7 +181,16 @@ def respond(request: Request, lookup: Lookup) -> tuple[bytes, int]:
         answer.append((lookup.rrset, cap))
         if do and lookup.rrsigs is not None:
             answer.append((lookup.rrsigs, cap))
+            # A wildcard expansion comes with the NSEC proving the name itself does not
+            # exist, or a validating client cannot accept it (RFC 4035 §3.1.3.3).
+            authority.extend((r, cap) for r in lookup.authority if NSEC in (r.rdtype, r.covers))
     else:
+        if soa is not None and soa.rrset is not None:
+            # RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and MINIMUM.
+            negative = min(cap, soa.rrset.ttl, soa.rrset[0].minimum)
+            authority.append((soa.rrset, negative))
+            if do and soa.rrsigs is not None:
+                authority.append((soa.rrsigs, negative))
         for rrset in lookup.authority:
             kind = rrset.covers if rrset.rdtype == RRSIG else rrset.rdtype
             if kind in _NEGATIVE_PROOF and (do or rrset.rdtype == SOA):

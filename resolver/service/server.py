@@ -15,9 +15,10 @@ import socket
 import struct
 
 import dns.rcode
+import dns.rdatatype
 
 from ..client import Resolver
-from .answer import Request, error, read_query, respond
+from .answer import Request, error, read_query, respond, soa_wanted
 from .responses import ResponseCache
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,9 @@ class RecursiveServer:
             return struct.pack("!H", request.query.qid) + cached
         try:
             lookup = await self.resolver.lookup(request.query.qname, request.query.qtype, cd=request.cd)
-            response, reuse = respond(request, lookup)
+            zone = soa_wanted(lookup)
+            soa = await self.resolver.lookup(zone, dns.rdatatype.SOA, cd=request.cd) if zone is not None else None
+            response, reuse = respond(request, lookup, soa)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001
