@@ -1,0 +1,66 @@
+"""Smoke tests of the tools/bench scripts, in the default pass/fail suite: each runs a tiny
+bounded slice as a user would and must finish with its ratio line. No timing is asserted — the
+scripts themselves fail unless every answer they time was validated (our status secure, Unbound's
+AD bit) and every dnsperf answer was NOERROR/NXDOMAIN."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench"
+RATIO = re.compile(r"ratio (\d+\.\d+)×")
+
+
+def bench(*args: str, timeout: float = 120) -> str:
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=BENCH.parents[1])
+    assert proc.returncode == 0, f"{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def ratios(out: str) -> list[float]:
+    found = [float(x) for x in RATIO.findall(out)]
+    assert found and all(r > 0 for r in found), out
+    return found
+
+
+def test_cache_hit_script() -> None:
+    out = bench(str(BENCH / "cache_hit.py"), "--batch", "20", "--rounds", "1", "--loop", "asyncio")
+    assert "cache-hit resolve()" in out and len(ratios(out)) == 2
+
+
+def test_cold_script_against_unbound() -> None:
+    out = bench(str(BENCH / "cold.py"), "--samples", "1")
+    assert "Unbound" in out and len(ratios(out)) == 2
+
+
+def test_auth_qps_script_against_nsd() -> None:
+    out = bench(str(BENCH / "auth_qps.py"), "-l", "1", "--names", "20")
+    assert "NSD" in out and len(ratios(out)) == 1
+
+
+def test_signing_script_against_dnssec_signzone() -> None:
+    out = bench(str(BENCH / "signing.py"), "--names", "50")
+    # Both tools sign the same zone with the same key: the same number of signatures.
+    counts = re.findall(r"\((\d+) in ", out)
+    assert len(counts) == 2 and counts[0] == counts[1] != "0", out
+
+
+def test_run_all_prints_a_table() -> None:
+    out = bench(str(BENCH / "run_all"), "--quick", "signing")
+    assert out.splitlines()[0].split()[:2] == ["figure", "ours"]
+    assert "signing vs dnssec-signzone" in out
+
+
+@pytest.mark.parametrize("args", [["cache_hit.py", "--batch", "0"], ["cold.py", "--samples", "0"],
+                                  ["auth_qps.py", "-l", "0"], ["signing.py", "--names", "0"]])
+def test_scripts_reject_bad_sizes_in_one_line(args: list[str]) -> None:
+    proc = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: " in proc.stderr.strip().splitlines()[-1], proc.stderr
