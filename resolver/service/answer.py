@@ -97,6 +97,9 @@ def read_query(wire: bytes, *, tcp: bool) -> Request | bytes | None:
     flags = (wire[2] << 8) | wire[3]
     if flags & _QR:
         return None  # never answer a response (reflection loops)
+    if (flags >> 11) & 0xF != dns.opcode.QUERY:
+        # Header only: other opcodes give the sections other meanings (UPDATE's zone section).
+        return header_only(struct.unpack_from("!H", wire)[0], flags, dns.rcode.NOTIMP)
     query = wirefmt.parse_query(wire)
     if query is None:
         parsed = _parse_with_dnspython(wire, flags)
@@ -104,8 +107,6 @@ def read_query(wire: bytes, *, tcp: bool) -> Request | bytes | None:
             return parsed
         query = parsed
     request = Request(query, tcp)
-    if dns.opcode.from_flags(flags) != dns.opcode.QUERY:
-        return error(request, dns.rcode.NOTIMP)
     if query.edns > 0:
         return error(request, dns.rcode.BADVERS)  # we speak EDNS version 0 only
     if query.qtype in _FORMERR_QTYPES:
