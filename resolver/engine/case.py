@@ -22,6 +22,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rrset
 
 
 class Match(enum.Enum):
@@ -73,7 +74,9 @@ def canonicalise_owners(response: dns.message.Message) -> dns.message.Message:
     """Lower-case every owner name in place (servers copy the question's random case into
     owners compressed against it). RDATA names are left alone: every comparison of them is
     case-insensitive and RRSIG verification canonicalises them (RFC 4034 §6.2)."""
-    for section in (response.question, response.answer, response.authority, response.additional):
+    # The question gets new entries: dnspython's make_response shares them with the query.
+    response.question = [dns.rrset.RRset(q.name.canonicalize(), q.rdclass, q.rdtype) for q in response.question]
+    for section in (response.answer, response.authority, response.additional):
         for rrset in section:
             name = rrset.name.canonicalize()
             if name.labels != rrset.name.labels:
