@@ -33,7 +33,7 @@ def register(subparsers) -> None:
                              "repeat to AND, e.g. --where accel_vendor=nvidia --where 'accel_free>=2'")
     parser.add_argument("--sort", metavar="KEY",
                         help="rank by KEY (descending for *_free, *_count, *_bytes, *_norm; "
-                             "ascending otherwise; -KEY reverses); default: free capacity")
+                             "ascending otherwise; --sort=-KEY reverses); default: free capacity")
     parser.add_argument("--limit", type=int, metavar="N", help="print the first N matches")
     parser.add_argument("--deadline", type=float, default=None, metavar="S",
                         help="seconds for the whole search (default 30)")
