@@ -219,19 +219,21 @@ class _Search:
         # Tasks spawn more tasks (children → namespaces → identifiers); wait until none is left
         # or the deadline passes, then cancel the rest (the shared fetches under them carry on
         # under their own per-lookup budgets and fill the cache for the next search).
-        while self.tasks:
-            remaining = end - loop.time()
-            if remaining <= 0:
-                break
-            done, _ = await asyncio.wait(self.tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                self.tasks.discard(task)
-                task.result()  # a bug in the search surfaces, it is not swallowed
-        if self.tasks:
+        try:
+            while self.tasks:
+                remaining = end - loop.time()
+                if remaining <= 0:
+                    self.cut(f"deadline of {deadline:g} s reached with {len(self.tasks)} step(s) unfinished")
+                    break
+                done, _ = await asyncio.wait(self.tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    self.tasks.discard(task)
+                    task.result()  # a bug in the search surfaces, it is not swallowed
+        finally:
+            # Deadline, error or the caller's cancellation: no step outlives the search.
             for task in self.tasks:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
-            self.cut(f"deadline of {deadline:g} s reached with {len(self.tasks)} step(s) unfinished")
             self.tasks.clear()
 
 
