@@ -213,3 +213,14 @@ def test_spec_documents_link_to_files_that_exist():
             assert (spec / target).exists(), f"{doc.name} links to missing {target}"
         for vector in re.findall(r"spec/vectors/([a-z0-9_]+\.json)", text):
             assert (VECTORS / vector).exists(), f"{doc.name} names missing vector {vector}"
+
+
+@pytest.mark.parametrize("case", SVCB["wire_cases"]["cases"], ids=lambda c: c["why"])
+def test_svcb_wire_cases_as_recorded(case):
+    wire = bytes.fromhex(case["wire_hex"])
+    if case["dnspython"] == "FormError":
+        with pytest.raises(dns.exception.FormError):
+            dns.rdata.from_wire(dns.rdataclass.IN, "SVCB", wire, 0, len(wire))
+    else:
+        rd = dns.rdata.from_wire(dns.rdataclass.IN, "SVCB", wire, 0, len(wire))
+        assert rd.to_wire() == wire
