@@ -44,6 +44,11 @@ def test_auth_qps_script_against_nsd() -> None:
     assert "NSD" in out and len(ratios(out)) == 1
 
 
+def test_resolver_qps_script_against_unbound() -> None:
+    out = bench(str(BENCH / "resolver_qps.py"), "-l", "1", "--names", "5")
+    assert "Unbound" in out and len(ratios(out)) == 1
+
+
 def test_signing_script_against_dnssec_signzone() -> None:
     out = bench(str(BENCH / "signing.py"), "--names", "50")
     # Both tools sign the same zone with the same key: the same number of signatures.
@@ -58,7 +63,8 @@ def test_run_all_prints_a_table() -> None:
 
 
 @pytest.mark.parametrize("args", [["cache_hit.py", "--batch", "0"], ["cold.py", "--samples", "0"],
-                                  ["auth_qps.py", "-l", "0"], ["signing.py", "--names", "0"]])
+                                  ["auth_qps.py", "-l", "0"], ["resolver_qps.py", "--rounds", "0"],
+                                  ["signing.py", "--names", "0"]])
 def test_scripts_reject_bad_sizes_in_one_line(args: list[str]) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], capture_output=True,
                           text=True, timeout=60)

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Resolver cache-hit qps over UDP: `cid serve resolver` vs Unbound (1 thread), same run.
+
+NSD serves the benchmark hierarchy (three signed Ed25519 levels) on port 53 (root needed); both
+resolvers get the same stub (cid. → its server) and trust anchor. Every question of the query
+file (--names identifiers × SVCB, A, AAAA, CAPS) is asked once through each resolver first —
+and must come back validated (AD) — so the dnsperf run (-c 8 -q 200 -l SECONDS, RD, no DO) then
+measures cache hits. dnsperf alternates between the two for --rounds rounds; medians reported.
+Prints qps and the ratio ours/Unbound (target ≥ 0.8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+
+import hierarchy
+from auth_qps import dnsperf
+from bench_peers import unbound
+
+from support import peer_servers
+from support.net import free_port
+
+TYPES = ("SVCB", "A", "AAAA", "TYPE65380")  # LOAD left out: its 15 s TTL would expire mid-run
+
+
+def questions(h: hierarchy.Hierarchy, names: int) -> list[tuple[str, str]]:
+    return [(h.name(i), t) for i in range(names) for t in TYPES]
+
+
+@contextlib.contextmanager
+def ours(h: hierarchy.Hierarchy, address: str, port: int, log: Path) -> Iterator[None]:
+    """`cid serve resolver` as a user runs it."""
+    args = [sys.executable, "-m", "resolver", "serve", "resolver", "--listen", f"{address}:{port}",
+            "--hint", f"{hierarchy.APEX}={h.addresses[hierarchy.APEX]}", "--port", "53",
+            "--trust-anchor", str(h.trust_anchor)]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=hierarchy.ROOT)
+    try:
+        peer_servers.wait_until_answers(address, port, hierarchy.APEX, proc, log)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def warm(address: str, port: int, qs: list[tuple[str, str]]) -> None:
+    for name, rdtype in qs:
+        query = dns.message.make_query(name, rdtype)
+        query.flags |= dns.flags.AD
+        response = dns.query.udp(query, address, port=port, timeout=5)
+        if response.rcode() != dns.rcode.NOERROR or not response.flags & dns.flags.AD or not response.answer:
+            raise RuntimeError(f"{address}:{port} did not validate {name} {rdtype}:\n{response}")
+
+
+def run(seconds: int = 3, names: int = 100, rounds: int = 1) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="cid-bench-rqps-") as tmp:
+        work = Path(tmp)
+        h = hierarchy.build(work / "zones", leaves=names, net=hierarchy.free_net(53))
+        qs = questions(h, names)
+        qfile = work / "queries.txt"
+        qfile.write_text("".join(f"{n} {t}\n" for n, t in qs))
+        ours_addr, ub_addr = f"{h.net}.11", h.unbound_address
+        ours_port, ub_port = free_port(ours_addr), free_port(ub_addr)
+        mine, theirs = [], []
+        with hierarchy.nsd_serving(h, 53) as stubs, \
+                unbound(work / "unbound", ub_addr, ub_port, trust_anchor=h.trust_anchor,
+                        stubs={hierarchy.APEX: stubs[hierarchy.APEX]}), \
+                ours(h, ours_addr, ours_port, work / "ours.log"):
+            warm(ours_addr, ours_port, qs)
+            warm(ub_addr, ub_port, qs)
+            for _ in range(rounds):
+                mine.append(dnsperf(ours_addr, ours_port, qfile, seconds, dnssec=False))
+                theirs.append(dnsperf(ub_addr, ub_port, qfile, seconds, dnssec=False))
+    med = statistics.median
+    return {"ours_qps": med(m["qps"] for m in mine), "unbound_qps": med(t["qps"] for t in theirs),
+            "ours_lost": sum(m["lost"] for m in mine), "unbound_lost": sum(t["lost"] for t in theirs),
+            "ratio": med(m["qps"] / t["qps"] for m, t in zip(mine, theirs))}
+
+
+def report(r: dict[str, float]) -> str:
+    return (f"resolver cache-hit qps: cid serve resolver {r['ours_qps']:,.0f} (lost {r['ours_lost']}), "
+            f"Unbound {r['unbound_qps']:,.0f} (lost {r['unbound_lost']})  → ratio {r['ratio']:.2f}× (target ≥ 0.8)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("-l", "--seconds", type=int, default=3, help="dnsperf -l per resolver (default 3)")
+    p.add_argument("--names", type=int, default=100, help="identifiers asked about (default 100)")
+    p.add_argument("--rounds", type=int, default=1, help="alternating rounds, medians (default 1)")
+    args = p.parse_args(argv)
+    if not (1 <= args.seconds <= 600 and 1 <= args.names <= 100_000 and 1 <= args.rounds <= 100):
+        p.error("-l must be 1..600, --names 1..100000, --rounds 1..100")
+    print(report(run(args.seconds, args.names, args.rounds)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
