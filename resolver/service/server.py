@@ -28,6 +28,7 @@ TCP_IDLE_TIMEOUT = 10.0  # RFC 7766 §6.2.3: seconds, not minutes
 MAX_TCP_CONNECTIONS = 256
 MAX_TCP_OUTSTANDING = 32  # per connection; reading pauses beyond this (RFC 7766 §6.2.1.1)
 UDP_BUFFER = 4 * 1024 * 1024
+UDP_BATCH = 64  # datagrams handled per wake-up before other work gets the loop
 _BIND_ATTEMPTS = 20
 
 
@@ -46,7 +47,7 @@ class RecursiveServer:
         self.tcp_responses = ResponseCache()  # a TCP response may be larger than UDP allows
         self.dropped = 0  # queries dropped because MAX_PENDING resolutions were running
         self._tasks: set[asyncio.Task] = set()
-        self._udp: list[asyncio.DatagramTransport] = []
+        self._udp: list[_UdpListener] = []
         self._tcp: list[asyncio.base_events.Server] = []
         self._tcp_connections: set[_TcpProtocol] = set()
         self._addresses: list[tuple[str, int]] = []
@@ -107,18 +108,18 @@ class RecursiveServer:
             tcp = await loop.create_server(lambda: _TcpProtocol(self), host, port,
                                            reuse_address=True, backlog=1024)
             bound = tcp.sockets[0].getsockname()[1]
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self), local_addr=(host, bound),
-                    family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+                sock.bind((host, bound))
             except OSError:
+                sock.close()
                 tcp.close()
                 await tcp.wait_closed()
                 if port != 0 and attempt == 0:
                     raise
                 continue  # the TCP port's UDP twin is taken: try another port
             self._tcp.append(tcp)
-            self._udp.append(udp)
+            self._udp.append(_UdpListener(self, sock))
             return host, bound
         raise OSError(f"could not bind UDP and TCP to one free port on {host}")
 
@@ -147,31 +148,59 @@ class RecursiveServer:
         await self.close()
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: RecursiveServer):
+class _UdpListener:
+    """UDP on a plain non-blocking socket read straight from the loop's reader callback: each
+    wake-up drains up to ``UDP_BATCH`` datagrams and answers repeats from the response cache
+    with one dict lookup and one ``sendto``, without a protocol object or transport buffer per
+    packet. A send that would block drops that answer (UDP; the client retries)."""
+
+    def __init__(self, server: RecursiveServer, sock: socket.socket):
         self.server = server
-        self.cache = server.udp_responses
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock = sock
+        self.entries = server.udp_responses._entries
+        self.clock = server.udp_responses.clock
+        self.loop = asyncio.get_running_loop()
+        self.closed = False
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # absorb bursts
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
+            except OSError:
+                pass
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # absorb bursts
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
-                except OSError:
-                    pass
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
 
-    def datagram_received(self, data: bytes, addr) -> None:
-        transport = self.transport
-        if transport is None:
+    def _readable(self) -> None:
+        sock, entries = self.sock, self.entries
+        now = self.clock()
+        for _ in range(UDP_BATCH):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable reported for an earlier send
+                log.debug("UDP socket error: %s", exc)
+                continue
+            entry = entries.get(data[2:])  # the hot path: a repeat question
+            if entry is not None and entry[0] > now:
+                self._send(data[:2] + entry[1], addr)
+                continue
+            self._slow(data, addr)
+
+    def _send(self, response: bytes, addr) -> None:
+        if self.closed:
             return
-        key = data[2:]
-        cached = self.cache.get(key)  # the hot path: a repeat question
-        if cached is not None:
-            transport.sendto(data[:2] + cached, addr)
-            return
+        try:
+            self.sock.sendto(response, addr)
+        except OSError as exc:  # full send buffer, unreachable client: drop this answer
+            log.debug("UDP send to %s failed: %s", addr, exc)
+
+    def _slow(self, data: bytes, addr) -> None:
         try:
             outcome = read_query(data, tcp=False)
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
@@ -180,17 +209,9 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if outcome is None:
             return
         if isinstance(outcome, bytes):
-            transport.sendto(outcome, addr)
+            self._send(outcome, addr)
             return
-
-        def deliver(response: bytes) -> None:
-            if not transport.is_closing():
-                transport.sendto(response, addr)
-
-        self.server.spawn(outcome, key, deliver)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("UDP socket error: %s", exc)  # e.g. ICMP port unreachable from a client
+        self.server.spawn(outcome, data[2:], lambda response: self._send(response, addr))
 
 
 class _TcpProtocol(asyncio.Protocol):
