@@ -213,6 +213,10 @@ def test_spec_documents_link_to_files_that_exist():
             assert (spec / target).exists(), f"{doc.name} links to missing {target}"
         for vector in re.findall(r"spec/vectors/([a-z0-9_]+\.json)", text):
             assert (VECTORS / vector).exists(), f"{doc.name} names missing vector {vector}"
+        # "[records.md](records.md) §3.2" must name a section that exists there
+        for target, section in re.findall(r"\]\(([a-z_]+\.md)\) §(\d+)", text):
+            headings = (spec / target).read_text(encoding="utf-8")
+            assert re.search(rf"^##+ {section}\.", headings, re.M), f"{doc.name}: {target} has no §{section}"
 
 
 @pytest.mark.parametrize("case", SVCB["wire_cases"]["cases"], ids=lambda c: c["why"])
