@@ -102,7 +102,7 @@ def test_filling_past_max_bytes_evicts_least_recently_used():
 
 def test_bound_covers_every_kind_and_oversized_entries_are_refused():
     cache, _ = make(max_bytes=8192)
-    huge = dns.rrset.from_text("big.cid.", 300, "IN", "TXT", *[f'"{i:03d}{"x" * 200}"' for i in range(20)])
+    huge = dns.rrset.from_text("big.cid.", 300, "IN", "TXT", *[f'"{i:03d}{"x" * 200}"' for i in range(40)])
     cache.put_rrset(huge, None, Status.SECURE, "ok")
     assert cache.get_rrset(N("big.cid."), TXT) is None and cache.bytes == 0
     for i in range(200):

@@ -40,10 +40,13 @@ STALE_TTL = 30  # RFC 8767 §4: the TTL of a stale answer
 PREFETCH_FRACTION = 0.1  # refresh an entry hit in its last 10 % of TTL ...
 PREFETCH_MIN_TTL = 10  # ... if its TTL was at least this long (else it is not worth it)
 
-# Size estimate: dnspython objects cost several times their wire form (measured by
-# tools/cache_memory.py); the overhead covers the entry, its key and the LRU link.
-WIRE_FACTOR = 4
-ENTRY_OVERHEAD = 320
+# Size estimate, fitted to tracemalloc measurements of entries parsed from the wire
+# (tools/cache_memory.py): the entry, its key, LRU link and RRset objects; each record's
+# Python object (an RRSIG's more: its signer name and header fields); and the bytes.
+ENTRY_OVERHEAD = 900
+RDATA_OVERHEAD = 100
+RRSIG_OVERHEAD = 1400
+WIRE_FACTOR = 1.2
 
 # Entry kinds: the first element of every cache key.
 RRSET, NEGATIVE, NSEC, DELEGATION, TRUST, RESOLUTION = range(6)
@@ -216,7 +219,11 @@ def wire_size(*rrsets: dns.rrset.RRset | None) -> int:
 
 
 def _estimate(*rrsets: dns.rrset.RRset | None) -> int:
-    return ENTRY_OVERHEAD + WIRE_FACTOR * wire_size(*rrsets)
+    size = ENTRY_OVERHEAD + int(WIRE_FACTOR * wire_size(*rrsets))
+    for rrset in rrsets:
+        if rrset is not None:
+            size += len(rrset) * (RRSIG_OVERHEAD if rrset.rdtype == dns.rdatatype.RRSIG else RDATA_OVERHEAD)
+    return size
 
 
 def _sig_lifetime(rrsigs: dns.rrset.RRset | None, now: float) -> float | None:
@@ -306,7 +313,11 @@ class Cache:
         ttl = rrset.ttl if ttl is None else min(ttl, rrset.ttl)
         cfg = self.config
         ttl = self._ttl(ttl, status, cfg.max_ttl, cfg.min_ttl)
-        name = rrset.name.canonicalize()
+        # One Name object for the key, the RRset and its RRSIGs (the wire parser makes one per
+        # record); dnspython names hash and compare case-insensitively, so no canonical copy.
+        name = rrset.name
+        if rrsigs is not None:
+            rrsigs.name = name
         entry = RRsetEntry(rrset, rrsigs, status, why, self.clock() + ttl, ttl, _estimate(rrset, rrsigs, *proof),
                            proof)
         self._store((RRSET, name, rrset.rdtype), entry)
@@ -314,11 +325,11 @@ class Cache:
         self._drop((NEGATIVE, name, NXDOMAIN_TYPE))  # the name exists after all
 
     def get_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
-        return self._get((RRSET, name.canonicalize(), rdtype))
+        return self._get((RRSET, name, rdtype))
 
     def get_stale_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
         """Fresh or expired-but-servable (never bogus) data, for serve-stale."""
-        entry = self._get((RRSET, name.canonicalize(), rdtype), stale=True)
+        entry = self._get((RRSET, name, rdtype), stale=True)
         return entry if entry is not None and entry.status is not Status.BOGUS else None
 
     # Negative answers ----------------------------------------------------------------------------
@@ -337,11 +348,9 @@ class Cache:
             self._put_nsecs(authority, ttl)
 
     def get_negative(self, name: dns.name.Name, rdtype: int) -> NegativeEntry | None:
-        name = name.canonicalize()
         return self._get((NEGATIVE, name, NXDOMAIN_TYPE)) or self._get((NEGATIVE, name, rdtype))
 
     def get_stale_negative(self, name: dns.name.Name, rdtype: int) -> NegativeEntry | None:
-        name = name.canonicalize()
         for key in ((NEGATIVE, name, NXDOMAIN_TYPE), (NEGATIVE, name, rdtype)):
             entry = self._get(key, stale=True)
             if entry is not None and entry.status is not Status.BOGUS:
@@ -380,7 +389,7 @@ class Cache:
         """The deepest zone at or above ``name`` with cached NSECs."""
         if not self._nsec_index:
             return None
-        probe = name.canonicalize()
+        probe = name
         while True:
             if probe in self._nsec_index:
                 return probe
@@ -394,7 +403,7 @@ class Cache:
         owners = self._nsec_index.get(zone)
         if not owners:
             return None
-        i = bisect.bisect_right(owners, name.canonicalize()) - 1
+        i = bisect.bisect_right(owners, name) - 1
         if i < 0:
             i = len(owners) - 1  # before the apex cannot happen in-zone; the wrap NSEC is last
         return self._get((NSEC, owners[i], zone))
@@ -404,12 +413,12 @@ class Cache:
                        nameservers: tuple[dns.name.Name, ...], ttl: int) -> None:
         zone = zone.canonicalize()
         ttl = self._ttl(ttl, None, self.config.max_ttl)
-        size = ENTRY_OVERHEAD + 96 * len(servers) + sum(WIRE_FACTOR * len(n) * 8 for n in nameservers)
+        size = ENTRY_OVERHEAD + 96 * len(servers) + 100 * len(nameservers)
         self._store((DELEGATION, zone, dns.rdatatype.NS),
                     Delegation(zone, servers, nameservers, self.clock() + ttl, ttl, size))
 
     def get_delegation(self, zone: dns.name.Name) -> Delegation | None:
-        return self._get((DELEGATION, zone.canonicalize(), dns.rdatatype.NS))
+        return self._get((DELEGATION, zone, dns.rdatatype.NS))
 
     # Zone key trust (the key cache) ------------------------------------------------------------
     def put_trust(self, zone: dns.name.Name, status: Status, why: str,
@@ -422,7 +431,7 @@ class Cache:
         return entry
 
     def get_trust(self, zone: dns.name.Name) -> ZoneTrust | None:
-        return self._get((TRUST, zone.canonicalize(), dns.rdatatype.DNSKEY))
+        return self._get((TRUST, zone, dns.rdatatype.DNSKEY))
 
     # Whole resolutions (the message cache) -----------------------------------------------------
     def put_resolution(self, key: str, name: dns.name.Name, value: Any, status: Status, ttl: int,
