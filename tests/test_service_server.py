@@ -105,6 +105,24 @@ async def test_repeat_question_is_answered_from_the_rendered_cache(fed):
         assert svc.lookups == 3  # TCP has its own cache (sizes differ), filled once
 
 
+async def test_identical_queries_in_flight_share_one_answer_each_with_its_id(fed):
+    async with _Service(fed) as svc:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.connect(svc.addr)
+        ids = list(range(500, 520))
+        for qid in ids:
+            q = query("pool-7.bj.cmcc.cid.", "SVCB", do=True)
+            q.id = qid
+            sock.send(q.to_wire())  # all before the first (cold) resolution can finish
+        responses = [dns.message.from_wire(await asyncio.wait_for(loop.sock_recv(sock, 4096), 5)) for _ in ids]
+        sock.close()
+        assert svc.lookups == 1
+    assert sorted(r.id for r in responses) == ids
+    assert all(r.answer == responses[0].answer and r.flags & dns.flags.AD for r in responses)
+
+
 async def test_tcp_pipelined_queries_each_get_their_answer(fed):
     names = ["pool-7.bj.cmcc.cid.", "backup.bj.cmcc.cid.", "nothing.bj.cmcc.cid.", "pool-1.open.cid."]
     async with _Service(fed) as svc:

@@ -24,6 +24,7 @@ from .responses import ResponseCache
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 2048  # resolutions in progress across all clients
+MAX_WAITERS = 512  # identical queries waiting for one answer in progress
 TCP_IDLE_TIMEOUT = 10.0  # RFC 7766 §6.2.3: seconds, not minutes
 MAX_TCP_CONNECTIONS = 256
 MAX_TCP_OUTSTANDING = 32  # per connection; reading pauses beyond this (RFC 7766 §6.2.1.1)
@@ -47,6 +48,7 @@ class RecursiveServer:
         self.tcp_responses = ResponseCache()  # a TCP response may be larger than UDP allows
         self.dropped = 0  # queries dropped because MAX_PENDING resolutions were running
         self._tasks: set[asyncio.Task] = set()
+        self._waiting: dict[tuple[bytes, bool], list] = {}  # (query bytes after ID, tcp) → [(id, deliver)]
         self._udp: list[_UdpListener] = []
         self._tcp: list[asyncio.base_events.Server] = []
         self._tcp_connections: set[_TcpProtocol] = set()
@@ -78,17 +80,34 @@ class RecursiveServer:
         return response
 
     def spawn(self, request: Request, key: bytes, deliver) -> bool:
-        """Start answering in a task that hands the bytes to ``deliver``; False when full."""
+        """Start answering in a task that hands the bytes to ``deliver``; False when dropped.
+
+        Byte-identical queries (after the ID) that arrive while one is being answered wait for
+        that answer instead of starting their own (each gets it with its own ID), so a burst of
+        one question — e.g. when its rendered response is refreshed — costs one render."""
+        slot = (key, request.tcp)
+        waiting = self._waiting.get(slot)
+        if waiting is not None:
+            if len(waiting) >= MAX_WAITERS:
+                self.dropped += 1
+                return False
+            waiting.append((request.query.qid, deliver))
+            return True
         if len(self._tasks) >= self.max_pending:
             self.dropped += 1
             return False
+        self._waiting[slot] = [(request.query.qid, deliver)]
         task = asyncio.get_running_loop().create_task(self.answer(request, key))
         self._tasks.add(task)
 
         def done(finished: asyncio.Task) -> None:
             self._tasks.discard(finished)
-            if not finished.cancelled():
-                deliver(finished.result())
+            waiters = self._waiting.pop(slot, [])
+            if finished.cancelled():
+                return
+            body = finished.result()[2:]
+            for qid, callback in waiters:
+                callback(struct.pack("!H", qid) + body)
 
         task.add_done_callback(done)
         return True
