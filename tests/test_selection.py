@@ -111,3 +111,11 @@ def test_tracked_servers_are_bounded(monkeypatch):
     for i in range(25):
         sel.answered((f"127.0.1.{i}", 53), 0.01)
     assert len(sel._stats) <= 10
+
+
+def test_no_random_reordering_while_some_server_is_unmeasured():
+    """Unmeasured servers are asked first anyway; the order is then fully deterministic."""
+    sel = ServerSelection(Clock())
+    sel.answered(B, 0.010)
+    rng = random.Random(0)
+    assert all(sel.order([A, B, C], rng) == [A, C, B] for _ in range(500))

@@ -4,8 +4,9 @@ long to wait, and what each server is known not to support.
 * Order: servers that recently timed out go last for ``DOWN_FOR`` seconds (held down: one
   dead server does not cost a timeout on every query); the rest by smoothed round-trip time,
   unknown servers first so that each gets measured (Knot Resolver lib/selection, Unbound
-  infra cache). With probability ``EXPLORE`` a random other live server goes first, so a
-  server whose RTT was measured once on a bad day is measured again (Knot's ε-greedy choice).
+  infra cache). Once all live servers are measured, with probability ``EXPLORE`` a random
+  other live server goes first, so a server whose RTT was measured once on a bad day is
+  measured again (Knot's ε-greedy choice).
   The random source is passed in, so tests are deterministic.
 * Timeout: the configured per-query timeout, doubled for each earlier attempt at the same
   server within one question (exponential backoff, RFC 1536 §1), capped at ``MAX_TIMEOUT``.
@@ -57,9 +58,12 @@ class ServerSelection:
                 return (False, 0.0, index)
             return (st.down_until > now, st.srtt or 0.0, index)
         ordered = [server for _, server in sorted(enumerate(servers), key=key)]
+        # Unmeasured servers already come first (that is exploration); once every live server
+        # has an RTT, now and then try one that is not the best.
+        best = self._stats.get(ordered[0]) if ordered else None
         live = [s for s in ordered[1:] if not self.is_down(s)]
         rng = rng if rng is not None else self.rng
-        if live and rng.random() < EXPLORE:
+        if live and best is not None and best.srtt is not None and rng.random() < EXPLORE:
             pick = live[rng.randrange(len(live))]
             ordered.remove(pick)
             ordered.insert(0, pick)
