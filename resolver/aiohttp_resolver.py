@@ -31,6 +31,7 @@ from .resolution import Resolution
 from .status import Status
 
 DEFAULT_PORTS = (80, 443)  # http, https: what aiohttp passes when the URL names no port
+MAX_MEMO = 1024            # hosts whose parsed name and last answer are remembered
 
 
 class ResolutionError(socket.gaierror):
@@ -63,20 +64,46 @@ class AiohttpResolver(AbstractResolver):
         self.require_secure = require_secure
         self.probe = probe
         self.default_ports = frozenset(default_ports)
+        # host -> DNS spelling (None: not ours); (host, port, family) -> (Resolution, answer).
+        # The Resolver hands out the same Resolution object while its cache entry stands, so
+        # an identical object means the answer built from it last time is still the answer.
+        self._names: dict[str, str | None] = {}
+        self._answers: dict[tuple[str, int, int], tuple[Resolution, list[ResolveResult]]] = {}
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        try:
-            name = ident.parse(host)
-        except ident.IdentifierError as exc:
+        text = self._names[host] if host in self._names else self._name(host)
+        if text is None:
             if self.fallback is not None:
                 return await self.fallback.resolve(host, port, family)
-            raise ResolutionError(socket.EAI_NONAME, f"{host}: not an identifier: {exc}") from None
-        if self.fallback is not None and not self._served(name):
-            return await self.fallback.resolve(host, port, family)
-        text = ident.to_dns(name)
+            raise ResolutionError(socket.EAI_NONAME, f"{host}: not an identifier in a namespace "
+                                  f"this resolver knows") from None
         result = await (self.resolver.probe(text) if self.probe else self.resolver.resolve(text))
+        key = (host, port, family)
+        memo = self._answers.get(key)
+        if memo is not None and memo[0] is result:
+            return list(memo[1])
         _check(host, result, self.require_secure)
+        out = self._answer(host, port, family, result)
+        if len(self._answers) >= MAX_MEMO:
+            self._answers.clear()
+        self._answers[key] = (result, out)
+        return list(out)
+
+    def _name(self, host: str) -> str | None:
+        """The identifier's DNS spelling, or None when the host is not ours to resolve."""
+        try:
+            name = ident.parse(host)
+        except ident.IdentifierError:
+            text = None
+        else:
+            text = ident.to_dns(name) if self.fallback is None or self._served(name) else None
+        if len(self._names) >= MAX_MEMO:
+            self._names.clear()
+        self._names[host] = text
+        return text
+
+    def _answer(self, host: str, port: int, family: int, result: Resolution) -> list[ResolveResult]:
         out: list[ResolveResult] = []
         seen: set[tuple[str, int]] = set()
         for endpoint in result.endpoints:
