@@ -382,3 +382,32 @@ def test_total_upstream_queries_are_bounded_whatever_the_servers_do(fed):
     result, sent = drive(e, lambda action: None)
     assert result.rcode == "SERVFAIL" and "budget" in result.why
     assert len(sent) == 12
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line, message", [
+    ("retries = 9", "retries must be an integer 0-5"),
+    ("edns_payload = 100", "edns_payload must be an integer 512-4096"),
+    ('qname_minimisation = "yes"', "qname_minimisation must be true or false"),
+    ("case_randomisation = 1", "case_randomisation must be true or false"),
+    ("minimise = false", "[engine]: unknown setting(s) minimise"),
+])
+def test_bad_engine_settings_are_one_clear_error_naming_the_file(tmp_path, line, message):
+    from resolver.client import Resolver, ResolverConfigError
+    config = tmp_path / "r.toml"
+    config.write_text(f'hints = {{"cid." = ["127.0.0.2"]}}\n[engine]\n{line}\n')
+    with pytest.raises(ResolverConfigError) as err:
+        Resolver.from_config(config)
+    assert str(config) in str(err.value) and message in str(err.value)
+
+
+def test_engine_settings_reach_every_engine(tmp_path):
+    from resolver.client import Resolver
+    config = tmp_path / "r.toml"
+    config.write_text('hints = {"cid." = ["127.0.0.2"]}\n[engine]\nqname_minimisation = false\n'
+                      "case_randomisation = false\nedns_payload = 4096\nretries = 0\n")
+    e = Resolver.from_config(config).engine("x.cid.", "A")
+    assert (e.qname_minimisation, e.case_randomisation, e.edns_payload, e.retries) == (False, False, 4096, 0)
+    d = Resolver({"cid.": ["127.0.0.2"]}).engine("x.cid.", "A")
+    assert (d.qname_minimisation, d.case_randomisation, d.edns_payload, d.retries) == (True, True, 1232, 1)
