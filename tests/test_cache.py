@@ -94,6 +94,9 @@ def test_filling_past_max_bytes_evicts_least_recently_used():
             assert cache.get_rrset(N("keep.cid."), A) is not None  # recently used: kept
         assert cache.bytes <= 64 * 1024
     assert cache.evictions > 1000
+    stats = cache.stats()
+    assert stats["kinds"]["rrset"] == stats["entries"] == len(cache) and stats["bytes"] == cache.bytes
+    assert stats["max_bytes"] == 64 * 1024 and stats["evictions"] == cache.evictions
     assert cache.get_rrset(N("n0.cid."), A) is None  # least recently used: gone
     assert cache.get_rrset(N("n1999.cid."), A) is not None
     assert len(cache) < 2000

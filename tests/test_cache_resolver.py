@@ -177,6 +177,22 @@ async def test_popular_identifier_near_expiry_is_refreshed_in_the_background(fed
     assert len(servers.queries) == 1  # the refreshed resolution served the last resolve
 
 
+async def test_lookup_hit_near_expiry_prefetches_that_question(fed):
+    clock = Clock()
+    async with counting(fed) as servers:
+        async with resolver(fed, servers, clock) as r:
+            await r.lookup("backup.bj.cmcc.cid.", "A")
+            servers.queries.clear()
+            clock.now += 275  # 25 s left of 300
+            hit = await r.lookup("backup.bj.cmcc.cid.", "A")
+            assert hit.ttl == 25 and servers.queries == [] and r.stats["prefetch"] == 1
+            await r.wait_background()
+            clock.now += 30  # past the old expiry
+            later = await r.lookup("backup.bj.cmcc.cid.", "A")
+    assert servers.asked() == {("backup.bj.cmcc.cid.", "A")} and len(servers.queries) == 1
+    assert later.ttl == 270 and later.status is Status.SECURE
+
+
 async def test_close_cancels_background_refreshes(fed):
     clock = Clock()
     async with counting(fed) as servers:

@@ -505,6 +505,14 @@ class Cache:
                               max(0, int(entry.expires - now)), expired and self._servable_stale(key, entry, now),
                               getattr(entry, "rcode", None), entry.size)
 
+    def stats(self) -> dict[str, Any]:
+        """Counters for operators (``cid ctl``, metrics): entries per kind, bytes, evictions."""
+        kinds = dict.fromkeys(KIND_NAMES, 0)
+        for key in self._lru:
+            kinds[KIND_NAMES[key[0]]] += 1
+        return {"entries": len(self._lru), "bytes": self.bytes, "max_bytes": self.config.max_bytes,
+                "evictions": self.evictions, "kinds": kinds}
+
     def __len__(self) -> int:
         return len(self._lru)
 
