@@ -466,8 +466,9 @@ class Engine:
         it twice failed to echo the 0x20 case. Returns the final (kind, payload) of the driver."""
         servers = self.cache.servers
         tcp = self.tcp
+        no_edns_here = False
         for _ in range(MAX_SENDS_PER_SERVER):
-            edns = servers.uses_edns(server)
+            edns = servers.uses_edns(server) and not no_edns_here
             case = self.case_randomisation and servers.uses_case(server)
             kind_in, payload = yield from self._send(zone, server, qname, qtype, tcp=tcp, edns=edns, case=case,
                                                      attempt=attempt)
@@ -487,9 +488,13 @@ class Engine:
                 tcp = True
                 continue
             if edns and payload.rcode() in (dns.rcode.FORMERR, dns.rcode.NOTIMP) and payload.edns < 0:
-                # An EDNS-unaware server; a spoof of this costs only DNSSEC data from this
-                # server (signed answers then fail validation: bogus, never insecure).
-                servers.edns_failed(server)
+                # An EDNS-unaware server. Remembered only when the reply repeats the question
+                # (0x20 included), so a blind spoofer cannot cheaply switch EDNS off for later
+                # queries; a bare error only drops EDNS for this question. Either way signed
+                # answers without DO fail validation (bogus, never insecure).
+                no_edns_here = True
+                if payload.question:
+                    servers.edns_failed(server)
                 self.trace.append(ev.ServerFailed(server, f"{dns.rcode.to_text(payload.rcode())} to an EDNS query: "
                                                   "asking without EDNS"))
                 continue
