@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 
 import dns.rdata
 import dns.name
@@ -253,3 +252,15 @@ async def test_find_result_is_immutable_and_json_is_a_list(fed):
     assert isinstance(data, list) and [d["identifier"] for d in data] == [x.identifier for x in found]
     summary = found.summary_json()
     assert summary["status"] == "insecure" and summary["results"] == data
+
+
+async def test_hostile_flood_of_bad_pointers_is_bounded_in_the_report():
+    from resolver.discovery.search import MAX_SKIPPED
+    flood = "".join(f"_children._compute 3600 PTR x{i}.other.net.\n" for i in range(MAX_SKIPPED + 40))
+    big = D.build({"cid.": flood})
+    async with F.serving(big) as port:
+        async with make(big, port) as r:
+            found = await r.find("cid")
+    assert {x.identifier for x in found} == D.FOUND  # the good part of the tree is still searched
+    assert len(found.skipped) == MAX_SKIPPED and "more not listed" in found.why
+    assert found.complete

@@ -34,6 +34,7 @@ MAX_NAMESPACES = 256     # namespaces browsed per search
 MAX_IDENTIFIERS = 1024   # identifiers resolved per search
 CONCURRENCY = 8          # lookups/resolutions in flight at once
 DEADLINE = 30.0          # seconds for the whole search
+MAX_SKIPPED = 256        # skipped items reported one by one; the rest are only counted
 T = TypeVar("T")
 
 
@@ -114,6 +115,7 @@ class _Search:
         self.used: list[tuple[str, Lookup]] = []
         self.matches: list[Resolution] = []
         self.skipped: list[Skipped] = []
+        self.unreported = 0  # skipped beyond MAX_SKIPPED: counted, not listed
         self.cut_short: list[str] = []
         self.tasks: set[asyncio.Task] = set()
 
@@ -126,6 +128,10 @@ class _Search:
             return await coro
 
     def skip(self, name: dns.name.Name | str, why: str) -> None:
+        # A hostile listing of thousands of bad pointers must not grow the report without end.
+        if len(self.skipped) >= MAX_SKIPPED:
+            self.unreported += 1
+            return
         self.skipped.append(Skipped(name if isinstance(name, str) else name.to_text(), why))
 
     def visit(self, namespace: dns.name.Name, depth: int) -> None:
@@ -290,7 +296,8 @@ def _why(search: _Search, status: Status, results: Iterable[Resolution], skipped
         elif not search.used:
             parts.append("no listing could be read")
     if skipped:
-        parts.append(f"{len(skipped)} skipped (first: {skipped[0].name} {skipped[0].why})")
+        more = f", {search.unreported} more not listed" if search.unreported else ""
+        parts.append(f"{len(skipped)} skipped{more} (first: {skipped[0].name} {skipped[0].why})")
     if search.cut_short:
         parts.append("incomplete: " + "; ".join(search.cut_short))
     return "; ".join(parts)
