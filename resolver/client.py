@@ -24,6 +24,7 @@ import dns.rdtypes.svcbbase as svcb
 
 from . import identifier as ident
 from . import schedule
+from .discovery.conditions import Where
 from .discovery.search import FindResult, find as _find
 from .dnssec.anchors import TrustAnchor, TrustAnchorError
 from .drivers.asyncio_driver import drive
@@ -327,7 +328,7 @@ class Resolver:
         rtt = self.reachability.srtt if len(self.reachability) else None
         return schedule.order_endpoints(endpoints, free=free, rtt=rtt), used
 
-    async def find(self, namespace: str, where=None, sort: str | None = None, limit: int | None = None,
+    async def find(self, namespace: str, where: Where = None, sort: str | None = None, limit: int | None = None,
                    deadline: float | None = None, **bounds) -> FindResult:
         """Search ``namespace`` and its delegated child namespaces (spec/discovery.md §3).
 

@@ -118,9 +118,11 @@ class Condition:
 
 
 WhereItem = str | Condition | tuple
+# What ``Resolver.find(where=...)`` accepts: one item, a list of items, or {key: value} equalities.
+Where = WhereItem | Mapping[str, Any] | Iterable[WhereItem] | None
 
 
-def parse_where(where: str | Condition | tuple | Mapping[str, Any] | Iterable[WhereItem] | None) -> tuple[Condition, ...]:
+def parse_where(where: Where) -> tuple[Condition, ...]:
     """Conditions from strings (``"accel_free>=2"``), tuples (``("accel_free", ">=", 2)``),
     Condition objects, a mapping of equalities (``{"region": "cn-bj"}``) or a list of these."""
     if where is None:

@@ -23,7 +23,8 @@ from ..engine.result import Lookup, weakest
 from ..records import registry
 from ..resolution import Resolution
 from ..status import Status
-from .conditions import Condition, ConditionError, SortKey, browse_selector, parse_where, sort_function
+from .conditions import (Condition, ConditionError, SortKey, Where, browse_selector, parse_where,
+                         sort_function)
 
 if TYPE_CHECKING:
     from ..client import Resolver
@@ -243,7 +244,7 @@ class _Search:
             self.tasks.clear()
 
 
-async def find(resolver: Resolver, namespace: str, where: Any = None, sort: str | SortKey | None = None,
+async def find(resolver: Resolver, namespace: str, where: Where = None, sort: str | SortKey | None = None,
                limit: int | None = None, deadline: float | None = None, *,
                concurrency: int = CONCURRENCY, max_depth: int = MAX_DEPTH,
                max_namespaces: int = MAX_NAMESPACES, max_identifiers: int = MAX_IDENTIFIERS) -> FindResult:
