@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ import pytest
 
 from resolver import Resolver, Status
 from resolver.auth.zonefile import write_zone
+from resolver.drivers.transport import query_udp
+from resolver.engine.case import Match, match, randomise
 from support import federation as F
 from support import peer_servers
 from support.net import free_port
@@ -67,7 +70,20 @@ class Relay(asyncio.DatagramProtocol):
             if self.mode == "lower":
                 q = response.question[0]
                 response.question = [dns.rrset.RRset(q.name.canonicalize(), q.rdclass, q.rdtype)]
+            elif self.mode == "spoof-first":
+                self.transport.sendto(forged(query).to_wire(), addr)
         self.transport.sendto(response.to_wire(), addr)
+
+
+def forged(query: dns.message.Message) -> dns.message.Message:
+    """What a spoofer who guessed ID and port but not the 0x20 case would send."""
+    response = dns.message.make_response(query)
+    q = query.question[0]
+    swapped = dns.name.Name([label.swapcase() for label in q.name.labels])
+    response.question = [dns.rrset.RRset(swapped, q.rdclass, q.rdtype)]
+    response.flags |= dns.flags.AA
+    response.answer = [dns.rrset.from_text(swapped, 86400, "IN", "A", "203.0.113.66")]
+    return response
 
 
 @contextlib.asynccontextmanager
@@ -185,3 +201,47 @@ async def test_peer_servers_work_with_minimisation_and_0x20(fed, tmp_path, peer)
     names = wire_names(by_address[relay_address])
     assert any(n != n.lower() for n in names)
     assert b"cmcc.cid." in [n.lower() for n in names]  # a minimised step was answered
+
+
+async def test_a_wrong_case_spoof_racing_the_real_reply_is_ignored(fed):
+    async with relayed_federation(fed, {"127.0.0.4": "spoof-first"}) as (port, by_address):
+        async with Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, clock=lambda: fed.now) as r:
+            found = await r.lookup("pool-7.bj.cmcc.cid.", "A")
+            assert r.cache.servers.uses_case(("127.0.0.4", port))
+    assert found.status is Status.SECURE and [rd.address for rd in found.rrset] == ["192.0.2.7"]
+    assert not any("case" in str(event) for event in found.trace)  # the real reply won, no retry
+
+
+class _Answerer(asyncio.DatagramProtocol):
+    """Replies to each query with the given messages, in order."""
+
+    def __init__(self, replies):
+        self.replies = replies
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        query = dns.message.from_wire(data)
+        for make in self.replies:
+            self.transport.sendto(make(query).to_wire(), addr)
+
+
+@pytest.mark.parametrize("order", ["forged-then-real", "forged-only"])
+async def test_transport_prefers_the_exact_reply_and_hands_over_a_case_mismatch(order):
+    def real(query):
+        response = dns.message.make_response(query)
+        response.answer = [dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.1")]
+        return response
+    replies = [forged, real] if order == "forged-then-real" else [forged]
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: _Answerer(replies), local_addr=("127.0.0.1", 0))
+    try:
+        server = transport.get_extra_info("sockname")[:2]
+        query = dns.message.make_query(randomise(N("pool-7.bj.cmcc.cid."), random.Random(4)), "A")
+        response = await query_udp(query, server, timeout=5.0)
+    finally:
+        transport.close()
+    expected = Match.EXACT if order == "forged-then-real" else Match.CASE
+    assert match(query, response) is expected
+    assert response.answer[0][0].address == ("192.0.2.1" if expected is Match.EXACT else "203.0.113.66")
