@@ -19,15 +19,18 @@ import asyncio
 import concurrent.futures
 import contextlib
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype
@@ -338,3 +341,32 @@ def test_tcp_answers_match(resolvers) -> None:
 def test_front_end_survived(resolvers) -> None:
     _, _, proc = resolvers
     assert proc.poll() is None  # no crash after everything above
+
+
+def _raw(server: tuple[str, int], wire: bytes) -> dns.message.Message:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(10)
+        sock.sendto(wire, server)
+        return dns.message.from_wire(sock.recv(65535))
+
+
+@pytest.mark.parametrize("case", ["badvers", "no-question", "axfr", "unknown-option", "notify"])
+def test_protocol_errors_match_unbound(resolvers, case) -> None:
+    servers, _, _ = resolvers
+    if case == "badvers":
+        wire = dns.message.make_query("pool-7.ops.cid.", "A", use_edns=1).to_wire()
+    elif case == "no-question":
+        wire = bytes.fromhex("abcd01000000000000000000")
+    elif case == "axfr":
+        wire = dns.message.make_query("ops.cid.", "AXFR").to_wire()
+    elif case == "notify":
+        notify = dns.message.make_query("ops.cid.", "SOA")
+        notify.set_opcode(dns.opcode.NOTIFY)
+        wire = notify.to_wire()
+    else:
+        wire = dns.message.make_query("pool-7.ops.cid.", "A", use_edns=0,
+                                      options=[dns.edns.GenericOption(65001, b"hi")]).to_wire()
+    theirs, ours = _raw(servers["unbound"], wire), _raw(servers["ours"], wire)
+    assert ours.rcode() == theirs.rcode(), f"--- unbound\n{theirs}\n--- ours\n{ours}"
+    assert ours.edns == theirs.edns and ours.id == theirs.id
+    assert _rrsets(ours.answer) == _rrsets(theirs.answer)

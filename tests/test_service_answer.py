@@ -123,7 +123,11 @@ def test_other_classes_and_opcodes():
     notify = dns.message.make_query("ops.cid.", "SOA")
     notify.set_opcode(dns.opcode.NOTIFY)
     response = parse(read_query(notify.to_wire(), tcp=False))
-    assert response.rcode() == dns.rcode.NOTIMP and response.opcode() == dns.opcode.NOTIFY
+    assert response.rcode() == dns.rcode.REFUSED and response.opcode() == dns.opcode.NOTIFY
+    update = dns.message.make_query("ops.cid.", "SOA")
+    update.set_opcode(dns.opcode.UPDATE)
+    response = parse(read_query(update.to_wire(), tcp=False))
+    assert response.rcode() == dns.rcode.NOTIMP and response.opcode() == dns.opcode.UPDATE
 
 
 def test_edns_version_above_zero_is_badvers():

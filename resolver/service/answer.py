@@ -97,7 +97,8 @@ def read_query(wire: bytes, *, tcp: bool) -> Request | bytes | None:
     flags = (wire[2] << 8) | wire[3]
     if flags & _QR:
         return None  # never answer a response (reflection loops)
-    if (flags >> 11) & 0xF != dns.opcode.QUERY:
+    opcode = (flags >> 11) & 0xF
+    if opcode not in (dns.opcode.QUERY, dns.opcode.NOTIFY):
         # Header only: other opcodes give the sections other meanings (UPDATE's zone section).
         return header_only(struct.unpack_from("!H", wire)[0], flags, dns.rcode.NOTIMP)
     query = wirefmt.parse_query(wire)
@@ -107,6 +108,8 @@ def read_query(wire: bytes, *, tcp: bool) -> Request | bytes | None:
             return parsed
         query = parsed
     request = Request(query, tcp)
+    if opcode == dns.opcode.NOTIFY:
+        return error(request, dns.rcode.REFUSED)  # understood, but a resolver has no zones to refresh
     if query.edns > 0:
         return error(request, dns.rcode.BADVERS)  # we speak EDNS version 0 only
     if query.qtype in _FORMERR_QTYPES:
