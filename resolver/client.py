@@ -29,6 +29,7 @@ from .discovery.search import FindResult, find as _find
 from .dnssec.anchors import TrustAnchor, TrustAnchorError
 from .drivers.asyncio_driver import drive
 from .drivers.probe import probe as _probe
+from .engine import trace as ev
 from .engine.cache import Cache, CacheConfig, CacheConfigError
 from .engine.engine import Budget, Engine
 from .engine.options import EDNS_PAYLOAD, ENGINE_SETTINGS
@@ -40,7 +41,7 @@ from .resolution import Endpoint, Resolution
 from .status import Status
 
 SVCB = dns.rdatatype.SVCB
-A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
+A, AAAA, CNAME = dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME
 MAX_BACKGROUND = 64  # prefetch refreshes running at once; more are skipped, not queued
 # Set inside a background refresh of a whole resolution: every lookup it makes (SVCB, CAPS,
 # LOAD, addresses, scheduling) re-fetches what is near expiry, without threading a flag through.
@@ -189,6 +190,9 @@ class Resolver:
         # One in-flight lookup per question (Unbound's mesh): identical concurrent lookups
         # share one fetch by construction, so a burst for one name costs one resolution.
         refresh = refresh or _REFRESH.get()
+        hit = self._cached(name, rdtype)
+        if hit is not None:
+            return hit
         key = (name.canonicalize(), rdtype, cd, tcp, refresh)
         pending = self._inflight.get(key)
         if pending is not None:
@@ -198,6 +202,27 @@ class Resolver:
         self._inflight[key] = task
         task.add_done_callback(lambda done: self._inflight.pop(key, None) if self._inflight.get(key) is done else None)
         return await asyncio.shield(task)
+
+    def _cached(self, name: dns.name.Name, rdtype: int) -> Lookup | None:
+        """The common hit without building an Engine: one fresh, not bogus entry answers the
+        question itself (the same Lookup the engine's cache path gives). CNAMEs, bogus data,
+        entries due for prefetch and NSEC-proven denials go through the engine."""
+        cache = self.cache
+        entry = cache.get_rrset(name, rdtype)
+        if entry is not None:
+            if entry.status is Status.BOGUS or cache.near_expiry(entry):
+                return None
+            return Lookup(name, rdtype, "NOERROR", entry.status, entry.why, cache.remaining(entry), entry.rrset,
+                          entry.rrsigs, (), entry.proof,
+                          trace=(ev.CacheHit(name.to_text(), dns.rdatatype.to_text(rdtype), entry.status),))
+        if rdtype != CNAME and cache.get_rrset(name, CNAME) is not None:
+            return None
+        neg = cache.get_negative(name, rdtype)
+        if neg is None or neg.status is Status.BOGUS or cache.near_expiry(neg):
+            return None
+        return Lookup(name, rdtype, "NXDOMAIN" if neg.rcode == "NXDOMAIN" else "NOERROR", neg.status, neg.why,
+                      cache.remaining(neg), authority=neg.authority,
+                      trace=(ev.CacheHit(name.to_text(), dns.rdatatype.to_text(rdtype), neg.status),))
 
     async def _drive(self, engine: Engine) -> Lookup:
         result = await drive(engine)

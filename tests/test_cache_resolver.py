@@ -10,6 +10,7 @@ import contextlib
 import time
 
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from resolver import Resolver, Status
 from resolver.auth.answer import answer_query
 from resolver.client import ResolverConfigError
+from resolver.engine import trace as ev
 from resolver.engine.cache import CacheConfig
 from support import federation as F
 
@@ -120,6 +122,25 @@ async def test_concurrent_resolutions_of_one_identifier_cost_the_queries_of_one(
     assert len(servers.queries) == single + 1
     assert all(res.endpoints == one.endpoints and res.status is Status.SECURE for res in many)
     assert all(lk is lookups[0] for lk in lookups) and lookups[0].rcode == "NXDOMAIN"
+
+
+async def test_cache_hits_without_an_engine_equal_the_engines_answers(fed):
+    from resolver.drivers.asyncio_driver import drive
+    async with counting(fed) as servers:
+        async with resolver(fed, servers, Clock()) as r:
+            questions = [("pool-7.bj.cmcc.cid.", "SVCB"), ("backup.bj.cmcc.cid.", "AAAA"),
+                         ("zz.bj.cmcc.cid.", "TXT"), ("c1.bj.cmcc.cid.", "A"), ("pool-7.bj.cmcc.cid.", "CAPS")]
+            for name, rdtype in questions:
+                await r.lookup(name, rdtype)
+            servers.queries.clear()
+            for name, rdtype in questions:
+                fast = await r.lookup(name, rdtype)
+                slow = await drive(r.engine(name, rdtype))
+                assert fast == slow, (name, rdtype)
+                assert any(isinstance(e, ev.CacheHit) for e in fast.trace)
+                direct = r._cached(dns.name.from_text(name), dns.rdatatype.from_text(rdtype))
+                assert (direct is None) == (rdtype == "A"), name  # the CNAME chain needs the engine
+    assert servers.queries == []
 
 
 # --- serve-stale -------------------------------------------------------------------------------------------
