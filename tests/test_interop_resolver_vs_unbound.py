@@ -264,6 +264,12 @@ CASES = [
     ("www.ops.cid.", "CNAME", "NOERROR"),            # the alias itself
     ("anything.wild.ops.cid.", "A", "NOERROR"),      # wildcard expansion, proven
     ("ops.cid.", "DNSKEY", "NOERROR"),
+    ("cid.", "DNSKEY", "NOERROR"),                   # the trust anchor's own keys
+    ("cid.", "NS", "NOERROR"),
+    ("ops.cid.", "SOA", "NOERROR"),
+    ("ns1.ops.cid.", "A", "NOERROR"),
+    ("plain.cid.", "NS", "NOERROR"),                 # apex of the unsigned child
+    ("gw.ops.cid.", "NSEC", "NOERROR"),
     ("ops.cid.", "DS", "NOERROR"),
     ("plain.cid.", "DS", "NOERROR"),                 # no DS: signed proof of insecurity
     ("pool-1.plain.cid.", "A", "NOERROR"),           # insecure
