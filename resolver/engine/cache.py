@@ -45,7 +45,7 @@ PREFETCH_MIN_TTL = 10  # ... if its TTL was at least this long (else it is not w
 # Python object (an RRSIG's more: its signer name and header fields); and the bytes.
 ENTRY_OVERHEAD = 900
 RDATA_OVERHEAD = 100
-RRSIG_OVERHEAD = 1400
+RRSIG_OVERHEAD = 1100
 WIRE_FACTOR = 1.2
 
 # Entry kinds: the first element of every cache key.
@@ -241,6 +241,25 @@ class Cache:
         self.bytes = 0
         self.evictions = 0
         self.servers = ServerSelection(clock)  # per-server RTT and timeouts (not bounded here)
+        self._names: dict[dns.name.Name, dns.name.Name] = {}  # see _intern
+
+    def _intern(self, name: dns.name.Name) -> dns.name.Name:
+        """One shared Name object per owner or signer (the wire parser builds a new one for
+        every record: an identifier's A, SVCB, CAPS and their RRSIGs would hold six copies).
+        Bounded by the number of entries; clearing only loses sharing, never data."""
+        found = self._names.get(name)
+        if found is None:
+            if len(self._names) > 2 * len(self._lru) + 1024:
+                self._names.clear()
+            found = self._names[name] = name
+        return found
+
+    def _shared_signers(self, owner: dns.name.Name, rrsigs: dns.rrset.RRset) -> dns.rrset.RRset:
+        shared = dns.rrset.RRset(owner, rrsigs.rdclass, rrsigs.rdtype, rrsigs.covers)
+        for rd in rrsigs:
+            signer = self._intern(rd.signer)
+            shared.add(rd if rd.signer is signer else rd.replace(signer=signer), rrsigs.ttl)
+        return shared
 
     # The store -------------------------------------------------------------------------------
     def _ttl(self, ttl: float, status: Status | None, cap: int, floor: int = 0) -> int:
@@ -315,9 +334,9 @@ class Cache:
         ttl = self._ttl(ttl, status, cfg.max_ttl, cfg.min_ttl)
         # One Name object for the key, the RRset and its RRSIGs (the wire parser makes one per
         # record); dnspython names hash and compare case-insensitively, so no canonical copy.
-        name = rrset.name
+        name = rrset.name = self._intern(rrset.name)
         if rrsigs is not None:
-            rrsigs.name = name
+            rrsigs = self._shared_signers(name, rrsigs)
         entry = RRsetEntry(rrset, rrsigs, status, why, self.clock() + ttl, ttl, _estimate(rrset, rrsigs, *proof),
                            proof)
         self._store((RRSET, name, rrset.rdtype), entry)
@@ -381,7 +400,9 @@ class Cache:
                 continue
             key = (NSEC, owner, zone)
             fresh = key not in self._lru
-            self._store(key, NsecEntry(zone, rrset, rrsigs, now + life, int(life), _estimate(rrset, rrsigs)))
+            entry = NsecEntry(zone, rrset, self._shared_signers(rrset.name, rrsigs), now + life, int(life),
+                              _estimate(rrset, rrsigs))
+            self._store(key, entry)
             if fresh and key in self._lru:
                 bisect.insort(self._nsec_index.setdefault(zone, []), owner)
 
