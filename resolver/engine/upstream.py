@@ -1,0 +1,154 @@
+"""Asking a zone's servers (the engine's upstream side): building each query, choosing the
+server, matching the reply, and the per-server fallbacks.
+
+A mixin of ``Engine`` (its generator methods yield Send actions like the rest of the engine):
+``_ask`` walks the servers in ServerSelection order with retries and backoff (selection.py);
+``_exchange`` runs one server's protocol dance — UDP, TCP after TC=1, without EDNS after
+FORMERR/NOTIMP without OPT (RFC 6891 §7), lower case after two 0x20 case mismatches (case.py);
+``_send`` builds one query (random ID, 0x20, DO, CD, RD=0) within the resolution's budget.
+Scrubbing (scrub.py) and classification (classify.py) happen here, before anything else sees
+a reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from . import case as case20
+from . import trace as ev
+from .actions import Send
+from .classify import Kind, classify
+from .scrub import scrub
+
+Server = tuple[str, int]
+MAX_SENDS_PER_SERVER = 5  # one server, one question: TC→TCP, EDNS and 0x20 fallbacks together
+_Gen = Generator[Send, Any, Any]
+
+
+class ServFail(Exception):
+    """This lookup cannot be completed (servers failed, no path); callers may try another way."""
+
+
+class BudgetExhausted(ServFail):
+    """A resolution-wide limit was hit: always ends the whole resolution."""
+
+
+class Upstream:
+    """Needs from the engine: budget, clock, cache (with ``servers``), trace, rng, timeout,
+    retries, tcp, case_randomisation, edns_payload and a token counter ``_tokens``."""
+
+    def _send(self, zone, server: Server, qname, qtype, *, tcp: bool, edns: bool, case: bool,
+              attempt: int) -> _Gen:
+        budget = self.budget
+        if budget.queries >= budget.max_queries:
+            raise BudgetExhausted(f"query budget of {budget.max_queries} exhausted at {qname} (zone {zone})")
+        left = budget.deadline - self.clock()
+        if left <= 0:
+            raise BudgetExhausted(f"time budget exhausted at {qname} (zone {zone})")
+        budget.queries += 1
+        self.queries += 1
+        # Iterative (RD=0); CD=1 because we validate ourselves (RFC 4035 §3.2.2). A fresh
+        # random ID per query (RFC 5452 §9.2; the driver adds a fresh random source port) and
+        # 0x20 case in the name are what a blind spoofer has to guess.
+        wire_name = case20.randomise(qname, self.rng) if case else qname.canonicalize()
+        query = dns.message.make_query(wire_name, qtype, use_edns=0 if edns else False, want_dnssec=edns,
+                                       payload=self.edns_payload, id=self.rng.getrandbits(16),
+                                       flags=dns.flags.CD)
+        self.trace.append(ev.QuerySent(str(zone), server, str(qname), dns.rdatatype.to_text(qtype), tcp))
+        sent_at = self.clock()
+        timeout = min(self.cache.servers.timeout(self.timeout, attempt), left)
+        reply = yield Send(query, server, tcp, timeout, next(self._tokens))
+        if reply[0] == "response":
+            self.cache.servers.answered(server, self.clock() - sent_at)
+        elif reply[0] == "timeout":
+            self.cache.servers.timed_out(server)
+        return reply
+
+    def _exchange(self, zone, server: Server, qname, qtype, attempt: int) -> _Gen:
+        """One server, one question: UDP, then TCP after TC=1; without EDNS once the server
+        answered FORMERR/NOTIMP without OPT to an EDNS query (RFC 6891 §7); in lower case once
+        it twice failed to echo the 0x20 case. Returns the final (kind, payload) of the driver."""
+        servers = self.cache.servers
+        tcp = self.tcp
+        no_edns_here = False
+        for _ in range(MAX_SENDS_PER_SERVER):
+            edns = servers.uses_edns(server) and not no_edns_here
+            case = self.case_randomisation and servers.uses_case(server)
+            kind_in, payload = yield from self._send(zone, server, qname, qtype, tcp=tcp, edns=edns, case=case,
+                                                     attempt=attempt)
+            if kind_in == "case":
+                # Right ID and port, wrong case: a spoofer who guessed both, or a server that
+                # does not echo case. The packet is never used; ask again with a fresh ID,
+                # port and pattern (a spoofer would have to win twice to turn 0x20 off).
+                lower = servers.case_mismatch(server)
+                self.trace.append(ev.ServerFailed(server, "question case differs (0x20): ignored as a possible spoof"
+                                                  + ("; asking in lower case from now on" if lower else "")))
+                continue
+            if kind_in != "response":
+                return kind_in, payload
+            if case:
+                servers.case_echoed(server)
+            if payload.flags & dns.flags.TC and not tcp:
+                tcp = True
+                continue
+            if edns and payload.rcode() in (dns.rcode.FORMERR, dns.rcode.NOTIMP) and payload.edns < 0:
+                # An EDNS-unaware server. Remembered only when the reply repeats the question
+                # (0x20 included), so a blind spoofer cannot cheaply switch EDNS off for later
+                # queries; a bare error only drops EDNS for this question. Either way signed
+                # answers without DO fail validation (bogus, never insecure).
+                no_edns_here = True
+                if payload.question:
+                    servers.edns_failed(server)
+                self.trace.append(ev.ServerFailed(server, f"{dns.rcode.to_text(payload.rcode())} to an EDNS query: "
+                                                  "asking without EDNS"))
+                continue
+            return kind_in, payload
+        return "error", f"no usable exchange in {MAX_SENDS_PER_SERVER} tries"
+
+    def _ask(self, zone: dns.name.Name, servers: Sequence[Server], qname, qtype) -> _Gen:
+        """Ask the servers of ``zone`` in the order ServerSelection gives until one gives a
+        usable, scrubbed response. A server that timed out is asked again after the others,
+        up to ``retries`` more times, each time with twice the timeout (a lost datagram is not
+        a dead server, a slow one needs longer), within the resolution's budget."""
+        failures = []
+        queue = self.cache.servers.order(servers, self.rng)
+        attempts: dict[Server, int] = {}
+        index = 0
+        while index < len(queue):  # at most len(servers) * (1 + retries) entries
+            server = queue[index]
+            index += 1
+            attempt = attempts.get(server, 0)
+            attempts[server] = attempt + 1
+            kind_in, payload = yield from self._exchange(zone, server, qname, qtype, attempt)
+            if kind_in == "timeout":
+                reason = "timeout again" if attempt else "timeout"
+                if attempt < self.retries:
+                    queue.append(server)
+            elif kind_in == "error":
+                reason = payload
+            elif payload.flags & dns.flags.TC:
+                reason = "truncated over TCP"
+            elif payload.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                reason = dns.rcode.to_text(payload.rcode())
+            else:
+                msg = scrub(payload, zone, qname)
+                kind = classify(msg, zone, qname, qtype)
+                if kind is not Kind.LAME:
+                    return msg, kind
+                reason = "lame (no answer, referral or proof for the question)"
+            failures.append(f"{_addr(server)} {reason}")
+            self.trace.append(ev.ServerFailed(server, reason))
+        raise ServFail(f"no usable response from the servers of {zone} for {qname} "
+                        f"{dns.rdatatype.to_text(qtype)}: {'; '.join(failures) or 'no servers'}")
+
+
+def _addr(server: Server) -> str:
+    host, port = server
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
