@@ -4,11 +4,15 @@ validating the chain of trust from the trust anchor on the way (RFC 1034 §5.3.3
 The resolution logic is written as one generator (``_run``) that yields Send actions and
 receives what the driver reports back; ``next_action``/``on_response``/``on_timeout`` are
 the only doors in and out (the Knot Resolver / h11 pattern). Nothing here owns a socket, a
-task or a real clock, so every decision can be replayed from scripted packets.
+task or a real clock — nor a random source it was not given (``rng``: query IDs, 0x20 case,
+exploration) — so every decision can be replayed from scripted packets.
+
+Asking servers (query building, server choice, reply matching, EDNS/0x20 fallbacks) is the
+``Upstream`` mixin (upstream.py); QNAME minimisation is qmin.py, driven from ``_lookup_one``.
 
 One query is outstanding at a time. Every path is bounded: queries per resolution
 (``max_queries``), elapsed time (``max_time``, on the injected clock; both may be a Budget
-shared with other lookups), referrals per lookup,
+shared with other lookups), referrals per lookup (16), minimisation steps (10),
 CNAME hops (8), sub-resolution depth (NS names outside their zone, DS, DNSKEY).
 """
 

@@ -41,8 +41,8 @@ class BudgetExhausted(ServFail):
 
 
 class Upstream:
-    """Needs from the engine: budget, clock, cache (with ``servers``), trace, rng, timeout,
-    retries, tcp, case_randomisation, edns_payload and a token counter ``_tokens``."""
+    """Needs from the engine: budget, queries, clock, cache (with ``servers``), trace, rng,
+    timeout, retries, tcp, case_randomisation, edns_payload and a token counter ``_tokens``."""
 
     def _send(self, zone, server: Server, qname, qtype, *, tcp: bool, edns: bool, case: bool,
               attempt: int) -> _Gen:
