@@ -8,7 +8,13 @@ why). tracemalloc measures what the cache holds once the messages are gone; the 
 also compared with the cache's own size estimate (the ``max_bytes`` accounting). Optionally
 (--resolutions) a whole-Resolution memo entry per identifier is added too.
 
+With --unbound (root: NSD on port 53, as tools/bench/cold.py), both resolvers fill their caches
+from the same signed three-level hierarchy served by NSD in the same run: Unbound's growth of
+mem.cache.rrset + mem.cache.message (unbound-control stats) against the growth of our
+Resolver (tracemalloc over its whole cache) after A, SVCB and CAPS lookups of N identifiers.
+
     python3 tools/cache_memory.py [-n 1000] [--resolutions]
+    python3 tools/cache_memory.py --unbound [-n 1000]
 """
 
 from __future__ import annotations
@@ -76,12 +82,82 @@ def answers(wires: list[tuple[str, str, bytes]]):
         yield rrset, msg.sigs("answer", rrset)
 
 
+def _unbound_memory(ub) -> int:
+    stats = dict(line.split("=", 1) for line in ub.control("stats_noreset").split() if "=" in line)
+    try:
+        return int(stats["mem.cache.rrset"]) + int(stats["mem.cache.message"])
+    except KeyError:
+        raise RuntimeError("unbound-control stats has no mem.cache.*: " + " ".join(sorted(stats))[:400]) from None
+
+
+def against_unbound(n: int) -> int:
+    """Same run, same data: Unbound's cache growth vs ours, per identifier (A+SVCB+CAPS)."""
+    import asyncio
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+    import cold  # noqa: E402  (tools/bench: NSD-served hierarchy + flushable Unbound)
+    import dns.asyncquery
+    import dns.flags
+
+    from resolver import Resolver
+    from resolver.dnssec.anchors import TrustAnchor
+
+    types = ("A", "SVCB", "TYPE65380")
+
+    async def fill_unbound(ub, names):
+        async def ask(name, rdtype):
+            q = dns.message.make_query(name, rdtype, want_dnssec=True)
+            r = await dns.asyncquery.udp(q, ub.address, port=ub.port, timeout=5)
+            if not r.flags & dns.flags.AD:
+                raise RuntimeError(f"Unbound did not validate {name} {rdtype}")
+        for i in range(0, len(names), 50):
+            await asyncio.gather(*(ask(name, t) for name in names[i:i + 50] for t in types))
+
+    async def fill_ours(h, names) -> int:
+        r = Resolver(hints={"cid.": [h.addresses["cid."]]}, trust_anchor=TrustAnchor.load(h.trust_anchor),
+                     port=53, cache_config={"prefetch": False})
+        await r.lookup(names[0], "SOA")  # delegations and keys first: not per-identifier memory
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(0, len(names), 50):
+            lookups = await asyncio.gather(*(r.lookup(name, t) for name in names[i:i + 50]
+                                             for t in ("A", "SVCB", "CAPS")))
+            if any(lk.status is not Status.SECURE or lk.rrset is None for lk in lookups):
+                raise RuntimeError("our lookups did not validate")
+        del lookups  # only what the cache holds counts
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        await r.close()
+        return used
+
+    with tempfile.TemporaryDirectory(prefix="cid-cache-memory-") as tmp, \
+            cold.environment(Path(tmp), n) as (h, ub):
+        names = [h.name(i) for i in range(n)]
+        ub.control("set_option", "extended-statistics:", "yes")  # mem.cache.* in stats
+        asyncio.run(fill_unbound(ub, names[:1]))
+        base = _unbound_memory(ub)
+        asyncio.run(fill_unbound(ub, names[1:]))
+        unbound_per = (_unbound_memory(ub) - base) / (n - 1)
+        ours_per = asyncio.run(fill_ours(h, names[1:])) / (n - 1)
+    print(f"identifiers cached:     {n - 1} (A+SVCB+CAPS with RRSIGs, same NSD-served zone)")
+    print(f"Unbound (rrset+msg):    {unbound_per:8.0f} B per identifier")
+    print(f"ours (tracemalloc):     {ours_per:8.0f} B per identifier")
+    print(f"ratio ours/Unbound:     {ours_per / unbound_per:.2f}x (target <= 1.0)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000, help="identifiers (default 1000)")
     parser.add_argument("--resolutions", action="store_true", help="also memoise a Resolution per identifier")
+    parser.add_argument("--unbound", action="store_true", help="compare with Unbound in the same run (root)")
     args = parser.parse_args()
     n = args.n
+    if args.unbound:
+        return against_unbound(n)
     wires = responses(build_zone(n), n)
     gc.collect()
     tracemalloc.start()
