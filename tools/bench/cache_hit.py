@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import dns.asyncresolver
 import dns.resolver
@@ -95,8 +97,6 @@ async def setup(h: hierarchy.Hierarchy, port: int):
 
 
 async def measure(batch: int, rounds: int) -> dict[str, float]:
-    import tempfile
-    from pathlib import Path
     with tempfile.TemporaryDirectory(prefix="cid-bench-hit-") as tmp:
         h = hierarchy.build(Path(tmp), leaves=4)
         async with serving(h) as port:
