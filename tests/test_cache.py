@@ -75,6 +75,13 @@ def test_nxdomain_is_per_name_nodata_per_name_and_type():
     assert cache.get_negative(N("sub.gone.cid."), A) is None  # not claimed (RFC 8020 is not assumed)
 
 
+def test_a_bogus_nxdomain_only_blocks_the_type_asked():
+    cache, _ = make()
+    cache.put_negative(N("victim.cid."), A, "NXDOMAIN", (soa(),), Status.BOGUS, "unproven", 300)
+    assert cache.get_negative(N("victim.cid."), A).status is Status.BOGUS
+    assert cache.get_negative(N("victim.cid."), AAAA) is None
+
+
 def test_positive_data_replaces_a_negative_entry_for_the_name():
     cache, _ = make()
     cache.put_negative(N("late.cid."), A, "NXDOMAIN", (soa(),), Status.INSECURE, "nx", 300)

@@ -358,7 +358,9 @@ class Cache:
         type. A SECURE answer's NSEC records also go to the NSEC cache (RFC 8198)."""
         name = name.canonicalize()
         ttl = self._ttl(ttl, status, self.config.max_negative_ttl)
-        nx = rcode == "NXDOMAIN"
+        # A bogus NXDOMAIN (e.g. forged) stays per name and type: it must not take down the
+        # name's other types for bogus_ttl.
+        nx = rcode == "NXDOMAIN" and status is not Status.BOGUS
         key = (NEGATIVE, name, NXDOMAIN_TYPE if nx else rdtype)
         entry = NegativeEntry(name, rdtype, rcode, tuple(authority), status, why, self.clock() + ttl, ttl,
                               _estimate(*authority))
