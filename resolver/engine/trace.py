@@ -104,7 +104,7 @@ def _addr(server: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-# Cache events (kept at the end; part of TraceEvent too) -------------------------------------------
+# Cache events (kept at the end; added to TraceEvent below) --------------------------------------------
 
 @dataclass(frozen=True)
 class CacheDenial:
@@ -130,3 +130,6 @@ class StaleServed:
 
     def __str__(self) -> str:
         return f";; stale answer for {self.name} {self.rdtype}: {self.reason}"
+
+
+TraceEvent = TraceEvent | CacheDenial | StaleServed  # noqa: F811  (the cache's events, defined above)
