@@ -39,6 +39,11 @@ def test_cold_script_against_unbound() -> None:
     assert "Unbound" in out and len(ratios(out)) == 2
 
 
+def test_memory_script_against_unbound() -> None:
+    out = bench(str(BENCH / "memory.py"), "--names", "3")
+    assert "KiB" in out and len(ratios(out)) == 1
+
+
 def test_auth_qps_script_against_nsd() -> None:
     out = bench(str(BENCH / "auth_qps.py"), "-l", "1", "--names", "20")
     assert "NSD" in out and len(ratios(out)) == 1
@@ -63,7 +68,7 @@ def test_run_all_prints_a_table() -> None:
 
 
 @pytest.mark.parametrize("args", [["cache_hit.py", "--batch", "0"], ["cold.py", "--samples", "0"],
-                                  ["auth_qps.py", "-l", "0"], ["resolver_qps.py", "--rounds", "0"],
+                                  ["auth_qps.py", "-l", "0"], ["resolver_qps.py", "--rounds", "0"], ["memory.py", "--names", "0"],
                                   ["signing.py", "--names", "0"]])
 def test_scripts_reject_bad_sizes_in_one_line(args: list[str]) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], capture_output=True,

@@ -91,8 +91,9 @@ remote-control:
 
 @contextlib.contextmanager
 def unbound(workdir: Path, address: str, port: int, *, trust_anchor: Path,
-            stubs: Mapping[str, str], threads: int = 1) -> Iterator[Unbound]:
-    """Unbound with its defaults (QNAME minimisation, aggressive NSEC) plus what loopback needs."""
+            stubs: Mapping[str, str], threads: int = 1, extended_statistics: bool = False) -> Iterator[Unbound]:
+    """Unbound with its defaults (QNAME minimisation, aggressive NSEC) plus what loopback needs;
+    ``extended_statistics`` adds mem.cache.* to ``unbound-control stats`` (off: it costs per query)."""
     workdir.mkdir(parents=True, exist_ok=True)
     stub_blocks = "".join(f"stub-zone:\n  name: \"{n}\"\n  stub-addr: {a}\n" for n, a in stubs.items())
     conf = workdir / "unbound.conf"
@@ -113,6 +114,7 @@ def unbound(workdir: Path, address: str, port: int, *, trust_anchor: Path,
   access-control: 127.0.0.0/8 allow
   module-config: "validator iterator"
   trust-anchor-file: "{trust_anchor}"
+  extended-statistics: {"yes" if extended_statistics else "no"}
 remote-control:
   control-enable: yes
   control-interface: "{workdir}/unbound.ctl"

@@ -109,13 +109,13 @@ async def measure(h: hierarchy.Hierarchy, ub: Unbound, samples: int) -> dict[str
 
 
 @contextlib.contextmanager
-def environment(workdir: Path, leaves: int, net: str | None = None):
+def environment(workdir: Path, leaves: int, net: str | None = None, **unbound_options):
     """Build and sign the hierarchy, serve it with NSD on port 53, start a flushable Unbound."""
     h = hierarchy.build(workdir / "zones", leaves, net=net or hierarchy.free_net(53))
     with hierarchy.nsd_serving(h, 53) as stubs:
         port = free_port(h.unbound_address)
         with unbound(workdir / "unbound", h.unbound_address, port, trust_anchor=h.trust_anchor,
-                     stubs={hierarchy.APEX: stubs[hierarchy.APEX]}) as ub:
+                     stubs={hierarchy.APEX: stubs[hierarchy.APEX]}, **unbound_options) as ub:
             yield h, ub
 
 
