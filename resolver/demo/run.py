@@ -7,12 +7,14 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable
 
+from ..auth.keys import load_zone_keys
 from ..auth.server import AuthServer
 from ..auth.store import ZoneStore
 from ..auth.zonefile import load_zone
 from ..client import Resolver
 from ..resolution import Resolution
 from .build import Federation
+from .live import REFRESH_SECONDS, LoadRefresher
 
 # (identifier, expected status, expected rcode): the demo checks itself end to end.
 SAMPLES = (
@@ -25,20 +27,35 @@ SAMPLES = (
 
 
 @contextlib.asynccontextmanager
-async def serving(fed: Federation) -> AsyncIterator[list[AuthServer]]:
-    """Start one AuthServer per zone on its own loopback address; stop them all on exit."""
+async def serving(fed: Federation) -> AsyncIterator[LoadRefresher]:
+    """Start one AuthServer per zone on its own loopback address; stop them all on exit.
+
+    Yields the refresher that keeps their LOAD records live.
+    """
     servers: list[AuthServer] = []
+    served = []
     try:
         for zone in fed.zones:
             store = ZoneStore()
-            store.add(load_zone(zone.file, zone.name))
+            loaded = load_zone(zone.file, zone.name)
+            store.add(loaded)
+            keys = load_zone_keys(fed.directory / "keys", zone.name) if zone.signed else []
+            served.append((store, loaded, keys))
             server = AuthServer(store, [(zone.address, zone.port)])
             await server.start()
             servers.append(server)
-        yield servers
+        yield LoadRefresher(served)
     finally:
         for server in servers:
             await server.close()
+
+
+async def keep_load_live(refresher: LoadRefresher, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
+        except asyncio.TimeoutError:
+            refresher.tick()
 
 
 def resolver_for(fed: Federation, **options) -> Resolver:
@@ -58,7 +75,7 @@ async def run(fed: Federation, *, serve: bool, show: Callable[[Resolution, bool]
     Exit status 1 when any sample did not resolve as expected, so the demo doubles as a smoke test.
     """
     ok = True
-    async with serving(fed):
+    async with serving(fed) as refresher:
         async with resolver_for(fed) as resolver:
             for identifier, status, rcode in SAMPLES:
                 result = await resolver.resolve(identifier)
@@ -71,5 +88,5 @@ async def run(fed: Federation, *, serve: bool, show: Callable[[Resolution, bool]
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
+            await keep_load_live(refresher, stop)
     return 0 if ok else 1
