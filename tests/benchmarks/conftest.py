@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+for extra in (BENCH, Path(__file__).resolve().parent):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from ratios import RATES, record  # noqa: E402,F401  (record: tests import it from here too)
 
 MARK = "benchmark_suite"
-# group → {"ours"|"peer": operations per second, "kind": "rate"|"time"}, filled by record()
-RATES: dict[str, dict] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -34,16 +35,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-
-
-def record(benchmark, group: str, side: str, ops_per_call: int = 1, kind: str = "rate") -> None:
-    """Remember ops/s (median round) of a finished benchmark; ``kind`` says how the ratio reads:
-    "rate" → ours/peer throughput, "time" → ours/peer latency. Nothing when disabled."""
-    stats = getattr(benchmark, "stats", None)
-    if stats is None or not getattr(stats, "stats", None) or not stats.stats.median:
-        return
-    entry = RATES.setdefault(group, {"kind": kind})
-    entry[side] = ops_per_call / stats.stats.median
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

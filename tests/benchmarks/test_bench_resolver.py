@@ -12,7 +12,7 @@ import pytest
 import cache_hit
 import cold
 import hierarchy
-from conftest import record
+from ratios import record
 
 pytestmark = pytest.mark.benchmark_suite
 BATCH = 2000

@@ -35,7 +35,7 @@ from support.net import free_port
 
 @contextlib.asynccontextmanager
 async def serving(h: hierarchy.Hierarchy) -> AsyncIterator[int]:
-    """Each zone by its own AuthServer on its 127.0.53.x address, one common port; yields it."""
+    """Each zone by its own AuthServer on its own address, one common port; yields the port."""
     for _ in range(5):
         port = free_port(h.addresses[hierarchy.APEX])
         servers: list[AuthServer] = []

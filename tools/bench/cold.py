@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Cold validated resolution of a three-level signed hierarchy: our Resolver vs Unbound, same run.
 
-NSD serves cid. → cmcc.cid. → bj.cmcc.cid. (Ed25519, KSK/ZSK) on 127.0.53.1-3 port 53 (root
-needed: Unbound follows referrals to glue addresses on port 53). Each sample is cold on both
+NSD serves cid. → cmcc.cid. → bj.cmcc.cid. (Ed25519, KSK/ZSK) on 127.0.N.1-3 (a free N) port 53
+(root needed: Unbound follows referrals to glue addresses on port 53). Each sample is cold on both
 sides: ours is a fresh Resolver (empty cache, infra and key state), Unbound is flushed
 (flush_zone cid. drops RRsets, messages and keys; flush_infra all drops RTTs) before it.
 
