@@ -45,9 +45,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     for group, r in rows:
         if r["kind"] == "time":
             terminalreporter.write_line(
-                f"{group:<30} ours {1000 / r['ours']:9.2f} ms  peer {1000 / r['peer']:9.2f} ms  "
+                f"{group:<34} ours {1000 / r['ours']:9.2f} ms  peer {1000 / r['peer']:9.2f} ms  "
                 f"(median)  time ratio {r['peer'] / r['ours']:6.2f}×")
         else:
             terminalreporter.write_line(
-                f"{group:<30} ours {r['ours']:>12,.0f}/s  peer {r['peer']:>12,.0f}/s  "
+                f"{group:<34} ours {r['ours']:>12,.0f}/s  peer {r['peer']:>12,.0f}/s  "
                 f"(median)  ratio {r['ours'] / r['peer']:6.1f}×")
