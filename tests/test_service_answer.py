@@ -279,3 +279,25 @@ def test_question_case_is_echoed_and_names_compressed():
     response = respond(req, lookup(rrset=A_SET))[0]
     assert parse(response).question[0].name.labels == (b"POOL-7", b"Ops", b"CID", b"")
     assert len(response) < 12 + 2 * 20 + 20  # the owner is a pointer to the question
+
+
+def _ede(message: dns.message.Message) -> list[tuple[int, str | None]]:
+    return [(o.code, o.text) for o in message.options if o.otype == dns.edns.OptionType.EDE]
+
+
+def test_servfail_says_why_in_an_extended_dns_error():
+    bogus = lookup("SERVFAIL", Status.BOGUS, ttl=60)
+    assert _ede(parse(respond(request(), bogus)[0])) == [(6, "test")]  # DNSSEC Bogus
+    failed = Lookup(N("pool-7.ops.cid."), 1, "SERVFAIL", Status.INDETERMINATE, "no usable response " * 40, 0)
+    message = parse(respond(request(payload=512), failed)[0])
+    [(code, text)] = _ede(message)
+    assert code == 0 and text.startswith("no usable response") and len(text) == 300
+    assert not parse(respond(request(edns=False), bogus)[0]).options  # no OPT, no EDE
+
+
+def test_stale_answers_are_marked():
+    stale = lookup(ttl=30, rrset=A_SET, stale=True)
+    message = parse(respond(request(), stale)[0])
+    assert _ede(message) == [(3, None)] and message.answer[0].ttl == 30
+    assert _ede(parse(respond(request(), lookup("NXDOMAIN", stale=True, authority=(SOA_SET,)))[0])) == [(19, None)]
+    assert not _ede(parse(respond(request(), lookup(rrset=A_SET))[0]))

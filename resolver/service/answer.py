@@ -57,6 +57,11 @@ _REFUSED_QTYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})  # zone tr
 # ANY, RRSIG, MAILA/MAILB: no single RRset a validator can vouch for (RFC 8482 lets us decline ANY).
 _NOTIMP_QTYPES = frozenset({dns.rdatatype.ANY, RRSIG, dns.rdatatype.MAILA, dns.rdatatype.MAILB})
 _NEGATIVE_PROOF = frozenset({SOA, NSEC, NSEC3})  # what a negative answer's authority section holds
+# RFC 8914 §4 info-codes. Texts are cut to fit small UDP responses.
+_EDE = 15
+EDE_OTHER, EDE_STALE, EDE_BOGUS, EDE_STALE_NXDOMAIN = 0, 3, 6, 19
+MAX_EDE_TEXT = 300
+_PLAIN_OPT = 11  # an OPT without options, which ResponseWriter's limit already counts
 _RCODES = {"NOERROR": dns.rcode.NOERROR, "NXDOMAIN": dns.rcode.NXDOMAIN, "SERVFAIL": dns.rcode.SERVFAIL}
 
 
@@ -170,7 +175,8 @@ def respond(request: Request, lookup: Lookup, soa: Lookup | None = None) -> tupl
         # Bogus results are cached briefly by the engine so attackers cannot force work;
         # upstream failures are not reused (the engine's server selection holds them down).
         reuse = lookup.ttl if lookup.status is Status.BOGUS else 0
-        return _render(request, flags | rcode, rcode, [], []), reuse
+        ede = (EDE_BOGUS if lookup.status is Status.BOGUS else EDE_OTHER, lookup.why)
+        return _render(request, flags | rcode, rcode, [], [], ede), reuse
     if lookup.status is Status.SECURE and request.wants_ad:
         flags |= _AD
     do = request.do
@@ -199,7 +205,10 @@ def respond(request: Request, lookup: Lookup, soa: Lookup | None = None) -> tupl
             kind = rrset.covers if rrset.rdtype == RRSIG else rrset.rdtype
             if kind in _NEGATIVE_PROOF and (do or rrset.rdtype == SOA):
                 authority.append((rrset, cap))
-    return _render(request, flags | rcode, rcode, answer, authority), cap
+    ede = None
+    if lookup.stale:  # RFC 8767 §6 / RFC 8914 §4.4: tell the client the data is stale
+        ede = (EDE_STALE_NXDOMAIN if rcode == dns.rcode.NXDOMAIN else EDE_STALE, "")
+    return _render(request, flags | rcode, rcode, answer, authority, ede), cap
 
 
 def _base_flags(request: Request) -> int:
@@ -220,18 +229,31 @@ def _records(writer: ResponseWriter, section: list[tuple[dns.rrset.RRset, int]])
     return b"".join(parts), count
 
 
-def _render(request: Request, flags: int, rcode: int, answer, authority) -> bytes:
+def _render(request: Request, flags: int, rcode: int, answer, authority,
+            ede: tuple[int, str] | None = None) -> bytes:
     query = request.query
     writer = ResponseWriter(query.qname, query.qtype, query.qclass, request.max_size, query.edns >= 0)
+    arcount, opt = 0, b""
+    if query.edns >= 0:
+        opt = _opt_record(rcode >> 4, query.do, ede)
+        arcount = 1
     answer_wire, ancount = _records(writer, answer)
     authority_wire, nscount = _records(writer, authority)
     body = answer_wire + authority_wire
-    if len(body) > writer.limit:
+    if len(body) > writer.limit - (len(opt) - _PLAIN_OPT):
         flags |= _TC  # RFC 2181 §9: the client retries over TCP rather than use part of it
         body, ancount, nscount = b"", 0, 0
-    arcount, opt = 0, b""
-    if query.edns >= 0:
-        opt = wirefmt.opt_record(ADVERTISED_PAYLOAD, rcode >> 4, query.do)
-        arcount = 1
     head = wirefmt.header(query.qid, (flags & ~0xF) | (rcode & 0xF), (1, ancount, nscount, arcount))
     return head + writer.question + body + opt
+
+
+def _opt_record(ext_rcode: int, do: bool, ede: tuple[int, str] | None) -> bytes:
+    """OPT, version 0, our payload size, DO echoed (RFC 3225 §3), and an Extended DNS Error
+    (RFC 8914) saying why, when there is one."""
+    rdata = b""
+    if ede is not None:
+        code, text = ede
+        extra = text.encode("utf-8")[:MAX_EDE_TEXT].decode("utf-8", "ignore").encode("utf-8")
+        rdata = struct.pack("!HHH", _EDE, 2 + len(extra), code) + extra
+    ttl = (ext_rcode << 24) | (int(dns.flags.DO) if do else 0)
+    return b"\x00" + _RR_FIXED.pack(dns.rdatatype.OPT, ADVERTISED_PAYLOAD, ttl, len(rdata)) + rdata
