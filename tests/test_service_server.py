@@ -123,6 +123,24 @@ async def test_identical_queries_in_flight_share_one_answer_each_with_its_id(fed
     assert all(r.answer == responses[0].answer and r.flags & dns.flags.AD for r in responses)
 
 
+async def test_ttls_count_down_between_renderings(fed):
+    now = [time.time()]
+    async with F.serving(fed) as port:
+        resolver = Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, clock=lambda: now[0])
+        async with RecursiveServer(resolver, [("127.0.0.1", 0)], clock=lambda: now[0]) as server:
+            addr = server.addresses[0]
+            first = await udp(addr, query("pool-7.bj.cmcc.cid.", "A"))
+            now[0] += 0.5
+            same = await udp(addr, query("pool-7.bj.cmcc.cid.", "A"))  # the rendered bytes
+            now[0] += 100
+            later = await udp(addr, query("pool-7.bj.cmcc.cid.", "A"))  # re-rendered from the cache
+            now[0] += 250
+            expired = await udp(addr, query("pool-7.bj.cmcc.cid.", "A"))  # past the TTL: fetched again
+    assert first.answer[0].ttl == same.answer[0].ttl == 300
+    assert later.answer[0].ttl == 199  # 300 - 100.5, rounded down
+    assert expired.answer[0].ttl == 300
+
+
 async def test_tcp_pipelined_queries_each_get_their_answer(fed):
     names = ["pool-7.bj.cmcc.cid.", "backup.bj.cmcc.cid.", "nothing.bj.cmcc.cid.", "pool-1.open.cid."]
     async with _Service(fed) as svc:

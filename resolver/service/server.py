@@ -13,6 +13,8 @@ import asyncio
 import logging
 import socket
 import struct
+import time
+from collections.abc import Callable
 
 import dns.rcode
 import dns.rdatatype
@@ -38,14 +40,17 @@ class RecursiveServer:
 
     def __init__(self, resolver: Resolver, listen: list[tuple[str, int]], *,
                  max_pending: int = MAX_PENDING, tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
-                 max_tcp_connections: int = MAX_TCP_CONNECTIONS):
+                 max_tcp_connections: int = MAX_TCP_CONNECTIONS,
+                 clock: Callable[[], float] = time.monotonic):
+        """``clock`` times the rendered-response cache (monotonic: a wall-clock step must not
+        keep old bytes alive)."""
         self.resolver = resolver
         self.listen = list(listen)
         self.max_pending = max_pending
         self.tcp_idle_timeout = tcp_idle_timeout
         self.max_tcp_connections = max_tcp_connections
-        self.udp_responses = ResponseCache()
-        self.tcp_responses = ResponseCache()  # a TCP response may be larger than UDP allows
+        self.udp_responses = ResponseCache(clock)
+        self.tcp_responses = ResponseCache(clock)  # a TCP response may be larger than UDP allows
         self.dropped = 0  # queries dropped because MAX_PENDING resolutions were running
         self._tasks: set[asyncio.Task] = set()
         self._waiting: dict[tuple[bytes, bool], list] = {}  # (query bytes after ID, tcp) → [(id, deliver)]
