@@ -150,7 +150,12 @@ async def test_a_server_that_does_not_echo_case_still_works_and_is_remembered(fe
             assert res.status is Status.SECURE and res.endpoints
             assert not r.cache.servers.uses_case(("127.0.0.4", port))
             assert r.cache.servers.uses_case(("127.0.0.3", port))
-    later = wire_names(by_address["127.0.0.4"])[2:]
+    # Two case strikes turn 0x20 off for the server; the zone's DNSKEY query, sent along with
+    # the first query into the zone (concurrent driver), may add one more randomised query.
+    names = wire_names(by_address["127.0.0.4"])
+    mixed = [i for i, n in enumerate(names) if n != n.lower()]
+    assert 2 <= len(mixed) <= 3
+    later = names[mixed[-1] + 1:]
     assert later and all(n == n.lower() for n in later)
 
 

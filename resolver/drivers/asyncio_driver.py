@@ -1,26 +1,48 @@
-"""Drive a sans-I/O Engine with asyncio: perform each Send, report back, until Done."""
+"""Drive a sans-I/O Engine with asyncio: perform every Send it hands out (several may be in
+flight at once, see engine/surface.py), report each outcome as it comes, until Done."""
 
 from __future__ import annotations
 
-from ..engine.actions import Done, Send
+import asyncio
+
+from ..engine.actions import Done, EngineStateError, Send
 from ..engine.engine import Engine
 from ..engine.result import Lookup
 from .transport import TransportError, exchange
 
 
 async def drive(engine: Engine) -> Lookup:
-    # The engine bounds the number of actions (query budget); each await is bounded by its timeout.
-    while True:
-        action = engine.next_action()
-        if isinstance(action, Done):
-            return action.result
-        assert isinstance(action, Send)
-        try:
-            response = await exchange(action.query, action.server, tcp=action.tcp, timeout=action.timeout)
-        except TimeoutError:
-            engine.on_timeout(action.token)
-        except (TransportError, OSError) as exc:
-            # Refused/reset/unreachable: the engine moves to the next server.
-            engine.on_error(action.token, str(exc) or type(exc).__name__)
-        else:
-            engine.on_response(action.token, response, action.server)
+    # The engine bounds the number of actions (query budget); each exchange is bounded by its
+    # timeout. Queries still in flight when the engine is done (an unused prefetch) are cancelled.
+    pending: dict[asyncio.Future, Send] = {}
+    try:
+        while True:
+            for action in engine.next_actions():
+                if isinstance(action, Done):
+                    return action.result
+                pending[asyncio.ensure_future(_perform(action))] = action
+            if not pending:
+                raise EngineStateError("the engine waits but has no query in flight")
+            finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                action = pending.pop(task)
+                outcome, value = task.result()
+                if outcome == "response":
+                    engine.on_response(action.token, value, action.server)
+                elif outcome == "timeout":
+                    engine.on_timeout(action.token)
+                else:
+                    engine.on_error(action.token, value)
+    finally:
+        for task in pending:
+            task.cancel()
+
+
+async def _perform(action: Send) -> tuple[str, object]:
+    try:
+        return "response", await exchange(action.query, action.server, tcp=action.tcp, timeout=action.timeout)
+    except TimeoutError:
+        return "timeout", None
+    except (TransportError, OSError) as exc:
+        # Refused/reset/unreachable: the engine moves to the next server.
+        return "error", str(exc) or type(exc).__name__

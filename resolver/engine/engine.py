@@ -2,7 +2,7 @@
 validating the chain of trust from the trust anchor on the way (RFC 1034 §5.3.3, RFC 4035 §5).
 
 The resolution logic is written as one generator (``_run``) that yields Send actions and
-receives what the driver reports back; ``next_action``/``on_response``/``on_timeout`` are
+receives what the driver reports back; ``next_action(s)``/``on_response``/``on_timeout`` are
 the only doors in and out (the Knot Resolver / h11 pattern). Nothing here owns a socket, a
 task or a real clock — nor a random source it was not given (``rng``: query IDs, 0x20 case,
 exploration) — so every decision can be replayed from scripted packets.
@@ -10,7 +10,9 @@ exploration) — so every decision can be replayed from scripted packets.
 Asking servers (query building, server choice, reply matching, EDNS/0x20 fallbacks) is the
 ``Upstream`` mixin (upstream.py); QNAME minimisation is qmin.py, driven from ``_lookup_one``.
 
-One query is outstanding at a time. Every path is bounded: queries per resolution
+The doors (serial ``next_action`` or concurrent ``next_actions``) are surface.py; in
+concurrent mode a zone's DNSKEY query overlaps the next query into the zone, otherwise one
+query is outstanding at a time. Every path is bounded: queries per resolution
 (``max_queries``), elapsed time (``max_time``, on the injected clock; both may be a Budget
 shared with other lookups), referrals per lookup (16), minimisation steps (10),
 CNAME hops (8), sub-resolution depth (NS names outside their zone, DS, DNSKEY).
@@ -25,8 +27,6 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import dns.exception
-import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
@@ -34,9 +34,8 @@ import dns.rdatatype
 import dns.rrset
 
 from ..status import Status
-from . import case as case20
 from . import trace as ev
-from .actions import Done, EngineStateError, Send
+from .actions import Send
 from .aggressive import deny_from_cache
 from .cache import STALE_TTL, Cache, ZoneTrust
 from .classify import Kind, referral_ns
@@ -46,6 +45,7 @@ from .qmin import MAX_MINIMISE_COUNT, Minimiser
 from .qmin import QTYPE as QMIN_QTYPE
 from .result import Lookup, weakest
 from .scrub import Scrubbed
+from .surface import Surface
 from .upstream import BudgetExhausted as _Budget
 from .upstream import ServFail as _ServFail
 from .upstream import Upstream
@@ -87,7 +87,7 @@ class Budget:
         return cls(max_queries, clock() + max_time)
 
 
-class Engine(Upstream):
+class Engine(Surface, Upstream):
     def __init__(
         self,
         qname: dns.name.Name | str,
@@ -137,9 +137,8 @@ class Engine(Upstream):
         self.budget = budget if budget is not None else Budget.start(now, max_queries, max_time)
         self._tokens = itertools.count(1)
         self._gen = self._run()
-        self._pending: Send | None = None
-        self._input: tuple | None = None
-        self._done: Done | None = None
+        self._surface_init()
+        self._prefetched: dict[tuple, tuple[Send, float]] = {}  # (server, qname, qtype) → DNSKEY prefetch
         self._active: set[tuple[dns.name.Name, int]] = set()
         self._trust_active: set[dns.name.Name] = set()
         # Prefetch: cache hits in their last 10 % of TTL are noted in ``prefetch`` for the
@@ -147,56 +146,6 @@ class Engine(Upstream):
         # those entries as misses, so it fetches them anew and serves the rest from cache.
         self.refresh = refresh
         self.prefetch: set[tuple[dns.name.Name, int]] = set()
-
-    # The sans-I/O surface -------------------------------------------------------------------
-    def next_action(self) -> Send | Done:
-        if self._done is not None:
-            return self._done
-        if self._pending is not None and self._input is None:
-            raise EngineStateError(f"query token {self._pending.token} has no response or timeout yet")
-        value, self._input, self._pending = self._input, None, None
-        try:
-            action = self._gen.send(value)
-        except StopIteration as stop:
-            self._done = Done(stop.value)
-            return self._done
-        self._pending = action
-        return action
-
-    def on_response(self, token: int, response: bytes | dns.message.Message, from_addr: tuple) -> None:
-        send = self._expect(token)
-        if isinstance(response, (bytes, bytearray, memoryview)):
-            try:
-                response = dns.message.from_wire(bytes(response))
-            except (dns.exception.DNSException, ValueError) as exc:
-                self._input = ("error", f"malformed response: {exc}")
-                return
-        host, port = from_addr[0], from_addr[1]
-        matched = case20.match(send.query, response)
-        if (host, port) != send.server:
-            self._input = ("error", f"response from unexpected address {host}:{port}")
-        elif response.id != send.query.id or not response.flags & dns.flags.QR:
-            self._input = ("error", "response ID does not match the query")
-        elif matched is case20.Match.MISMATCH:
-            self._input = ("error", "response question does not match the query")
-        elif matched is case20.Match.CASE:
-            self._input = ("case", response)  # never used as data; see _exchange
-        else:
-            self._input = ("response", case20.canonicalise_owners(response))
-
-    def on_timeout(self, token: int) -> None:
-        self._expect(token)
-        self._input = ("timeout", None)
-
-    def on_error(self, token: int, reason: str) -> None:
-        """The exchange failed other than by timeout (refused, reset, unreachable)."""
-        self._expect(token)
-        self._input = ("error", reason)
-
-    def _expect(self, token: int) -> Send:
-        if self._pending is None or self._pending.token != token or self._input is not None:
-            raise EngineStateError(f"no outstanding query with token {token}")
-        return self._pending
 
     # Top level --------------------------------------------------------------------------------
     def _run(self) -> _Gen:
@@ -259,6 +208,7 @@ class Engine(Upstream):
         qmin = Minimiser(name, qtype, self.qname_minimisation)
         referrals = 0
         for _ in range(MAX_REFERRALS + MAX_MINIMISE_COUNT + 1):
+            self._prefetch_keys(zone, servers)  # concurrent mode: its keys come with the next query
             ask_name, _type, minimised = qmin.next(zone)
             if minimised:
                 found = yield from self._ask_minimised(qmin, zone, servers, ask_name, depth)

@@ -21,15 +21,18 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from ..status import Status
 from . import case as case20
 from . import trace as ev
 from .actions import Send
 from .classify import Kind, classify
 from .scrub import scrub
+from .surface import Wait
 
 Server = tuple[str, int]
 MAX_SENDS_PER_SERVER = 5  # one server, one question: TC→TCP, EDNS and 0x20 fallbacks together
 _Gen = Generator[Send, Any, Any]
+DS, DNSKEY = dns.rdatatype.DS, dns.rdatatype.DNSKEY
 
 
 class ServFail(Exception):
@@ -46,6 +49,28 @@ class Upstream:
 
     def _send(self, zone, server: Server, qname, qtype, *, tcp: bool, edns: bool, case: bool,
               attempt: int) -> _Gen:
+        early = self._prefetched.pop((server, qname, qtype), None)
+        if early is not None and attempt == 0 and (early[0].tcp, _has_edns(early[0].query)) == (tcp, edns):
+            # This very question already went to this server (a DNSKEY prefetch): wait for
+            # that reply instead of asking again. It was built, counted and traced by _query.
+            send, sent_at = early
+            reply = yield Wait(send.token)
+            self._account(server, reply, sent_at)
+            return reply
+        send, sent_at = self._query(zone, server, qname, qtype, tcp=tcp, edns=edns, case=case, attempt=attempt)
+        reply = yield send
+        self._account(server, reply, sent_at)
+        return reply
+
+    def _account(self, server: Server, reply: tuple, sent_at: float) -> None:
+        if reply[0] == "response":
+            self.cache.servers.answered(server, self.clock() - sent_at)
+        elif reply[0] == "timeout":
+            self.cache.servers.timed_out(server)
+
+    def _query(self, zone, server: Server, qname, qtype, *, tcp: bool, edns: bool, case: bool,
+               attempt: int) -> tuple[Send, float]:
+        """Build, count and trace one query; the caller yields it (or issues it without waiting)."""
         budget = self.budget
         if budget.queries >= budget.max_queries:
             raise BudgetExhausted(f"query budget of {budget.max_queries} exhausted at {qname} (zone {zone})")
@@ -62,14 +87,34 @@ class Upstream:
                                        payload=self.edns_payload, id=self.rng.getrandbits(16),
                                        flags=dns.flags.CD)
         self.trace.append(ev.QuerySent(str(zone), server, str(qname), dns.rdatatype.to_text(qtype), tcp))
-        sent_at = self.clock()
         timeout = min(self.cache.servers.timeout(self.timeout, attempt), left)
-        reply = yield Send(query, server, tcp, timeout, next(self._tokens))
-        if reply[0] == "response":
-            self.cache.servers.answered(server, self.clock() - sent_at)
-        elif reply[0] == "timeout":
-            self.cache.servers.timed_out(server)
-        return reply
+        return Send(query, server, tcp, timeout, next(self._tokens)), self.clock()
+
+    def _prefetch_keys(self, zone: dns.name.Name, servers: Sequence[Server]) -> None:
+        """Concurrent mode only: ask ``zone``'s first server for its DNSKEY RRset now, without
+        waiting, when validating anything from the zone will need it — the zone is a trust
+        anchor or has a validated DS, and its keys are not known yet. The reply waits until
+        ``_send`` asks the same question of the same server, so the keys come in while the
+        next query into the zone is under way instead of one round trip after it. Nothing is
+        trusted earlier or otherwise than in serial mode: the reply takes the same path."""
+        if not self.concurrent or self.trust_anchor is None or self.checking_disabled or not servers:
+            return
+        if any(key[1] == zone and key[2] == DNSKEY for key in self._prefetched):
+            return
+        cache = self.cache
+        if cache.get_trust(zone) is not None or cache.get_rrset(zone, DNSKEY) is not None:
+            return
+        ds = cache.get_rrset(zone, DS)
+        if self.trust_anchor.closest(zone) != zone and (ds is None or ds.status is not Status.SECURE):
+            return
+        budget = self.budget
+        if budget.queries + 1 >= budget.max_queries or budget.deadline - self.clock() <= 0:
+            return  # never let a prefetch use up what the resolution itself needs
+        server = cache.servers.order(servers, self.rng)[0]
+        send, sent_at = self._query(zone, server, zone, DNSKEY, tcp=self.tcp, edns=cache.servers.uses_edns(server),
+                                    case=self.case_randomisation and cache.servers.uses_case(server), attempt=0)
+        self._issue(send)
+        self._prefetched[(server, zone, DNSKEY)] = (send, sent_at)
 
     def _exchange(self, zone, server: Server, qname, qtype, attempt: int) -> _Gen:
         """One server, one question: UDP, then TCP after TC=1; without EDNS once the server
@@ -119,6 +164,11 @@ class Upstream:
         a dead server, a slow one needs longer), within the resolution's budget."""
         failures = []
         queue = self.cache.servers.order(servers, self.rng)
+        for server in servers:  # a prefetched question is asked of the server that already has it
+            if (server, qname, qtype) in self._prefetched and server in queue:
+                queue.remove(server)
+                queue.insert(0, server)
+                break
         attempts: dict[Server, int] = {}
         index = 0
         while index < len(queue):  # at most len(servers) * (1 + retries) entries
@@ -147,6 +197,10 @@ class Upstream:
             self.trace.append(ev.ServerFailed(server, reason))
         raise ServFail(f"no usable response from the servers of {zone} for {qname} "
                         f"{dns.rdatatype.to_text(qtype)}: {'; '.join(failures) or 'no servers'}")
+
+
+def _has_edns(query: dns.message.Message) -> bool:
+    return query.edns >= 0
 
 
 def _addr(server: Server) -> str:
