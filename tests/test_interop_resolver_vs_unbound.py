@@ -46,7 +46,7 @@ from support import peer_servers
 from support.net import free_port
 
 PREFIX = "127.0.41."
-UNBOUND_ADDR, OURS_ADDR = "127.0.41.100", "127.0.41.101"
+UNBOUND_ADDR, OURS_ADDR, FORWARDER_ADDR = "127.0.41.100", "127.0.41.101", "127.0.41.102"
 N = dns.name.from_text
 
 ZONES = {
@@ -196,6 +196,42 @@ def cid_serve_resolver(workdir: Path, anchor: Path, port: int):
             proc.wait()
 
 
+@contextlib.contextmanager
+def unbound_forwarding_to(workdir: Path, address: str, port: int, anchor: Path, upstream: tuple[str, int]):
+    """A validating Unbound that forwards cid. to ``upstream`` and checks every answer itself:
+    our responses must carry the RRSIGs and NSEC proofs a downstream validator needs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "unbound.conf"
+    conf.write_text(f"""server:
+  interface: {address}@{port}
+  port: {port}
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "{workdir}"
+  pidfile: "{workdir}/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  num-threads: 1
+  do-ip6: no
+  do-not-query-localhost: no
+  access-control: 127.0.0.0/8 allow
+  module-config: "validator iterator"
+  trust-anchor-file: "{anchor}"
+  val-log-level: 2
+remote-control:
+  control-enable: no
+forward-zone:
+  name: "cid."
+  forward-addr: {upstream[0]}@{upstream[1]}
+""")
+    log = workdir / "unbound.out"
+    with peer_servers._process([peer_servers.require("unbound"), "-d", "-c", str(conf)], log) as proc:
+        peer_servers.wait_until_answers(address, port, "cid.", proc, log)
+        yield
+
+
 @pytest.fixture(scope="module")
 def resolvers(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("resolver-vs-unbound")
@@ -207,7 +243,11 @@ def resolvers(tmp_path_factory: pytest.TempPathFactory):
         with peer_servers.unbound(base / "unbound", UNBOUND_ADDR, unbound_port, trust_anchor=anchor,
                                   stubs={"cid.": [f"{PREFIX}1@53"]}):
             with cid_serve_resolver(base, anchor, ours_port) as proc:
-                yield {"unbound": (UNBOUND_ADDR, unbound_port), "ours": (OURS_ADDR, ours_port)}, zones, proc
+                forwarder_port = free_port(FORWARDER_ADDR)
+                with unbound_forwarding_to(base / "forwarder", FORWARDER_ADDR, forwarder_port, anchor,
+                                           (OURS_ADDR, ours_port)):
+                    yield {"unbound": (UNBOUND_ADDR, unbound_port), "ours": (OURS_ADDR, ours_port),
+                           "forwarder": (FORWARDER_ADDR, forwarder_port)}, zones, proc
 
 
 def _query(name: str, rdtype: str, *, do: bool, cd: bool, ad: bool, edns: bool = True,
@@ -376,3 +416,17 @@ def test_protocol_errors_match_unbound(resolvers, case) -> None:
     assert ours.rcode() == theirs.rcode(), f"--- unbound\n{theirs}\n--- ours\n{ours}"
     assert ours.edns == theirs.edns and ours.id == theirs.id
     assert _rrsets(ours.answer) == _rrsets(theirs.answer)
+
+
+@pytest.mark.parametrize("name,rdtype,rcode", CASES, ids=lambda v: str(v))
+def test_unbound_forwarding_to_us_validates_what_we_pass_on(resolvers, name, rdtype, rcode) -> None:
+    """Unbound validating on its own, fed only by our front end, reaches the same verdicts as
+    Unbound iterating the zones itself: our answers carry what a validator needs."""
+    servers, _, _ = resolvers
+    query = _query(name, rdtype, do=True, cd=False, ad=False)
+    direct = ask(servers["unbound"], query)
+    forwarded = ask(servers["forwarder"], query)
+    detail = f"--- unbound\n{direct}\n--- unbound forwarding to us\n{forwarded}"
+    assert forwarded.rcode() == direct.rcode() and dns.rcode.to_text(direct.rcode()) == rcode, detail
+    assert bool(forwarded.flags & dns.flags.AD) == bool(direct.flags & dns.flags.AD), detail
+    assert _rrsets(forwarded.answer) == _rrsets(direct.answer), detail
