@@ -5,6 +5,8 @@ cache, CNAMEs, bogus data, hostile bytes, overload and idle connections."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import socket
 import struct
 import time
@@ -213,6 +215,52 @@ async def test_hostile_bytes_cost_nothing_but_their_own_answer(fed):
         writer.close()
         response = await udp(svc.addr, query("pool-7.bj.cmcc.cid.", "A"))
     assert response.rcode() == dns.rcode.NOERROR
+
+
+async def test_fuzzed_datagrams_and_frames_log_no_errors(fed, caplog):
+    rng = random.Random(7766)
+    seeds = [query(n, t, do=rng.random() < 0.5).to_wire()
+             for n in ("pool-7.bj.cmcc.cid.", "c3.bj.cmcc.cid.", "x.open.cid.") for t in ("A", "SVCB", "DS")]
+    mutated = []
+    for _ in range(300):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randrange(1, 4)):
+            pos = rng.randrange(len(data))
+            data[pos] = rng.randrange(256)
+        mutated.append(bytes(data))
+    with caplog.at_level(logging.ERROR, logger="resolver.service"):
+        async with _Service(fed) as svc:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            for data in mutated:
+                sock.sendto(data, svc.addr)
+            sock.close()
+            reader, writer = await asyncio.open_connection(*svc.addr)
+            writer.write(b"".join(struct.pack("!H", len(d)) + d for d in mutated[:50]))
+            await writer.drain()
+            for _ in range(200):  # bounded: until every resolution started has finished
+                await asyncio.sleep(0.05)
+                if not svc.server._tasks:
+                    break
+            writer.close()
+            response = await udp(svc.addr, query("pool-7.bj.cmcc.cid.", "A"))
+    assert response.rcode() == dns.rcode.NOERROR
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_tcp_connections_beyond_the_limit_are_closed(fed):
+    async with _Service(fed, max_tcp_connections=2) as svc:
+        kept = [await asyncio.open_connection(*svc.addr) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        reader, writer = await asyncio.open_connection(*svc.addr)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        reader, writer = kept[0]
+        wire = query("pool-1.open.cid.", "A").to_wire()
+        writer.write(struct.pack("!H", len(wire)) + wire)
+        assert (await asyncio.wait_for(read_frame(reader), 5)).answer
+        for _, w in kept:
+            w.close()
 
 
 async def test_formerr_and_refused_over_the_wire(fed):
