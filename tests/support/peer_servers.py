@@ -20,10 +20,10 @@ from .peers import require
 
 
 def wait_until_answers(address: str, port: int, name: str, proc: subprocess.Popen, log: Path,
-                       timeout: float = 15.0) -> None:
-    """Poll with a SOA query until the server responds with anything but a dropped packet."""
+                       timeout: float = 15.0, rdtype: str = "SOA", rdclass: str = "IN") -> None:
+    """Poll (SOA by default) until the server gives any answer but REFUSED."""
     deadline = time.monotonic() + timeout
-    query = dns.message.make_query(name, "SOA")
+    query = dns.message.make_query(name, rdtype, rdclass)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args[0]} exited {proc.returncode}:\n{_tail(log)}")
@@ -61,10 +61,14 @@ def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen]:
 
 @contextlib.contextmanager
 def nsd(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> Iterator[None]:
-    """NSD serving the given zone files (already signed) on address:port."""
+    """NSD, one server process, serving signed zone files on address:port.
+
+    Response rate limiting is off: Debian's NSD drops answers past 200 qps from one source,
+    right for the Internet, wrong for tests and load generators on one loopback address.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     zone_blocks = "".join(f"zone:\n  name: \"{name}\"\n  zonefile: \"{path}\"\n"
-                          for name, path in zones.items())
+                          f"  rrl-whitelist: all\n" for name, path in zones.items())
     conf = workdir / "nsd.conf"
     conf.write_text(f"""server:
   ip-address: {address}@{port}
@@ -79,6 +83,8 @@ def nsd(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> It
   logfile: "{workdir}/nsd.log"
   server-count: 1
   verbosity: 1
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
 {zone_blocks}""")
@@ -118,13 +124,39 @@ zone:
         yield
 
 
+class Unbound:
+    """A running Unbound with remote control on a unix socket (to flush caches between samples)."""
+
+    def __init__(self, conf: Path, address: str, port: int):
+        self.conf, self.address, self.port = conf, address, port
+
+    def control(self, *args: str) -> str:
+        proc = subprocess.run([require("unbound-control"), "-c", str(self.conf), *args],
+                              capture_output=True, text=True, timeout=10)
+        if proc.returncode != 0:
+            raise RuntimeError(f"unbound-control {' '.join(args)}: {proc.stdout}{proc.stderr}")
+        return proc.stdout
+
+    def flush(self, zone: str) -> None:
+        """Forget everything at or below ``zone``: RRsets, messages and validated keys
+        (flush_zone), plus server RTTs (flush_infra), so the next lookup is fully cold."""
+        self.control("flush_zone", zone)
+        self.control("flush_infra", "all")
+
+
 @contextlib.contextmanager
 def unbound(workdir: Path, address: str, port: int, *, trust_anchor: Path,
-            stubs: Mapping[str, list[str]]) -> Iterator[None]:
-    """Validating Unbound with stub zones (``{"cid.": ["127.0.10.1@53"]}``) and a trust anchor file."""
+            stubs: Mapping[str, str | list[str]], threads: int = 1,
+            extended_statistics: bool = False) -> Iterator[Unbound]:
+    """Validating Unbound with stub zones (``{"cid.": ["127.0.10.1@53"]}``) and a trust anchor file.
+
+    Its defaults otherwise (QNAME minimisation, aggressive NSEC). ``extended_statistics`` adds
+    mem.cache.* to ``unbound-control stats`` (off by default: it costs per query).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     stub_blocks = "".join(
-        f"stub-zone:\n  name: \"{name}\"\n" + "".join(f"  stub-addr: {a}\n" for a in addrs)
+        f"stub-zone:\n  name: \"{name}\"\n"
+        + "".join(f"  stub-addr: {a}\n" for a in ([addrs] if isinstance(addrs, str) else addrs))
         for name, addrs in stubs.items()
     )
     conf = workdir / "unbound.conf"
@@ -137,25 +169,27 @@ def unbound(workdir: Path, address: str, port: int, *, trust_anchor: Path,
   directory: "{workdir}"
   pidfile: "{workdir}/unbound.pid"
   use-syslog: no
-  logfile: ""
+  logfile: "{workdir}/unbound.log"
   verbosity: 1
-  num-threads: 1
+  num-threads: {threads}
   do-ip6: no
   do-not-query-localhost: no
   access-control: 127.0.0.0/8 allow
   module-config: "validator iterator"
   trust-anchor-file: "{trust_anchor}"
   val-log-level: 2
-  harden-dnssec-stripped: yes
-  qname-minimisation: no
+  extended-statistics: {"yes" if extended_statistics else "no"}
 remote-control:
-  control-enable: no
+  control-enable: yes
+  control-interface: "{workdir}/unbound.ctl"
+  control-use-cert: no
 {stub_blocks}""")
-    log = workdir / "unbound.out"
-    require("unbound-checkconf")
     check = subprocess.run([require("unbound-checkconf"), str(conf)], capture_output=True, text=True)
     if check.returncode != 0:
         raise RuntimeError(f"unbound-checkconf: {check.stdout}{check.stderr}")
+    log = workdir / "unbound.out"
     with _process([require("unbound"), "-d", "-c", str(conf)], log) as proc:
-        wait_until_answers(address, port, next(iter(stubs)), proc, log)
-        yield
+        # Ready when it answers id.server CH TXT: a probe that warms no cache of the zones under test.
+        wait_until_answers(address, port, "id.server.", proc, workdir / "unbound.log",
+                           rdtype="TXT", rdclass="CH")
+        yield Unbound(conf, address, port)
