@@ -139,6 +139,7 @@ class Engine(Surface, Upstream):
         self._gen = self._run()
         self._surface_init()
         self._prefetched: dict[tuple, tuple[Send, float]] = {}  # (server, qname, qtype) → DNSKEY prefetch
+        self._referral_ds: dict[dns.name.Name, tuple[dns.name.Name, Scrubbed]] = {}  # child → (parent, referral)
         self._active: set[tuple[dns.name.Name, int]] = set()
         self._trust_active: set[dns.name.Name] = set()
         # Prefetch: cache hits in their last 10 % of TTL are noted in ``prefetch`` for the
@@ -200,6 +201,9 @@ class Engine(Surface, Upstream):
 
     # One name, one type -------------------------------------------------------------------------
     def _lookup_one(self, name: dns.name.Name, qtype: int, depth: int, *, validate: bool) -> _Gen:
+        if qtype == DS and name in self._referral_ds:
+            parent, referral = self._referral_ds.pop(name)
+            yield from self._learn_ds(parent, name, referral, depth)
         if validate:
             cached = self._from_cache(name, qtype)
             if cached is not None:
@@ -384,7 +388,10 @@ class Engine(Surface, Upstream):
     def _follow_referral(self, zone: dns.name.Name, msg: Scrubbed, name, depth: int) -> _Gen:
         ns_rrset = referral_ns(msg, zone)
         child = ns_rrset.name
-        yield from self._learn_ds(zone, child, msg, depth)
+        # The DS (or its denial) in the referral is validated when the child's trust is first
+        # needed (_lookup_one), not now: the next query into the child goes out first, so its
+        # round trip overlaps the parent's key work. Nothing from the child is used unvalidated.
+        self._referral_ds[child] = (zone, msg)
         servers: list[Server] = []
         glued = []
         targets = sorted(rd.target for rd in ns_rrset)

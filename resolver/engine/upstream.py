@@ -90,6 +90,15 @@ class Upstream:
         timeout = min(self.cache.servers.timeout(self.timeout, attempt), left)
         return Send(query, server, tcp, timeout, next(self._tokens)), self.clock()
 
+    def _signed_cut(self, zone: dns.name.Name) -> bool:
+        """A validated DS for ``zone`` is cached, or the referral into it (not validated yet)
+        carried one: only then are its keys worth fetching ahead. A hint, never trust."""
+        ds = self.cache.get_rrset(zone, DS)
+        if ds is not None:
+            return ds.status is Status.SECURE
+        pending = self._referral_ds.get(zone)
+        return pending is not None and pending[1].find("authority", zone, DS) is not None
+
     def _prefetch_keys(self, zone: dns.name.Name, servers: Sequence[Server]) -> None:
         """Concurrent mode only: ask ``zone``'s first server for its DNSKEY RRset now, without
         waiting, when validating anything from the zone will need it — the zone is a trust
@@ -104,8 +113,7 @@ class Upstream:
         cache = self.cache
         if cache.get_trust(zone) is not None or cache.get_rrset(zone, DNSKEY) is not None:
             return
-        ds = cache.get_rrset(zone, DS)
-        if self.trust_anchor.closest(zone) != zone and (ds is None or ds.status is not Status.SECURE):
+        if self.trust_anchor.closest(zone) != zone and not self._signed_cut(zone):
             return
         budget = self.budget
         if budget.queries + 1 >= budget.max_queries or budget.deadline - self.clock() <= 0:
