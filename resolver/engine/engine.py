@@ -203,7 +203,9 @@ class Engine(Surface, Upstream):
     def _lookup_one(self, name: dns.name.Name, qtype: int, depth: int, *, validate: bool) -> _Gen:
         if qtype == DS and name in self._referral_ds:
             parent, referral = self._referral_ds.pop(name)
-            yield from self._learn_ds(parent, name, referral, depth)
+            learned = yield from self._learn_ds(parent, name, referral, depth)
+            if learned is not None:  # validated just now: no need to read it back from the cache
+                return learned
         if validate:
             cached = self._from_cache(name, qtype)
             if cached is not None:
@@ -428,27 +430,34 @@ class Engine(Surface, Upstream):
     # Chain of trust --------------------------------------------------------------------------------
     def _learn_ds(self, parent: dns.name.Name, child: dns.name.Name, msg: Scrubbed, depth: int) -> _Gen:
         """Take the DS (or the signed proof that there is none) from the referral, so the
-        child's trust needs no separate DS query (RFC 4035 §3.1.4)."""
+        child's trust needs no separate DS query (RFC 4035 §3.1.4). Returns the secure _Step
+        (cached too), or None: then the DS is looked up as any other RRset."""
         if self.cache.get_rrset(child, DS) or self.cache.get_negative(child, DS):
-            return
+            return None
         ds = msg.find("authority", child, DS)
         if ds is not None:
             rrsigs = msg.sigs("authority", ds)
             check = yield from self._validate_positive(parent, ds, rrsigs, msg, depth)
             ttl = min(ds.ttl, check.ttl) if check.ttl is not None else ds.ttl
             self.cache.put_rrset(ds, rrsigs, check.status, check.why, ttl)
-            return
+            if check.status is not Status.SECURE:
+                return None  # as from the cache: not used; the parent is asked for DS itself
+            self._verdict(child, DS, "NOERROR", check)
+            return _Step(Kind.ANSWER, check.status, check.why, ttl, ds, rrsigs)
         if not any(r.rdtype == dns.rdatatype.NSEC for r in msg.authority):
-            return  # nothing to learn here; _trust will ask the parent for DS
+            return None  # nothing to learn here; _trust will ask the parent for DS
         trust = yield from self._trust(parent, depth)
         if trust.status is not Status.SECURE:
-            return
+            return None
         nsecs, bad = verified_nsecs(msg, trust.dnskeys, parent, self.clock())
         if bad is None:
             check = prove("no_ds", child, nsecs, parent)
             if check.status is Status.SECURE:
                 ttl = min(r.ttl for r in nsecs)
                 self.cache.put_negative(child, DS, "NOERROR", msg.authority, Status.SECURE, check.why, ttl)
+                self._verdict(child, DS, "NODATA", check)
+                return _Step(Kind.NODATA, Status.SECURE, check.why, ttl, authority=msg.authority)
+        return None
 
     def _trust(self, zone: dns.name.Name, depth: int) -> _Gen:
         """How far the keys of ``zone`` are trusted: SECURE with its DNSKEY RRset, INSECURE
