@@ -212,7 +212,10 @@ class _UdpListener:
                 continue
             entry = entries.get(data[2:])  # the hot path: a repeat question
             if entry is not None and entry[0] > now:
-                self._send(data[:2] + entry[1], addr)
+                try:
+                    sock.sendto(data[:2] + entry[1], addr)
+                except OSError as exc:  # full send buffer, unreachable client: drop this answer
+                    log.debug("UDP send to %s failed: %s", addr, exc)
                 continue
             self._slow(data, addr)
 
