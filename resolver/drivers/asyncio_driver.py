@@ -40,7 +40,8 @@ async def drive(engine: Engine) -> Lookup:
 
 async def _perform(action: Send) -> tuple[str, object]:
     try:
-        return "response", await exchange(action.query, action.server, tcp=action.tcp, timeout=action.timeout)
+        return "response", await exchange(action.query, action.server, tcp=action.tcp, timeout=action.timeout,
+                                         wire=action.wire)
     except TimeoutError:
         return "timeout", None
     except (TransportError, OSError) as exc:

@@ -83,10 +83,11 @@ class _UdpExchange:
             self.done.set_result(response)
 
 
-async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout: float) -> dns.message.Message:
+async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout: float,
+                    wire: bytes | None = None) -> dns.message.Message:
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-    wire = query.to_wire()
+    wire = query.to_wire() if wire is None else wire
     # A fresh socket per query: connect() makes the kernel pick a random ephemeral source
     # port (RFC 5452 §9.2) and drop datagrams from any other address or port.
     sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -112,11 +113,12 @@ async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout
         sock.close()
 
 
-async def query_tcp(query: dns.message.Message, server: tuple[str, int], timeout: float) -> dns.message.Message:
+async def query_tcp(query: dns.message.Message, server: tuple[str, int], timeout: float,
+                    wire: bytes | None = None) -> dns.message.Message:
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection(server[0], server[1])
         try:
-            wire = query.to_wire()
+            wire = query.to_wire() if wire is None else wire
             writer.write(struct.pack("!H", len(wire)) + wire)
             await writer.drain()
             (length,) = struct.unpack("!H", await reader.readexactly(2))
@@ -135,8 +137,9 @@ async def query_tcp(query: dns.message.Message, server: tuple[str, int], timeout
 
 
 async def exchange(query: dns.message.Message, server: tuple[str, int], *, tcp: bool,
-                   timeout: float) -> dns.message.Message:
-    """Raises TimeoutError on timeout, TransportError / OSError on other failures."""
+                   timeout: float, wire: bytes | None = None) -> dns.message.Message:
+    """Raises TimeoutError on timeout, TransportError / OSError on other failures. ``wire``:
+    ``query.to_wire()`` when the caller already has it."""
     if tcp:
-        return await query_tcp(query, server, timeout)
-    return await query_udp(query, server, timeout)
+        return await query_tcp(query, server, timeout, wire)
+    return await query_udp(query, server, timeout, wire)

@@ -16,13 +16,15 @@ import dns.message
 
 @dataclass(frozen=True, eq=False)
 class Send:
-    """Send ``query`` to ``server`` (host, port) over UDP, or TCP when ``tcp``; wait at most ``timeout``."""
+    """Send ``query`` to ``server`` (host, port) over UDP, or TCP when ``tcp``; wait at most ``timeout``.
+    ``wire``, when given, is ``query.to_wire()`` already rendered (drivers send it as is)."""
 
     query: dns.message.Message
     server: tuple[str, int]
     tcp: bool
     timeout: float
     token: int
+    wire: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from . import case as case20
 from . import trace as ev
 from .actions import Send
 from .classify import Kind, classify
+from .querywire import build_query
 from .scrub import scrub
 from .surface import Wait
 
@@ -83,12 +84,10 @@ class Upstream:
         # random ID per query (RFC 5452 §9.2; the driver adds a fresh random source port) and
         # 0x20 case in the name are what a blind spoofer has to guess.
         wire_name = case20.randomise(qname, self.rng) if case else qname.canonicalize()
-        query = dns.message.make_query(wire_name, qtype, use_edns=0 if edns else False, want_dnssec=edns,
-                                       payload=self.edns_payload, id=self.rng.getrandbits(16),
-                                       flags=dns.flags.CD)
+        query, wire = build_query(wire_name, qtype, self.rng.getrandbits(16), edns, self.edns_payload)
         self.trace.append(ev.QuerySent(str(zone), server, str(qname), dns.rdatatype.to_text(qtype), tcp))
         timeout = min(self.cache.servers.timeout(self.timeout, attempt), left)
-        return Send(query, server, tcp, timeout, next(self._tokens)), self.clock()
+        return Send(query, server, tcp, timeout, next(self._tokens), wire), self.clock()
 
     def _signed_cut(self, zone: dns.name.Name) -> bool:
         """A validated DS for ``zone`` is cached, or the referral into it (not validated yet)
