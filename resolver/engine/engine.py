@@ -139,6 +139,7 @@ class Engine(Surface, Upstream):
         self._gen = self._run()
         self._surface_init()
         self._prefetched: dict[tuple, tuple[Send, float]] = {}  # (server, qname, qtype) → DNSKEY prefetch
+        self._keys_asked: set[dns.name.Name] = set()  # zones whose DNSKEY was prefetched
         self._referral_ds: dict[dns.name.Name, tuple[dns.name.Name, Scrubbed]] = {}  # child → (parent, referral)
         self._active: set[tuple[dns.name.Name, int]] = set()
         self._trust_active: set[dns.name.Name] = set()

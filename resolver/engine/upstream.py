@@ -105,14 +105,13 @@ class Upstream:
         ``_send`` asks the same question of the same server, so the keys come in while the
         next query into the zone is under way instead of one round trip after it. Nothing is
         trusted earlier or otherwise than in serial mode: the reply takes the same path."""
-        if not self.concurrent or self.trust_anchor is None or self.checking_disabled or not servers:
-            return
-        if any(key[1] == zone and key[2] == DNSKEY for key in self._prefetched):
+        if (not self.concurrent or zone in self._keys_asked or self.trust_anchor is None
+                or self.checking_disabled or not servers):
             return
         cache = self.cache
         if cache.get_trust(zone) is not None or cache.get_rrset(zone, DNSKEY) is not None:
             return
-        if self.trust_anchor.closest(zone) != zone and not self._signed_cut(zone):
+        if not self._signed_cut(zone) and self.trust_anchor.closest(zone) != zone:
             return
         budget = self.budget
         if budget.queries + 1 >= budget.max_queries or budget.deadline - self.clock() <= 0:
@@ -122,6 +121,7 @@ class Upstream:
                                     case=self.case_randomisation and cache.servers.uses_case(server), attempt=0)
         self._issue(send)
         self._prefetched[(server, zone, DNSKEY)] = (send, sent_at)
+        self._keys_asked.add(zone)  # once per engine: a lost prefetch is retried by _ask, not here
 
     def _exchange(self, zone, server: Server, qname, qtype, attempt: int) -> _Gen:
         """One server, one question: UDP, then TCP after TC=1; without EDNS once the server
