@@ -24,10 +24,11 @@ of the cost of signing in Python.
 
 from __future__ import annotations
 
+import socket
 import struct
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import dns.dnssec
 import dns.name
@@ -40,6 +41,7 @@ import dns.rdtypes.util
 import dns.zone
 from dns.dnssecalgs import get_algorithm_cls_from_dnskey
 
+from . import parallel_sign
 from .keys import ZoneKey
 
 INCEPTION_BACKDATE = 3600  # seconds before now
@@ -62,7 +64,7 @@ def authoritative_names(zone: dns.zone.Zone) -> list[tuple[dns.name.Name, dns.na
     origin = zone.origin
     result = []
     cut: dns.name.Name | None = None
-    for key, name in sorted(((k, _abs(zone, k)) for k in zone.nodes), key=lambda kn: kn[1]):
+    for key, name in sorted(((k, _abs(zone, k)) for k in zone.nodes), key=lambda kn: canonical_key(kn[1])):
         if cut is not None and name.is_subdomain(cut) and name != cut:
             continue  # glue or occluded data below a zone cut or DNAME
         cut = None
@@ -74,6 +76,13 @@ def authoritative_names(zone: dns.zone.Zone) -> list[tuple[dns.name.Name, dns.na
             cut = name
         result.append((key, name, delegation))
     return result
+
+
+def canonical_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """A sort key giving DNSSEC canonical order (RFC 4034 §6.1): labels compared from the root,
+    lowercased, octet by octet, a missing label first — what dns.name.Name's comparison does, as a
+    tuple that Python compares without a method call per comparison."""
+    return tuple([label.lower() for label in reversed(name.labels)])
 
 
 def _signable(node: dns.node.Node, delegation: bool):
@@ -142,6 +151,34 @@ def signature_window(inception: int | None, expiration: int | None, now: float |
     return start, end
 
 
+class SignedRRset(NamedTuple):
+    """The signatures over one RRset: ``fields`` are RRSIG fields 1–7 (type covered … key tag)."""
+
+    key: dns.name.Name  # the node's key in zone.nodes
+    rdtype: int
+    ttl: int
+    signatures: list[tuple[tuple[int, int, int, int, int, int, int], bytes]]
+
+
+class ZoneSignatures(NamedTuple):
+    """What signing adds to a zone, before it is put into the zone's nodes.
+
+    ``nsec`` maps a node key to (next owner name, types in its bitmap); ``rrsets`` holds one entry
+    per signed RRset (the NSEC RRsets included) in DNSSEC canonical order of owner names.
+    Writing a large signed zone straight from this (``render.zone_text``) avoids building about
+    three dnspython objects per record, which would cost more than the signing itself.
+    """
+
+    signer: dns.name.Name
+    nsec_ttl: int
+    nsec: dict[dns.name.Name, tuple[dns.name.Name, list[int]]]
+    rrsets: list[SignedRRset]
+
+    @property
+    def rrsig_count(self) -> int:
+        return sum(len(s.signatures) for s in self.rrsets)
+
+
 def sign_zone(
     zone: dns.zone.Zone,
     keys: list[ZoneKey],
@@ -149,8 +186,32 @@ def sign_zone(
     inception: int | None = None,
     expiration: int | None = None,
     now: float | None = None,
+    workers: int | None = None,
 ) -> dns.zone.Zone:
-    """Sign ``zone`` in place (and return it) with NSEC; safe to call again on a signed zone."""
+    """Sign ``zone`` in place (and return it) with NSEC; safe to call again on a signed zone.
+
+    ``workers``: processes that sign (default: one per CPU from parallel_sign.PARALLEL_THRESHOLD
+    signatures on).
+    """
+    attach_signatures(zone, compute_signatures(zone, keys, inception=inception, expiration=expiration,
+                                               now=now, workers=workers))
+    return zone
+
+
+def compute_signatures(
+    zone: dns.zone.Zone,
+    keys: list[ZoneKey],
+    *,
+    inception: int | None = None,
+    expiration: int | None = None,
+    now: float | None = None,
+    workers: int | None = None,
+) -> ZoneSignatures:
+    """Prepare ``zone`` for signing (old RRSIG/NSEC removed, DNSKEYs of ``keys`` added) and sign it.
+
+    The NSEC and RRSIG records are returned rather than added: ``attach_signatures`` adds them,
+    ``render.zone_text(zone, signatures=...)`` writes the signed zone without adding them.
+    """
     origin = zone.origin
     if not keys:
         raise ValueError("no keys to sign with")
@@ -170,33 +231,93 @@ def sign_zone(
 
     nsec_ttl = min(soa.ttl, soa[0].minimum)
     names = authoritative_names(zone)
-    for i, (key, name, delegation) in enumerate(names):
-        following = names[i + 1][1] if i + 1 < len(names) else origin
-        node = zone.nodes[key]
-        windows = dns.rdtypes.util.Bitmap.from_rdtypes(_nsec_types(node, delegation)).windows
-        nsec = dns.rdataset.Rdataset(zone.rdclass, NSEC)
-        nsec.add(dns.rdtypes.ANY.NSEC.NSEC(zone.rdclass, NSEC, following, windows), nsec_ttl)
-        node.replace_rdataset(nsec)
-
     ksks, zsks = _roles(keys)
     signer_wire = origin.to_digestable()
     rdata_origin = origin if zone.relativize else None
-    for key, name, delegation in names:
+    rdclass = zone.rdclass
+    nsec: dict[dns.name.Name, tuple[dns.name.Name, list[int]]] = {}
+    bitmaps: dict[tuple[int, ...], bytes] = {}
+    # (node key, rdtype, TTL, signers, labels, the RRset as signed: RFC 4034 §3.1.8.1 minus the RRSIG fields)
+    jobs: list[tuple[dns.name.Name, int, int, list[Any], int, bytes]] = []
+    for i, (key, name, delegation) in enumerate(names):
         node = zone.nodes[key]
-        owner = name.to_digestable()
+        following = names[i + 1][1] if i + 1 < len(names) else origin
+        types = _nsec_types(node, delegation)
+        nsec[key] = (following, types)
+        owner = _canonical_wire(name)
         labels = len(name) - 1 - (1 if name.is_wild() else 0)  # RFC 4034 §3.1.3
-        for rds in list(_signable(node, delegation)):
+        for rds in _signable(node, delegation):
+            if rds.rdtype == NSEC:
+                continue  # a stale NSEC was stripped; ours is signed below
             # RFC 4034 §6.3: RRs sorted by canonical RDATA; §3.1.8.1: owner|type|class|TTL|len|RDATA.
-            head = owner + struct.pack("!HHI", rds.rdtype, rds.rdclass, rds.ttl)
-            wires = sorted(rd.to_digestable(rdata_origin) for rd in rds)
-            body = b"".join(head + struct.pack("!H", len(w)) + w for w in wires)
-            sigs = dns.rdataset.Rdataset(zone.rdclass, RRSIG, rds.rdtype, rds.ttl)
-            for private, algorithm, key_tag in (ksks if rds.rdtype == DNSKEY else zsks):
-                fields = (rds.rdtype, algorithm, labels, rds.ttl, end, start, key_tag)
-                signature = private.sign(struct.pack("!HBBIIIH", *fields) + signer_wire + body)
-                sigs.add(dns.rdtypes.ANY.RRSIG.RRSIG(zone.rdclass, RRSIG, *fields, origin, signature))
-            node.replace_rdataset(sigs)
-    return zone
+            head = owner + struct.pack("!HHI", rds.rdtype, rdclass, rds.ttl)
+            wires = sorted(_rdata_wire(rd, rdata_origin) for rd in rds)
+            body = b"".join([head + struct.pack("!H", len(w)) + w for w in wires])
+            jobs.append((key, rds.rdtype, rds.ttl, ksks if rds.rdtype == DNSKEY else zsks, labels, body))
+        # RFC 6840 §5.1: the NSEC next name is not lowercased in the canonical form.
+        bitmap = bitmaps.get(tuple(types))
+        if bitmap is None:
+            windows = dns.rdtypes.util.Bitmap.from_rdtypes(types).windows
+            bitmap = bitmaps[tuple(types)] = b"".join(bytes((w, len(b))) + b for w, b in windows)
+        wire = _name_wire(following) + bitmap
+        head = owner + struct.pack("!HHIH", NSEC, rdclass, nsec_ttl, len(wire))
+        jobs.append((key, NSEC, nsec_ttl, zsks, labels, head + wire))
+
+    roles = ksks + zsks
+    index = {id(role): i for i, role in enumerate(roles)}
+    messages: list[tuple[int, bytes]] = []
+    for _, rdtype, rttl, signers, labels, body in jobs:
+        for signer in signers:
+            _, algorithm, key_tag = signer
+            header = struct.pack("!HBBIIIH", rdtype, algorithm, labels, rttl, end, start, key_tag)
+            messages.append((index[id(signer)], header + signer_wire + body))
+    signatures = parallel_sign.sign_all([role[0] for role in roles], messages, workers)
+    rrsets: list[SignedRRset] = []
+    at = 0
+    for key, rdtype, rttl, signers, labels, _ in jobs:
+        made = []
+        for _, algorithm, key_tag in signers:
+            made.append(((rdtype, algorithm, labels, rttl, end, start, key_tag), signatures[at]))
+            at += 1
+        rrsets.append(SignedRRset(key, rdtype, rttl, made))
+    return ZoneSignatures(origin, nsec_ttl, nsec, rrsets)
+
+
+def attach_signatures(zone: dns.zone.Zone, signed: ZoneSignatures) -> None:
+    """Put the NSEC and RRSIG records of ``signed`` into ``zone``'s nodes."""
+    rdclass = zone.rdclass
+    windows_of: dict[tuple[int, ...], Any] = {}
+    for key, (following, types) in signed.nsec.items():
+        windows = windows_of.get(tuple(types))
+        if windows is None:
+            windows = windows_of[tuple(types)] = dns.rdtypes.util.Bitmap.from_rdtypes(types).windows
+        nsec = dns.rdataset.Rdataset(rdclass, NSEC)
+        nsec.add(dns.rdtypes.ANY.NSEC.NSEC(rdclass, NSEC, following, windows), signed.nsec_ttl)
+        zone.nodes[key].replace_rdataset(nsec)
+    for key, rdtype, ttl, signatures in signed.rrsets:
+        sigs = dns.rdataset.Rdataset(rdclass, RRSIG, rdtype, ttl)
+        for fields, signature in signatures:
+            sigs.add(dns.rdtypes.ANY.RRSIG.RRSIG(rdclass, RRSIG, *fields, signed.signer, signature))
+        zone.nodes[key].replace_rdataset(sigs)
+
+
+def _name_wire(name: dns.name.Name) -> bytes:
+    return b"".join([bytes((len(label),)) + label for label in name.labels])
+
+
+def _canonical_wire(name: dns.name.Name) -> bytes:
+    # RFC 4034 §6.2: owner names in canonical form are lowercased (ASCII letters only, as bytes.lower).
+    return b"".join([bytes((len(label),)) + label.lower() for label in name.labels])
+
+
+def _rdata_wire(rd: Any, origin: dns.name.Name | None) -> bytes:
+    # Addresses are stored as canonical text; packing them directly is what dnspython's to_wire
+    # does, minus its generic machinery (most records of a large zone are A or AAAA).
+    if rd.rdtype == dns.rdatatype.A:
+        return socket.inet_pton(socket.AF_INET, rd.address)
+    if rd.rdtype == dns.rdatatype.AAAA:
+        return socket.inet_pton(socket.AF_INET6, rd.address)
+    return rd.to_digestable(origin)
 
 
 def ds_records(zone_name: str | dns.name.Name, dnskeys: Iterable[Any], digest: str = "SHA256") -> list[Any]:

@@ -24,17 +24,16 @@ from pathlib import Path
 
 import dns.exception
 import dns.name
-import dns.node
-import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.tokenizer
 import dns.zone
 import dns.zonefile
 
-from .. import records
+from .. import records  # noqa: F401  (registers CAPS and LOAD with dnspython)
+from . import render
 
-PRIVATE_TYPES = frozenset({int(records.CAPS), int(records.LOAD)})  # unknown to peer software
+PRIVATE_TYPES = render.PRIVATE_TYPES  # unknown to peer software
 _CAUGHT = re.compile(r"caught exception <class '[\w.]+'>: ")
 _LOCATION = re.compile(r"^.*?:\d+: ")
 _UNKNOWN_TYPE = re.compile(r"unknown rdatatype '([^']*)'")
@@ -186,69 +185,22 @@ def load_zone(path: str | Path, origin: str | dns.name.Name | None = None) -> dn
     return zone
 
 
-def _type_text(rdtype: int, generic: bool) -> str:
-    if generic and rdtype in PRIVATE_TYPES:
-        return f"TYPE{rdtype}"
-    return dns.rdatatype.to_text(rdtype)
-
-
-def _rdata_text(rd: dns.rdata.Rdata, generic: bool, origin: dns.name.Name | None) -> str:
-    # origin + relativize=False: relative names (a relativized zone) are written absolute.
-    text = rd.to_text(origin=origin, relativize=False)
-    if not generic:
-        return text
-    if rd.rdtype in PRIVATE_TYPES:
-        return rd.to_generic().to_text()
-    if rd.rdtype == dns.rdatatype.RRSIG and rd.type_covered in PRIVATE_TYPES:
-        return f"TYPE{rd.type_covered} " + text.split(" ", 1)[1]
-    if rd.rdtype == dns.rdatatype.NSEC:
-        types = [_type_text(t, True) for t in _bitmap_types(rd.windows)]
-        return " ".join([rd.next.derelativize(origin).to_text() if origin else rd.next.to_text(), *types])
-    return text
-
-
-def _bitmap_types(windows) -> list[int]:
-    types = []
-    for window, bitmap in windows:
-        for i, byte in enumerate(bitmap):
-            for bit in range(8):
-                if byte & (0x80 >> bit):
-                    types.append(window * 256 + i * 8 + bit)
-    return types
-
-
-def _sorted_rdatasets(node: dns.node.Node):
-    # SOA first (RFC 1035 §5.2 expects it to open the file), then each type followed by its RRSIG.
-    def key(rds):
-        base = rds.covers if rds.rdtype == dns.rdatatype.RRSIG else rds.rdtype
-        return (base != dns.rdatatype.SOA, base, rds.rdtype == dns.rdatatype.RRSIG)
-
-    return sorted(node.rdatasets, key=key)
-
-
 def zone_to_text(zone: dns.zone.Zone, *, generic: bool = False) -> str:
     """The zone as a master file: absolute names, apex first, names in DNSSEC canonical order.
 
     ``generic=True`` writes CAPS/LOAD in RFC 3597 form so that peer software can read the file.
     """
-    origin = zone.origin
-    rdclass = dns.rdataclass.to_text(zone.rdclass)
-    lines = [f"$ORIGIN {origin}"] if origin is not None else []
-    names = sorted(zone.nodes, key=lambda n: n.derelativize(origin) if origin else n)
-    for name in names:
-        owner = (name.derelativize(origin) if origin else name).to_text()
-        for rds in _sorted_rdatasets(zone.nodes[name]):
-            rdtype = _type_text(rds.rdtype, generic)
-            for rd in rds:
-                lines.append(f"{owner} {rds.ttl} {rdclass} {rdtype} {_rdata_text(rd, generic, origin)}".rstrip())
-    lines.append("")
-    return "\n".join(lines)
+    return render.zone_text(zone, generic=generic)
 
 
 def write_zone(zone: dns.zone.Zone, path: str | Path, *, generic: bool = False) -> None:
     """Write the zone as a master file, atomically (a reader sees the old file or the new one)."""
+    write_text(path, zone_to_text(zone, generic=generic))
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a master file's text atomically (a reader sees the old file or the new one)."""
     target = Path(path)
-    text = zone_to_text(zone, generic=generic)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -19,8 +19,9 @@ import dns.rdatatype
 
 from ..auth.keys import (ECDSAP256SHA256, ED25519, KSK_FLAGS, RSASHA256, ZSK_FLAGS, KeyFileError,
                          ZoneKey, generate_key, load_zone_keys, read_key_files, write_key_files)
-from ..auth.signer import ds_records, sign_zone, verify_zone
-from ..auth.zonefile import ZoneFileError, load_zone, write_zone
+from ..auth.render import zone_text
+from ..auth.signer import compute_signatures, ds_records, verify_zone
+from ..auth.zonefile import ZoneFileError, load_zone, write_text
 from .main import CliError
 
 ALGORITHMS = {"ed25519": ED25519, "ecdsap256sha256": ECDSAP256SHA256, "rsasha256": RSASHA256}
@@ -56,6 +57,8 @@ def register(subparsers) -> None:
     p.add_argument("--expiration", metavar="T", help="as --inception (default now+14d)")
     p.add_argument("--ds-out", metavar="FILE", help="also write the zone's DS records (SHA-256) to FILE")
     p.add_argument("--friendly", action="store_true", help="write CAPS/LOAD by name, not in RFC 3597 form")
+    p.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="signing processes (default: one per CPU for large zones, else 1)")
     p.set_defaults(func=_sign)
 
     p = sub.add_parser("ds", help="print DS records for a key file or a signed zone",
@@ -153,21 +156,20 @@ def _sign(args: argparse.Namespace) -> int:
     now = time.time()
     inception = parse_time(args.inception, now) if args.inception else None
     expiration = parse_time(args.expiration, now) if args.expiration else None
+    if args.jobs is not None and not 1 <= args.jobs <= 256:
+        raise CliError(f"--jobs must be 1..256, not {args.jobs}")
     zone = _load(args.zonefile, args.origin)
     keys = _collect_keys(args, zone.origin)
     try:
-        sign_zone(zone, keys, inception=inception, expiration=expiration, now=now)
+        # Written straight from the signatures: no NSEC/RRSIG objects are built (render.py).
+        signed = compute_signatures(zone, keys, inception=inception, expiration=expiration, now=now,
+                                    workers=args.jobs)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     output = args.output or f"{args.zonefile}.signed"
-    rrsets = rrsigs = 0
-    for node in zone.nodes.values():
-        for rds in node.rdatasets:
-            if rds.rdtype == dns.rdatatype.RRSIG:
-                rrsets += 1
-                rrsigs += len(rds)
+    rrsets, rrsigs = len(signed.rrsets), signed.rrsig_count
     try:
-        write_zone(zone, output, generic=not args.friendly)
+        write_text(output, zone_text(zone, generic=not args.friendly, signatures=signed))
         if args.ds_out:
             _write_ds(args.ds_out, zone.origin, [k.dnskey for k in keys], "SHA256", _dnskey_ttl(zone))
     except OSError as exc:
