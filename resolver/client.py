@@ -30,7 +30,7 @@ from .dnssec.anchors import TrustAnchor, TrustAnchorError
 from .drivers.asyncio_driver import drive
 from .drivers.probe import probe as _probe
 from .engine import trace as ev
-from .engine.cache import Cache, CacheConfig, CacheConfigError
+from .engine.cache import Cache, CacheConfig, CacheConfigError, materialised_size
 from .engine.engine import Budget, Engine
 from .engine.options import EDNS_PAYLOAD, ENGINE_SETTINGS
 from .engine.options import engine_options as _engine_options
@@ -185,12 +185,18 @@ class Resolver:
         With ``cd`` (checking disabled) bogus data is returned too, still marked BOGUS; with
         ``tcp`` every upstream query uses TCP. Bounded by ``max_queries``/``max_time`` unless
         given a shared ``budget``. ``refresh`` re-fetches cached data near expiry (prefetch)."""
+        # A repeated hit: the Lookup built last time from the same, still cached entry (no
+        # name parsing, no objects built: a dict lookup and a TTL check).
+        asked = (name, rdtype)
+        hit = self._hot_hit(asked)
+        if hit is not None:
+            return hit
         name = dns.name.from_text(name) if isinstance(name, str) else name
         rdtype = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
         # One in-flight lookup per question (Unbound's mesh): identical concurrent lookups
         # share one fetch by construction, so a burst for one name costs one resolution.
         refresh = refresh or _REFRESH.get()
-        hit = self._cached(name, rdtype)
+        hit = self._cached(name, rdtype, asked)
         if hit is not None:
             return hit
         key = (name.canonicalize(), rdtype, cd, tcp, refresh)
@@ -203,26 +209,53 @@ class Resolver:
         task.add_done_callback(lambda done: self._inflight.pop(key, None) if self._inflight.get(key) is done else None)
         return await asyncio.shield(task)
 
-    def _cached(self, name: dns.name.Name, rdtype: int) -> Lookup | None:
+    def _hot_hit(self, asked: tuple) -> Lookup | None:
+        """What _cached gave for the same question, while its entry is still the cached one,
+        fresh and not due for prefetch; its TTL counted down (rebuilt once a second)."""
+        cache = self.cache
+        now = self.clock()
+        found = cache.hot_get(asked, now)
+        if found is None:
+            return None
+        entry, lookup = found
+        if cache.near_expiry(entry, now):
+            return None
+        left = int(entry.expires - now)
+        if lookup.ttl != left:
+            lookup = replace(lookup, ttl=left)
+            cache.hot_replace(asked, lookup)
+        return lookup
+
+    def _cached(self, name: dns.name.Name, rdtype: int, asked: tuple | None = None) -> Lookup | None:
         """The common hit without building an Engine: one fresh, not bogus entry answers the
         question itself (the same Lookup the engine's cache path gives). CNAMEs, bogus data,
-        entries due for prefetch and NSEC-proven denials go through the engine."""
+        entries due for prefetch and NSEC-proven denials go through the engine. The Lookup
+        is kept in the cache's hot layer under ``asked`` (the question as the caller gave it)."""
         cache = self.cache
         entry = cache.get_rrset(name, rdtype)
         if entry is not None:
             if entry.status is Status.BOGUS or cache.near_expiry(entry):
                 return None
-            return Lookup(name, rdtype, "NOERROR", entry.status, entry.why, cache.remaining(entry), entry.rrset,
-                          entry.rrsigs, (), entry.proof,
-                          trace=(ev.CacheHit(name.to_text(), dns.rdatatype.to_text(rdtype), entry.status),))
+            rrset, rrsigs = entry.records()
+            proof = entry.proof
+            lookup = Lookup(name, rdtype, "NOERROR", entry.status, entry.why, cache.remaining(entry), rrset,
+                            rrsigs, (), proof,
+                            trace=(ev.CacheHit(name.to_text(), dns.rdatatype.to_text(rdtype), entry.status),))
+            if asked is not None:
+                cache.put_hot(asked, entry, lookup, materialised_size(rrset, rrsigs, *proof))
+            return lookup
         if rdtype != CNAME and cache.get_rrset(name, CNAME) is not None:
             return None
         neg = cache.get_negative(name, rdtype)
         if neg is None or neg.status is Status.BOGUS or cache.near_expiry(neg):
             return None
-        return Lookup(name, rdtype, "NXDOMAIN" if neg.rcode == "NXDOMAIN" else "NOERROR", neg.status, neg.why,
-                      cache.remaining(neg), authority=neg.authority,
-                      trace=(ev.CacheHit(name.to_text(), dns.rdatatype.to_text(rdtype), neg.status),))
+        authority = neg.authority
+        lookup = Lookup(name, rdtype, "NXDOMAIN" if neg.rcode == "NXDOMAIN" else "NOERROR", neg.status, neg.why,
+                        cache.remaining(neg), authority=authority,
+                        trace=(ev.CacheHit(name.to_text(), dns.rdatatype.to_text(rdtype), neg.status),))
+        if asked is not None:
+            cache.put_hot(asked, neg, lookup, materialised_size(*authority), negative=True)
+        return lookup
 
     async def _drive(self, engine: Engine) -> Lookup:
         result = await drive(engine)

@@ -54,10 +54,11 @@ def deny_from_cache(cache: Cache, name: dns.name.Name, qtype: int) -> Denial | N
     for target in targets:
         entry = cache.nsec_around(zone, target)
         if entry is not None:
-            entries[(entry.rrset.name, entry.zone)] = entry
+            entries[(entry.name, entry.zone)] = entry
     if not entries:
         return None
-    nsecs = [e.rrset for e in entries.values()]
+    records = [e.records() for e in entries.values()]  # built from the packed cache form once
+    nsecs = [nsec for nsec, _ in records]
     check = prove("nxdomain", name, nsecs, zone)
     rcode = "NXDOMAIN"
     if check.status is not Status.SECURE:
@@ -67,5 +68,5 @@ def deny_from_cache(cache: Cache, name: dns.name.Name, qtype: int) -> Denial | N
         return None
     left = min(cache.remaining(e) for e in entries.values())
     ttl = min(left, check.ttl) if check.ttl is not None else left
-    authority = tuple(r for e in entries.values() for r in (e.rrset, e.rrsigs))
+    authority = tuple(r for pair in records for r in pair)
     return Denial(rcode, f"from cached NSEC (RFC 8198): {check.why}", ttl, authority)

@@ -5,9 +5,13 @@ zone key trust and whole resolutions — each expiring by TTL on an injectable c
 Kept apart by what it holds (as Unbound keeps rrset, message, infra and key caches), but all
 kinds share one LRU list and one byte budget (``max_bytes``), so no kind of traffic — a flood
 of random names, a zone with huge RRsets — can grow memory without bound: the least recently
-used entry goes first. An entry's size is an estimate: the wire length of its records and
-signatures, scaled to what the Python objects cost, plus a fixed overhead (calibrated with
-tools/cache_memory.py).
+used entry goes first. An entry's size is an estimate: its bytes plus a fixed overhead
+(calibrated with tools/cache_memory.py).
+
+RRsets, negative answers and NSECs are kept packed as DNS wire bytes (engine/packed.py), as
+Unbound packs its rrsets: about a fifth of the memory of dnspython objects. Objects are
+built from them on access; answers hit again and again are kept built in a small hot layer
+(``hot_get``/``put_hot``) inside the same budget, so a hit stays a dict lookup.
 
 Expired RRsets and negative answers are kept (until evicted or ``stale_max`` past expiry) so
 that they can be served stale when every authority fails (RFC 8767); bogus data never is.
@@ -28,6 +32,7 @@ import dns.rdatatype
 import dns.rrset
 
 from ..status import Status
+from .packed import pack, unpack
 from .selection import ServerSelection
 
 Server = tuple[str, int]
@@ -40,13 +45,17 @@ STALE_TTL = 30  # RFC 8767 §4: the TTL of a stale answer
 PREFETCH_FRACTION = 0.1  # refresh an entry hit in its last 10 % of TTL ...
 PREFETCH_MIN_TTL = 10  # ... if its TTL was at least this long (else it is not worth it)
 
-# Size estimate, fitted to tracemalloc measurements of entries parsed from the wire
-# (tools/cache_memory.py): the entry, its key, LRU link and RRset objects; each record's
-# Python object (an RRSIG's more: its signer name and header fields); and the bytes.
+# Size estimates, fitted to tracemalloc measurements (tools/cache_memory.py). A packed entry
+# (RRset, negative, NSEC): the entry, its key and LRU link, plus the packed bytes and each
+# record's owner and header as a message carries them. Built objects (delegations, trust,
+# resolutions, the hot layer): the objects, each record's Python object (an RRSIG's more:
+# its signer name and header fields) and the bytes.
+PACKED_OVERHEAD = 300
 ENTRY_OVERHEAD = 900
 RDATA_OVERHEAD = 100
 RRSIG_OVERHEAD = 1100
 WIRE_FACTOR = 1.2
+HOT_MAX = 4096  # answers kept built for hits (see Cache.hot_get)
 
 # Entry kinds: the first element of every cache key.
 RRSET, NEGATIVE, NSEC, DELEGATION, TRUST, RESOLUTION = range(6)
@@ -94,54 +103,95 @@ class CacheConfig:
         return cls(**dict(data))
 
 
-@dataclass(frozen=True, slots=True)
 class RRsetEntry:
-    rrset: dns.rrset.RRset
-    rrsigs: dns.rrset.RRset | None
-    status: Status
-    why: str
-    expires: float
-    ttl: int = 0  # as stored (after caps), for prefetch
-    size: int = 0
-    # For a wildcard expansion: the NSECs (and RRSIGs) proving the name itself does not
-    # exist (RFC 4035 §3.1.3.3), handed on to DNSSEC-aware clients with the data.
-    proof: tuple[dns.rrset.RRset, ...] = ()
+    """An RRset with its RRSIGs, kept packed (engine/packed.py); ``rrset``, ``rrsigs`` and
+    ``proof`` build fresh dnspython objects on each access. Immutable once stored."""
+
+    __slots__ = ("key", "_spelling", "status", "_why", "expires", "ttl", "size", "_wire")
+
+    def __init__(self, key: tuple, spelling: dns.name.Name | None, status: Status, why: str | tuple[str],
+                 expires: float, ttl: int, size: int, wire: bytes):
+        self.key, self._spelling, self.status, self._why = key, spelling, status, why
+        self.expires, self.ttl, self.size, self._wire = expires, ttl, size, wire  # wire: rrset, rrsigs, proof
 
     @property
     def name(self) -> dns.name.Name:
-        return self.rrset.name
+        """The owner: from the key (no Name object is kept per entry) unless spelled otherwise."""
+        return self._spelling if self._spelling is not None else _key_name(self.key[1])
+
+    @property
+    def rdtype(self) -> int:
+        return self.key[2]
+
+    @property
+    def why(self) -> str:
+        return _expand(self._why, self.name)
+
+    def records(self) -> tuple[dns.rrset.RRset, dns.rrset.RRset | None]:
+        """(rrset, rrsigs), built together (one pass over the bytes)."""
+        rrset, rrsigs = unpack(self._wire, self.name, 2)
+        return rrset, rrsigs
+
+    @property
+    def rrset(self) -> dns.rrset.RRset:
+        return self.records()[0]
+
+    @property
+    def rrsigs(self) -> dns.rrset.RRset | None:
+        return self.records()[1]
+
+    @property
+    def proof(self) -> tuple[dns.rrset.RRset, ...]:
+        """For a wildcard expansion: the NSECs (and RRSIGs) proving the name itself does not
+        exist (RFC 4035 §3.1.3.3), handed on to DNSSEC-aware clients with the data."""
+        return tuple(unpack(self._wire, self.name)[2:])
 
 
-@dataclass(frozen=True, slots=True)
 class NegativeEntry:
-    """NXDOMAIN (for every type) or NODATA for (name, type), with the records that prove it."""
+    """NXDOMAIN (for every type) or NODATA for (name, type), with the records that prove it
+    (packed; ``authority`` builds them on access)."""
 
-    name: dns.name.Name
-    rdtype: int
-    rcode: str
-    authority: tuple[dns.rrset.RRset, ...]
-    status: Status
-    why: str
-    expires: float
-    ttl: int = 0
-    size: int = 0
+    __slots__ = ("key", "rdtype", "rcode", "status", "_why", "expires", "ttl", "size", "_wire")
+
+    def __init__(self, key: tuple, rdtype: int, rcode: str, status: Status, why: str | tuple[str],
+                 expires: float, ttl: int, size: int, wire: bytes):
+        self.key, self.rdtype, self.rcode, self.status, self._why = key, rdtype, rcode, status, why
+        self.expires, self.ttl, self.size, self._wire = expires, ttl, size, wire
+
+    @property
+    def name(self) -> dns.name.Name:
+        """The owner, lower case (from the key)."""
+        return _key_name(self.key[1])
+
+    @property
+    def why(self) -> str:
+        return _expand(self._why, self.name)
+
+    @property
+    def authority(self) -> tuple[dns.rrset.RRset, ...]:
+        return tuple(unpack(self._wire))
 
 
-@dataclass(frozen=True, slots=True)
 class NsecEntry:
     """A validated (SECURE) NSEC of ``zone``, kept for aggressive negative answers (RFC 8198)."""
 
-    zone: dns.name.Name
-    rrset: dns.rrset.RRset
-    rrsigs: dns.rrset.RRset
-    expires: float
-    ttl: int = 0
-    size: int = 0
-    status: Status = Status.SECURE
+    __slots__ = ("zone", "name", "expires", "ttl", "size", "_wire")
+    status = Status.SECURE
+
+    def __init__(self, zone: dns.name.Name, name: dns.name.Name, expires: float, ttl: int, size: int, wire: bytes):
+        self.zone, self.name, self.expires, self.ttl, self.size, self._wire = zone, name, expires, ttl, size, wire
+
+    def records(self) -> tuple[dns.rrset.RRset, dns.rrset.RRset]:
+        rrset, rrsigs = unpack(self._wire, self.name)
+        return rrset, rrsigs
 
     @property
-    def name(self) -> dns.name.Name:
-        return self.rrset.name
+    def rrset(self) -> dns.rrset.RRset:
+        return self.records()[0]
+
+    @property
+    def rrsigs(self) -> dns.rrset.RRset:
+        return self.records()[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,12 +268,51 @@ def wire_size(*rrsets: dns.rrset.RRset | None) -> int:
     return buf.tell()
 
 
-def _estimate(*rrsets: dns.rrset.RRset | None) -> int:
+def _estimate(packed: bytes, *rrsets: dns.rrset.RRset | None) -> int:
+    """Bytes an entry holds: fixed overhead plus about the records' uncompressed DNS wire
+    length (the packed bytes, plus each record's owner and header as a message carries them:
+    an upper bound of what is stored, so the budget errs on the safe side)."""
+    size = PACKED_OVERHEAD + len(packed)
+    for rrset in rrsets:
+        if rrset is not None:
+            size += len(rrset) * (len(rrset.name) + sum(map(len, rrset.name.labels)) + 8)
+    return size
+
+
+def materialised_size(*rrsets: dns.rrset.RRset | None) -> int:
+    """What the dnspython objects of ``rrsets`` cost (fitted with tracemalloc): the hot layer."""
     size = ENTRY_OVERHEAD + int(WIRE_FACTOR * wire_size(*rrsets))
     for rrset in rrsets:
         if rrset is not None:
             size += len(rrset) * (RRSIG_OVERHEAD if rrset.rdtype == dns.rdatatype.RRSIG else RDATA_OVERHEAD)
     return size
+
+
+def _nkey(name: dns.name.Name) -> bytes | tuple[bytes, ...]:
+    """A name's key in the RRset and negative caches: its labels joined in lower case. A bytes
+    key hashes once (CPython caches it); a Name hashes label by label on every lookup, which
+    would dominate a cache hit. A label holding a dot would make the join ambiguous: such a
+    name keys by its lower-cased labels instead (a tuple never equals a bytes key)."""
+    labels = name.labels
+    joined = b".".join(labels).lower()
+    if joined.count(b".") != len(labels) - 1:
+        return tuple(label.lower() for label in labels)
+    return joined
+
+
+def _key_name(key: bytes | tuple[bytes, ...]) -> dns.name.Name:
+    return dns.name.Name(key.split(b".") if type(key) is bytes else key)
+
+
+def _spelled(key: bytes | tuple[bytes, ...], name: dns.name.Name) -> dns.name.Name | None:
+    """``name`` when the key would not give it back exactly (upper case letters), else None."""
+    if (b".".join(name.labels) if type(key) is bytes else name.labels) == key:
+        return None
+    return name
+
+
+def _expand(why: str | tuple[str], name: dns.name.Name) -> str:
+    return why[0].replace("\x00", name.to_text()) if type(why) is tuple else why
 
 
 def _sig_lifetime(rrsigs: dns.rrset.RRset | None, now: float) -> float | None:
@@ -241,25 +330,51 @@ class Cache:
         self.bytes = 0
         self.evictions = 0
         self.servers = ServerSelection(clock)  # per-server RTT and timeouts (not bounded here)
-        self._names: dict[dns.name.Name, dns.name.Name] = {}  # see _intern
+        self._names: dict[bytes | tuple, bytes | tuple] = {}  # see _key
+        self._whys: dict[str | tuple[str], str | tuple[str]] = {}  # see _why
+        self._ints: dict[int, int] = {}  # see _int
+        # The hot layer: a few recently hit answers kept built (see hot_get), within max_bytes.
+        self._hot: dict[Any, tuple[tuple, Entry, Any, int, int | None]] = {}
+        self.hot_bytes = 0
+        self._epoch = 0  # bumped by every RRset or negative store: see put_hot(negative=True)
 
-    def _intern(self, name: dns.name.Name) -> dns.name.Name:
-        """One shared Name object per owner or signer (the wire parser builds a new one for
-        every record: an identifier's A, SVCB, CAPS and their RRSIGs would hold six copies).
+    def _key(self, name: dns.name.Name) -> bytes | tuple:
+        """The cache key of ``name``, one shared object per name (an identifier's A, SVCB and
+        CAPS entries share it; no Name object is kept: the wire parser's are many and big).
         Bounded by the number of entries; clearing only loses sharing, never data."""
-        found = self._names.get(name)
+        key = _nkey(name)
+        found = self._names.get(key)
         if found is None:
             if len(self._names) > 2 * len(self._lru) + 1024:
                 self._names.clear()
-            found = self._names[name] = name
+            found = self._names[key] = key
         return found
 
-    def _shared_signers(self, owner: dns.name.Name, rrsigs: dns.rrset.RRset) -> dns.rrset.RRset:
-        shared = dns.rrset.RRset(owner, rrsigs.rdclass, rrsigs.rdtype, rrsigs.covers)
-        for rd in rrsigs:
-            signer = self._intern(rd.signer)
-            shared.add(rd if rd.signer is signer else rd.replace(signer=signer), rrsigs.ttl)
-        return shared
+    def _int(self, value: int) -> int:
+        """One shared int object per TTL, type and size value (CPython shares only -5..256;
+        dnspython makes a new RdataType object for every record of an unregistered type)."""
+        value = int(value)
+        found = self._ints.get(value)
+        if found is None:
+            if len(self._ints) > 4096:
+                self._ints.clear()
+            found = self._ints[value] = value
+        return found
+
+    def _why(self, why: str, name: dns.name.Name) -> str | tuple[str]:
+        """``why`` shared between entries: the owner's name (most reasons start with it, e.g.
+        "x.cid. A: signed by cid. key 1234 alg 15") becomes a placeholder, so every record
+        signed by one key shares one string. Exact: ``_expand`` gives ``why`` back."""
+        text = name.to_text()
+        stored: str | tuple[str] = why
+        if text in why and "\x00" not in why:
+            stored = (why.replace(text, "\x00"),)
+        found = self._whys.get(stored)
+        if found is None:
+            if len(self._whys) > 2 * len(self._lru) + 1024:
+                self._whys.clear()
+            found = self._whys[stored] = stored
+        return found
 
     # The store -------------------------------------------------------------------------------
     def _ttl(self, ttl: float, status: Status | None, cap: int, floor: int = 0) -> int:
@@ -276,13 +391,20 @@ class Cache:
             return  # larger than the whole cache: not worth evicting everything for
         self._lru[key] = entry
         self.bytes += entry.size
-        while self.bytes > self.config.max_bytes:
+        if key[0] <= NEGATIVE:
+            self._epoch += 1
+        while self.bytes + self.hot_bytes > self.config.max_bytes:
+            if not self._lru:
+                self._shed_hot()
+                continue
             victim, gone = self._lru.popitem(last=False)
             self._forget(victim, gone)
             self.evictions += 1
 
     def _forget(self, key: tuple, entry: Entry) -> None:
         self.bytes -= entry.size
+        if key[0] <= NEGATIVE:
+            self._epoch += 1
         if key[0] == NSEC:
             owners = self._nsec_index.get(key[2])
             if owners is not None:
@@ -319,12 +441,63 @@ class Cache:
         """TTL left on an entry, for answers served from the cache."""
         return max(0, int(entry.expires - self.clock()))
 
-    def near_expiry(self, entry: Entry) -> bool:
+    def near_expiry(self, entry: Entry, now: float | None = None) -> bool:
         """In its last 10 % of TTL (and worth refreshing): a hit should trigger a prefetch."""
         if not self.config.prefetch or entry.ttl < PREFETCH_MIN_TTL:
             return False
-        left = entry.expires - self.clock()
+        left = entry.expires - (self.clock() if now is None else now)
         return 0 < left <= entry.ttl * PREFETCH_FRACTION
+
+    # The hot layer ---------------------------------------------------------------------------
+    # Entries are packed; building dnspython objects for every hit would make a hit cost more
+    # than a dnspython cache hit. So the caller (Resolver.lookup) keeps what it built from a
+    # fresh entry — an immutable answer — here, for at most HOT_MAX answers and an eighth of
+    # max_bytes, counted in the same budget (bytes + hot_bytes <= max_bytes).
+    def hot_get(self, k: Any, now: float) -> tuple[Entry, Any] | None:
+        """(entry, value) stored with put_hot under ``k``, while ``entry`` is still the cached
+        one for its key (not replaced, evicted, dropped or flushed), fresh at ``now``, and —
+        for a negative answer — no RRset or negative answer was stored or dropped since (one
+        could change which entry answers). Touches the entry in the LRU as a lookup does."""
+        rec = self._hot.get(k)
+        if rec is None:
+            return None
+        key, entry, value, size, epoch = rec
+        if self._lru.get(key) is not entry or (epoch is not None and epoch != self._epoch):
+            del self._hot[k]
+            self.hot_bytes -= size
+            return None
+        if entry.expires <= now:
+            return None
+        self._lru.move_to_end(key)
+        return entry, value
+
+    def put_hot(self, k: Any, entry: RRsetEntry | NegativeEntry, value: Any, size: int, *,
+                negative: bool = False) -> None:
+        """Keep ``value``, built from the cached ``entry`` (``size``: what it holds), for hot_get."""
+        old = self._hot.pop(k, None)
+        if old is not None:
+            self.hot_bytes -= old[3]
+        budget = self.config.max_bytes // 8
+        if size > budget or self._lru.get(entry.key) is not entry:
+            return
+        while self._hot and (len(self._hot) >= HOT_MAX or self.hot_bytes + size > budget):
+            self._shed_hot()
+        self._hot[k] = (entry.key, entry, value, size, self._epoch if negative else None)
+        self.hot_bytes += size
+        while self.bytes + self.hot_bytes > self.config.max_bytes and self._lru:
+            victim, gone = self._lru.popitem(last=False)
+            self._forget(victim, gone)
+            self.evictions += 1
+
+    def hot_replace(self, k: Any, value: Any) -> None:
+        """Swap the value kept under ``k`` (e.g. its TTL counted down); same entry and size."""
+        rec = self._hot.get(k)
+        if rec is not None:
+            self._hot[k] = (rec[0], rec[1], value, rec[3], rec[4])
+
+    def _shed_hot(self) -> None:
+        k = next(iter(self._hot))
+        self.hot_bytes -= self._hot.pop(k)[3]
 
     # RRsets ------------------------------------------------------------------------------------
     def put_rrset(self, rrset: dns.rrset.RRset, rrsigs: dns.rrset.RRset | None, status: Status,
@@ -332,23 +505,25 @@ class Cache:
         ttl = rrset.ttl if ttl is None else min(ttl, rrset.ttl)
         cfg = self.config
         ttl = self._ttl(ttl, status, cfg.max_ttl, cfg.min_ttl)
-        # One Name object for the key, the RRset and its RRSIGs (the wire parser makes one per
-        # record); dnspython names hash and compare case-insensitively, so no canonical copy.
-        name = rrset.name = self._intern(rrset.name)
-        if rrsigs is not None:
-            rrsigs = self._shared_signers(name, rrsigs)
-        entry = RRsetEntry(rrset, rrsigs, status, why, self.clock() + ttl, ttl, _estimate(rrset, rrsigs, *proof),
-                           proof)
-        self._store((RRSET, name, rrset.rdtype), entry)
-        self._drop((NEGATIVE, name, rrset.rdtype))
-        self._drop((NEGATIVE, name, NXDOMAIN_TYPE))  # the name exists after all
+        # dnspython names hash and compare case-insensitively; the key is the lower-case form.
+        name = rrset.name
+        name_key = self._key(name)
+        spelling = _spelled(name_key, name)
+        # The RRSIGs' owner is the RRset's (RFC 4034 §3): stored once, the key's or spelling.
+        wire = pack((rrset, rrsigs, *proof), name)
+        key = (RRSET, name_key, self._int(rrset.rdtype))
+        entry = RRsetEntry(key, spelling, status, self._why(why, name), self.clock() + ttl, self._int(ttl),
+                           self._int(_estimate(wire, rrset, rrsigs, *proof)), wire)
+        self._store(key, entry)
+        self._drop((NEGATIVE, name_key, rrset.rdtype))
+        self._drop((NEGATIVE, name_key, NXDOMAIN_TYPE))  # the name exists after all
 
     def get_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
-        return self._get((RRSET, name, rdtype))
+        return self._get((RRSET, _nkey(name), rdtype))
 
     def get_stale_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
         """Fresh or expired-but-servable (never bogus) data, for serve-stale."""
-        entry = self._get((RRSET, name, rdtype), stale=True)
+        entry = self._get((RRSET, _nkey(name), rdtype), stale=True)
         return entry if entry is not None and entry.status is not Status.BOGUS else None
 
     # Negative answers ----------------------------------------------------------------------------
@@ -356,23 +531,28 @@ class Cache:
                      authority: tuple[dns.rrset.RRset, ...], status: Status, why: str, ttl: int) -> None:
         """RFC 2308: NXDOMAIN is cached per name (it holds for every type), NODATA per name and
         type. A SECURE answer's NSEC records also go to the NSEC cache (RFC 8198)."""
-        name = name.canonicalize()
+        name = name.canonicalize()  # negative entries keep the lower-case spelling (from the key)
+        name_key = self._key(name)
         ttl = self._ttl(ttl, status, self.config.max_negative_ttl)
         # A bogus NXDOMAIN (e.g. forged) stays per name and type: it must not take down the
         # name's other types for bogus_ttl.
         nx = rcode == "NXDOMAIN" and status is not Status.BOGUS
-        key = (NEGATIVE, name, NXDOMAIN_TYPE if nx else rdtype)
-        entry = NegativeEntry(name, rdtype, rcode, tuple(authority), status, why, self.clock() + ttl, ttl,
-                              _estimate(*authority))
+        rdtype = self._int(rdtype)
+        key = (NEGATIVE, name_key, NXDOMAIN_TYPE if nx else rdtype)
+        wire = pack(authority)
+        entry = NegativeEntry(key, rdtype, rcode, status, self._why(why, name), self.clock() + ttl, self._int(ttl),
+                              self._int(_estimate(wire, *authority)), wire)
         self._store(key, entry)
         if status is Status.SECURE:
             self._put_nsecs(authority, ttl)
 
     def get_negative(self, name: dns.name.Name, rdtype: int) -> NegativeEntry | None:
-        return self._get((NEGATIVE, name, NXDOMAIN_TYPE)) or self._get((NEGATIVE, name, rdtype))
+        name_key = _nkey(name)
+        return self._get((NEGATIVE, name_key, NXDOMAIN_TYPE)) or self._get((NEGATIVE, name_key, rdtype))
 
     def get_stale_negative(self, name: dns.name.Name, rdtype: int) -> NegativeEntry | None:
-        for key in ((NEGATIVE, name, NXDOMAIN_TYPE), (NEGATIVE, name, rdtype)):
+        name_key = _nkey(name)
+        for key in ((NEGATIVE, name_key, NXDOMAIN_TYPE), (NEGATIVE, name_key, rdtype)):
             entry = self._get(key, stale=True)
             if entry is not None and entry.status is not Status.BOGUS:
                 return entry
@@ -402,8 +582,8 @@ class Cache:
                 continue
             key = (NSEC, owner, zone)
             fresh = key not in self._lru
-            entry = NsecEntry(zone, rrset, self._shared_signers(rrset.name, rrsigs), now + life, int(life),
-                              _estimate(rrset, rrsigs))
+            wire = pack((rrset, rrsigs), rrset.name)
+            entry = NsecEntry(zone, rrset.name, now + life, int(life), _estimate(wire, rrset, rrsigs), wire)
             self._store(key, entry)
             if fresh and key in self._lru:
                 bisect.insort(self._nsec_index.setdefault(zone, []), owner)
@@ -449,7 +629,7 @@ class Cache:
         zone = zone.canonicalize()
         ttl = self._ttl(ttl, status, self.config.max_ttl)
         keys = dnskeys if status is Status.SECURE else None
-        entry = ZoneTrust(zone, status, why, keys, self.clock() + ttl, ttl, _estimate(keys))
+        entry = ZoneTrust(zone, status, why, keys, self.clock() + ttl, ttl, materialised_size(keys))
         self._store((TRUST, zone, dns.rdatatype.DNSKEY), entry)
         return entry
 
@@ -494,7 +674,8 @@ class Cache:
             count = len(self._lru)
             self._lru.clear()
             self._nsec_index.clear()
-            self.bytes = 0
+            self._hot.clear()
+            self.bytes = self.hot_bytes = 0
             return count
         exact = _as_name(name) if name is not None else None
         below = _as_name(subtree) if subtree is not None else None
@@ -503,6 +684,9 @@ class Cache:
                   or (below is not None and entry.name.is_subdomain(below))]
         for key in doomed:
             self._drop(key)
+        if doomed:
+            self._hot.clear()
+            self.hot_bytes = 0
         return len(doomed)
 
     def clear(self) -> None:
@@ -534,7 +718,7 @@ class Cache:
         for key in self._lru:
             kinds[KIND_NAMES[key[0]]] += 1
         return {"entries": len(self._lru), "bytes": self.bytes, "max_bytes": self.config.max_bytes,
-                "evictions": self.evictions, "kinds": kinds}
+                "evictions": self.evictions, "kinds": kinds, "hot": len(self._hot), "hot_bytes": self.hot_bytes}
 
     def __len__(self) -> int:
         return len(self._lru)
