@@ -1,0 +1,308 @@
+"""DNS listeners shared by the authoritative server and the recursive front end: UDP and TCP on
+one port per listen address, moving bytes between sockets and a server's ``handle``.
+
+A server subclasses ``DnsServer`` and supplies two things:
+
+* ``handle(wire, tcp, later)`` — one query's bytes in; out come the response bytes now, ``None``
+  (unreadable: the datagram is dropped, the TCP stream closed because its framing can no longer
+  be trusted), ``LATER`` (the server calls ``later(response)`` once, when it has the answer) or
+  ``DROPPED`` (overloaded: no answer; the client times out and retries);
+* ``udp_lookup()`` — asked once per UDP wake-up: a lookup from query bytes after the ID to a
+  rendered response without its ID, or None. Those bytes hold everything a response depends
+  on (question with its 0x20 case, flags, EDNS payload and DO), so a repeat is answered with
+  one dict lookup and one ``sendto``, without the server's code.
+
+What strangers can cost is bounded here: TCP connections (beyond the limit new ones are closed
+at once, RFC 7766 §6.2.2), queries outstanding per connection and a client that does not read
+its answers (reading pauses, RFC 7766 §6.2.1.1), idle connections (RFC 7766 §6.2.3: seconds,
+not minutes). UDP sends that would block are dropped (the client retries), never buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import socket
+import struct
+from collections.abc import Callable
+from typing import Self
+
+log = logging.getLogger(__name__)
+
+TCP_IDLE_TIMEOUT = 10.0  # RFC 7766 §6.2.3: seconds, not minutes
+MAX_TCP_CONNECTIONS = 256
+MAX_TCP_OUTSTANDING = 32  # per connection; reading pauses beyond this (RFC 7766 §6.2.1.1)
+UDP_BUFFER = 4 * 1024 * 1024  # absorb bursts instead of dropping them in the kernel
+UDP_BATCH = 64  # datagrams handled per wake-up before other work gets the loop
+BIND_ATTEMPTS = 20  # port 0: tries to find a port whose UDP twin is free too
+TCP_BACKLOG = 1024
+
+
+class Outcome(enum.Enum):
+    """What ``handle`` returns when it has no response bytes right now."""
+
+    LATER = "later"  # ``later(response)`` will be called once
+    DROPPED = "dropped"  # overloaded: no answer, the connection stays open
+
+
+LATER, DROPPED = Outcome.LATER, Outcome.DROPPED
+
+Reply = Callable[[bytes], None]
+Handled = bytes | Outcome | None
+
+
+def _no_cache(key: bytes) -> None:
+    return None
+
+
+class DnsServer:
+    """UDP and TCP on every (host, port) in ``listen``; port 0 picks a port free for both."""
+
+    def __init__(self, listen: list[tuple[str, int]], *, tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
+                 max_tcp_connections: int = MAX_TCP_CONNECTIONS,
+                 max_tcp_outstanding: int = MAX_TCP_OUTSTANDING):
+        self.listen = list(listen)
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self.max_tcp_connections = max_tcp_connections
+        self.max_tcp_outstanding = max_tcp_outstanding
+        self._udp: list[_UdpListener] = []
+        self._tcp: list[asyncio.base_events.Server] = []
+        self._tcp_connections: set[_TcpConnection] = set()
+        self._addresses: list[tuple[str, int]] = []
+
+    # What a server supplies -----------------------------------------------------------------
+    def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
+        raise NotImplementedError
+
+    def udp_lookup(self) -> Callable[[bytes], bytes | None]:
+        return _no_cache
+
+    async def _stop_work(self) -> None:
+        """Called by ``close`` once no new queries arrive: end work still in progress."""
+
+    # Lifecycle ------------------------------------------------------------------------------
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs actually bound, one per listen entry."""
+        return list(self._addresses)
+
+    async def start(self) -> None:
+        try:
+            for host, port in self.listen:
+                self._addresses.append(await self._bind(host, port))
+        except BaseException:
+            await self.close()
+            raise
+
+    def _udp_socket(self, host: str, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    async def _bind(self, host: str, port: int) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        for attempt in range(BIND_ATTEMPTS if port == 0 else 1):
+            tcp = await loop.create_server(lambda: _TcpConnection(self), host, port,
+                                           reuse_address=True, backlog=TCP_BACKLOG)
+            bound = tcp.sockets[0].getsockname()[1]
+            try:
+                sock = self._udp_socket(host, bound)
+            except OSError:
+                tcp.close()
+                await tcp.wait_closed()
+                if port != 0:
+                    raise
+                continue  # the TCP port's UDP twin is taken: try another port
+            self._tcp.append(tcp)
+            self._udp.append(_UdpListener(self, sock))
+            return host, bound
+        raise OSError(f"could not bind UDP and TCP to one free port on {host}")
+
+    async def close(self) -> None:
+        for udp in self._udp:
+            udp.close()
+        for tcp in self._tcp:
+            tcp.close()
+        for conn in list(self._tcp_connections):
+            conn.close()
+        await self._stop_work()
+        for tcp in self._tcp:
+            await tcp.wait_closed()
+        self._udp.clear()
+        self._tcp.clear()
+        self._addresses.clear()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+
+class _UdpListener:
+    """UDP on a plain non-blocking socket read straight from the loop's reader callback: each
+    wake-up drains up to ``UDP_BATCH`` datagrams and answers repeats from the server's response
+    cache, without a protocol object or transport buffer per packet."""
+
+    def __init__(self, server: DnsServer, sock: socket.socket):
+        self.server = server
+        self.sock = sock
+        self.loop = asyncio.get_running_loop()
+        self.closed = False
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
+            except OSError:
+                pass
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._readable)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+    def _readable(self) -> None:
+        sock = self.sock
+        lookup = self.server.udp_lookup()  # once per wake-up: no cache change runs in between
+        for _ in range(UDP_BATCH):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable reported for an earlier send
+                log.debug("UDP socket error: %s", exc)
+                continue
+            cached = lookup(data[2:])  # the hot path: a repeat question
+            if cached is not None:
+                try:
+                    sock.sendto(data[:2] + cached, addr)
+                except OSError as exc:  # full send buffer, unreachable client: drop this answer
+                    log.debug("UDP send to %s failed: %s", addr, exc)
+                continue
+            self._slow(data, addr)
+
+    def _send(self, response: bytes, addr) -> None:
+        if self.closed:
+            return
+        try:
+            self.sock.sendto(response, addr)
+        except OSError as exc:  # full send buffer, unreachable client: drop this answer
+            log.debug("UDP send to %s failed: %s", addr, exc)
+
+    def _slow(self, data: bytes, addr) -> None:
+        try:
+            outcome = self.server.handle(data, False, lambda response: self._send(response, addr))
+        except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
+            log.exception("failed to answer a UDP query from %s", addr)
+            return
+        if isinstance(outcome, bytes):
+            self._send(outcome, addr)
+
+
+class _TcpConnection(asyncio.Protocol):
+    """RFC 7766: 2-byte length framing, pipelined queries answered as they complete (out of
+    order, matched by ID), a bound on outstanding queries, an idle timeout."""
+
+    def __init__(self, server: DnsServer):
+        self.server = server
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.idle: asyncio.TimerHandle | None = None
+        self.outstanding = 0
+        self.reading_paused = False
+        self.writing_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        connections = self.server._tcp_connections
+        if len(connections) >= self.server.max_tcp_connections:
+            transport.close()
+            return
+        connections.add(self)
+        self._arm_idle_timer()
+
+    def _arm_idle_timer(self) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+        if self.outstanding == 0:  # never cut a connection that still waits for answers
+            loop = asyncio.get_running_loop()
+            self.idle = loop.call_later(self.server.tcp_idle_timeout, self.close)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            length = (buffer[0] << 8) | buffer[1]
+            if len(buffer) < 2 + length:
+                break  # at most 64 KiB + 2 buffered: the length prefix bounds it
+            wire = bytes(buffer[2 : 2 + length])
+            del buffer[: 2 + length]
+            if not self._handle(wire):
+                self.close()  # unreadable stream: framing can no longer be trusted
+                return
+        self._arm_idle_timer()
+
+    def _handle(self, wire: bytes) -> bool:
+        try:
+            outcome = self.server.handle(wire, True, self._delivered)
+        except Exception:  # noqa: BLE001 - a bug must cost one connection, not the server
+            log.exception("failed to answer a TCP query")
+            return False
+        if outcome is None:
+            return False
+        if isinstance(outcome, bytes):
+            self._write(outcome)
+        elif outcome is LATER:
+            self.outstanding += 1
+            if self.outstanding >= self.server.max_tcp_outstanding and not self.reading_paused \
+                    and self.transport is not None:
+                self.reading_paused = True
+                self.transport.pause_reading()
+        return True  # DROPPED: the client times out and retries
+
+    def _delivered(self, response: bytes) -> None:
+        self.outstanding -= 1
+        self._write(response)
+        if self.reading_paused and self.outstanding < self.server.max_tcp_outstanding \
+                and not self.writing_paused:
+            self.reading_paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+        if self.transport is not None and not self.transport.is_closing():
+            self._arm_idle_timer()
+
+    def _write(self, response: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(struct.pack("!H", len(response)) + response)
+
+    def pause_writing(self) -> None:
+        # A client that sends queries but does not read answers must not grow our buffers.
+        self.writing_paused = True
+        if self.transport is not None and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.reading_paused and self.outstanding < self.server.max_tcp_outstanding:
+            self.reading_paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+        self.server._tcp_connections.discard(self)
