@@ -27,9 +27,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import dns.message
 import dns.name
-import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
