@@ -90,14 +90,17 @@ class Surface:
             if isinstance(item, Wait):
                 self._waiting = item.token
             else:
-                self._issue(item)
+                self._issue(item, first=True)  # the query the resolution waits on leaves first
                 self._waiting = item.token
         out, self._outbox = self._outbox, []
         return out
 
-    def _issue(self, send: Send) -> None:
+    def _issue(self, send: Send, first: bool = False) -> None:
         """Hand ``send`` to the driver with the next batch (the generator may or may not wait on it)."""
-        self._outbox.append(send)
+        if first:
+            self._outbox.insert(0, send)
+        else:
+            self._outbox.append(send)
         self._inflight[send.token] = send
 
     def on_response(self, token: int, response: bytes | dns.message.Message, from_addr: tuple) -> None:
