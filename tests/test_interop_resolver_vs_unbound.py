@@ -15,16 +15,8 @@ answer RRsets (names, types, rdata; TTL no more than the zone's), and which nega
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import dns.edns
 import dns.flags
@@ -39,10 +31,10 @@ import pytest
 
 import resolver  # noqa: F401  (CAPS/LOAD)
 from resolver.auth.keys import generate_key
-from resolver.auth.server import AuthServer
 from resolver.auth.signer import ds_records, sign_zone
 from resolver.auth.store import ZoneStore
-from support import peer_servers
+from support import demo_proc, peer_servers
+from support import federation as F
 from support.net import free_port
 
 PREFIX = "127.0.41."
@@ -139,97 +131,9 @@ def _corrupt_signature(zone: dns.zone.Zone, owner: dns.name.Name, covered: int) 
         sigs.add(rd, ttl)
 
 
-@contextlib.contextmanager
-def serving_on_53(zones: dict[str, dns.zone.Zone]):
-    """One AuthServer per zone on its own 127.0.41.x:53, on a loop in a background thread."""
-    loop = asyncio.new_event_loop()
-    ready: concurrent.futures.Future = concurrent.futures.Future()
-    stop = asyncio.Event()
-
-    async def main() -> None:
-        servers = []
-        try:
-            for name, zone in zones.items():
-                store = ZoneStore()
-                store.add(zone)
-                server = AuthServer(store, [(f"{PREFIX}{ZONES[name][0]}", 53)])
-                await server.start()
-                servers.append(server)
-            ready.set_result(None)
-            await stop.wait()
-        except BaseException as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-            raise
-        finally:
-            for server in servers:
-                await server.close()
-
-    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
-    thread.start()
-    try:
-        ready.result(timeout=10)
-        yield
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=10)
-        loop.close()
-
-
-@contextlib.contextmanager
-def cid_serve_resolver(workdir: Path, anchor: Path, port: int):
-    log = workdir / "cid-serve-resolver.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "resolver", "serve", "resolver", "--listen", f"{OURS_ADDR}:{port}",
-             "--hint", f"cid.={PREFIX}1", "--trust-anchor", str(anchor), "--port", "53", "--timeout", "1"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        peer_servers.wait_until_answers(OURS_ADDR, port, "cid.", proc, log)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@contextlib.contextmanager
-def unbound_forwarding_to(workdir: Path, address: str, port: int, anchor: Path, upstream: tuple[str, int]):
-    """A validating Unbound that forwards cid. to ``upstream`` and checks every answer itself:
-    our responses must carry the RRSIGs and NSEC proofs a downstream validator needs."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    conf = workdir / "unbound.conf"
-    conf.write_text(f"""server:
-  interface: {address}@{port}
-  port: {port}
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "{workdir}"
-  pidfile: "{workdir}/unbound.pid"
-  use-syslog: no
-  logfile: ""
-  verbosity: 1
-  num-threads: 1
-  do-ip6: no
-  do-not-query-localhost: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "validator iterator"
-  trust-anchor-file: "{anchor}"
-  val-log-level: 2
-remote-control:
-  control-enable: no
-forward-zone:
-  name: "cid."
-  forward-addr: {upstream[0]}@{upstream[1]}
-""")
-    log = workdir / "unbound.out"
-    with peer_servers._process([peer_servers.require("unbound"), "-d", "-c", str(conf)], log) as proc:
-        peer_servers.wait_until_answers(address, port, "cid.", proc, log)
-        yield
+def stores(zones: dict[str, dns.zone.Zone]) -> dict[str, ZoneStore]:
+    """One AuthServer per zone, each on its own 127.0.41.x address."""
+    return {f"{PREFIX}{ZONES[name][0]}": ZoneStore([zone]) for name, zone in zones.items()}
 
 
 @pytest.fixture(scope="module")
@@ -239,15 +143,19 @@ def resolvers(tmp_path_factory: pytest.TempPathFactory):
     anchor = base / "trust-anchor.ds"
     anchor.write_text(anchor_text)
     unbound_port, ours_port = free_port(UNBOUND_ADDR), free_port(OURS_ADDR)
-    with serving_on_53(zones):
-        with peer_servers.unbound(base / "unbound", UNBOUND_ADDR, unbound_port, trust_anchor=anchor,
-                                  stubs={"cid.": [f"{PREFIX}1@53"]}):
-            with cid_serve_resolver(base, anchor, ours_port) as proc:
-                forwarder_port = free_port(FORWARDER_ADDR)
-                with unbound_forwarding_to(base / "forwarder", FORWARDER_ADDR, forwarder_port, anchor,
-                                           (OURS_ADDR, ours_port)):
-                    yield {"unbound": (UNBOUND_ADDR, unbound_port), "ours": (OURS_ADDR, ours_port),
-                           "forwarder": (FORWARDER_ADDR, forwarder_port)}, zones, proc
+    forwarder_port = free_port(FORWARDER_ADDR)
+    ours_args = ["--hint", f"cid.={PREFIX}1", "--trust-anchor", str(anchor), "--port", "53", "--timeout", "1"]
+    with F.stores_serving_in_thread(stores(zones), port=53), \
+            peer_servers.unbound(base / "unbound", UNBOUND_ADDR, unbound_port, trust_anchor=anchor,
+                                 stubs={"cid.": [f"{PREFIX}1@53"]}), \
+            demo_proc.serving_resolver(ours_args, OURS_ADDR, ours_port,
+                                       base / "cid-serve-resolver.log") as proc, \
+            peer_servers.unbound(base / "forwarder", FORWARDER_ADDR, forwarder_port, trust_anchor=anchor,
+                                 forwards={"cid.": [f"{OURS_ADDR}@{ours_port}"]}):
+        # The forwarder: a validating Unbound fed only by our front end, checking every answer
+        # itself, so our responses must carry the RRSIGs and NSEC proofs a validator needs.
+        yield {"unbound": (UNBOUND_ADDR, unbound_port), "ours": (OURS_ADDR, ours_port),
+               "forwarder": (FORWARDER_ADDR, forwarder_port)}, zones, proc
 
 
 def _query(name: str, rdtype: str, *, do: bool, cd: bool, ad: bool, edns: bool = True,

@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import dns.exception
@@ -19,6 +20,7 @@ import dns.zone
 import resolver  # noqa: F401  (registers CAPS/LOAD for master files)
 from resolver.auth.server import AuthServer
 from resolver.auth.store import ZoneStore
+from resolver.serving import DnsServer
 
 from .main import CliError
 
@@ -30,8 +32,7 @@ def register(subparsers) -> None:
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", parser_class=type(parser))
     kinds.required = True
     auth = kinds.add_parser("auth", help="authoritative server for signed zone files")
-    auth.add_argument("--listen", action="append", required=True, metavar="ADDR:PORT",
-                      help="address to serve on, UDP and TCP (repeatable; port 0 picks one)")
+    add_listen_option(auth)
     auth.add_argument("--zone", action="append", required=True, metavar="FILE",
                       help="master file of a zone to serve (repeatable)")
     auth.set_defaults(func=run_auth)
@@ -43,6 +44,15 @@ def register(subparsers) -> None:
                 raise
             continue
         module.register(kinds)
+
+
+def add_listen_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", action="append", required=True, metavar="ADDR:PORT",
+                        help="address to serve on, UDP and TCP (repeatable; port 0 picks one)")
+
+
+def listen_addresses(args: argparse.Namespace) -> list[tuple[str, int]]:
+    return [parse_listen(text) for text in args.listen]
 
 
 def parse_listen(text: str, default_port: int = 53) -> tuple[str, int]:
@@ -94,7 +104,7 @@ def _log(line: str) -> None:
 
 
 def run_auth(args: argparse.Namespace) -> int:
-    listen = [parse_listen(text) for text in args.listen]
+    listen = listen_addresses(args)
     store = ZoneStore()
     for path in args.zone:
         zone = load_zone_file(path)
@@ -105,30 +115,43 @@ def run_auth(args: argparse.Namespace) -> int:
         index = store.find_index(zone.origin)
         signed = "signed" if index is not None and index.signed else "unsigned"
         _log(f"zone {zone.origin} loaded from {path} ({len(zone.nodes)} names, {signed})")
+    return serve_until_stopped(AuthServer(store, listen))
+
+
+def serve_until_stopped(server: DnsServer, *, banner: Sequence[str] = (),
+                        cleanup: Callable[[], Awaitable[None]] | None = None) -> int:
+    """Run ``server`` on uvloop (asyncio if absent) until SIGINT/SIGTERM; ``banner`` lines are
+    logged once it listens, ``cleanup`` awaited after it closed."""
     try:
         import uvloop
     except ImportError:
         uvloop = None
     runner = uvloop.run if uvloop is not None else asyncio.run
-    return runner(_serve(store, listen))
+    return runner(_serve(server, banner, cleanup))
 
 
-async def _serve(store: ZoneStore, listen: list[tuple[str, int]]) -> int:
+async def _serve(server: DnsServer, banner: Sequence[str],
+                 cleanup: Callable[[], Awaitable[None]] | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    server = AuthServer(store, listen)
     try:
-        await server.start()
-    except OSError as exc:
-        raise CliError(f"cannot listen: {exc}", 1) from None
-    try:
-        for host, port in server.addresses:
-            shown = f"[{host}]" if ":" in host else host
-            _log(f"listening on {shown}:{port} (UDP, TCP)")
-        await stop.wait()
-        _log("stopping")
+        try:
+            await server.start()
+        except OSError as exc:
+            raise CliError(f"cannot listen: {exc}", 1) from None
+        try:
+            for line in banner:
+                _log(line)
+            for host, port in server.addresses:
+                shown = f"[{host}]" if ":" in host else host
+                _log(f"listening on {shown}:{port} (UDP, TCP)")
+            await stop.wait()
+            _log("stopping")
+        finally:
+            await server.close()
     finally:
-        await server.close()
+        if cleanup is not None:
+            await cleanup()
     return 0

@@ -10,15 +10,12 @@ Behaviour on the wire: spec/service.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
-import sys
 
 from ..client import Resolver, ResolverConfigError
 from ..service import RecursiveServer
 from .main import CliError
 from .options import add_resolver_options, resolver_from_args
-from .serve import parse_listen
+from .serve import add_listen_option, listen_addresses, serve_until_stopped
 
 
 def register(kinds) -> None:
@@ -26,8 +23,7 @@ def register(kinds) -> None:
         "resolver", help="recursive validating resolver over plain DNS (UDP, TCP)",
         description="Answer DNS queries like a validating recursive resolver, using the same "
                     "resolution engine as cid resolve.")
-    parser.add_argument("--listen", action="append", required=True, metavar="ADDR:PORT",
-                        help="address to serve on, UDP and TCP (repeatable; port 0 picks one)")
+    add_listen_option(parser)
     parser.add_argument("--config", metavar="FILE",
                         help="resolver settings (TOML, as Resolver.from_config) instead of --hint/--trust-anchor")
     add_resolver_options(parser)
@@ -57,40 +53,9 @@ def resolver_from(args: argparse.Namespace) -> Resolver:
 
 
 def run(args: argparse.Namespace) -> int:
-    listen = [parse_listen(text) for text in args.listen]
+    listen = listen_addresses(args)
     resolver = resolver_from(args)
-    try:
-        import uvloop
-    except ImportError:
-        uvloop = None
-    runner = uvloop.run if uvloop is not None else asyncio.run
-    return runner(_serve(resolver, listen))
-
-
-def _log(line: str) -> None:
-    print(f"cid serve: {line}", file=sys.stderr, flush=True)
-
-
-async def _serve(resolver: Resolver, listen: list[tuple[str, int]]) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    server = RecursiveServer(resolver, listen)
-    try:
-        await server.start()
-    except OSError as exc:
-        raise CliError(f"cannot listen: {exc}", 1) from None
-    try:
-        anchored = "validating" if resolver.trust_anchor is not None else "no trust anchor: nothing validates"
-        zones = ", ".join(str(zone) for zone in resolver.hints)
-        _log(f"resolver for {zones} ({anchored})")
-        for host, port in server.addresses:
-            shown = f"[{host}]" if ":" in host else host
-            _log(f"listening on {shown}:{port} (UDP, TCP)")
-        await stop.wait()
-        _log("stopping")
-    finally:
-        await server.close()
-        await resolver.close()
-    return 0
+    anchored = "validating" if resolver.trust_anchor is not None else "no trust anchor: nothing validates"
+    zones = ", ".join(str(zone) for zone in resolver.hints)
+    return serve_until_stopped(RecursiveServer(resolver, listen),
+                               banner=[f"resolver for {zones} ({anchored})"], cleanup=resolver.close)

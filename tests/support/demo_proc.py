@@ -1,29 +1,41 @@
-"""Run `cid demo --serve` as a user would, in a subprocess, until the test is done with it."""
+"""Run ``cid`` in a subprocess as a user would (``cid demo --serve``, ``cid serve resolver``),
+until the test is done with it."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .peer_servers import wait_until_answers
+from .peer_servers import process, wait_until_answers
+
+
+@contextlib.contextmanager
+def cid(args: list[str], log: Path) -> Iterator[subprocess.Popen]:
+    """``python -m resolver ARGS`` (this interpreter), output to ``log``; SIGTERM on exit (it
+    must stop cleanly within 10 s, else it is killed)."""
+    with process([sys.executable, "-m", "resolver", *args], log, grace=10.0) as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def serving_resolver(args: list[str], address: str, port: int, log: Path,
+                     probe: str = "cid.") -> Iterator[subprocess.Popen]:
+    """``cid serve resolver --listen ADDRESS:PORT ARGS`` once it answers ``probe`` SOA."""
+    with cid(["serve", "resolver", "--listen", f"{address}:{port}", *args], log) as proc:
+        wait_until_answers(address, port, probe, proc, log)
+        yield proc
 
 
 @contextlib.contextmanager
 def serving_demo(directory: Path, port: int, timeout: float = 60.0) -> Iterator[dict]:
     """Yield the parsed federation.json once every zone server answers."""
     log = directory.parent / f"{directory.name}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "resolver", "demo", "--serve", "--dir", str(directory),
-             "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
+    with cid(["demo", "--serve", "--dir", str(directory), "--port", str(port)], log) as proc:
         deadline = time.monotonic() + timeout
         fed_file = directory / "federation.json"
         while not fed_file.exists():
@@ -35,10 +47,3 @@ def serving_demo(directory: Path, port: int, timeout: float = 60.0) -> Iterator[
             wait_until_answers(zone["address"], zone["port"], zone["name"], proc, log,
                                timeout=max(1.0, deadline - time.monotonic()))
         yield fed
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

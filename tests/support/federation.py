@@ -16,7 +16,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import dns.flags
@@ -207,43 +207,57 @@ def strip(response: dns.message.Message, section: str, rdtype: int, covers: int 
 
 
 @contextlib.asynccontextmanager
-async def serving(fed: Federation):
-    """Serve every zone of ``fed`` with real AuthServers on its 127.0.0.x address, one common
-    port (the resolver uses one port for all servers); yields the port."""
+async def serving_stores(stores: Mapping[str, ZoneStore], port: int | None = None):
+    """Serve each store with a real AuthServer on its address, all on one port (the resolver
+    uses one port for all servers): ``port``, or one free on every address; yields the port."""
     from resolver.auth.server import AuthServer
-    for _ in range(5):
-        port = free_port("127.0.0.2")
+    for _ in range(5 if port is None else 1):
+        chosen = free_port(next(iter(stores))) if port is None else port
         servers = []
         try:
-            for address, store in fed.stores().items():
-                server = AuthServer(store, [(address, port)])
+            for address, store in stores.items():
+                server = AuthServer(store, [(address, chosen)])
                 await server.start()
                 servers.append(server)
         except OSError:
             for server in servers:
                 await server.close()
+            if port is not None:
+                raise
             continue
         break
     else:
-        raise RuntimeError("no common free port on 127.0.0.2-7")
+        raise RuntimeError(f"no common free port on {', '.join(stores)}")
     try:
-        yield port
+        yield chosen
     finally:
         for server in servers:
             await server.close()
 
 
+def serving(fed: Federation):
+    """Every zone of ``fed`` on its 127.0.0.x address, one common free port; yields the port."""
+    return serving_stores(fed.stores())
+
+
 @contextlib.contextmanager
 def serving_in_thread(fed: Federation):
     """``serving`` on an event loop in a background thread, for tests that run subprocesses."""
+    with stores_serving_in_thread(fed.stores()) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def stores_serving_in_thread(stores: Mapping[str, ZoneStore], port: int | None = None):
+    """``serving_stores`` on an event loop in a background thread; yields the port."""
     loop = asyncio.new_event_loop()
     ready: concurrent.futures.Future = concurrent.futures.Future()
     stop = asyncio.Event()
 
     async def main():
         try:
-            async with serving(fed) as port:
-                ready.set_result(port)
+            async with serving_stores(stores, port) as chosen:
+                ready.set_result(chosen)
                 await stop.wait()
         except BaseException as exc:
             if not ready.done():

@@ -45,7 +45,9 @@ def _tail(log: Path) -> str:
 
 
 @contextlib.contextmanager
-def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen]:
+def process(args: list[str], log: Path, grace: float = 5.0) -> Iterator[subprocess.Popen]:
+    """Run ``args`` with output appended to ``log``; on exit SIGTERM, and SIGKILL after ``grace``
+    seconds."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -53,7 +55,7 @@ def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen]:
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
@@ -89,7 +91,7 @@ remote-control:
   control-enable: no
 {zone_blocks}""")
     log = workdir / "nsd.out"
-    with _process([require("nsd"), "-d", "-c", str(conf)], log) as proc:
+    with process([require("nsd"), "-d", "-c", str(conf)], log) as proc:
         wait_until_answers(address, port, next(iter(zones)), proc, log)
         yield
 
@@ -119,7 +121,7 @@ template:
 zone:
 {zone_list}""")
     log = workdir / "knot.out"
-    with _process([require("knotd"), "-c", str(conf)], log) as proc:
+    with process([require("knotd"), "-c", str(conf)], log) as proc:
         wait_until_answers(address, port, next(iter(zones)), proc, log)
         yield
 
@@ -146,18 +148,21 @@ class Unbound:
 
 @contextlib.contextmanager
 def unbound(workdir: Path, address: str, port: int, *, trust_anchor: Path,
-            stubs: Mapping[str, str | list[str]], threads: int = 1,
-            extended_statistics: bool = False) -> Iterator[Unbound]:
-    """Validating Unbound with stub zones (``{"cid.": ["127.0.10.1@53"]}``) and a trust anchor file.
+            stubs: Mapping[str, str | list[str]] | None = None,
+            forwards: Mapping[str, str | list[str]] | None = None,
+            threads: int = 1, extended_statistics: bool = False) -> Iterator[Unbound]:
+    """Validating Unbound with stub zones (``{"cid.": ["127.0.10.1@53"]}``), forward zones (same
+    form: Unbound sends queries with RD to those servers and validates what they return) and a
+    trust anchor file.
 
     Its defaults otherwise (QNAME minimisation, aggressive NSEC). ``extended_statistics`` adds
     mem.cache.* to ``unbound-control stats`` (off by default: it costs per query).
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    stub_blocks = "".join(
-        f"stub-zone:\n  name: \"{name}\"\n"
-        + "".join(f"  stub-addr: {a}\n" for a in ([addrs] if isinstance(addrs, str) else addrs))
-        for name, addrs in stubs.items()
+    zone_blocks = "".join(
+        f"{kind}-zone:\n  name: \"{name}\"\n"
+        + "".join(f"  {kind}-addr: {a}\n" for a in ([addrs] if isinstance(addrs, str) else addrs))
+        for kind, zones in (("stub", stubs), ("forward", forwards)) for name, addrs in (zones or {}).items()
     )
     conf = workdir / "unbound.conf"
     conf.write_text(f"""server:
@@ -183,12 +188,12 @@ remote-control:
   control-enable: yes
   control-interface: "{workdir}/unbound.ctl"
   control-use-cert: no
-{stub_blocks}""")
+{zone_blocks}""")
     check = subprocess.run([require("unbound-checkconf"), str(conf)], capture_output=True, text=True)
     if check.returncode != 0:
         raise RuntimeError(f"unbound-checkconf: {check.stdout}{check.stderr}")
     log = workdir / "unbound.out"
-    with _process([require("unbound"), "-d", "-c", str(conf)], log) as proc:
+    with process([require("unbound"), "-d", "-c", str(conf)], log) as proc:
         # Ready when it answers id.server CH TXT: a probe that warms no cache of the zones under test.
         wait_until_answers(address, port, "id.server.", proc, workdir / "unbound.log",
                            rdtype="TXT", rdclass="CH")
