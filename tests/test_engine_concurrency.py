@@ -209,3 +209,22 @@ def test_query_wire_is_what_dnspython_renders(name, edns):
                                                payload=payload, id=0xBEEF, flags=dns.flags.CD)
             assert wire == query.to_wire() == reference.to_wire()
             assert query == reference
+
+
+async def test_the_asyncio_driver_overlaps_key_queries_over_loopback(fed):
+    from resolver.drivers.asyncio_driver import drive
+    async with F.serving(fed) as port:
+        e = Engine("pool-7.bj.cmcc.cid.", "SVCB", fed.hints(port), fed.anchor(), Cache(lambda: fed.now),
+                   now=lambda: fed.now, port=port, timeout=2.0)
+        result = await drive(e)
+    assert result.status is Status.SECURE and {rd.priority for rd in result.rrset} == {1, 2}
+    sent = [(q.server, q.qname.lower(), q.qtype) for q in result.trace if isinstance(q, ev.QuerySent)]
+    assert len(sent) == len(set(sent))  # every prefetched reply was used, none asked again
+    assert {q[1] for q in sent if q[2] == "DNSKEY"} == {"cid.", "cmcc.cid.", "bj.cmcc.cid."}
+    # Each zone's keys were asked together with the first query into it, not after its answer
+    # (serially, a zone's DNSKEY query follows the first reply that needs the keys).
+    zone_of = {q.server: q.zone for q in result.trace if isinstance(q, ev.QuerySent)}
+    for zone in ("cid.", "cmcc.cid.", "bj.cmcc.cid."):
+        into = [i for i, (server, _, _) in enumerate(sent) if zone_of[server] == zone]
+        keys = sent.index(next(q for q in sent if q[1] == zone and q[2] == "DNSKEY"))
+        assert keys == into[0], (zone, sent)
