@@ -1,7 +1,9 @@
 """``cid serve auth``: serve signed master files over UDP and TCP until SIGINT/SIGTERM.
 
 Other servers plug in as ``resolver.cli.serve_<kind>`` modules with ``register(subparsers)``
-(for example ``serve_resolver``), so this file need not change when they arrive.
+(for example ``serve_resolver``), so this file need not change when they arrive; they share
+``add_listen_option``/``listen_addresses`` (``--listen``) and ``serve_until_stopped`` (the loop,
+signals and log lines) from here.
 """
 
 from __future__ import annotations
