@@ -6,18 +6,21 @@ from __future__ import annotations
 import sys
 
 import dns.name
+import pytest
 from support.peers import run
 
 import resolver  # noqa: F401
 from resolver.auth import parallel_sign
 from resolver.auth.keys import generate_key, write_key_files
+from resolver.auth.signwrite import signed_zone_text
 from resolver.auth.signer import compute_signatures, sign_zone, verify_zone
 from resolver.auth.zonefile import load_zone, zone_to_text
 
 NOW = 1_800_000_000
 ORIGIN = dns.name.from_text("example.com.")
 HEAD = ("$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 60\n@ NS ns1\n"
-        "ns1 A 192.0.2.1\npool-0 CAPS gpu_count=8\nchild NS ns1\nchild DS 1 15 2 " + "AB" * 32 + "\n")
+        "ns1 A 192.0.2.1\npool-0 CAPS gpu_count=8\nchild NS ns.child\nchild DS 1 15 2 " + "AB" * 32 + "\n"
+        "ns.child A 192.0.2.53\nalias DNAME example.net.\nbelow.alias A 192.0.2.8\n*.wild AAAA 2001:db8::1\n")
 
 
 def zone_file(tmp_path, names: int):
@@ -44,6 +47,18 @@ def test_sign_all_keeps_order_and_uses_each_signer():
     parallel = parallel_sign.sign_all(signers, messages, workers=2)
     assert parallel == [signers[i].sign(data) for i, data in messages]
     assert parallel_sign.sign_all(signers, [], workers=2) == []
+
+
+@pytest.mark.parametrize("generic", [True, False])
+def test_signed_text_in_two_processes_equals_sign_zone(tmp_path, generic):
+    path = zone_file(tmp_path, 300)
+    keys = [generate_key(ORIGIN, 15, 257), generate_key(ORIGIN, 15, 256)]
+    zone = load_zone(path)
+    signed = signed_zone_text(zone, keys, now=NOW, generic=generic, workers=2)
+    reference = load_zone(path)
+    sign_zone(reference, keys, now=NOW, workers=1)
+    assert signed.text == zone_to_text(reference, generic=generic)
+    assert signed.rrsigs == signed.text.count(" IN RRSIG ") == signed.rrsets
 
 
 def test_direct_write_equals_attached_signatures(tmp_path):

@@ -63,7 +63,8 @@ class _Reader:
         self.default_ttl: int | None = None
         self.default_from_soa = False
         self.names: dict[str, dns.name.Name] = {}
-        self.rdatasets: dict[tuple[dns.name.Name, int, int], dns.rdataset.Rdataset] = {}
+        self.rdatasets: dict[tuple[bytes, int, int], dns.rdataset.Rdataset] = {}
+        self.nodes: dict[bytes, dns.node.Node] = {}
         self.zone = dns.zone.Zone(origin, _IN, relativize=False)
 
     def read(self, text: str) -> dns.zone.Zone:
@@ -123,7 +124,7 @@ class _Reader:
             self.last_name = self._name(fields[0])
             at = 1
         name = self.last_name
-        if name != self.zone_origin and not name.is_subdomain(self.zone_origin):
+        if not name.is_subdomain(self.zone_origin):
             raise _GiveUp
         ttl: int | None = None
         seen_class = False
@@ -180,22 +181,27 @@ class _Reader:
         return self.default_ttl
 
     def _add(self, name: dns.name.Name, ttl: int, rd: dns.rdata.Rdata) -> None:
+        # Local maps are keyed by the lowercased wire labels: hashing a dns.name.Name walks its
+        # characters in Python, and these maps see every record.
+        folded = b".".join(name.labels).lower()
         covers = rd.covers()
-        key = (name, rd.rdtype, covers)
+        key = (folded, rd.rdtype, covers)
         rds = self.rdatasets.get(key)
-        node = self.zone.nodes.get(name)
+        node = self.nodes.get(folded)
         if node is None:
-            node = self.zone.nodes[name] = self.zone.node_factory()
+            node = self.nodes[folded] = self.zone.nodes[name] = self.zone.node_factory()
         if rds is None:
             rds = self.rdatasets[key] = dns.rdataset.Rdataset(_IN, rd.rdtype, covers)
             node.rdatasets.append(rds)
-        else:
-            if dns.rdatatype.is_singleton(rd.rdtype):
-                raise _GiveUp
-            if node.rdatasets[-1] is not rds:
-                # dnspython's reader replaces the RRset it adds to, which moves it last in the node.
-                node.rdatasets.remove(rds)
-                node.rdatasets.append(rds)
+            rds.update_ttl(ttl)
+            rds.items[rd] = None  # what Rdataset.add does to an empty set, minus a second hash
+            return
+        if dns.rdatatype.is_singleton(rd.rdtype):
+            raise _GiveUp
+        if node.rdatasets[-1] is not rds:
+            # dnspython's reader replaces the RRset it adds to, which moves it last in the node.
+            node.rdatasets.remove(rds)
+            node.rdatasets.append(rds)
         rds.add(rd, ttl)
 
 

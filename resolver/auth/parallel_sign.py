@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 PARALLEL_THRESHOLD = 5000  # messages; below this, starting processes costs more than it saves
 CHUNKS_PER_WORKER = 4  # ranges per worker, so a worker slowed by other load does not hold up the rest
 
 # Set in the parent just before forking; read by the workers (copy-on-write, never pickled).
-_SIGNERS: list[Any] = []
-_MESSAGES: list[tuple[int, bytes]] = []
+_TASK: Callable[[int, int], Any] | None = None
 
 
 def default_workers() -> int:
@@ -31,30 +33,51 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def map_ranges(task: Callable[[int, int], T], count: int, workers: int) -> list[T]:
+    """``[task(lo, hi) for each range]`` over 0..count split into ranges, run by ``workers``
+    forked processes (in this process when workers is 1 or fork is unavailable), in order.
+
+    ``task`` runs in a child that inherited the parent's memory, so it may use any object the
+    parent holds (a zone, keys); only its result is pickled back.
+    """
+    if count == 0:
+        return []
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [task(0, count)]
+    global _TASK
+    pieces = min(count, workers * CHUNKS_PER_WORKER)
+    step = -(-count // pieces)
+    ranges = [(lo, min(lo + step, count)) for lo in range(0, count, step)]
+    _TASK = task
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return pool.map(_run, ranges, chunksize=1)
+    finally:
+        _TASK = None
+
+
+def _run(bounds: tuple[int, int]) -> Any:
+    assert _TASK is not None
+    return _TASK(*bounds)
+
+
 def sign_all(signers: list[Any], messages: list[tuple[int, bytes]], workers: int | None = None) -> list[bytes]:
     """``signers[i].sign(data)`` for each ``(i, data)`` in ``messages``, in order.
 
     ``signers`` are dnspython private-key objects (``dns.dnssecalgs``); ``workers`` defaults to one
     per available CPU when there are at least PARALLEL_THRESHOLD messages, else 1.
     """
+    workers = choose_workers(workers, len(messages))
+
+    def task(lo: int, hi: int) -> list[bytes]:
+        return [signers[i].sign(data) for i, data in messages[lo:hi]]
+
+    return [signature for part in map_ranges(task, len(messages), workers) for signature in part]
+
+
+def choose_workers(workers: int | None, signatures: int) -> int:
+    """The worker count to use: as asked (at least 64 signatures each), else one per CPU for
+    PARALLEL_THRESHOLD signatures or more."""
     if workers is None:
-        workers = default_workers() if len(messages) >= PARALLEL_THRESHOLD else 1
-    workers = max(1, min(workers, len(messages) // 64 or 1))
-    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [signers[i].sign(data) for i, data in messages]
-    global _SIGNERS, _MESSAGES
-    _SIGNERS, _MESSAGES = signers, messages
-    try:
-        pieces = workers * CHUNKS_PER_WORKER
-        step = -(-len(messages) // pieces)
-        ranges = [(lo, min(lo + step, len(messages))) for lo in range(0, len(messages), step)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_sign_range, ranges, chunksize=1)
-    finally:
-        _SIGNERS, _MESSAGES = [], []
-    return [signature for part in parts for signature in part]
-
-
-def _sign_range(bounds: tuple[int, int]) -> list[bytes]:
-    signers, messages = _SIGNERS, _MESSAGES
-    return [signers[i].sign(data) for i, data in messages[bounds[0]:bounds[1]]]
+        workers = default_workers() if signatures >= PARALLEL_THRESHOLD else 1
+    return max(1, min(workers, signatures // 64 or 1))

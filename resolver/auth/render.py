@@ -21,13 +21,14 @@ import time
 from typing import Any
 
 import dns.name
+import dns.node
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
 from .. import records
-from .signer import ZoneSignatures, canonical_key
+from .signer import ZoneSignatures, _canonical_nodes
 
 PRIVATE_TYPES = frozenset({int(records.CAPS), int(records.LOAD)})  # unknown to peer software
 _A, _AAAA, _NS, _CNAME, _PTR, _DNAME = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.NS,
@@ -132,31 +133,42 @@ def zone_text(zone: dns.zone.Zone, *, generic: bool = False, signatures: ZoneSig
     """The zone as a master file (see the module text); with ``signatures``, as if
     ``signer.attach_signatures(zone, signatures)`` had been called first."""
     origin = zone.origin
+    order = [(key, node) for key, _, node in _canonical_nodes(zone)]
+    head = f"$ORIGIN {origin}\n" if origin is not None else ""
+    return head + nodes_text(zone, order, generic=generic, signatures=signatures)
+
+
+def nodes_text(zone: dns.zone.Zone, order: list[tuple[dns.name.Name, dns.node.Node]], *, generic: bool,
+               signatures: ZoneSignatures | None) -> str:
+    """The lines of the nodes in ``order`` (key, node); ``signatures`` must cover exactly those."""
+    origin = zone.origin
     texts = _Texts(generic, origin)
     rdclass = dns.rdataclass.to_text(zone.rdclass)
-    lines = [f"$ORIGIN {origin}"] if origin is not None else []
-    sigs_at: dict[dns.name.Name, list[Any]] = {}
-    nsec_at: dict[dns.name.Name, tuple[dns.name.Name, list[int]]] = {}
+    lines: list[str] = []
+    # Looked up by key identity: the signatures were made from this zone's own key objects, and
+    # hashing a dns.name.Name is slow.
+    sigs_at: dict[int, list[Any]] = {}
+    nsec_at: dict[int, tuple[dns.name.Name, list[int]]] = {}
     if signatures is not None:
-        nsec_at = signatures.nsec
+        nsec_at = {id(key): (following, types) for key, following, types in signatures.nsec}
         for signed in signatures.rrsets:
-            sigs_at.setdefault(signed.key, []).append(signed)
-    if origin is not None and zone.relativize:
-        keyed = [(canonical_key(key.derelativize(origin)), key) for key in zone.nodes]
-    else:
-        keyed = [(canonical_key(key), key) for key in zone.nodes]
-    keyed.sort(key=lambda kk: kk[0])
+            sigs_at.setdefault(id(signed.key), []).append(signed)
+    used = 0
     append = lines.append
-    for _, key in keyed:
+    for key, node in order:
         owner = texts.name(key.derelativize(origin) if origin else key)
         entries: list[tuple[Any, ...]] = []
-        for rds in zone.nodes[key].rdatasets:
+        for rds in node.rdatasets:
             base = rds.covers if rds.rdtype == _RRSIG else rds.rdtype
             entries.append((base != _SOA, base, rds.rdtype == _RRSIG, 0, rds))
-        if key in nsec_at:
-            entries.append((True, _NSEC, False, 1, nsec_at[key]))
-        for signed in sigs_at.get(key, ()):
-            entries.append((signed.rdtype != _SOA, signed.rdtype, True, 2, signed))
+        if signatures is not None:
+            nsec = nsec_at.get(id(key))
+            if nsec is not None:
+                entries.append((True, _NSEC, False, 1, nsec))
+                used += 1
+            for signed in sigs_at.get(id(key), ()):
+                entries.append((signed.rdtype != _SOA, signed.rdtype, True, 2, signed))
+                used += 1
         # SOA first (RFC 1035 §5.2 expects it to open the file), then each type followed by its RRSIG.
         entries.sort(key=lambda e: e[:3])
         for entry in entries:
@@ -173,5 +185,7 @@ def zone_text(zone: dns.zone.Zone, *, generic: bool = False, signatures: ZoneSig
                 prefix = f"{owner} {item.ttl} {rdclass} RRSIG "
                 for fields, signature in item.signatures:
                     append(prefix + texts.rrsig(*fields, signatures.signer, signature))
+    if signatures is not None and used != len(signatures.nsec) + len(signatures.rrsets):
+        raise ValueError("the signatures are not for these nodes of this zone")
     lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 1 else ""

@@ -61,20 +61,31 @@ def _abs(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name:
 def authoritative_names(zone: dns.zone.Zone) -> list[tuple[dns.name.Name, dns.name.Name, bool]]:
     """(key in zone.nodes, absolute name, is_delegation) for every name the zone is authoritative
     for, in DNSSEC canonical order (RFC 4034 §6.1). Empty nodes are skipped."""
-    origin = zone.origin
+    return [(key, name, delegation) for key, name, delegation, _ in
+            _authoritative(zone.origin, _canonical_nodes(zone), zone.rdclass)]
+
+
+def _canonical_nodes(zone: dns.zone.Zone) -> list[tuple[dns.name.Name, dns.name.Name, dns.node.Node]]:
+    """(key, absolute name, node) for every node, in DNSSEC canonical order."""
+    nodes = [(canonical_key(name), key, name, node) for key, node in zone.nodes.items()
+             for name in (_abs(zone, key),)]
+    nodes.sort(key=lambda entry: entry[0])
+    return [(key, name, node) for _, key, name, node in nodes]
+
+
+def _authoritative(origin: dns.name.Name, order, rdclass) -> list[tuple[dns.name.Name, dns.name.Name, bool, dns.node.Node]]:
     result = []
     cut: dns.name.Name | None = None
-    for key, name in sorted(((k, _abs(zone, k)) for k in zone.nodes), key=lambda kn: canonical_key(kn[1])):
+    for key, name, node in order:
         if cut is not None and name.is_subdomain(cut) and name != cut:
             continue  # glue or occluded data below a zone cut or DNAME
         cut = None
-        node = zone.nodes[key]
         if not node.rdatasets:
             continue
-        delegation = name != origin and node.get_rdataset(zone.rdclass, dns.rdatatype.NS) is not None
-        if delegation or node.get_rdataset(zone.rdclass, dns.rdatatype.DNAME) is not None:
+        delegation = name != origin and node.get_rdataset(rdclass, dns.rdatatype.NS) is not None
+        if delegation or node.get_rdataset(rdclass, dns.rdatatype.DNAME) is not None:
             cut = name
-        result.append((key, name, delegation))
+        result.append((key, name, delegation, node))
     return result
 
 
@@ -106,11 +117,14 @@ def _nsec_types(node: dns.node.Node, delegation: bool) -> list[int]:
 
 
 def _strip(zone: dns.zone.Zone, keys: list[ZoneKey]) -> None:
-    for key in list(zone.nodes):
-        node = zone.nodes[key]
-        node.rdatasets[:] = [r for r in node.rdatasets if r.rdtype not in _STRIPPED]
+    emptied = []
+    for key, node in zone.nodes.items():
+        if any(r.rdtype in _STRIPPED for r in node.rdatasets):
+            node.rdatasets[:] = [r for r in node.rdatasets if r.rdtype not in _STRIPPED]
         if not node.rdatasets:
-            del zone.nodes[key]
+            emptied.append(key)
+    for key in emptied:
+        del zone.nodes[key]
     ours = {(k.algorithm, k.dnskey.key) for k in keys}
     dnskeys = zone.get_rdataset(zone.origin, DNSKEY)
     if dnskeys is not None:
@@ -152,7 +166,7 @@ def signature_window(inception: int | None, expiration: int | None, now: float |
 
 
 class SignedRRset(NamedTuple):
-    """The signatures over one RRset: ``fields`` are RRSIG fields 1–7 (type covered … key tag)."""
+    """The signatures over one RRset: each is (RRSIG fields 1–7, type covered … key tag; signature)."""
 
     key: dns.name.Name  # the node's key in zone.nodes
     rdtype: int
@@ -163,20 +177,39 @@ class SignedRRset(NamedTuple):
 class ZoneSignatures(NamedTuple):
     """What signing adds to a zone, before it is put into the zone's nodes.
 
-    ``nsec`` maps a node key to (next owner name, types in its bitmap); ``rrsets`` holds one entry
-    per signed RRset (the NSEC RRsets included) in DNSSEC canonical order of owner names.
-    Writing a large signed zone straight from this (``render.zone_text``) avoids building about
-    three dnspython objects per record, which would cost more than the signing itself.
+    ``nsec`` holds (node key, next owner name, types in its bitmap) per authoritative name and
+    ``rrsets`` one entry per signed RRset (the NSEC RRsets included), both in DNSSEC canonical
+    order. Writing a large signed zone straight from this (``render.zone_text``) avoids building
+    about three dnspython objects per record, which would cost more than the signing itself.
+    The node keys are the zone's own key objects: use it with the zone it was made from.
     """
 
     signer: dns.name.Name
     nsec_ttl: int
-    nsec: dict[dns.name.Name, tuple[dns.name.Name, list[int]]]
+    nsec: list[tuple[dns.name.Name, dns.name.Name, list[int]]]
     rrsets: list[SignedRRset]
 
     @property
     def rrsig_count(self) -> int:
         return sum(len(s.signatures) for s in self.rrsets)
+
+
+class SigningPlan(NamedTuple):
+    """A zone prepared for signing (``prepare_signing``): what every RRSIG needs to be made."""
+
+    origin: dns.name.Name
+    start: int  # inception
+    end: int  # expiration
+    nsec_ttl: int
+    order: list[tuple[dns.name.Name, dns.name.Name, dns.node.Node]]  # every node: key, absolute name, node
+    names: list[tuple[dns.name.Name, dns.name.Name, bool, dns.node.Node]]  # authoritative: … delegation
+    nsec: list[tuple[dns.name.Name, dns.name.Name, list[int]]]
+    ksks: list[Any]
+    zsks: list[Any]
+
+    @property
+    def signers(self) -> list[Any]:
+        return [role[0] for role in self.ksks + self.zsks]
 
 
 def sign_zone(
@@ -212,6 +245,21 @@ def compute_signatures(
     The NSEC and RRSIG records are returned rather than added: ``attach_signatures`` adds them,
     ``render.zone_text(zone, signatures=...)`` writes the signed zone without adding them.
     """
+    plan = prepare_signing(zone, keys, inception=inception, expiration=expiration, now=now)
+    jobs = _jobs(zone, plan, 0, len(plan.names))
+    signatures = parallel_sign.sign_all(plan.signers, _messages(zone, plan, jobs), workers)
+    return ZoneSignatures(plan.origin, plan.nsec_ttl, plan.nsec, _assemble(plan, jobs, signatures))
+
+
+def prepare_signing(
+    zone: dns.zone.Zone,
+    keys: list[ZoneKey],
+    *,
+    inception: int | None = None,
+    expiration: int | None = None,
+    now: float | None = None,
+) -> SigningPlan:
+    """Check the keys, remove old RRSIG/NSEC, add the keys' DNSKEYs and lay out the NSEC chain."""
     origin = zone.origin
     if not keys:
         raise ValueError("no keys to sign with")
@@ -229,21 +277,35 @@ def compute_signatures(
     for key in keys:
         dnskeys.add(key.dnskey, ttl)
 
-    nsec_ttl = min(soa.ttl, soa[0].minimum)
-    names = authoritative_names(zone)
-    ksks, zsks = _roles(keys)
-    signer_wire = origin.to_digestable()
-    rdata_origin = origin if zone.relativize else None
-    rdclass = zone.rdclass
-    nsec: dict[dns.name.Name, tuple[dns.name.Name, list[int]]] = {}
-    bitmaps: dict[tuple[int, ...], bytes] = {}
-    # (node key, rdtype, TTL, signers, labels, the RRset as signed: RFC 4034 §3.1.8.1 minus the RRSIG fields)
-    jobs: list[tuple[dns.name.Name, int, int, list[Any], int, bytes]] = []
-    for i, (key, name, delegation) in enumerate(names):
-        node = zone.nodes[key]
+    order = _canonical_nodes(zone)
+    names = _authoritative(origin, order, zone.rdclass)
+    nsec = []
+    for i, (key, name, delegation, node) in enumerate(names):
         following = names[i + 1][1] if i + 1 < len(names) else origin
-        types = _nsec_types(node, delegation)
-        nsec[key] = (following, types)
+        nsec.append((key, following, _nsec_types(node, delegation)))
+    ksks, zsks = _roles(keys)
+    return SigningPlan(origin, start, end, min(soa.ttl, soa[0].minimum), order, names, nsec, ksks, zsks)
+
+
+def sign_range(zone: dns.zone.Zone, plan: SigningPlan, lo: int, hi: int) -> list[SignedRRset]:
+    """The signatures for ``plan.names[lo:hi]``, made in this process."""
+    jobs = _jobs(zone, plan, lo, hi)
+    signers = plan.signers
+    return _assemble(plan, jobs, [signers[i].sign(data) for i, data in _messages(zone, plan, jobs)])
+
+
+# A job: (node key, rdtype, TTL, signers, labels, the RRset as RFC 4034 §3.1.8.1 signs it, after the RRSIG fields)
+_Job = tuple[dns.name.Name, int, int, list[Any], int, bytes]
+
+
+def _jobs(zone: dns.zone.Zone, plan: SigningPlan, lo: int, hi: int) -> list[_Job]:
+    rdata_origin = plan.origin if zone.relativize else None
+    rdclass = zone.rdclass
+    nsec_ttl = plan.nsec_ttl
+    ksks, zsks = plan.ksks, plan.zsks
+    bitmaps: dict[tuple[int, ...], bytes] = {}
+    jobs: list[_Job] = []
+    for (key, name, delegation, node), (_, following, types) in zip(plan.names[lo:hi], plan.nsec[lo:hi]):
         owner = _canonical_wire(name)
         labels = len(name) - 1 - (1 if name.is_wild() else 0)  # RFC 4034 §3.1.3
         for rds in _signable(node, delegation):
@@ -251,43 +313,51 @@ def compute_signatures(
                 continue  # a stale NSEC was stripped; ours is signed below
             # RFC 4034 §6.3: RRs sorted by canonical RDATA; §3.1.8.1: owner|type|class|TTL|len|RDATA.
             head = owner + struct.pack("!HHI", rds.rdtype, rdclass, rds.ttl)
-            wires = sorted(_rdata_wire(rd, rdata_origin) for rd in rds)
+            wires = sorted([_rdata_wire(rd, rdata_origin) for rd in rds])
             body = b"".join([head + struct.pack("!H", len(w)) + w for w in wires])
             jobs.append((key, rds.rdtype, rds.ttl, ksks if rds.rdtype == DNSKEY else zsks, labels, body))
-        # RFC 6840 §5.1: the NSEC next name is not lowercased in the canonical form.
         bitmap = bitmaps.get(tuple(types))
         if bitmap is None:
             windows = dns.rdtypes.util.Bitmap.from_rdtypes(types).windows
             bitmap = bitmaps[tuple(types)] = b"".join(bytes((w, len(b))) + b for w, b in windows)
+        # RFC 6840 §5.1: the NSEC next name is not lowercased in the canonical form.
         wire = _name_wire(following) + bitmap
         head = owner + struct.pack("!HHIH", NSEC, rdclass, nsec_ttl, len(wire))
         jobs.append((key, NSEC, nsec_ttl, zsks, labels, head + wire))
+    return jobs
 
-    roles = ksks + zsks
-    index = {id(role): i for i, role in enumerate(roles)}
+
+def _messages(zone: dns.zone.Zone, plan: SigningPlan, jobs: list[_Job]) -> list[tuple[int, bytes]]:
+    """(index into plan.signers, data to sign) per RRSIG, in the order _assemble expects."""
+    index = {id(role): i for i, role in enumerate(plan.ksks + plan.zsks)}
+    signer_wire = plan.origin.to_digestable()
+    start, end = plan.start, plan.end
+    pack = struct.Struct("!HBBIIIH").pack
     messages: list[tuple[int, bytes]] = []
-    for _, rdtype, rttl, signers, labels, body in jobs:
+    for _, rdtype, ttl, signers, labels, body in jobs:
         for signer in signers:
-            _, algorithm, key_tag = signer
-            header = struct.pack("!HBBIIIH", rdtype, algorithm, labels, rttl, end, start, key_tag)
+            header = pack(rdtype, signer[1], labels, ttl, end, start, signer[2])
             messages.append((index[id(signer)], header + signer_wire + body))
-    signatures = parallel_sign.sign_all([role[0] for role in roles], messages, workers)
+    return messages
+
+
+def _assemble(plan: SigningPlan, jobs: list[_Job], signatures: list[bytes]) -> list[SignedRRset]:
     rrsets: list[SignedRRset] = []
     at = 0
-    for key, rdtype, rttl, signers, labels, _ in jobs:
+    for key, rdtype, ttl, signers, labels, _ in jobs:
         made = []
         for _, algorithm, key_tag in signers:
-            made.append(((rdtype, algorithm, labels, rttl, end, start, key_tag), signatures[at]))
+            made.append(((rdtype, algorithm, labels, ttl, plan.end, plan.start, key_tag), signatures[at]))
             at += 1
-        rrsets.append(SignedRRset(key, rdtype, rttl, made))
-    return ZoneSignatures(origin, nsec_ttl, nsec, rrsets)
+        rrsets.append(SignedRRset(key, rdtype, ttl, made))
+    return rrsets
 
 
 def attach_signatures(zone: dns.zone.Zone, signed: ZoneSignatures) -> None:
     """Put the NSEC and RRSIG records of ``signed`` into ``zone``'s nodes."""
     rdclass = zone.rdclass
     windows_of: dict[tuple[int, ...], Any] = {}
-    for key, (following, types) in signed.nsec.items():
+    for key, following, types in signed.nsec:
         windows = windows_of.get(tuple(types))
         if windows is None:
             windows = windows_of[tuple(types)] = dns.rdtypes.util.Bitmap.from_rdtypes(types).windows

@@ -19,8 +19,8 @@ import dns.rdatatype
 
 from ..auth.keys import (ECDSAP256SHA256, ED25519, KSK_FLAGS, RSASHA256, ZSK_FLAGS, KeyFileError,
                          ZoneKey, generate_key, load_zone_keys, read_key_files, write_key_files)
-from ..auth.render import zone_text
-from ..auth.signer import compute_signatures, ds_records, verify_zone
+from ..auth.signer import ds_records, verify_zone
+from ..auth.signwrite import signed_zone_text
 from ..auth.zonefile import ZoneFileError, load_zone, write_text
 from .main import CliError
 
@@ -161,15 +161,15 @@ def _sign(args: argparse.Namespace) -> int:
     zone = _load(args.zonefile, args.origin)
     keys = _collect_keys(args, zone.origin)
     try:
-        # Written straight from the signatures: no NSEC/RRSIG objects are built (render.py).
-        signed = compute_signatures(zone, keys, inception=inception, expiration=expiration, now=now,
-                                    workers=args.jobs)
+        # Signed and rendered by range in parallel, straight to text: no NSEC/RRSIG objects are built.
+        signed = signed_zone_text(zone, keys, inception=inception, expiration=expiration, now=now,
+                                  generic=not args.friendly, workers=args.jobs)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     output = args.output or f"{args.zonefile}.signed"
-    rrsets, rrsigs = len(signed.rrsets), signed.rrsig_count
+    rrsets, rrsigs = signed.rrsets, signed.rrsigs
     try:
-        write_text(output, zone_text(zone, generic=not args.friendly, signatures=signed))
+        write_text(output, signed.text)
         if args.ds_out:
             _write_ds(args.ds_out, zone.origin, [k.dnskey for k in keys], "SHA256", _dnskey_ttl(zone))
     except OSError as exc:
