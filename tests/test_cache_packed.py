@@ -238,3 +238,22 @@ async def test_hot_layer_stays_inside_max_bytes_and_hits_keep_entries_recent():
     assert cache.evictions > 100 and cache.stats()["hot"] > 0
     assert cache.get_rrset(N("pool-7.bj.cmcc.cid."), SVCB) is not None  # recently used: kept
     assert cache.bytes == sum(rec.size for rec in cache.dump())  # hot bytes counted apart, exactly
+
+
+def test_flush_by_key_respects_label_boundaries_and_dotted_labels():
+    cache = Cache(Clock())
+
+    def put(name) -> None:
+        cache.put_rrset(dns.rrset.from_text(name, 60, "IN", "A", "192.0.2.1"), None, Status.SECURE, "ok")
+    for name in ("b.cid.", "x.b.cid.", "xb.cid.", "B.Cid.", dns.name.Name([b"y.b", b"cid", b""])):
+        put(name)
+    cache.put_resolution("cid:x.b.cid", N("x.b.cid."), object(), Status.SECURE, 60, 100)
+    cache.put_negative(N("gone.x.b.cid."), A, "NXDOMAIN", (soa("b.cid."),), Status.SECURE, "nx", 60)
+    # "y\.b.cid." is a child of cid., not of b.cid.; "xb.cid." is not below b.cid. either.
+    assert cache.flush(subtree="b.cid.") == 4  # b.cid. (one entry for both spellings), x.b, memo, gone.x.b
+    assert sorted(r.name for r in cache.dump()) == ["xb.cid.", "y\\.b.cid."]
+    assert cache.flush(subtree=dns.name.Name([b"y.b", b"cid", b""])) == 1
+    assert cache.flush(name="XB.cid.") == 1 and len(cache) == 0
+    put("a.cid.")
+    put("cid.")
+    assert cache.flush(subtree=".") == 2

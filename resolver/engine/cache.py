@@ -226,17 +226,20 @@ class ZoneTrust:
         return self.zone
 
 
-@dataclass(frozen=True, slots=True)
 class ResolutionEntry:
-    """A whole Resolution, memoised by the text it was asked for (the message cache)."""
+    """A whole Resolution, memoised by the text it was asked for (the message cache). The
+    name is kept as its shared cache key, not as a Name object (see RRsetEntry)."""
 
-    name: dns.name.Name
-    value: Any
-    status: Status
-    expires: float
-    stored: float
-    ttl: int = 0
-    size: int = 0
+    __slots__ = ("_name", "value", "status", "expires", "stored", "ttl", "size")
+
+    def __init__(self, name: bytes | tuple, value: Any, status: Status, expires: float, stored: float,
+                 ttl: int = 0, size: int = 0):
+        self._name, self.value, self.status, self.expires, self.stored = name, value, status, expires, stored
+        self.ttl, self.size = ttl, size
+
+    @property
+    def name(self) -> dns.name.Name:
+        return _key_name(self._name)
 
 
 Entry = RRsetEntry | NegativeEntry | NsecEntry | Delegation | ZoneTrust | ResolutionEntry
@@ -644,7 +647,8 @@ class Cache:
             return
         now = self.clock()
         self._store((RESOLUTION, key, 0),
-                    ResolutionEntry(name.canonicalize(), value, status, now + ttl, now, ttl, ENTRY_OVERHEAD + size))
+                    ResolutionEntry(self._key(name), value, status, now + ttl, now, self._int(ttl),
+                                    ENTRY_OVERHEAD + size))
 
     def get_resolution(self, key: str) -> ResolutionEntry | None:
         """The memoised resolution while fresh (expired ones are dropped, never served stale:
@@ -663,7 +667,7 @@ class Cache:
         """Replace a memoised value in place (same expiry), e.g. with its TTL counted down."""
         k = (RESOLUTION, key, 0)
         if self._lru.get(k) is entry:
-            self._lru[k] = ResolutionEntry(entry.name, value, entry.status, entry.expires, self.clock(),
+            self._lru[k] = ResolutionEntry(entry._name, value, entry.status, entry.expires, self.clock(),
                                            entry.ttl, entry.size)
 
     # Operations: flush and dump -------------------------------------------------------------------
@@ -677,11 +681,23 @@ class Cache:
             self._hot.clear()
             self.bytes = self.hot_bytes = 0
             return count
-        exact = _as_name(name) if name is not None else None
+        exact = _nkey(_as_name(name)) if name is not None else None
         below = _as_name(subtree) if subtree is not None else None
-        doomed = [key for key, entry in self._lru.items()
-                  if (exact is not None and entry.name == exact)
-                  or (below is not None and entry.name.is_subdomain(below))]
+        below_key = _nkey(below) if below is not None else None
+        suffix = b"." + below_key if type(below_key) is bytes else None
+        doomed = []
+        for key, entry in self._lru.items():
+            # Compare keys, not Names: packed entries keep no Name (building one per entry
+            # would make flushing a large cache slow). Joined keys match by suffix at a label
+            # boundary; names with a dot inside a label fall back to Name comparison.
+            nk = key[1] if key[0] <= NEGATIVE else entry._name if key[0] == RESOLUTION else _nkey(entry.name)
+            if exact is not None and nk == exact:
+                doomed.append(key)
+            elif below is not None:
+                if nk == below_key or (suffix is not None and type(nk) is bytes and nk.endswith(suffix)):
+                    doomed.append(key)
+                elif (suffix is None or type(nk) is not bytes) and entry.name.is_subdomain(below):
+                    doomed.append(key)
         for key in doomed:
             self._drop(key)
         if doomed:
