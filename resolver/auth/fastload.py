@@ -58,6 +58,7 @@ class _Reader:
     def __init__(self, origin: dns.name.Name):
         self.zone_origin = origin
         self.origin = origin  # $ORIGIN
+        self.origin_inside = True
         self.last_name = origin
         self.last_ttl: int | None = None
         self.default_ttl: int | None = None
@@ -96,6 +97,7 @@ class _Reader:
             if not origin.is_absolute():
                 raise _GiveUp
             self.origin = origin
+            self.origin_inside = origin.is_subdomain(self.zone_origin)
             self.names.clear()  # relative owner names now mean something else
         else:
             raise _GiveUp
@@ -121,11 +123,13 @@ class _Reader:
         fields = line.split()
         at = 0
         if not line[0].isspace():
-            self.last_name = self._name(fields[0])
+            token = fields[0]
+            self.last_name = self._name(token)
+            # A relative owner is inside the zone when $ORIGIN is (checked when $ORIGIN is set).
+            if not (self.origin_inside and token[-1] != ".") and not self.last_name.is_subdomain(self.zone_origin):
+                raise _GiveUp
             at = 1
         name = self.last_name
-        if not name.is_subdomain(self.zone_origin):
-            raise _GiveUp
         ttl: int | None = None
         seen_class = False
         # [ttl] [class] or [class] [ttl], as dnspython's reader accepts them

@@ -1,13 +1,14 @@
-"""Signing many messages at once, across CPU cores for large zones.
+"""Signing across CPU cores: forked workers, each given a range of the work, results in order.
 
-Signing a zone is one private-key operation per RRSIG; that is the part of signing that parallel
-processes speed up (Python threads would not: the GIL is held between calls). The messages are
-computed once in the parent; forked workers inherit them (nothing is pickled on the way in) and
-return signatures for a range of indexes, so the result is in the same order as a single-process
-run. Ed25519 (RFC 8032) and RSA PKCS#1 v1.5 signatures are deterministic, so the output is
+Signing a zone is one private-key operation per RRSIG, and writing it is independent per name;
+parallel processes speed both up (Python threads would not: the GIL is held between calls).
+Workers are forked, so they inherit what the parent computed (the zone, the messages, the keys)
+and nothing is pickled on the way in; each returns the result for its range of indexes, and the
+results are joined in range order, so the output is in the same order as a single-process run.
+Ed25519 (RFC 8032) and RSA PKCS#1 v1.5 signatures are deterministic, so the output is then
 byte-identical to signing in one process; ECDSA signatures are randomized either way.
 
-Workers are forked (POSIX); where fork is unavailable signing stays in one process.
+Where fork is unavailable (not POSIX) everything runs in the calling process.
 """
 
 from __future__ import annotations

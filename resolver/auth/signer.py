@@ -82,7 +82,7 @@ def _authoritative(origin: dns.name.Name, order, rdclass) -> list[tuple[dns.name
         cut = None
         if not node.rdatasets:
             continue
-        delegation = name != origin and node.get_rdataset(rdclass, dns.rdatatype.NS) is not None
+        delegation = node.get_rdataset(rdclass, dns.rdatatype.NS) is not None and name != origin
         if delegation or node.get_rdataset(rdclass, dns.rdatatype.DNAME) is not None:
             cut = name
         result.append((key, name, delegation, node))
