@@ -7,10 +7,11 @@ A server subclasses ``DnsServer`` and supplies two things:
   (unreadable: the datagram is dropped, the TCP stream closed because its framing can no longer
   be trusted), ``LATER`` (the server calls ``later(response)`` once, when it has the answer) or
   ``DROPPED`` (overloaded: no answer; the client times out and retries);
-* ``udp_lookup()`` — asked once per UDP wake-up: a lookup from query bytes after the ID to a
-  rendered response without its ID, or None. Those bytes hold everything a response depends
-  on (question with its 0x20 case, flags, EDNS payload and DO), so a repeat is answered with
-  one dict lookup and one ``sendto``, without the server's code.
+* ``udp_cache()`` — asked once per UDP wake-up: ``(responses, now)``, a dict from query bytes
+  after the ID to a rendered response without its ID — or, when ``now`` is not None, to an
+  ``(expiry, response)`` pair that holds while ``expiry > now``. Those bytes hold everything a
+  response depends on (question with its 0x20 case, flags, EDNS payload and DO), so a repeat
+  is answered with one dict lookup and one ``sendto``, without a call into the server.
 
 What strangers can cost is bounded here: TCP connections (beyond the limit new ones are closed
 at once, RFC 7766 §6.2.2), queries outstanding per connection and a client that does not read
@@ -52,8 +53,9 @@ Reply = Callable[[bytes], None]
 Handled = bytes | Outcome | None
 
 
-def _no_cache(key: bytes) -> None:
-    return None
+# Rendered responses without their ID, or (expiry, response) pairs, by query bytes after the ID.
+ResponseDict = dict[bytes, bytes] | dict[bytes, tuple[float, bytes]]
+_NO_RESPONSES: dict[bytes, bytes] = {}
 
 
 class DnsServer:
@@ -75,8 +77,8 @@ class DnsServer:
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         raise NotImplementedError
 
-    def udp_lookup(self) -> Callable[[bytes], bytes | None]:
-        return _no_cache
+    def udp_cache(self) -> tuple[ResponseDict, float | None]:
+        return _NO_RESPONSES, None
 
     async def _stop_work(self) -> None:
         """Called by ``close`` once no new queries arrive: end work still in progress."""
@@ -171,7 +173,7 @@ class _UdpListener:
 
     def _readable(self) -> None:
         sock = self.sock
-        lookup = self.server.udp_lookup()  # once per wake-up: no cache change runs in between
+        responses, now = self.server.udp_cache()  # once per wake-up: nothing changes it meanwhile
         for _ in range(UDP_BATCH):
             try:
                 data, addr = sock.recvfrom(65535)
@@ -180,10 +182,12 @@ class _UdpListener:
             except OSError as exc:  # e.g. ICMP port unreachable reported for an earlier send
                 log.debug("UDP socket error: %s", exc)
                 continue
-            cached = lookup(data[2:])  # the hot path: a repeat question
+            cached = responses.get(data[2:])  # the hot path: a repeat question
+            if cached is not None and now is not None:
+                cached = cached[1] if cached[0] > now else None  # type: ignore[index]
             if cached is not None:
                 try:
-                    sock.sendto(data[:2] + cached, addr)
+                    sock.sendto(data[:2] + cached, addr)  # type: ignore[operator]
                 except OSError as exc:  # full send buffer, unreachable client: drop this answer
                     log.debug("UDP send to %s failed: %s", addr, exc)
                 continue

@@ -27,10 +27,11 @@ class Echo(DnsServer):
         self.hold = hold
         self.seen: list[tuple[bytes, bool]] = []
         self.held: list[tuple[bytes, object]] = []
-        self.cache: dict[bytes, bytes] = {}
+        self.cache: dict = {}
+        self.now: float | None = None  # set: cache entries are (expiry, response) pairs
 
-    def udp_lookup(self):
-        return self.cache.get
+    def udp_cache(self):
+        return self.cache, self.now
 
     def handle(self, wire, tcp, later):
         self.seen.append((wire, tcp))
@@ -239,6 +240,19 @@ async def test_udp_repeats_come_from_the_cache_without_the_server():
         server.cache[b"question"] = b"cached"
         assert await udp_exchange(port, b"\x12\x34question") == b"\x12\x34cached"
         assert [wire for wire, _ in server.seen] == [b"\x00\x01question"]
+
+
+async def test_udp_cache_entries_with_an_expiry_hold_until_it_passes():
+    async with Echo() as server:
+        port = server.addresses[0][1]
+        server.now = 100.0
+        server.cache[b"fresh"] = (100.5, b"cached")
+        server.cache[b"stale"] = (100.0, b"old")
+        assert await udp_exchange(port, b"\x00\x01fresh") == b"\x00\x01cached"
+        assert await udp_exchange(port, b"\x00\x02stale") == b"\x00\x02Rstale"  # expired: asked
+        server.now = 101.0
+        assert await udp_exchange(port, b"\x00\x03fresh") == b"\x00\x03Rfresh"
+        assert [wire for wire, _ in server.seen] == [b"\x00\x02stale", b"\x00\x03fresh"]
 
 
 async def test_deferred_udp_answers_are_sent_when_ready():

@@ -8,9 +8,7 @@ current (the CLI installs uvloop), and several servers can share one loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from ..serving import TCP_IDLE_TIMEOUT, DnsServer, Handled, Reply
+from ..serving import TCP_IDLE_TIMEOUT, DnsServer, Handled, Reply, ResponseDict
 from .answer import answer_query
 from .store import ZoneStore
 
@@ -32,11 +30,11 @@ class AuthServer(DnsServer):
                          max_tcp_connections=max_tcp_connections)
         self.store = store
 
-    def udp_lookup(self) -> Callable[[bytes], bytes | None]:
+    def udp_cache(self) -> tuple[ResponseDict, float | None]:
         # Same contract as answer_query's cache: identical bytes after the ID get the identical
         # response (only ever stored for well-formed queries, never for QR=1). Read per wake-up
         # because the store replaces the dict whenever the served data changes.
-        return self.store.responses.get
+        return self.store.responses, None
 
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         # Synchronous: an answer or None (drop the datagram / close the stream), never LATER.

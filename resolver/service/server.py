@@ -20,7 +20,7 @@ import dns.rcode
 import dns.rdatatype
 
 from ..client import Resolver
-from ..serving import DROPPED, LATER, TCP_IDLE_TIMEOUT, DnsServer, Handled, Reply
+from ..serving import DROPPED, LATER, TCP_IDLE_TIMEOUT, DnsServer, Handled, Reply, ResponseDict
 from .answer import Request, error, read_query, respond, soa_wanted
 from .responses import ResponseCache
 
@@ -51,15 +51,10 @@ class RecursiveServer(DnsServer):
         self._waiting: dict[tuple[bytes, bool], list] = {}  # (query bytes after ID, tcp) → [(id, deliver)]
 
     # Plugged into the listeners --------------------------------------------------------------
-    def udp_lookup(self) -> Callable[[bytes], bytes | None]:
-        # One clock reading per wake-up; the entry's expiry keeps TTLs handed out counting down.
-        entries, now = self.udp_responses._entries, self.udp_responses.clock()
-
-        def lookup(key: bytes) -> bytes | None:
-            entry = entries.get(key)
-            return entry[1] if entry is not None and entry[0] > now else None
-
-        return lookup
+    def udp_cache(self) -> tuple[ResponseDict, float | None]:
+        # (expiry, response) entries, one clock reading per wake-up: the expiry keeps the TTLs
+        # handed out counting down.
+        return self.udp_responses._entries, self.udp_responses.clock()
 
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         key = wire[2:]
