@@ -15,7 +15,7 @@ RRSIG type covered, NSEC bitmaps), so BIND, NSD, Knot and ldns can read the file
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
 import time
 from typing import Any
@@ -49,6 +49,7 @@ class _Texts:
         self.names: dict[tuple[bytes, ...], str] = {}
         self.types: dict[int, str] = {}
         self.times: dict[int, str] = {}
+        self.rrsig_heads: dict[tuple[Any, ...], str] = {}
 
     def name(self, name: dns.name.Name) -> str:
         # Keyed by the labels as spelled: Name equality ignores case, the text must not.
@@ -80,11 +81,17 @@ class _Texts:
 
     def rrsig(self, covered: int, algorithm: int, labels: int, ttl: int, expiration: int, inception: int,
               key_tag: int, signer: dns.name.Name, signature: bytes) -> str:
-        b64 = base64.b64encode(signature).decode("ascii")
+        # Every field but the signature repeats across a zone's RRSIGs: render them once.
+        fields = (covered, algorithm, labels, ttl, expiration, inception, key_tag, signer.labels)
+        head = self.rrsig_heads.get(fields)
+        if head is None:
+            head = self.rrsig_heads[fields] = (
+                f"{self.type(covered)} {int(algorithm)} {labels} {ttl} {self.time(expiration)} "
+                f"{self.time(inception)} {key_tag} {self.name(signer)} ")
+        b64 = binascii.b2a_base64(signature, newline=False).decode("ascii")
         if len(b64) > _BASE64_CHUNK:
             b64 = " ".join([b64[i:i + _BASE64_CHUNK] for i in range(0, len(b64), _BASE64_CHUNK)])
-        return (f"{self.type(covered)} {int(algorithm)} {labels} {ttl} {self.time(expiration)} "
-                f"{self.time(inception)} {key_tag} {self.name(signer)} {b64}")
+        return head + b64
 
     def nsec(self, following: dns.name.Name, types: list[int]) -> str:
         return " ".join([self.name(following), *[self.type(t) for t in types]])
