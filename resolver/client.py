@@ -412,8 +412,7 @@ class Resolver:
         if svcb_lookup.rrset is None:
             return (), []
         owner = svcb_lookup.rrset.name
-        records = sorted((rd for rd in svcb_lookup.rrset if rd.priority > 0),
-                         key=lambda rd: (rd.priority, rd.target))
+        records = _service_records(svcb_lookup.rrset)
         targets = list(dict.fromkeys(owner if rd.target == dns.name.root else rd.target for rd in records))
         results = await asyncio.gather(*(self.lookup(t, rdtype, budget=budget)
                                          for t in targets for rdtype in (A, AAAA)))
@@ -438,6 +437,28 @@ class Resolver:
             endpoints.append(Endpoint(target.to_text(), rd.priority, port, alpn,
                                       tuple(sorted(set(addresses), key=_address_order))))
         return tuple(endpoints), used
+
+
+# SvcParams this client acts on; a record making any other key mandatory is not for us.
+_IMPLEMENTED_KEYS = frozenset({svcb.ParamKey.MANDATORY, svcb.ParamKey.ALPN, svcb.ParamKey.PORT,
+                               svcb.ParamKey.IPV4HINT, svcb.ParamKey.IPV6HINT})
+
+
+def _service_records(rrset) -> list:
+    """ServiceMode records a client may use, in priority order (spec/records.md §1 items 2–3).
+
+    An RRset holding AliasMode has its ServiceMode records ignored (RFC 9460 §2.4.1), and a
+    record whose ``mandatory`` list names a key we do not implement is skipped (RFC 9460 §8).
+    """
+    if any(rd.priority == 0 for rd in rrset):
+        return []
+    usable = []
+    for rd in rrset:
+        mandatory = rd.params.get(svcb.ParamKey.MANDATORY)
+        if mandatory is not None and not set(mandatory.keys) <= _IMPLEMENTED_KEYS:
+            continue
+        usable.append(rd)
+    return sorted(usable, key=lambda rd: (rd.priority, rd.target))
 
 
 def _address_order(text: str):

@@ -166,3 +166,24 @@ def test_from_config_errors_name_the_file(tmp_path, text, message):
     with pytest.raises(ResolverConfigError) as err:
         Resolver.from_config(config)
     assert message in str(err.value) and "resolver.toml" in str(err.value)
+
+
+async def test_svcb_mandatory_and_alias_rules_of_rfc9460():
+    """Records whose mandatory keys we do not implement are skipped (RFC 9460 §8); an RRset
+    holding AliasMode "." has its ServiceMode records ignored (§2.4.1): no endpoints."""
+    extra = """
+strict 300 SVCB 1 . alpn=h2 mandatory=alpn,key65000 key65000=x port=1111
+strict 300 SVCB 2 . alpn=h2 mandatory=alpn,port port=2222
+strict 300 A 192.0.2.60
+noservice 300 SVCB 0 .
+noservice 300 SVCB 1 . alpn=h2 port=3333
+noservice 300 A 192.0.2.61
+"""
+    fed = F.build(now=time.time(), overrides={"bj.cmcc.cid.": F.ZONES["bj.cmcc.cid."][1] + extra})
+    async with F.serving(fed) as port:
+        async with resolver(fed, port) as r:
+            strict, noservice = await asyncio.gather(
+                r.resolve("cid:strict.bj.cmcc.cid"), r.resolve("cid:noservice.bj.cmcc.cid"))
+    assert strict.status is Status.SECURE
+    assert [(e.priority, e.port) for e in strict.endpoints] == [(2, 2222)]
+    assert noservice.status is Status.SECURE and noservice.endpoints == ()
