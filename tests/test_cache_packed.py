@@ -16,7 +16,7 @@ import pytest
 
 import resolver  # noqa: F401  (registers CAPS/LOAD)
 from resolver import Resolver
-from resolver.engine.cache import Cache, CacheConfig
+from resolver.engine.cache import Cache
 from resolver.engine.packed import pack, unpack
 from resolver.engine.trace import CacheHit
 from resolver.status import Status

@@ -14,30 +14,8 @@ import resolver  # noqa: F401
 from resolver.auth.keys import generate_key, load_zone_keys, read_key_files, write_key_files
 from resolver.auth.signer import ds_records, sign_zone, verify_zone
 from resolver.auth.zonefile import load_zone, write_zone
+from support.example_zone import ORIGIN, ZONE
 
-ORIGIN = dns.name.from_text("example.com.")
-ZONE = """\
-$ORIGIN example.com.
-$TTL 3600
-@ IN SOA ns1 hostmaster 2026112501 7200 3600 1209600 300
-@ NS ns1
-@ NS ns.child
-ns1 A 192.0.2.1
-www A 192.0.2.10
-www AAAA 2001:db8::10
-pool-7 CAPS gpu_count=8 gpu_vendor=nvidia
-pool-7 30 LOAD gpu_free=3
-pool-8 TYPE65380 \\# 10 81a467707573a3613130
-pool-8 30 TYPE65381 \\# 1 80
-pool-7 SVCB 1 . alpn=h2 port=8443
-child NS ns.child
-child DS 12345 15 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
-child A 192.0.2.99
-ns.child A 192.0.2.53
-insecure NS ns1
-*.wild TXT "wildcard"
-Upper.Case A 192.0.2.7
-"""
 ALGORITHMS = {15: "ED25519", 13: "ECDSAP256SHA256", 8: "RSASHA256"}
 
 
