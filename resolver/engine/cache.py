@@ -15,16 +15,17 @@ built from them on access; answers hit again and again are kept built in a small
 
 Expired RRsets and negative answers are kept (until evicted or ``stale_max`` past expiry) so
 that they can be served stale when every authority fails (RFC 8767); bogus data never is.
+
+Settings are in cache_config.py; the entry types, their size estimates and name keys in
+cache_entries.py (re-exported here).
 """
 
 from __future__ import annotations
 
 import bisect
-import io
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dns.name
@@ -32,290 +33,24 @@ import dns.rdatatype
 import dns.rrset
 
 from ..status import Status
-from .packed import pack, unpack
+from .cache_config import (BOGUS_TTL, MAX_NEGATIVE_TTL, MAX_TTL, PREFETCH_FRACTION, PREFETCH_MIN_TTL, STALE_TTL,
+                           CacheConfig, CacheConfigError)
+from .cache_entries import (ENTRY_OVERHEAD, CacheRecord, Delegation, Entry, NegativeEntry, NsecEntry,
+                            ResolutionEntry, RRsetEntry, Server, ZoneTrust, _estimate, _nkey, _spelled,
+                            materialised_size, wire_size)
+from .packed import pack
 from .selection import ServerSelection
 
-Server = tuple[str, int]
+__all__ = ["BOGUS_TTL", "MAX_NEGATIVE_TTL", "MAX_TTL", "STALE_TTL", "Cache", "CacheConfig", "CacheConfigError",
+           "CacheRecord", "Delegation", "Entry", "NegativeEntry", "NsecEntry", "RRsetEntry", "ResolutionEntry",
+           "ZoneTrust", "materialised_size", "wire_size"]
 
-# Defaults (RFC 4035 §4.7: bogus data cached briefly; RFC 2308 §5 / RFC 8767 §4 caps).
-BOGUS_TTL = 60
-MAX_NEGATIVE_TTL = 3600
-MAX_TTL = 86400
-STALE_TTL = 30  # RFC 8767 §4: the TTL of a stale answer
-PREFETCH_FRACTION = 0.1  # refresh an entry hit in its last 10 % of TTL ...
-PREFETCH_MIN_TTL = 10  # ... if its TTL was at least this long (else it is not worth it)
-
-# Size estimates, fitted to tracemalloc measurements (tools/cache_memory.py). A packed entry
-# (RRset, negative, NSEC): the entry, its key and LRU link, plus the packed bytes and each
-# record's owner and header as a message carries them. Built objects (delegations, trust,
-# resolutions, the hot layer): the objects, each record's Python object (an RRSIG's more:
-# its signer name and header fields) and the bytes.
-PACKED_OVERHEAD = 300
-ENTRY_OVERHEAD = 900
-RDATA_OVERHEAD = 100
-RRSIG_OVERHEAD = 1100
-WIRE_FACTOR = 1.2
 HOT_MAX = 4096  # answers kept built for hits (see Cache.hot_get)
 
 # Entry kinds: the first element of every cache key.
 RRSET, NEGATIVE, NSEC, DELEGATION, TRUST, RESOLUTION = range(6)
 KIND_NAMES = ("rrset", "negative", "nsec", "delegation", "trust", "resolution")
 NXDOMAIN_TYPE = 0  # negative key type for NXDOMAIN: RFC 2308 §5, it holds for every type
-
-
-class CacheConfigError(ValueError):
-    """A cache setting is unknown or out of range; str says which."""
-
-
-@dataclass(frozen=True)
-class CacheConfig:
-    """Sizes and TTL caps. TTLs in seconds; ``max_bytes`` is the hard memory bound."""
-
-    max_bytes: int = 64 * 1024 * 1024
-    max_ttl: int = MAX_TTL
-    min_ttl: int = 0
-    max_negative_ttl: int = MAX_NEGATIVE_TTL
-    bogus_ttl: int = BOGUS_TTL
-    serve_stale: bool = True
-    stale_max: int = 86400
-    prefetch: bool = True
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("bool", bool):
-                if not isinstance(value, bool):
-                    raise CacheConfigError(f"cache setting {f.name} must be true or false")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise CacheConfigError(f"cache setting {f.name} must be an integer >= 0")
-        if self.max_bytes < 4096:
-            raise CacheConfigError("cache setting max_bytes must be at least 4096")
-        if self.min_ttl > self.max_ttl:
-            raise CacheConfigError("cache setting min_ttl must not exceed max_ttl")
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> CacheConfig:
-        """From a TOML ``[cache]`` table; unknown keys are an error, not silently ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise CacheConfigError(f"unknown cache setting(s) {', '.join(sorted(unknown))}")
-        return cls(**dict(data))
-
-
-class RRsetEntry:
-    """An RRset with its RRSIGs, kept packed (engine/packed.py); ``rrset``, ``rrsigs`` and
-    ``proof`` build fresh dnspython objects on each access. Immutable once stored."""
-
-    __slots__ = ("key", "_spelling", "status", "_why", "expires", "ttl", "size", "_wire")
-
-    def __init__(self, key: tuple, spelling: dns.name.Name | None, status: Status, why: str | tuple[str],
-                 expires: float, ttl: int, size: int, wire: bytes):
-        self.key, self._spelling, self.status, self._why = key, spelling, status, why
-        self.expires, self.ttl, self.size, self._wire = expires, ttl, size, wire  # wire: rrset, rrsigs, proof
-
-    @property
-    def name(self) -> dns.name.Name:
-        """The owner: from the key (no Name object is kept per entry) unless spelled otherwise."""
-        return self._spelling if self._spelling is not None else _key_name(self.key[1])
-
-    @property
-    def rdtype(self) -> int:
-        return self.key[2]
-
-    @property
-    def why(self) -> str:
-        return _expand(self._why, self.name)
-
-    def records(self) -> tuple[dns.rrset.RRset, dns.rrset.RRset | None]:
-        """(rrset, rrsigs), built together (one pass over the bytes)."""
-        rrset, rrsigs = unpack(self._wire, self.name, 2)
-        return rrset, rrsigs
-
-    @property
-    def rrset(self) -> dns.rrset.RRset:
-        return self.records()[0]
-
-    @property
-    def rrsigs(self) -> dns.rrset.RRset | None:
-        return self.records()[1]
-
-    @property
-    def proof(self) -> tuple[dns.rrset.RRset, ...]:
-        """For a wildcard expansion: the NSECs (and RRSIGs) proving the name itself does not
-        exist (RFC 4035 §3.1.3.3), handed on to DNSSEC-aware clients with the data."""
-        return tuple(unpack(self._wire, self.name)[2:])
-
-
-class NegativeEntry:
-    """NXDOMAIN (for every type) or NODATA for (name, type), with the records that prove it
-    (packed; ``authority`` builds them on access)."""
-
-    __slots__ = ("key", "rdtype", "rcode", "status", "_why", "expires", "ttl", "size", "_wire")
-
-    def __init__(self, key: tuple, rdtype: int, rcode: str, status: Status, why: str | tuple[str],
-                 expires: float, ttl: int, size: int, wire: bytes):
-        self.key, self.rdtype, self.rcode, self.status, self._why = key, rdtype, rcode, status, why
-        self.expires, self.ttl, self.size, self._wire = expires, ttl, size, wire
-
-    @property
-    def name(self) -> dns.name.Name:
-        """The owner, lower case (from the key)."""
-        return _key_name(self.key[1])
-
-    @property
-    def why(self) -> str:
-        return _expand(self._why, self.name)
-
-    @property
-    def authority(self) -> tuple[dns.rrset.RRset, ...]:
-        return tuple(unpack(self._wire))
-
-
-class NsecEntry:
-    """A validated (SECURE) NSEC of ``zone``, kept for aggressive negative answers (RFC 8198)."""
-
-    __slots__ = ("zone", "name", "expires", "ttl", "size", "_wire")
-    status = Status.SECURE
-
-    def __init__(self, zone: dns.name.Name, name: dns.name.Name, expires: float, ttl: int, size: int, wire: bytes):
-        self.zone, self.name, self.expires, self.ttl, self.size, self._wire = zone, name, expires, ttl, size, wire
-
-    def records(self) -> tuple[dns.rrset.RRset, dns.rrset.RRset]:
-        rrset, rrsigs = unpack(self._wire, self.name)
-        return rrset, rrsigs
-
-    @property
-    def rrset(self) -> dns.rrset.RRset:
-        return self.records()[0]
-
-    @property
-    def rrsigs(self) -> dns.rrset.RRset:
-        return self.records()[1]
-
-
-@dataclass(frozen=True, slots=True)
-class Delegation:
-    zone: dns.name.Name
-    servers: tuple[Server, ...]
-    nameservers: tuple[dns.name.Name, ...]
-    expires: float
-    ttl: int = 0
-    size: int = 0
-    status: Status | None = None
-
-    @property
-    def name(self) -> dns.name.Name:
-        return self.zone
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneTrust:
-    """How far a zone's keys are trusted; ``dnskeys`` set only when SECURE."""
-
-    zone: dns.name.Name
-    status: Status
-    why: str
-    dnskeys: dns.rrset.RRset | None
-    expires: float
-    ttl: int = 0
-    size: int = 0
-
-    @property
-    def name(self) -> dns.name.Name:
-        return self.zone
-
-
-class ResolutionEntry:
-    """A whole Resolution, memoised by the text it was asked for (the message cache). The
-    name is kept as its shared cache key, not as a Name object (see RRsetEntry)."""
-
-    __slots__ = ("_name", "value", "status", "expires", "stored", "ttl", "size")
-
-    def __init__(self, name: bytes | tuple, value: Any, status: Status, expires: float, stored: float,
-                 ttl: int = 0, size: int = 0):
-        self._name, self.value, self.status, self.expires, self.stored = name, value, status, expires, stored
-        self.ttl, self.size = ttl, size
-
-    @property
-    def name(self) -> dns.name.Name:
-        return _key_name(self._name)
-
-
-Entry = RRsetEntry | NegativeEntry | NsecEntry | Delegation | ZoneTrust | ResolutionEntry
-
-
-@dataclass(frozen=True)
-class CacheRecord:
-    """One line of ``Cache.dump()``: what is cached, how trusted, and how long it has left."""
-
-    kind: str  # rrset, negative, nsec, delegation, trust, resolution
-    name: str
-    type: str  # RR type; NXDOMAIN entries: "ANY"; delegation/trust/resolution: "NS"/"DNSKEY"/"-"
-    status: str | None
-    ttl: int  # seconds left; 0 once expired
-    stale: bool  # expired, kept only to be served stale
-    rcode: str | None = None
-    size: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "type": self.type, "status": self.status,
-                "ttl": self.ttl, "stale": self.stale, "rcode": self.rcode, "size": self.size}
-
-
-def wire_size(*rrsets: dns.rrset.RRset | None) -> int:
-    buf = io.BytesIO()
-    for rrset in rrsets:
-        if rrset is not None:
-            rrset.to_wire(buf, origin=dns.name.root)  # relative names (hand-made data) count too
-    return buf.tell()
-
-
-def _estimate(packed: bytes, *rrsets: dns.rrset.RRset | None) -> int:
-    """Bytes an entry holds: fixed overhead plus about the records' uncompressed DNS wire
-    length (the packed bytes, plus each record's owner and header as a message carries them:
-    an upper bound of what is stored, so the budget errs on the safe side)."""
-    size = PACKED_OVERHEAD + len(packed)
-    for rrset in rrsets:
-        if rrset is not None:
-            size += len(rrset) * (len(rrset.name) + sum(map(len, rrset.name.labels)) + 8)
-    return size
-
-
-def materialised_size(*rrsets: dns.rrset.RRset | None) -> int:
-    """What the dnspython objects of ``rrsets`` cost (fitted with tracemalloc): the hot layer."""
-    size = ENTRY_OVERHEAD + int(WIRE_FACTOR * wire_size(*rrsets))
-    for rrset in rrsets:
-        if rrset is not None:
-            size += len(rrset) * (RRSIG_OVERHEAD if rrset.rdtype == dns.rdatatype.RRSIG else RDATA_OVERHEAD)
-    return size
-
-
-def _nkey(name: dns.name.Name) -> bytes | tuple[bytes, ...]:
-    """A name's key in the RRset and negative caches: its labels joined in lower case. A bytes
-    key hashes once (CPython caches it); a Name hashes label by label on every lookup, which
-    would dominate a cache hit. A label holding a dot would make the join ambiguous: such a
-    name keys by its lower-cased labels instead (a tuple never equals a bytes key)."""
-    labels = name.labels
-    joined = b".".join(labels).lower()
-    if joined.count(b".") != len(labels) - 1:
-        return tuple(label.lower() for label in labels)
-    return joined
-
-
-def _key_name(key: bytes | tuple[bytes, ...]) -> dns.name.Name:
-    return dns.name.Name(key.split(b".") if type(key) is bytes else key)
-
-
-def _spelled(key: bytes | tuple[bytes, ...], name: dns.name.Name) -> dns.name.Name | None:
-    """``name`` when the key would not give it back exactly (upper case letters), else None."""
-    if (b".".join(name.labels) if type(key) is bytes else name.labels) == key:
-        return None
-    return name
-
-
-def _expand(why: str | tuple[str], name: dns.name.Name) -> str:
-    return why[0].replace("\x00", name.to_text()) if type(why) is tuple else why
 
 
 def _sig_lifetime(rrsigs: dns.rrset.RRset | None, now: float) -> float | None:
