@@ -154,17 +154,19 @@ def build(directory: Path, port: int, *, now: float | None = None,
                 text += f"{_label(child, ns.name)} IN DS {ds.to_text()}\n"
         source = zone_dir / f"{ns.name}zone"
         source.write_text(text)
-        served = source
+        # The file each server loads is in RFC 3597 form for CAPS/LOAD, so BIND, NSD and Knot
+        # can serve any zone of federation.json; the source stays in the friendly form.
+        zone = zonefile.load_zone(source, ns.name)
         if ns.signed:
-            zone = zonefile.load_zone(source, ns.name)
             key, zsk = _zone_keys(dns.name.from_text(ns.name), key_dir)
-            signed = signer.sign_zone(zone, [key, zsk], now=now)
+            signer.sign_zone(zone, [key, zsk], now=now)
             served = zone_dir / f"{ns.name}zone.signed"
-            zonefile.write_zone(signed, served, generic=True)  # peers (BIND, NSD, Knot) can load it
             ds_of[ns.name] = signer.ds_records(dns.name.from_text(ns.name), [key])
             progress(f"signed {ns.name:<20} KSK {key.key_tag:>5}  ZSK {zsk.key_tag:>5}")
         else:
+            served = zone_dir / f"{ns.name}zone.served"
             progress(f"wrote  {ns.name:<20} (unsigned)")
+        zonefile.write_zone(zone, served, generic=True)
         built[ns.name] = BuiltZone(ns.name, served, f"{ADDRESS_PREFIX}{ns.host}", port, ns.signed)
     anchor = directory / "trust-anchor.ds"
     anchor.write_text("".join(f"{APEX} 3600 IN DS {ds.to_text()}\n" for ds in ds_of[APEX]))

@@ -97,6 +97,39 @@ remote-control:
 
 
 @contextlib.contextmanager
+def named(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> Iterator[None]:
+    """BIND's named as a primary for the given (signed) zone files, recursion off.
+
+    named only listens on addresses configured on an interface: 127.0.0.1 always is; add others
+    with ``ip addr add 127.0.x.y/32 dev lo`` first.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    zone_blocks = "".join(f'zone "{name}" {{ type primary; file "{path}"; }};\n'
+                          for name, path in zones.items())
+    conf = workdir / "named.conf"
+    conf.write_text(f"""options {{
+  directory "{workdir}";
+  pid-file "{workdir}/named.pid";
+  session-keyfile "{workdir}/session.key";
+  managed-keys-directory "{workdir}";
+  listen-on port {port} {{ {address}; }};
+  listen-on-v6 {{ none; }};
+  recursion no;
+  dnssec-validation no;
+  notify no;
+}};
+controls {{ }};
+{zone_blocks}""")
+    check = subprocess.run([require("named-checkconf"), "-z", str(conf)], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"named-checkconf: {check.stdout}{check.stderr}")
+    log = workdir / "named.out"
+    with process([require("named"), "-g", "-c", str(conf)], log) as proc:
+        wait_until_answers(address, port, next(iter(zones)), proc, log)
+        yield
+
+
+@contextlib.contextmanager
 def knot(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> Iterator[None]:
     """Knot DNS serving the given zone files (already signed, not re-signed by Knot)."""
     workdir.mkdir(parents=True, exist_ok=True)
