@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import errno
 import sys
 from pathlib import Path
 
+from . import loop
 from .main import CliError
 
 DEFAULT_PORT = 5300  # unprivileged; `--port 53` (as root) lets peer resolvers iterate it
@@ -71,17 +71,10 @@ def run(args: argparse.Namespace) -> int:
                               serving_banner=lambda: print(_serving_help(fed), flush=True))
 
     try:
-        return _run_loop(main())
+        return loop.run(main())
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             raise CliError(f"cannot listen on port {args.port}: {exc.strerror}"
                            " (another demo running? try --port)", 1) from None
         raise
 
-
-def _run_loop(coro) -> int:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)

@@ -8,10 +8,10 @@ All the search logic is ``Resolver.find``; this module parses options and prints
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 
+from . import loop
 from .. import identifier as ident
 from ..discovery import ConditionError, FindResult, SortKey, parse_where
 from ..discovery.conditions import lookup_key
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.deadline is not None and not 0 < args.deadline <= MAX_DEADLINE:
         raise CliError(f"--deadline {args.deadline:g}: must be more than 0 and at most {MAX_DEADLINE} seconds")
     resolver = resolver_from_args(args)
-    result = asyncio.run(resolver.find(args.namespace, where=args.where, sort=args.sort,
+    result = loop.run(resolver.find(args.namespace, where=args.where, sort=args.sort,
                                        limit=args.limit, deadline=args.deadline))
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))

@@ -6,9 +6,9 @@ Exit status: 0 found; 1 not found (NXDOMAIN/NODATA), failed or bogus; 2 usage er
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 
+from . import loop
 from .. import identifier as ident
 from ..resolution import Resolution
 from .main import CliError
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     except ident.IdentifierError as exc:
         raise CliError(str(exc)) from None
     resolver = resolver_from_args(args)
-    result = asyncio.run(resolver.resolve(args.identifier))
+    result = loop.run(resolver.resolve(args.identifier))
     print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json else format_resolution(result))
     return 0 if result.found else 1
 

@@ -5,7 +5,6 @@ each validation verdict, one per line, before the answer."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 import dns.exception
 import dns.flags
@@ -14,6 +13,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from . import loop
 from ..engine.result import Lookup
 from ..status import Status
 from .main import CliError
@@ -29,7 +29,7 @@ def dig_via_resolver(args: argparse.Namespace) -> int:
         raise CliError(f"{args.name!r}: {exc}") from None
     resolver = resolver_from_args(args)
     cd = bool(getattr(args, "cd", False))
-    lookup = asyncio.run(resolver.lookup(qname, rdtype, cd=cd, tcp=bool(getattr(args, "tcp", False))))
+    lookup = loop.run(resolver.lookup(qname, rdtype, cd=cd, tcp=bool(getattr(args, "tcp", False))))
     message = to_message(lookup, dnssec=bool(getattr(args, "dnssec", False)), cd=cd)
     style = "json" if getattr(args, "json", False) else "short" if getattr(args, "short", False) else "dig"
     out = []

@@ -24,6 +24,7 @@ from resolver.auth.server import AuthServer
 from resolver.auth.store import ZoneStore
 from resolver.serving import DnsServer
 
+from . import loop
 from .main import CliError
 
 PLUGGABLE_KINDS = ("resolver",)
@@ -124,12 +125,7 @@ def serve_until_stopped(server: DnsServer, *, banner: Sequence[str] = (),
                         cleanup: Callable[[], Awaitable[None]] | None = None) -> int:
     """Run ``server`` on uvloop (asyncio if absent) until SIGINT/SIGTERM; ``banner`` lines are
     logged once it listens, ``cleanup`` awaited after it closed."""
-    try:
-        import uvloop
-    except ImportError:
-        uvloop = None
-    runner = uvloop.run if uvloop is not None else asyncio.run
-    return runner(_serve(server, banner, cleanup))
+    return loop.run(_serve(server, banner, cleanup))
 
 
 async def _serve(server: DnsServer, banner: Sequence[str],

@@ -1,0 +1,18 @@
+"""The event loop every ``cid`` command runs on: uvloop where installed (the serving and
+resolving hot paths are faster on it), the stock asyncio loop otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
