@@ -3,25 +3,18 @@ resolver validates identifiers through it: secure, insecure and NXDOMAIN as from
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from resolver.demo.build import build
 from support import peer_servers
+from support.demo_proc import resolve_json
 from support.net import free_port
 
 ADDRESS = "127.0.0.1"  # named listens only on configured addresses; lo always has this one
 
 
 def _resolve(identifier: str, port: int, anchor: Path) -> tuple[int, dict]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "resolver", "resolve", identifier, "--hint", f"cid.={ADDRESS}",
-         "--port", str(port), "--trust-anchor", str(anchor), "--json"],
-        capture_output=True, text=True, timeout=60)
-    assert proc.stdout, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    return resolve_json(identifier, f"cid.={ADDRESS}", port, anchor)
 
 
 def test_named_serves_our_signed_zones_and_we_validate_through_it(tmp_path: Path) -> None:

@@ -7,15 +7,13 @@ RFC 3597 generic form that those programs understand. Then one RRSIG is corrupte
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from resolver import records
 from support import peer_servers
+from support.demo_proc import resolve_json
 from support.net import free_port
 from support.peers import run
 
@@ -75,12 +73,7 @@ def dns_parent(zone: str) -> str:
 
 
 def _resolve(identifier: str, port: int, anchor: Path) -> tuple[int, dict]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "resolver", "resolve", identifier, "--hint", f"cid.={NSD_ADDR}",
-         "--port", str(port), "--trust-anchor", str(anchor), "--json"],
-        capture_output=True, text=True, timeout=60)
-    assert proc.stdout, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    return resolve_json(identifier, f"cid.={NSD_ADDR}", port, anchor)
 
 
 def _corrupt_caps_signature(path: Path) -> None:

@@ -11,6 +11,8 @@ At the end of a timed run the ratios ours/peer of each group are printed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -51,3 +53,33 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             terminalreporter.write_line(
                 f"{group:<34} ours {r['ours']:>12,.0f}/s  peer {r['peer']:>12,.0f}/s  "
                 f"(median)  ratio {r['ours'] / r['peer']:6.1f}×")
+
+
+BATCH = 2000  # calls per timed round of the cache-hit benchmarks
+
+
+@pytest.fixture(scope="module")
+def hit_env(tmp_path_factory: pytest.TempPathFactory):
+    """An event loop (uvloop, as the cid command uses) with tools/bench's hierarchy served by
+    our AuthServers, and warmed callables (ours resolve, ours lookup, dnspython)."""
+    import uvloop
+
+    import cache_hit
+    import hierarchy
+
+    loop = uvloop.new_event_loop()
+    stack = contextlib.AsyncExitStack()
+    h = hierarchy.build(tmp_path_factory.mktemp("hit"), leaves=4)
+    port = loop.run_until_complete(stack.enter_async_context(cache_hit.serving(h)))
+    calls = loop.run_until_complete(cache_hit.setup(h, port))
+    yield loop, calls
+    loop.run_until_complete(stack.aclose())
+    loop.close()
+
+
+def batch(loop: asyncio.AbstractEventLoop, call):
+    """One timed round: BATCH awaited calls on ``loop``."""
+    async def many():
+        for _ in range(BATCH):
+            await call()
+    return lambda: loop.run_until_complete(many())

@@ -31,6 +31,17 @@ def serving_resolver(args: list[str], address: str, port: int, log: Path,
         yield proc
 
 
+def resolve_json(identifier: str, hint: str, port: int, anchor: Path) -> tuple[int, dict]:
+    """``cid resolve IDENTIFIER --hint HINT --port PORT --trust-anchor ANCHOR --json``:
+    (exit status, parsed JSON result)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "resolver", "resolve", identifier, "--hint", hint,
+         "--port", str(port), "--trust-anchor", str(anchor), "--json"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
 @contextlib.contextmanager
 def serving_demo(directory: Path, port: int, timeout: float = 60.0) -> Iterator[dict]:
     """Yield the parsed federation.json once every zone server answers."""

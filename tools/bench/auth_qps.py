@@ -46,22 +46,11 @@ def query_file(path: Path, names: int) -> Path:
 @contextlib.contextmanager
 def ours(zone_file: Path, address: str, port: int, log: Path) -> Iterator[None]:
     """`cid serve auth` as a user runs it (python -m resolver, same interpreter)."""
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "resolver", "serve", "auth",
-                                 "--listen", f"{address}:{port}", "--zone", str(zone_file)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=hierarchy.ROOT)
-    try:
+    args = [sys.executable, "-m", "resolver", "serve", "auth",
+            "--listen", f"{address}:{port}", "--zone", str(zone_file)]
+    with peer_servers.process(args, log) as proc:
         peer_servers.wait_until_answers(address, port, hierarchy.LEAF, proc, log)
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
 
 def dnsperf(address: str, port: int, queries: Path, seconds: int, dnssec: bool) -> dict[str, float]:
     args = [require("dnsperf"), "-s", address, "-p", str(port), "-d", str(queries),

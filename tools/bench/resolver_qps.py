@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -45,20 +44,9 @@ def ours(h: hierarchy.Hierarchy, address: str, port: int, log: Path) -> Iterator
     args = [sys.executable, "-m", "resolver", "serve", "resolver", "--listen", f"{address}:{port}",
             "--hint", f"{hierarchy.APEX}={h.addresses[hierarchy.APEX]}", "--port", "53",
             "--trust-anchor", str(h.trust_anchor)]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=hierarchy.ROOT)
-    try:
+    with peer_servers.process(args, log) as proc:
         peer_servers.wait_until_answers(address, port, hierarchy.APEX, proc, log)
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
 
 def warm(address: str, port: int, qs: list[tuple[str, str]]) -> None:
     for name, rdtype in qs:
