@@ -147,6 +147,28 @@ def test_cached_nsec_proves_nxdomain_for_other_names_without_asking(fed):
     assert n >= 1 and outside.rcode == "NXDOMAIN"
 
 
+def test_random_names_cost_at_most_one_query_per_nsec_span(fed):
+    """A random-subdomain flood: once the chain around the names is cached, nothing goes
+    upstream. The apex NSEC (it covers *.bj.cmcc.cid.) arrives with every NXDOMAIN; storing
+    it again must not lose it from the index (the regression: 200 names, 200 queries)."""
+    import random
+    import string
+    rng = random.Random(7)
+    w = World(fed)
+    w.run("pool-7.bj.cmcc.cid.")  # delegations and keys in place
+    spans = sum(1 for node in fed.zones["bj.cmcc.cid."].nodes.values()
+                if node.get_rdataset(1, dns.rdatatype.NSEC) is not None)
+    total = 0
+    for _ in range(200):
+        label = "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(12))
+        result, n, _ = w.run(f"{label}.bj.cmcc.cid.", rng.choice(["A", "SVCB", "TXT"]))
+        assert result.rcode == "NXDOMAIN" and result.status is Status.SECURE
+        total += n
+    assert total <= spans, total  # at most one query per NSEC span of the zone
+    result, n, _ = w.run("zzzz-never-asked.bj.cmcc.cid.")
+    assert n == 0 and "cached NSEC" in result.why
+
+
 def test_cached_nsec_proves_nodata_for_other_types(fed):
     w = World(fed)
     w.run("pool-7.bj.cmcc.cid.", "TXT")  # NSEC at pool-7 lists its types

@@ -319,12 +319,16 @@ class Cache:
             if life <= 0:
                 continue
             key = (NSEC, owner, zone)
-            fresh = key not in self._lru
             wire = pack((rrset, rrsigs), rrset.name)
             entry = NsecEntry(zone, rrset.name, now + life, int(life), _estimate(wire, rrset, rrsigs), wire)
+            # _store drops a previous entry under the same key and with it the owner's place in
+            # the index (the apex NSEC comes with nearly every NXDOMAIN): index it again.
             self._store(key, entry)
-            if fresh and key in self._lru:
-                bisect.insort(self._nsec_index.setdefault(zone, []), owner)
+            if key in self._lru:
+                owners = self._nsec_index.setdefault(zone, [])
+                i = bisect.bisect_left(owners, owner)
+                if i == len(owners) or owners[i] != owner:
+                    owners.insert(i, owner)
 
     def nsec_zone(self, name: dns.name.Name) -> dns.name.Name | None:
         """The deepest zone at or above ``name`` with cached NSECs."""
