@@ -54,6 +54,19 @@ def test_resolver_qps_script_against_unbound() -> None:
     assert "Unbound" in out and len(ratios(out)) == 1
 
 
+@pytest.mark.parametrize("mode", ["nxdomain", "nodata"])
+def test_nxflood_script_against_unbound(mode: str) -> None:
+    out = bench(str(BENCH / "nxflood.py"), "-l", "1", "--names", "300", "--leaves", "8", "--mode", mode)
+    assert "Unbound" in out and "upstream/1000" in out and len(ratios(out)) == 1
+
+
+def test_nxflood_script_nsec3_measures_unbound_and_reports_ours() -> None:
+    """NSEC3: Unbound is measured; ours either is too or says plainly why not (no traceback)."""
+    out = bench(str(BENCH / "nxflood.py"), "-l", "1", "--names", "300", "--leaves", "8", "--nsec3")
+    assert re.search(r"Unbound [\d,]+ qps", out), out
+    assert re.search(r"cid serve resolver ([\d,]+ qps|NOT MEASURED: .*did not validate)", out), out
+
+
 def test_signing_script_against_dnssec_signzone() -> None:
     out = bench(str(BENCH / "signing.py"), "--names", "50")
     # Both tools sign the same zone with the same key: the same number of signatures.
@@ -69,6 +82,7 @@ def test_run_all_prints_a_table() -> None:
 
 @pytest.mark.parametrize("args", [["cache_hit.py", "--batch", "0"], ["cold.py", "--samples", "0"],
                                   ["auth_qps.py", "-l", "0"], ["resolver_qps.py", "--rounds", "0"], ["memory.py", "--names", "0"],
+                                  ["nxflood.py", "--names", "0"],
                                   ["signing.py", "--names", "0"]])
 def test_scripts_reject_bad_sizes_in_one_line(args: list[str]) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], capture_output=True,
