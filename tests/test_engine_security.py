@@ -216,3 +216,45 @@ def test_ds_signed_by_the_child_itself_is_not_accepted(fed):
         return response
     result, _, _ = run(fed, "pool-7.bj.cmcc.cid.", tamper=self_signed_ds)
     assert result.status is Status.BOGUS
+
+
+def test_forged_referral_to_a_name_the_parent_proves_absent_is_bogus(fed):
+    """An attacker answers for a name that does not exist in the signed bj.cmcc.cid. with a
+    referral to it (its server: the attacker's, 127.0.0.9), carrying bj's genuine NSEC covering
+    the name (replayed from an NXDOMAIN) and no DS. NSEC has no opt-out, so that NSEC proves
+    there is no delegation at all: the child must not become 'provably unsigned' (insecure),
+    and the attacker's unsigned data must not be used."""
+    fake = N("fake.bj.cmcc.cid.")
+    denial = {}
+
+    def learn(server, query, response, tcp):
+        if server[0] == "127.0.0.4" and response.rcode() == dns.rcode.NXDOMAIN:
+            denial["authority"] = [r for r in response.authority if NSEC in (r.rdtype, r.covers)]
+        return response
+
+    first, _, _ = run(fed, "fakf.bj.cmcc.cid.", tamper=learn)
+    assert first.rcode == "NXDOMAIN" and denial["authority"]
+
+    def forge(server, query, response, tcp):
+        qname = query.question[0].name
+        if not qname.is_subdomain(fake):
+            return response
+        forged = dns.message.make_response(query)
+        if server[0] == "127.0.0.9":  # the attacker's own server for the fake zone
+            forged.flags |= dns.flags.AA
+            forged.answer = [dns.rrset.from_text(qname, 300, "IN", "A", "203.0.113.66")]
+        elif query.question[0].rdtype == DS:  # asked of bj: the replayed NSEC again
+            forged.flags |= dns.flags.AA
+            forged.authority = list(denial["authority"])
+        else:  # bj "refers" to the fake zone
+            forged.authority = [dns.rrset.from_text(fake, 300, "IN", "NS", "ns.fake.bj.cmcc.cid."),
+                                *denial["authority"]]
+            forged.additional = [dns.rrset.from_text("ns.fake.bj.cmcc.cid.", 300, "IN", "A", "127.0.0.9")]
+        return forged
+
+    stores = fed.stores()
+    net = F.FakeNetwork({**stores, "127.0.0.9": stores["127.0.0.4"]}, tamper=forge)
+    for qname in ("fake.bj.cmcc.cid.", "www.fake.bj.cmcc.cid."):
+        e = Engine(qname, "A", fed.hints(), fed.anchor(), Cache(lambda: fed.now), now=lambda: fed.now)
+        result = net.run(e)
+        assert result.status is Status.BOGUS and result.rrset is None, (qname, result.why)

@@ -259,8 +259,8 @@ def prove_nodata(
 def prove_no_ds(child: dns.name.Name, nsecs: list[dns.rrset.RRset], zone: dns.name.Name) -> Verdict:
     """SECURE when the parent ``zone`` proves the delegation to ``child`` carries no DS.
 
-    Proof is the parent-side NSEC at child with NS set and DS, SOA absent (RFC 6840 §4.4), or,
-    since NSEC has no Opt-Out, an NSEC covering child (child does not exist: proof "no-ds-nxdomain").
+    Proof is the parent-side NSEC at child with NS set and DS, SOA absent (RFC 4035 §5.2,
+    RFC 6840 §4.4). An NSEC covering child proves there is no delegation at all: BOGUS.
     """
     if child == zone or not child.is_subdomain(zone):
         return Verdict(Status.BOGUS, f"{child} is not below zone {zone}")
@@ -277,11 +277,11 @@ def prove_no_ds(child: dns.name.Name, nsecs: list[dns.rrset.RRset], zone: dns.na
     cover, problem = _prove_nonexistence(child, records, zone, notes)
     if cover is None:
         return _bogus(f"no-DS {child} unproven: {problem}", notes)
-    return _secure(
-        f"no DS for {child}: the name does not exist in {zone} (NSEC {cover.owner} -> {cover.next})",
-        "no-ds-nxdomain",
-        cover,
-    )
+    # NSEC has no opt-out: a name the chain proves absent cannot be a delegation, so the
+    # referral is forged. Taking it as "provably unsigned" would let an attacker serve any
+    # name that does not exist as insecure data.
+    return _bogus(f"no-DS {child} refuted: {child} does not exist in {zone} "
+                  f"(NSEC {cover.owner} -> {cover.next}), so there is no delegation to it", notes)
 
 
 def prove_wildcard_expansion(
