@@ -1,8 +1,9 @@
 """Sans-I/O authoritative answering: query bytes in, response bytes out.
 
 The lookup follows RFC 1034 §4.3.2 (zone cut → referral, exact match, CNAME, wildcard, name
-error) with the DNSSEC additions of RFC 4035 §3.1 (RRSIGs, NSEC proofs, DS at the parent side)
-and EDNS0 (RFC 6891). Hostile input never raises: what cannot be read as a header is dropped,
+error) with the DNSSEC additions of RFC 4035 §3.1 (RRSIGs, NSEC proofs, DS at the parent side),
+NSEC3 proofs (RFC 5155 §7.2) for zones whose apex has an NSEC3PARAM (``store.ZoneIndex.nsec3``,
+chosen in ``nsec3``), and EDNS0 (RFC 6891). Hostile input never raises: what cannot be read as a header is dropped,
 what can is answered FORMERR.
 
 Identical query bytes (after the ID) always get identical response bytes while the store is
@@ -26,6 +27,7 @@ import dns.rdatatype
 import dns.rdataset
 
 from . import wire as wirefmt
+from .nsec3 import NSEC3, key_of
 from .store import NodeData, ZoneIndex, ZoneStore
 from .wire import Query, ResponseWriter, Section, WireMemo
 
@@ -188,7 +190,13 @@ def _lookup(
     if node is not None:
         return _from_node(index, node, qname, qtype, do, result, wildcard=None)
     if index.exists(qname):
-        _nodata(index, index.covering_nsec(qname), do, result)  # empty non-terminal
+        if index.nsec3 is not None:
+            # RFC 5155 §7.2.3: NSEC3 chains hold empty non-terminals too.
+            _add_negative_soa(index, do, result)
+            if do:
+                _add_nsec3(index.nsec3.no_data(key_of(qname)), result)
+        else:
+            _nodata(index, index.covering_nsec(qname), do, result)  # empty non-terminal
         return None
 
     encloser = index.closest_encloser(qname)
@@ -202,8 +210,12 @@ def _lookup(
     result.rcode = dns.rcode.NXDOMAIN
     _add_negative_soa(index, do, result)
     if do:
-        _add_nsec(index.covering_nsec(qname), result)
-        _add_nsec(index.covering_nsec(source), result)
+        if index.nsec3 is not None:
+            # RFC 5155 §7.2.2: closest encloser proof and the NSEC3 covering its wildcard.
+            _add_nsec3(index.nsec3.name_error(key_of(qname)), result)
+        else:
+            _add_nsec(index.covering_nsec(qname), result)
+            _add_nsec(index.covering_nsec(source), result)
     return None
 
 
@@ -218,7 +230,10 @@ def _from_node(
     if qtype == RRSIG:
         found = list(node.sigs.values()) if wildcard is None else []
         if not found:
-            _nodata(index, node, do, result)
+            if wildcard is not None and index.nsec3 is not None:
+                _wildcard_nodata3(index, qname, wildcard, do, result)
+            else:
+                _nodata_at(index, node, do, result)
             return None
         result.answer.extend((qname, sig) for sig in found)
         return None
@@ -230,7 +245,9 @@ def _from_node(
         target = rrset[0].target
     if rrset is None:
         if wildcard is None:
-            _nodata(index, node, do, result)
+            _nodata_at(index, node, do, result)
+        elif index.nsec3 is not None:
+            _wildcard_nodata3(index, qname, wildcard, do, result)
         else:
             # Wildcard NODATA: no closer match for qname, and no qtype at the wildcard
             # (RFC 4035 §3.1.3.4).
@@ -248,8 +265,12 @@ def _from_node(
         result.answer.append((qname, sig))
     if wildcard is not None and do:
         # Prove that qname itself does not exist, so the expansion was legitimate
-        # (RFC 4035 §3.1.3.3); the RRSIG's labels field tells the validator the source.
-        _add_nsec(index.covering_nsec(qname), result)
+        # (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6: the NSEC3 covering the next closer name); the
+        # RRSIG's labels field tells the validator the source.
+        if index.nsec3 is not None:
+            _add_nsec3(index.nsec3.wildcard_answer(key_of(qname), key_of(wildcard)[1:]), result)
+        else:
+            _add_nsec(index.covering_nsec(qname), result)
     if target is None:
         _add_additional(index, qname, rrset, do, result)
     return target
@@ -260,6 +281,28 @@ def _nodata(index: ZoneIndex, node: NodeData | None, do: bool, result: Answer) -
     _add_negative_soa(index, do, result)
     if do:
         _add_nsec(node, result)
+
+
+def _nodata_at(index: ZoneIndex, node: NodeData, do: bool, result: Answer) -> None:
+    """NODATA at a name with data: NSEC, or NSEC3 matching it (RFC 5155 §7.2.3, §7.2.4 for
+    DS at a delegation: under opt-out an unsigned delegation has none, and the closest
+    provable encloser proof is given instead)."""
+    if index.nsec3 is None:
+        _nodata(index, node, do, result)
+        return
+    _add_negative_soa(index, do, result)
+    if do:
+        _add_nsec3(index.nsec3.no_data(key_of(node.name)), result)
+
+
+def _wildcard_nodata3(index: ZoneIndex, qname: dns.name.Name, wildcard: dns.name.Name, do: bool,
+                      result: Answer) -> None:
+    """Wildcard NODATA in an NSEC3 zone (RFC 5155 §7.2.5)."""
+    _add_negative_soa(index, do, result)
+    if do:
+        assert index.nsec3 is not None
+        source = key_of(wildcard)
+        _add_nsec3(index.nsec3.wildcard_no_data(key_of(qname), source[1:], source), result)
 
 
 def _referral(index: ZoneIndex, cut: NodeData, do: bool, result: Answer) -> None:
@@ -273,6 +316,10 @@ def _referral(index: ZoneIndex, cut: NodeData, do: bool, result: Answer) -> None
             result.authority.append((cut.name, ds))
             if DS in cut.sigs:
                 result.authority.append((cut.name, cut.sigs[DS]))
+        elif index.nsec3 is not None:
+            # RFC 5155 §7.2.7: the NSEC3 matching the cut (no DS bit), or under opt-out the
+            # closest provable encloser proof with an opt-out NSEC3 covering the next closer.
+            _add_nsec3(index.nsec3.no_data(key_of(cut.name)), result)
         else:
             _add_nsec(cut, result)  # proves the child is unsigned (no DS bit)
     result.glue_required = True
@@ -332,6 +379,17 @@ def _add_nsec(node: NodeData | None, result: Answer) -> None:
     sig = node.sigs.get(NSEC)
     if sig is not None:
         result.authority.append((node.name, sig))
+
+
+def _add_nsec3(nodes: list[NodeData], result: Answer) -> None:
+    for node in nodes:
+        nsec3 = node.rrsets[NSEC3]
+        if any(r is nsec3 for _, r in result.authority):
+            continue  # one NSEC3 can serve two parts of a proof (RFC 5155 §7.2: once)
+        result.authority.append((node.name, nsec3))
+        sig = node.sigs.get(NSEC3)
+        if sig is not None:
+            result.authority.append((node.name, sig))
 
 
 def _header_only(qid: int, flags: int, rcode: int) -> bytes:

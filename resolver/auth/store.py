@@ -1,7 +1,8 @@
 """The zones an authoritative server answers from, indexed once when a zone is added.
 
 Everything the answering code needs per query (RRsets by owner and type, their RRSIGs, zone cuts,
-the sorted NSEC chain, names that exist including empty non-terminals) is computed in ``add`` so
+the sorted NSEC chain or the NSEC3 chain with each name's matching NSEC3 (``nsec3``), names that
+exist including empty non-terminals) is computed in ``add`` so
 that a query costs work proportional to its answer, not to the zone. A zone changed after
 ``add`` must be added again: the index is swapped atomically, so readers never see half a zone.
 """
@@ -17,10 +18,13 @@ import dns.rdatatype
 import dns.rdataset
 import dns.zone
 
+from .nsec3 import Nsec3Chain, chain_params, params_of
 from .wire import WireMemo
 
 RRSIG = dns.rdatatype.RRSIG
 NSEC = dns.rdatatype.NSEC
+NSEC3 = dns.rdatatype.NSEC3
+NSEC3PARAM = dns.rdatatype.NSEC3PARAM
 NS = dns.rdatatype.NS
 SOA = dns.rdatatype.SOA
 DNSKEY = dns.rdatatype.DNSKEY
@@ -60,6 +64,7 @@ class ZoneIndex:
         self.zone = zone
         self.origin: dns.name.Name = origin
         self.nodes: dict[dns.name.Name, NodeData] = {}
+        nsec3_nodes: list[NodeData] = []
         for name, node in zone.nodes.items():
             owner = name if name.is_absolute() else name.derelativize(origin)
             data = NodeData(owner)
@@ -68,7 +73,11 @@ class ZoneIndex:
                     data.sigs[rdataset.covers] = rdataset
                 else:
                     data.rrsets[rdataset.rdtype] = rdataset
-            if data.rrsets or data.sigs:
+            if NSEC3 in data.rrsets and len(data.rrsets) == 1:
+                # A hashed owner name is not a name of the zone (RFC 5155 §7.1): queries for it
+                # get NXDOMAIN, as from Knot and NSD; the chain is indexed below.
+                nsec3_nodes.append(data)
+            elif data.rrsets or data.sigs:
                 self.nodes[owner] = data
 
         apex = self.nodes.get(origin)
@@ -101,6 +110,12 @@ class ZoneIndex:
                 existing.add(key[i:])
         self._existing_keys = frozenset(existing)
         self._depth = depth
+        # NSEC3 (RFC 5155): only when the apex names a chain, so NSEC zones pay nothing.
+        nsec3param = apex.rrsets.get(NSEC3PARAM)
+        self.nsec3: Nsec3Chain | None = (
+            _nsec3_chain(nsec3param, depth, nsec3_nodes, self._existing_keys)
+            if nsec3param is not None else None
+        )
 
         nsec_owners = sorted((canonical_key(n), n) for n, d in self.nodes.items() if NSEC in d.rrsets)
         self._nsec_keys = [k for k, _ in nsec_owners]
@@ -138,6 +153,15 @@ class ZoneIndex:
         i = bisect.bisect_right(self._nsec_keys, canonical_key(name)) - 1
         # Before the first owner can only mean a name outside the zone; the last NSEC wraps.
         return self.nodes[self._nsec_names[i if i >= 0 else -1]]
+
+
+def _nsec3_chain(nsec3param: dns.rdataset.Rdataset, depth: int, nodes: list[NodeData],
+                 existing: frozenset[tuple[bytes, ...]]) -> Nsec3Chain | None:
+    """The chain of the first usable NSEC3PARAM that has NSEC3 records (RFC 5155 §7.3)."""
+    for params in chain_params(nsec3param):
+        if any(params_of(rd) == params for node in nodes for rd in node.rrsets[NSEC3]):
+            return Nsec3Chain(params, depth, nodes, existing)
+    return None  # no usable chain: negative answers carry the SOA only
 
 
 def _key(name: dns.name.Name) -> tuple[bytes, ...]:
