@@ -48,8 +48,8 @@ __all__ = ["BOGUS_TTL", "MAX_NEGATIVE_TTL", "MAX_TTL", "STALE_TTL", "Cache", "Ca
 HOT_MAX = 4096  # answers kept built for hits (see Cache.hot_get)
 
 # Entry kinds: the first element of every cache key.
-RRSET, NEGATIVE, NSEC, DELEGATION, TRUST, RESOLUTION = range(6)
-KIND_NAMES = ("rrset", "negative", "nsec", "delegation", "trust", "resolution")
+RRSET, NEGATIVE, NSEC, DELEGATION, TRUST, RESOLUTION, NSEC3 = range(7)
+KIND_NAMES = ("rrset", "negative", "nsec", "delegation", "trust", "resolution", "nsec3")
 NXDOMAIN_TYPE = 0  # negative key type for NXDOMAIN: RFC 2308 §5, it holds for every type
 
 
@@ -65,6 +65,8 @@ class Cache:
         self.config = config if config is not None else CacheConfig()
         self._lru: OrderedDict[tuple, Entry] = OrderedDict()
         self._nsec_index: dict[dns.name.Name, list[dns.name.Name]] = {}  # zone → sorted owners
+        # zone → (NSEC3 parameters, sorted owner digests): one chain per zone, the latest seen.
+        self._nsec3_index: dict[dns.name.Name, tuple[tuple[int, int, bytes], list[bytes]]] = {}
         self.bytes = 0
         self.evictions = 0
         self.servers = ServerSelection(clock)  # per-server RTT and timeouts (not bounded here)
@@ -151,6 +153,15 @@ class Cache:
                     del owners[i]
                 if not owners:
                     del self._nsec_index[key[2]]
+        elif key[0] == NSEC3:
+            chain = self._nsec3_index.get(key[2])
+            if chain is not None:
+                digests = chain[1]
+                i = bisect.bisect_left(digests, key[1])
+                if i < len(digests) and digests[i] == key[1]:
+                    del digests[i]
+                if not digests:
+                    del self._nsec3_index[key[2]]
 
     def _drop(self, key: tuple) -> None:
         entry = self._lru.pop(key, None)
@@ -298,15 +309,15 @@ class Cache:
 
     # Validated NSEC (aggressive negative caching, RFC 8198) ------------------------------------
     def _put_nsecs(self, authority, ttl: int) -> None:
-        """Index the NSECs of a SECURE negative answer under the zone that signed them. The
-        caller validated every NSEC of ``authority`` with that zone's keys (engine
-        verified_nsecs); a signer that is not one single name is not trusted to say which."""
+        """Index the NSECs and NSEC3s of a SECURE negative answer under the zone that signed
+        them. The caller validated every such record of ``authority`` with that zone's keys
+        (engine verified_nsecs); a signer that is not one single name is not trusted to say which."""
         sigs = {(r.name, r.covers): r for r in authority if r.rdtype == dns.rdatatype.RRSIG}
         now = self.clock()
         for rrset in authority:
-            if rrset.rdtype != dns.rdatatype.NSEC:
+            if rrset.rdtype not in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3):
                 continue
-            rrsigs = sigs.get((rrset.name, dns.rdatatype.NSEC))
+            rrsigs = sigs.get((rrset.name, rrset.rdtype))
             signers = {rd.signer.canonicalize() for rd in rrsigs} if rrsigs else set()
             if len(signers) != 1:
                 continue
@@ -318,9 +329,12 @@ class Cache:
             life = min(ttl, rrset.ttl, _sig_lifetime(rrsigs, now) or 0)
             if life <= 0:
                 continue
-            key = (NSEC, owner, zone)
             wire = pack((rrset, rrsigs), rrset.name)
             entry = NsecEntry(zone, rrset.name, now + life, int(life), _estimate(wire, rrset, rrsigs), wire)
+            if rrset.rdtype == dns.rdatatype.NSEC3:
+                self._put_nsec3(zone, owner, rrset, entry)
+                continue
+            key = (NSEC, owner, zone)
             # _store drops a previous entry under the same key and with it the owner's place in
             # the index (the apex NSEC comes with nearly every NXDOMAIN): index it again.
             self._store(key, entry)
@@ -330,13 +344,41 @@ class Cache:
                 if i == len(owners) or owners[i] != owner:
                     owners.insert(i, owner)
 
+    def _put_nsec3(self, zone: dns.name.Name, owner: dns.name.Name, rrset: dns.rrset.RRset,
+                   entry: NsecEntry) -> None:
+        """One NSEC3 of ``zone``'s chain, keyed by the digest its owner label spells. Only
+        records the proofs may use (one hashed label below the zone, a known algorithm, flags
+        0 or 1, iterations within the limit) are kept; a record with other parameters than
+        the zone's cached chain starts the chain anew (the zone changed its NSEC3PARAM)."""
+        from ..dnssec.nsec3 import MAX_ITERATIONS, usable_nsec3s
+        usable, _ = usable_nsec3s([rrset], zone)
+        if len(usable) != 1 or usable[0].params[1] > MAX_ITERATIONS or owner.parent() != zone:
+            return
+        record = usable[0]
+        chain = self._nsec3_index.get(zone)
+        if chain is not None and chain[0] != record.params:
+            for digest in list(chain[1]):
+                self._drop((NSEC3, digest, zone))
+            self._nsec3_index.pop(zone, None)
+        key = (NSEC3, record.owner, zone)
+        self._store(key, entry)
+        if key not in self._lru:
+            return
+        chain = self._nsec3_index.get(zone)
+        if chain is None:
+            chain = self._nsec3_index[zone] = (record.params, [])
+        digests = chain[1]
+        i = bisect.bisect_left(digests, record.owner)
+        if i == len(digests) or digests[i] != record.owner:
+            digests.insert(i, record.owner)
+
     def nsec_zone(self, name: dns.name.Name) -> dns.name.Name | None:
-        """The deepest zone at or above ``name`` with cached NSECs."""
-        if not self._nsec_index:
+        """The deepest zone at or above ``name`` with cached NSECs or NSEC3s."""
+        if not self._nsec_index and not self._nsec3_index:
             return None
         probe = name
         while True:
-            if probe in self._nsec_index:
+            if probe in self._nsec_index or probe in self._nsec3_index:
                 return probe
             if probe == dns.name.root:
                 return None
@@ -352,6 +394,21 @@ class Cache:
         if i < 0:
             i = len(owners) - 1  # before the apex cannot happen in-zone; the wrap NSEC is last
         return self._get((NSEC, owners[i], zone))
+
+    def nsec3_params(self, zone: dns.name.Name) -> tuple[int, int, bytes] | None:
+        """(algorithm, iterations, salt) of ``zone``'s cached NSEC3 chain, if any."""
+        chain = self._nsec3_index.get(zone)
+        return chain[0] if chain is not None else None
+
+    def nsec3_around(self, zone: dns.name.Name, digest: bytes) -> NsecEntry | None:
+        """The fresh NSEC3 of ``zone`` with the greatest owner digest <= ``digest``: the only
+        one that can match or cover it (the chain's last record wraps round to the first)."""
+        chain = self._nsec3_index.get(zone)
+        if chain is None or not chain[1]:
+            return None
+        digests = chain[1]
+        i = bisect.bisect_right(digests, digest) - 1
+        return self._get((NSEC3, digests[i], zone))  # i == -1: the last one, which wraps
 
     # Delegations (the infrastructure cache) ----------------------------------------------------
     def put_delegation(self, zone: dns.name.Name, servers: tuple[Server, ...],
@@ -417,6 +474,7 @@ class Cache:
             count = len(self._lru)
             self._lru.clear()
             self._nsec_index.clear()
+            self._nsec3_index.clear()
             self._hot.clear()
             self.bytes = self.hot_bytes = 0
             return count
@@ -460,7 +518,7 @@ class Cache:
             elif kind == RESOLUTION:
                 rdtype = "-"
             else:
-                rdtype = dns.rdatatype.to_text(key[2] if kind != NSEC else dns.rdatatype.NSEC)
+                rdtype = dns.rdatatype.to_text({NSEC: dns.rdatatype.NSEC, NSEC3: dns.rdatatype.NSEC3}.get(kind, key[2]))
             status = entry.status.value if entry.status is not None else None
             expired = entry.expires <= now
             yield CacheRecord(KIND_NAMES[kind], entry.name.to_text(), rdtype, status,

@@ -47,7 +47,7 @@ from .surface import Surface
 from .upstream import BudgetExhausted as _Budget
 from .upstream import ServFail as _ServFail
 from .upstream import Upstream
-from .validate import (Check, check_dnskeys, check_rrset, nsec_shows_unsigned_cut, prove, signer_of,
+from .validate import (DENIAL_TYPES, Check, check_dnskeys, check_rrset, nsec_shows_unsigned_cut, prove, signer_of,
                        verified_nsecs, wildcard_of)
 
 MAX_CNAME = 8
@@ -443,19 +443,24 @@ class Engine(Surface, Upstream):
                 return None  # as from the cache: not used; the parent is asked for DS itself
             self._verdict(child, DS, "NOERROR", check)
             return _Step(Kind.ANSWER, check.status, check.why, ttl, ds, rrsigs)
-        if not any(r.rdtype == dns.rdatatype.NSEC for r in msg.authority):
+        if not any(r.rdtype in DENIAL_TYPES for r in msg.authority):
             return None  # nothing to learn here; _trust will ask the parent for DS
         trust = yield from self._trust(parent, depth)
         if trust.status is not Status.SECURE:
             return None
         nsecs, bad = verified_nsecs(msg, trust.dnskeys, parent, self.clock())
         if bad is None:
+            # SECURE: the parent's record at the cut shows NS without DS. INSECURE: the cut
+            # lies in an NSEC3 opt-out span (RFC 5155 §6) or the chain's iterations are over
+            # the limit; either way the child is unsigned, never secure.
             check = prove("no_ds", child, nsecs, parent)
-            if check.status is Status.SECURE:
+            if check.status in (Status.SECURE, Status.INSECURE):
                 ttl = min(r.ttl for r in nsecs)
-                self.cache.put_negative(child, DS, "NOERROR", msg.authority, Status.SECURE, check.why, ttl)
+                if check.ttl is not None:
+                    ttl = min(ttl, check.ttl)
+                self.cache.put_negative(child, DS, "NOERROR", msg.authority, check.status, check.why, ttl)
                 self._verdict(child, DS, "NODATA", check)
-                return _Step(Kind.NODATA, Status.SECURE, check.why, ttl, authority=msg.authority)
+                return _Step(Kind.NODATA, check.status, check.why, ttl, authority=msg.authority)
         return None
 
     def _trust(self, zone: dns.name.Name, depth: int) -> _Gen:
@@ -511,8 +516,15 @@ class Engine(Surface, Upstream):
         for labels in range(len(zone) + 1, len(owner) + 1):
             name = owner.split(labels)[1]
             found = yield from self._lookup(name, DS, depth)
-            if found.status is not Status.SECURE or found.rrset is not None or found.rcode != "NOERROR":
+            if found.rrset is not None or found.rcode != "NOERROR":
                 return None  # a signed cut (the answer should have been signed), or no proof
+            if found.status is Status.INSECURE and any(r.rdtype == dns.rdatatype.NSEC3 for r in found.authority):
+                # The parent's NSEC3 put the name in an opt-out span (or over the iteration
+                # limit): there may be an unsigned delegation, and nothing below is signed.
+                self._put_trust(name, Status.INSECURE, f"no DS for {name}: {found.why}", None, found.ttl)
+                return name
+            if found.status is not Status.SECURE:
+                return None
             if nsec_shows_unsigned_cut(found.authority, name):
                 self._put_trust(name, Status.INSECURE, f"no DS for {name}, proven by signed NSEC", None, found.ttl)
                 return name
@@ -556,7 +568,7 @@ class Engine(Surface, Upstream):
     def _validate_negative(self, server_zone, name, qtype, kind: Kind, msg: Scrubbed, depth: int) -> _Gen:
         zone = server_zone
         for rrset in msg.authority:
-            if rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers in (dns.rdatatype.SOA, dns.rdatatype.NSEC):
+            if rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers in (dns.rdatatype.SOA, *DENIAL_TYPES):
                 zone = self._validation_zone(server_zone, msg.find("authority", rrset.name, rrset.covers) or rrset,
                                              rrset)
                 break
@@ -572,7 +584,7 @@ class Engine(Surface, Upstream):
                 return Check(Status.INSECURE, f"zone {unsigned} is insecure: no DS, proven by signed NSEC in its parent")
         if not nsecs:
             what = "NXDOMAIN" if kind is Kind.NXDOMAIN else "NODATA"
-            return Check(Status.BOGUS, f"{what} for {name} from signed zone {zone} without NSEC proof")
+            return Check(Status.BOGUS, f"{what} for {name} from signed zone {zone} without NSEC or NSEC3 proof")
         if kind is Kind.NXDOMAIN:
             return prove("nxdomain", name, nsecs, zone)
         if qtype == DS:
@@ -587,7 +599,7 @@ def _wildcard_proof(rrset, rrsigs, msg: Scrubbed) -> tuple[dns.rrset.RRset, ...]
     whole to clients that validate (RFC 4035 §3.1.3.3); empty for other answers."""
     if wildcard_of(rrset, rrsigs) is None:
         return ()
-    return tuple(r for r in msg.authority if dns.rdatatype.NSEC in (r.rdtype, r.covers))
+    return tuple(r for r in msg.authority if (r.covers if r.rdtype == dns.rdatatype.RRSIG else r.rdtype) in DENIAL_TYPES)
 
 
 def _negative_ttl(msg: Scrubbed) -> int:
@@ -595,7 +607,7 @@ def _negative_ttl(msg: Scrubbed) -> int:
     for rrset in msg.authority:
         if rrset.rdtype == dns.rdatatype.SOA:
             return min(rrset.ttl, rrset[0].minimum)
-    ttls = [r.ttl for r in msg.authority if r.rdtype == dns.rdatatype.NSEC]
+    ttls = [r.ttl for r in msg.authority if r.rdtype in DENIAL_TYPES]
     return min(ttls) if ttls else 60
 
 

@@ -6,7 +6,7 @@ glue, unrelated answers, NS hijacks of a parent) cannot reach the cache:
 
 * answer: only the query name and the CNAME chain from it, inside the bailiwick;
 * authority: NS only for the zone itself or a child on the path to the query name; SOA only at
-  the zone apex; DS, NSEC and RRSIG only inside the bailiwick; anything else dropped;
+  the zone apex; DS, NSEC, NSEC3 and RRSIG only inside the bailiwick; anything else dropped;
 * additional: only A/AAAA of name servers named in the kept NS records, inside the bailiwick.
 """
 
@@ -22,7 +22,7 @@ import dns.rrset
 
 RRSIG = dns.rdatatype.RRSIG
 _ADDRESS = (dns.rdatatype.A, dns.rdatatype.AAAA)
-_AUTHORITY_TYPES = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdatatype.DS, dns.rdatatype.NSEC)
+_AUTHORITY_TYPES = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdatatype.DS, dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
 
 
 @dataclass(frozen=True)

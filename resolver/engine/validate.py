@@ -63,12 +63,15 @@ def signer_of(rrsigs) -> dns.name.Name | None:
     return rrsigs[0].signer
 
 
+DENIAL_TYPES = (dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
+
+
 def verified_nsecs(msg: Scrubbed, dnskeys, zone: dns.name.Name, now: float) -> tuple[list, Check | None]:
-    """Every NSEC in the authority section, each verified; a single bad one makes it BOGUS
-    (an attacker must not be able to mix a forged NSEC in with genuine ones)."""
+    """Every NSEC and NSEC3 in the authority section, each verified; a single bad one makes it
+    BOGUS (an attacker must not be able to mix a forged record in with genuine ones)."""
     nsecs = []
     for rrset in msg.authority:
-        if rrset.rdtype != dns.rdatatype.NSEC:
+        if rrset.rdtype not in DENIAL_TYPES:
             continue
         check = check_rrset(rrset, msg.sigs("authority", rrset), dnskeys, zone, now)
         if check.status is not Status.SECURE:
@@ -78,18 +81,36 @@ def verified_nsecs(msg: Scrubbed, dnskeys, zone: dns.name.Name, now: float) -> t
 
 
 def prove(kind: str, *args) -> Check:
-    from ..dnssec import nsec
-    fn = {"nxdomain": nsec.prove_nxdomain, "nodata": nsec.prove_nodata,
-          "no_ds": nsec.prove_no_ds, "wildcard": nsec.prove_wildcard_expansion}[kind]
-    return _guard(f"{kind} proof", fn, *args)
+    """Run one denial proof over the (verified) records among ``args``: NSEC proofs when the
+    records include NSEC, NSEC3 proofs (RFC 5155 §8) when they hold only NSEC3, and both in
+    turn for a response carrying both (the stronger verdict wins)."""
+    from ..dnssec import nsec, nsec3
+    position = {"nxdomain": 1, "nodata": 2, "no_ds": 1, "wildcard": 2}[kind]
+    records = args[position]
+    has_nsec = any(r.rdtype == dns.rdatatype.NSEC for r in records)
+    has_nsec3 = any(r.rdtype == dns.rdatatype.NSEC3 for r in records)
+    checks = []
+    for module, present in ((nsec, has_nsec), (nsec3, has_nsec3)):
+        if present or (module is nsec and not has_nsec3):
+            fn = {"nxdomain": module.prove_nxdomain, "nodata": module.prove_nodata,
+                  "no_ds": module.prove_no_ds, "wildcard": module.prove_wildcard_expansion}[kind]
+            mine = [r for r in records if r.rdtype == (dns.rdatatype.NSEC3 if module is nsec3 else dns.rdatatype.NSEC)]
+            call = (*args[:position], mine, *args[position + 1:])
+            checks.append(_guard(f"{kind} proof", fn, *call))
+    if len(checks) == 1:
+        return checks[0]
+    order = {Status.SECURE: 0, Status.INSECURE: 1, Status.BOGUS: 2, Status.INDETERMINATE: 3}
+    return min(checks, key=lambda c: order[c.status])
 
 
 def nsec_shows_unsigned_cut(authority, name: dns.name.Name) -> bool:
-    """The (already verified) NSEC at ``name`` says: a delegation (NS) without DS, not an apex."""
+    """The (already verified) NSEC or NSEC3 matching ``name`` says: a delegation (NS) without
+    DS, not an apex."""
     from ..dnssec.nsec import nsec_types
+    from ..dnssec.nsec3 import shows_unsigned_cut
     for rrset in authority:
         if rrset.rdtype == dns.rdatatype.NSEC and rrset.name == name:
             types = nsec_types(rrset[0])
             return (dns.rdatatype.NS in types and dns.rdatatype.DS not in types
                     and dns.rdatatype.SOA not in types)
-    return False
+    return shows_unsigned_cut(authority, name)
