@@ -281,3 +281,44 @@ def test_from_config_cache_errors_name_the_file_and_key(tmp_path, table, message
     with pytest.raises(ResolverConfigError) as err:
         Resolver.from_config(config)
     assert message in str(err.value) and "resolver.toml" in str(err.value)
+
+
+# --- aggressive negative caching (RFC 8198) through the API ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fed_nsec3():
+    from support.nsec3_chain import to_nsec3
+    fed = F.build(now=time.time())
+    for zone in ("cid.", "cmcc.cid.", "bj.cmcc.cid."):
+        to_nsec3(fed.zones[zone], [fed.keys[zone]], opt_out=zone == "cid.",
+                 inception=int(fed.now - 3600), expiration=int(fed.now + 10 * 86400))
+    return fed
+
+
+@pytest.mark.parametrize("chain", ["nsec", "nsec3"])
+async def test_random_names_through_the_api_stop_at_the_cache(fed, fed_nsec3, chain):
+    """200 random names below bj.cmcc.cid.: bj's server is asked at most once per span of its
+    NSEC/NSEC3 chain, then never again (the regression: 200 names cost 201 queries)."""
+    import random
+    import string
+    federation = fed if chain == "nsec" else fed_nsec3
+    rdtype = dns.rdatatype.NSEC if chain == "nsec" else dns.rdatatype.NSEC3
+    spans = sum(1 for node in federation.zones["bj.cmcc.cid."].nodes.values()
+                if node.get_rdataset(1, rdtype) is not None)
+    rng = random.Random(8198)
+    async with counting(federation) as servers:
+        async with resolver(federation, servers) as r:
+            await r.lookup("pool-7.bj.cmcc.cid.", "A")
+            servers.queries.clear()
+            for _ in range(200):
+                name = "".join(rng.choice(string.ascii_lowercase) for _ in range(12)) + ".bj.cmcc.cid."
+                found = await r.lookup(name, "A")
+                assert (found.rcode, found.status) == ("NXDOMAIN", Status.SECURE), found.why
+            to_bj = [q for q in servers.queries if q[0] == "127.0.0.4"]
+            assert len(to_bj) <= spans, (len(to_bj), spans)
+            servers.queries.clear()
+            for _ in range(50):
+                name = "".join(rng.choice(string.ascii_lowercase) for _ in range(12)) + ".bj.cmcc.cid."
+                assert (await r.lookup(name, "A")).rcode == "NXDOMAIN"
+    # Only spans no earlier name fell into can still cost a query (none, in practice).
+    assert len(servers.queries) <= spans - len(to_bj), servers.queries
