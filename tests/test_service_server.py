@@ -300,3 +300,35 @@ async def test_port_zero_binds_udp_and_tcp_on_one_port(fed):
         host, port = svc.addr
         assert host == "127.0.0.1" and port > 0
         assert (await tcp(svc.addr, query("pool-1.open.cid.", "A"))).answer
+
+
+# --- NSEC3 zones -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fed_nsec3():
+    from support.nsec3_chain import to_nsec3
+    fed = F.build(now=time.time())
+    for zone in ("cid.", "cmcc.cid.", "bj.cmcc.cid."):
+        to_nsec3(fed.zones[zone], [fed.keys[zone]], opt_out=zone == "cid.",
+                 inception=int(fed.now - 3600), expiration=int(fed.now + 10 * 86400))
+    return fed
+
+
+async def test_nsec3_denials_and_wildcards_carry_their_proofs(fed_nsec3):
+    """Answers from NSEC3 zones as a validating stub expects them (RFC 5155 §7.2): SOA and the
+    NSEC3s of the proof with RRSIGs, also for a denial synthesised from the cache (RFC 8198),
+    and the next-closer NSEC3 beside a wildcard expansion."""
+    nsec3 = dns.rdatatype.NSEC3
+    async with _Service(fed_nsec3) as s:
+        first = await udp(s.addr, query("nope.bj.cmcc.cid.", "A", do=True))
+        synthesised = await udp(s.addr, query("nope2.bj.cmcc.cid.", "A", do=True))
+        for response in (first, synthesised):
+            assert response.rcode() == dns.rcode.NXDOMAIN and response.flags & dns.flags.AD
+            types = {(r.rdtype, r.covers) for r in response.authority}
+            assert (dns.rdatatype.SOA, 0) in types and (nsec3, 0) in types
+            assert (dns.rdatatype.RRSIG, nsec3) in types and (dns.rdatatype.RRSIG, dns.rdatatype.SOA) in types
+        wild = await udp(s.addr, query("x.wild.bj.cmcc.cid.", "A", do=True))
+        assert wild.rcode() == dns.rcode.NOERROR and wild.flags & dns.flags.AD and wild.answer
+        assert any(r.rdtype == nsec3 for r in wild.authority)
+        unsigned = await udp(s.addr, query("pool-1.open.cid.", "A", do=True))
+        assert unsigned.rcode() == dns.rcode.NOERROR and not unsigned.flags & dns.flags.AD and unsigned.answer

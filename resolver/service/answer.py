@@ -153,14 +153,14 @@ def error(request: Request, rcode: int) -> bytes:
 
 def soa_wanted(lookup: Lookup) -> dns.name.Name | None:
     """The zone whose SOA a negative answer lacks, if any. Denials the engine proves from
-    cached NSEC records (RFC 8198) carry only the NSECs; stubs expect the SOA too, for the
+    cached NSEC/NSEC3 records (RFC 8198) carry only those; stubs expect the SOA too, for the
     negative TTL (RFC 2308 §3), so the server looks it up and passes it to ``respond``."""
     if lookup.rrset is not None or lookup.rcode not in ("NOERROR", "NXDOMAIN"):
         return None
     if any(r.rdtype == SOA for r in lookup.authority):
         return None
     for rrset in lookup.authority:
-        if rrset.rdtype == RRSIG and rrset.covers == NSEC:
+        if rrset.rdtype == RRSIG and rrset.covers in (NSEC, NSEC3):
             return rrset[0].signer
     return None
 
@@ -191,9 +191,11 @@ def respond(request: Request, lookup: Lookup, soa: Lookup | None = None) -> tupl
         answer.append((lookup.rrset, cap))
         if do and lookup.rrsigs is not None:
             answer.append((lookup.rrsigs, cap))
-            # A wildcard expansion comes with the NSEC proving the name itself does not
-            # exist, or a validating client cannot accept it (RFC 4035 §3.1.3.3).
-            authority.extend((r, cap) for r in lookup.authority if NSEC in (r.rdtype, r.covers))
+            # A wildcard expansion comes with the NSEC (NSEC3: the one covering the next
+            # closer name) proving the name itself does not exist, or a validating client
+            # cannot accept it (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6).
+            authority.extend((r, cap) for r in lookup.authority
+                             if NSEC in (r.rdtype, r.covers) or NSEC3 in (r.rdtype, r.covers))
     else:
         if soa is not None and soa.rrset is not None:
             # RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and MINIMUM.
