@@ -94,3 +94,66 @@ def test_dig_via_resolver_tcp_and_cd(served):
     assert queries and all("(tcp," in line for line in queries)
     p = cid("dig", "+cd", "+dnssec", "pool-7.bj.cmcc.cid.", "A", *opts(served))
     assert p.returncode == 0 and "RRSIG" in p.stdout and "192.0.2.7" in p.stdout
+
+
+# --- NSEC3: +trace says which record proved what --------------------------------------------------
+
+def _nsec3_federation(break_chain: bool = False):
+    import base64
+
+    import dns.dnssec
+    import dns.name
+    import dns.rdatatype
+
+    from support.nsec3_chain import to_nsec3
+    fed = F.build(now=time.time())
+    for zone in ("cid.", "cmcc.cid.", "bj.cmcc.cid."):
+        to_nsec3(fed.zones[zone], [fed.keys[zone]], opt_out=zone == "cid.",
+                 inception=int(fed.now - 3600), expiration=int(fed.now + 10 * 86400))
+    if break_chain:  # delete the NSEC3 whose span holds the hash of nope.bj.cmcc.cid.
+        zone = fed.zones["bj.cmcc.cid."]
+        target = base64.b32hexdecode(dns.dnssec.nsec3_hash("nope.bj.cmcc.cid.", b"", 0, 1))
+        for name, node in list(zone.nodes.items()):
+            rds = node.get_rdataset(1, dns.rdatatype.NSEC3)
+            if rds is None:
+                continue
+            owner = base64.b32hexdecode(name.labels[0].upper())
+            nxt = rds[0].next
+            if (owner < target < nxt) if owner < nxt else (target > owner or target < nxt):
+                del zone.nodes[name]
+    return fed
+
+
+@pytest.fixture(scope="module", params=["good", "broken"])
+def served_nsec3(request, tmp_path_factory):
+    fed = _nsec3_federation(break_chain=request.param == "broken")
+    anchor = tmp_path_factory.mktemp("ta3") / "cid.anchor"
+    anchor.write_text(fed.anchor_text)
+    with F.serving_in_thread(fed) as port:
+        yield request.param, (fed, port, str(anchor))
+
+
+def test_dig_trace_shows_which_nsec3_proved_what(served_nsec3):
+    import dns.dnssec
+    kind, served = served_nsec3
+    p = cid("dig", "nope.bj.cmcc.cid.", "A", "+trace", *opts(served))
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    next_closer = dns.dnssec.nsec3_hash("nope.bj.cmcc.cid.", b"", 0, 1).lower()
+    apex = dns.dnssec.nsec3_hash("bj.cmcc.cid.", b"", 0, 1).lower()
+    proof = [line for line in out.splitlines() if " proof: " in line]
+    if kind == "good":
+        assert "status: NXDOMAIN" in out
+        assert f";;   secure proof: NSEC3 {apex} matches closest encloser bj.cmcc.cid." in proof
+        assert any(f"covers next closer nope.bj.cmcc.cid. (hash {next_closer})" in line for line in proof)
+        assert any("covers wildcard *.bj.cmcc.cid. (hash " in line for line in proof)
+        # The unsigned child: which opt-out span of cid. made it insecure.
+        p = cid("dig", "pool-1.open.cid.", "A", "+trace", *opts(served))
+        assert any("insecure proof:" in line and "(opt-out) covers next closer open.cid." in line
+                   for line in p.stdout.splitlines()), p.stdout
+    else:
+        assert "status: SERVFAIL" in out
+        assert any(line.startswith(";;   bogus proof: NXDOMAIN nope.bj.cmcc.cid. unproven") and
+                   f"next closer nope.bj.cmcc.cid. (hash {next_closer})" in line for line in proof), proof
+        # Every NSEC3 that did come is listed, so the gap in the chain can be seen.
+        assert sum("NSEC3 in response:" in line for line in proof) >= 2

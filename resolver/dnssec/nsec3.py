@@ -152,6 +152,12 @@ class _Proof:
     def named(self, name: dns.name.Name) -> str:
         return f"{name} (hash {b32(self.digest(name))})"
 
+    def bogus(self, why: str) -> Verdict:
+        """BOGUS, with every usable record of the response listed (a broken chain shows what
+        was there and what the names hash to)."""
+        steps = [why] + [f"NSEC3 in response: {r.span()} [{_types(r)}]" for r in self.records]
+        return Verdict(Status.BOGUS, _noted(why, self.notes), steps=tuple(steps))
+
     def closest_encloser(self, qname: dns.name.Name) -> _Encloser | str:
         """RFC 5155 §8.3: the longest ancestor of qname matched by an NSEC3 whose child towards
         qname (the next closer name) is covered by one. A string says why there is none.
@@ -188,21 +194,32 @@ class _Encloser:
     next_closer: dns.name.Name | None  # None: qname itself is matched (it exists)
     cover: Nsec3 | None
 
+    def steps(self, proof: _Proof) -> list[str]:
+        return [f"NSEC3 {b32(self.match.owner)} matches closest encloser {self.name}",
+                f"NSEC3 {self.cover.span()} covers next closer {proof.named(self.next_closer)}"]
+
     def text(self, proof: _Proof) -> str:
-        return (f"NSEC3 {b32(self.match.owner)} matches closest encloser {self.name}; "
-                f"NSEC3 {self.cover.span()} covers next closer {proof.named(self.next_closer)}")
+        return "; ".join(self.steps(proof))
+
+
+def _types(record: Nsec3) -> str:
+    return " ".join(dns.rdatatype.to_text(t) for t in sorted(record.types))
+
+
+def _noted(why: str, notes: list[str]) -> str:
+    return why + (" [ignored: " + "; ".join(notes) + "]" if notes else "")
 
 
 def _bogus(why: str, notes: list[str]) -> Verdict:
-    if notes:
-        why += " [ignored: " + "; ".join(notes) + "]"
-    return Verdict(Status.BOGUS, why)
+    return Verdict(Status.BOGUS, _noted(why, notes), steps=(why,))
 
 
-def _verdict(status: Status, why: str, proof: str, *used: Nsec3 | None) -> Verdict:
+def _verdict(status: Status, what: str, steps: list[str], proof: str, *used: Nsec3 | None) -> Verdict:
+    """``what: step; step; ...`` — each step one NSEC3 and what it matched or covered."""
     # Cached no longer than the records proving it (RFC 2308 §5, RFC 9077 §3).
     ttls = [r.ttl for r in used if r is not None]
-    return Verdict(status, why, ttl=min(ttls) if ttls else None, proof=proof)
+    return Verdict(status, f"{what}: " + "; ".join(steps), ttl=min(ttls) if ttls else None, proof=proof,
+                   steps=tuple(steps))
 
 
 def _start(qname: dns.name.Name, rrsets, zone: dns.name.Name, what: str) -> _Proof | Verdict:
@@ -233,21 +250,21 @@ def prove_nxdomain(qname: dns.name.Name, rrsets: list[dns.rrset.RRset], zone: dn
         return proof
     ce = proof.closest_encloser(qname)
     if isinstance(ce, str):
-        return _bogus(f"{what} unproven: {ce}", proof.notes)
+        return proof.bogus(f"{what} unproven: {ce}")
     if ce.next_closer is None:
-        return _bogus(f"{what} contradicted: NSEC3 {b32(ce.match.owner)} matches {qname}, so it exists", proof.notes)
+        return proof.bogus(f"{what} contradicted: NSEC3 {b32(ce.match.owner)} matches {qname}, so it exists")
     wild = dns.name.Name((b"*",) + ce.name.labels)
     if proof.matching(wild) is not None:
-        return _bogus(f"{what} contradicted: an NSEC3 matches wildcard {wild}, so it exists", proof.notes)
+        return proof.bogus(f"{what} contradicted: an NSEC3 matches wildcard {wild}, so it exists")
     wcover = proof.covering(wild)
     if wcover is None:
-        return _bogus(f"{what} unproven: {ce.text(proof)}; no NSEC3 covers wildcard {proof.named(wild)}", proof.notes)
-    why = f"{what}: {ce.text(proof)}; NSEC3 {wcover.span()} covers wildcard {proof.named(wild)}"
+        return proof.bogus(f"{what} unproven: {ce.text(proof)}; no NSEC3 covers wildcard {proof.named(wild)}")
+    steps = ce.steps(proof) + [f"NSEC3 {wcover.span()} covers wildcard {proof.named(wild)}"]
     if ce.cover.opt_out:
         # §9.2: an opt-out span may hide an unsigned delegation, so the name may exist there.
-        return _verdict(Status.INSECURE, f"{why}; the next closer is in an opt-out span (RFC 5155 §9.2)",
+        return _verdict(Status.INSECURE, what, steps + ["the next closer is in an opt-out span (RFC 5155 §9.2)"],
                         "nxdomain-optout", ce.match, ce.cover, wcover)
-    return _verdict(Status.SECURE, why, "nxdomain", ce.match, ce.cover, wcover)
+    return _verdict(Status.SECURE, what, steps, "nxdomain", ce.match, ce.cover, wcover)
 
 
 def _nodata_refusal(record: Nsec3, name: dns.name.Name, qtype: int) -> str | None:
@@ -280,27 +297,27 @@ def prove_nodata(qname: dns.name.Name, qtype: int, rrsets: list[dns.rrset.RRset]
     if match is not None:
         refusal = _nodata_refusal(match, qname, qtype)
         if refusal:
-            return _bogus(f"{what} unproven: {refusal}", proof.notes)
-        return _verdict(Status.SECURE, f"{what}: NSEC3 {b32(match.owner)} matches {qname} and lacks it",
+            return proof.bogus(f"{what} unproven: {refusal}")
+        return _verdict(Status.SECURE, what, [f"NSEC3 {b32(match.owner)} matches {qname} and lacks it"],
                         "nodata", match)
     ce = proof.closest_encloser(qname)
     if isinstance(ce, str):
-        return _bogus(f"{what} unproven: {ce}", proof.notes)
+        return proof.bogus(f"{what} unproven: {ce}")
     wild = dns.name.Name((b"*",) + ce.name.labels)
     wmatch = proof.matching(wild)
     if wmatch is not None and qtype != _DS:
         refusal = _nodata_refusal(wmatch, wild, qtype)
         if refusal:
-            return _bogus(f"wildcard {what} unproven: {refusal}", proof.notes)
-        return _verdict(Status.SECURE, f"{what}: {ce.text(proof)}; NSEC3 {b32(wmatch.owner)} matches wildcard "
-                        f"{wild} and lacks it", "nodata-wildcard", ce.match, ce.cover, wmatch)
+            return proof.bogus(f"wildcard {what} unproven: {refusal}")
+        return _verdict(Status.SECURE, what, ce.steps(proof) + [f"NSEC3 {b32(wmatch.owner)} matches wildcard {wild} "
+                        "and lacks it"], "nodata-wildcard", ce.match, ce.cover, wmatch)
     if ce.cover.opt_out:
         # §8.6 (DS) and RFC 5155 errata 3441 (an empty non-terminal above unsigned delegations
         # only has no NSEC3 under opt-out): the span proves only that nothing signed is there.
-        return _verdict(Status.INSECURE, f"{what}: {ce.text(proof)}, in an opt-out span (RFC 5155 §8.6, §9.2)",
+        return _verdict(Status.INSECURE, what, ce.steps(proof) + ["in an opt-out span (RFC 5155 §8.6, §9.2)"],
                         "nodata-optout", ce.match, ce.cover)
-    return _bogus(f"{what} unproven: no NSEC3 matches {proof.named(qname)}, and {ce.text(proof)} "
-                  f"without opt-out: the name does not exist", proof.notes)
+    return proof.bogus(f"{what} unproven: no NSEC3 matches {proof.named(qname)}, and {ce.text(proof)} "
+                       "without opt-out: the name does not exist")
 
 
 def prove_no_ds(child: dns.name.Name, rrsets: list[dns.rrset.RRset], zone: dns.name.Name) -> Verdict:
@@ -317,20 +334,21 @@ def prove_no_ds(child: dns.name.Name, rrsets: list[dns.rrset.RRset], zone: dns.n
     match = proof.matching(child)
     if match is not None:
         if _SOA in match.types:
-            return _bogus(f"{what} unproven: NSEC3 {b32(match.owner)} has SOA, it is a zone apex", proof.notes)
+            return proof.bogus(f"{what} unproven: NSEC3 {b32(match.owner)} has SOA, it is a zone apex")
         if _DS in match.types:
-            return _bogus(f"{what} unproven: NSEC3 {b32(match.owner)} lists DS", proof.notes)
+            return proof.bogus(f"{what} unproven: NSEC3 {b32(match.owner)} lists DS")
         if _NS not in match.types:
-            return _bogus(f"{what} unproven: NSEC3 {b32(match.owner)} lacks NS, {child} is not a delegation", proof.notes)
-        return _verdict(Status.SECURE, f"no DS for {child}: NSEC3 {b32(match.owner)} matches it with NS, "
-                        "no DS, no SOA", "no-ds", match)
+            return proof.bogus(f"{what} unproven: NSEC3 {b32(match.owner)} lacks NS, {child} is not a delegation")
+        return _verdict(Status.SECURE, f"no DS for {child}",
+                        [f"NSEC3 {b32(match.owner)} matches it with NS, no DS, no SOA"], "no-ds", match)
     ce = proof.closest_encloser(child)
     if isinstance(ce, str):
-        return _bogus(f"{what} unproven: {ce}", proof.notes)
+        return proof.bogus(f"{what} unproven: {ce}")
     if ce.cover.opt_out:
-        return _verdict(Status.INSECURE, f"no DS for {child}: {ce.text(proof)}, an opt-out span: an unsigned "
-                        "delegation may exist there (RFC 5155 §6, §8.6)", "no-ds-optout", ce.match, ce.cover)
-    return _bogus(f"{what} refuted: {ce.text(proof)} without opt-out: {child} does not exist in {zone}", proof.notes)
+        return _verdict(Status.INSECURE, f"no DS for {child}", ce.steps(proof) + [
+            "an opt-out span: an unsigned delegation may exist there (RFC 5155 §6, §8.6)"],
+            "no-ds-optout", ce.match, ce.cover)
+    return proof.bogus(f"{what} refuted: {ce.text(proof)} without opt-out: {child} does not exist in {zone}")
 
 
 def prove_wildcard_expansion(qname: dns.name.Name, wildcard: dns.name.Name, rrsets: list[dns.rrset.RRset],
@@ -352,11 +370,11 @@ def prove_wildcard_expansion(qname: dns.name.Name, wildcard: dns.name.Name, rrse
     next_closer = qname.split(len(source) + 1)[1]
     cover = proof.covering(next_closer)
     if cover is None:
-        return _bogus(f"{what} unproven: no NSEC3 covers the next closer {proof.named(next_closer)}", proof.notes)
-    why = f"{qname} synthesised from {wildcard}: NSEC3 {cover.span()} covers next closer {proof.named(next_closer)}"
+        return proof.bogus(f"{what} unproven: no NSEC3 covers the next closer {proof.named(next_closer)}")
+    steps = [f"NSEC3 {cover.span()} covers next closer {proof.named(next_closer)}"]
     if cover.opt_out:
-        return _verdict(Status.INSECURE, f"{why}, an opt-out span (RFC 5155 §9.2)", "wildcard-optout", cover)
-    return _verdict(Status.SECURE, why, "wildcard", cover)
+        return _verdict(Status.INSECURE, what, steps + ["an opt-out span (RFC 5155 §9.2)"], "wildcard-optout", cover)
+    return _verdict(Status.SECURE, what, steps, "wildcard", cover)
 
 
 def shows_unsigned_cut(rrsets: Iterable[dns.rrset.RRset], name: dns.name.Name) -> bool:

@@ -64,6 +64,7 @@ class Verdict:
     ttl: int | None = None
     wildcard: dns.name.Name | None = None
     proof: str | None = None
+    steps: tuple[str, ...] = ()  # NSEC3 proofs: each record used and what it matched or covered
 
     @property
     def secure(self) -> bool:

@@ -30,6 +30,7 @@ class Denial:
     why: str
     ttl: int
     authority: tuple[dns.rrset.RRset, ...]  # the NSECs/NSEC3s with their RRSIGs
+    steps: tuple[str, ...] = ()  # NSEC3: what each record proved (trace)
 
 
 def deny_from_cache(cache: Cache, name: dns.name.Name, qtype: int) -> Denial | None:
@@ -79,4 +80,4 @@ def deny_from_cache(cache: Cache, name: dns.name.Name, qtype: int) -> Denial | N
     ttl = min(left, check.ttl) if check.ttl is not None else left
     authority = tuple(r for pair in records for r in pair)
     kind = "NSEC3" if any(r.rdtype == dns.rdatatype.NSEC3 for r in nsecs) else "NSEC"
-    return Denial(rcode, f"from cached {kind} (RFC 8198): {check.why}", ttl, authority)
+    return Denial(rcode, f"from cached {kind} (RFC 8198): {check.why}", ttl, authority, check.steps)

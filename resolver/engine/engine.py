@@ -318,6 +318,8 @@ class Engine(Surface, Upstream):
         denial = deny_from_cache(cache, name, qtype)  # RFC 8198
         if denial is not None:
             self.trace.append(ev.CacheDenial(str(name), dns.rdatatype.to_text(qtype), denial.rcode, denial.why))
+            if denial.steps:
+                self.trace.append(ev.ProofSteps(str(name), dns.rdatatype.to_text(qtype), Status.SECURE, denial.steps))
             kind = Kind.NXDOMAIN if denial.rcode == "NXDOMAIN" else Kind.NODATA
             return _Step(kind, Status.SECURE, denial.why, denial.ttl, authority=denial.authority)
         return None
@@ -367,7 +369,10 @@ class Engine(Surface, Upstream):
                        why=f"stale answer (RFC 8767), every authority failed ({reason}); cached: {lookup.why}")
 
     def _verdict(self, name, rdtype, rcode: str, check: Check) -> None:
-        self.trace.append(ev.AnswerVerdict(str(name), dns.rdatatype.to_text(rdtype), rcode, check.status, check.why))
+        tname = dns.rdatatype.to_text(rdtype)
+        self.trace.append(ev.AnswerVerdict(str(name), tname, rcode, check.status, check.why))
+        if check.steps:
+            self.trace.append(ev.ProofSteps(str(name), tname, check.status, check.steps))
 
     # Where to start, whom to ask ------------------------------------------------------------------
     def _closest_servers(self, name: dns.name.Name, qtype: int) -> tuple[dns.name.Name, tuple[Server, ...]]:

@@ -117,7 +117,7 @@ class CacheDenial:
 
     def __str__(self) -> str:
         what = "NXDOMAIN" if self.rcode == "NXDOMAIN" else "NODATA"
-        return f";; cached NSEC proves {self.name} {self.rdtype} {what} ({self.why})"
+        return f";; cached denial proves {self.name} {self.rdtype} {what} ({self.why})"
 
 
 @dataclass(frozen=True)
@@ -132,4 +132,19 @@ class StaleServed:
         return f";; stale answer for {self.name} {self.rdtype}: {self.reason}"
 
 
-TraceEvent = TraceEvent | CacheDenial | StaleServed  # noqa: F811  (the cache's events, defined above)
+@dataclass(frozen=True)
+class ProofSteps:
+    """What each NSEC3 of a denial proof matched or covered (hashed owner, the name and its
+    hash), or, for a failed proof, what was missing and every NSEC3 that came: the lines an
+    operator reads to debug a broken chain."""
+
+    name: str
+    rdtype: str
+    status: Status
+    steps: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "\n".join(f";;   {self.status.value} proof: {step}" for step in self.steps)
+
+
+TraceEvent = TraceEvent | CacheDenial | StaleServed | ProofSteps  # noqa: F811  (events defined above)

@@ -24,10 +24,11 @@ class Check:
     status: Status
     why: str
     ttl: int | None = None
+    steps: tuple[str, ...] = ()  # what each NSEC3 of a denial proved (cid dig +trace)
 
 
 def _from(verdict) -> Check:
-    return Check(verdict.status, verdict.why, getattr(verdict, "ttl", None))
+    return Check(verdict.status, verdict.why, getattr(verdict, "ttl", None), getattr(verdict, "steps", ()))
 
 
 def _guard(what: str, fn, *args, **kw) -> Check:
