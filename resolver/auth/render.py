@@ -10,7 +10,7 @@ dnspython.
 Line layout: ``<owner> <ttl> <class> <type> <rdata>``, absolute names, one record per line; SOA
 first at a name, then each type followed by its RRSIG; names in DNSSEC canonical order. With
 ``generic=True`` our private types are written in RFC 3597 form everywhere they appear (records,
-RRSIG type covered, NSEC bitmaps), so BIND, NSD, Knot and ldns can read the file.
+RRSIG type covered, NSEC and NSEC3 bitmaps), so BIND, NSD, Knot and ldns can read the file.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ PRIVATE_TYPES = frozenset({int(records.CAPS), int(records.LOAD)})  # unknown to 
 _A, _AAAA, _NS, _CNAME, _PTR, _DNAME = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.NS,
                                         dns.rdatatype.CNAME, dns.rdatatype.PTR, dns.rdatatype.DNAME)
 _RRSIG, _NSEC, _SOA = dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.SOA
+_NSEC3 = dns.rdatatype.NSEC3
 _TARGET_TYPES = frozenset({_NS, _CNAME, _PTR, _DNAME})  # rdata = one domain name, field "target"
 # A label needing an escape in presentation form (dnspython's name._escapify rules).
 _SPECIAL = re.compile(rb'[^\x21-\x7e]|["().;\\@$]')
@@ -122,6 +123,10 @@ def _dnspython_text(rd: dns.rdata.Rdata, generic: bool, origin: dns.name.Name | 
     if rd.rdtype == _NSEC:
         types = [f"TYPE{t}" if t in PRIVATE_TYPES else dns.rdatatype.to_text(t) for t in _bitmap_types(rd.windows)]
         return " ".join([rd.next.derelativize(origin).to_text() if origin else rd.next.to_text(), *types])
+    if rd.rdtype == _NSEC3:
+        # A peer-signed NSEC3 zone written back out: algorithm, flags, iterations, salt, next hash.
+        types = [f"TYPE{t}" if t in PRIVATE_TYPES else dns.rdatatype.to_text(t) for t in _bitmap_types(rd.windows)]
+        return " ".join([*text.split()[:5], *types])
     return text
 
 

@@ -41,7 +41,7 @@ import dns.rdtypes.util
 import dns.zone
 from dns.dnssecalgs import get_algorithm_cls_from_dnskey
 
-from . import parallel_sign
+from . import parallel_sign, verify_nsec3
 from .keys import ZoneKey
 
 INCEPTION_BACKDATE = 3600  # seconds before now
@@ -413,7 +413,9 @@ def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
     Checks: a DNSKEY RRset at the apex signed by its own zone keys; every authoritative RRset
     carries a currently valid RRSIG for each algorithm that signs the DNSKEY RRset; the NSEC
     chain visits every authoritative name in canonical order and closes at the apex; each
-    NSEC bitmap matches the types present; no NSEC at occluded names.
+    NSEC bitmap matches the types present; no NSEC at occluded names. A zone with an NSEC3PARAM
+    at its apex (signed by a peer with NSEC3) has its NSEC3 chain checked instead
+    (``verify_nsec3``), and the NSEC chain only if the apex also has an NSEC.
     """
     now = time.time() if now is None else now
     origin = zone.origin
@@ -448,6 +450,8 @@ def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
 
     names = authoritative_names(zone)
     auth_keys = {key for key, _, _ in names}
+    nsec3 = verify_nsec3.uses_nsec3(zone)
+    check_nsec = not nsec3 or zone.get_rdataset(origin, NSEC) is not None
     for i, (key, name, delegation) in enumerate(names):
         node = zone.nodes[key]
         for rds in _signable(node, delegation):
@@ -466,6 +470,8 @@ def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
             if rds.rdtype == RRSIG and rds.covers not in covered:
                 problems.append(f"{name} RRSIG: covers {dns.rdatatype.to_text(rds.covers)}, "
                                 "which is absent or not authoritative here")
+        if not check_nsec:
+            continue
         nsec = node.get_rdataset(zone.rdclass, NSEC)
         following = names[i + 1][1] if i + 1 < len(names) else origin
         if nsec is None or len(nsec) != 1:
@@ -483,6 +489,8 @@ def verify_zone(zone: dns.zone.Zone, now: float | None = None) -> list[str]:
     for key, node in zone.nodes.items():
         if key not in auth_keys and node.get_rdataset(zone.rdclass, NSEC) is not None:
             problems.append(f"{_abs(zone, key)} NSEC: at a name the zone is not authoritative for")
+    if nsec3:
+        problems += verify_nsec3.verify_nsec3(zone, names)
     return problems
 
 

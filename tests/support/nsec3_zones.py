@@ -17,6 +17,7 @@ the NSEC3 proofs of RFC 5155 §7.2 distinguish, and a checker of those proofs bu
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import dns.message
 import dns.name
 import dns.rdata
 import dns.rdatatype
+import dns.rdtypes.util
 import dns.rrset
 
 import resolver  # noqa: F401  (registers CAPS/LOAD)
@@ -132,3 +134,72 @@ def matching(response: dns.message.Message, name: str) -> dns.rrset.RRset | None
 
 def covering(response: dns.message.Message, name: str) -> dns.rrset.RRset | None:
     return next((r for r in nsec3s(response.authority) if covers(r, name)), None)
+
+
+# --- breaking a signed NSEC3 zone on purpose, re-signing what changed -----------------------------
+# With the zone's own key, so that each break is exactly the one intended (a changed NSEC3 with a
+# stale signature would also fail on the signature).
+
+def zone_key(signed: SignedZone):
+    from resolver.auth.keys import load_zone_keys
+    (key,) = load_zone_keys(signed.keydir, signed.origin)
+    return key
+
+
+def hashed_owner(zone, name: str) -> dns.name.Name:
+    param = zone.get_rdataset(zone.origin, dns.rdatatype.NSEC3PARAM)[0]
+    label = dns.dnssec.nsec3_hash(name, param.salt, param.iterations, param.algorithm)
+    return dns.name.Name((label.encode(), *zone.origin.labels))
+
+
+def resign(zone, owner: dns.name.Name, rdtype: int, key) -> None:
+    rds = zone.get_rdataset(owner, rdtype)
+    now = int(time.time())
+    sig = dns.dnssec.sign(dns.rrset.from_rdata_list(owner, rds.ttl, list(rds)), key.private_key,
+                          zone.origin, key.dnskey, inception=now - 3600, expiration=now + 10 * 86400)
+    zone.delete_rdataset(owner, dns.rdatatype.RRSIG, rdtype)
+    zone.find_rdataset(owner, dns.rdatatype.RRSIG, rdtype, create=True).add(sig, rds.ttl)
+
+
+def nsec3_at(zone, owner: dns.name.Name):
+    return zone.get_rdataset(owner, dns.rdatatype.NSEC3)[0]
+
+
+def put_nsec3(zone, owner: dns.name.Name, rd, key) -> None:
+    rds = zone.find_rdataset(owner, dns.rdatatype.NSEC3, create=True)
+    ttl = rds.ttl or 300
+    rds.clear()
+    rds.add(rd, ttl)
+    resign(zone, owner, dns.rdatatype.NSEC3, key)
+
+
+def _digests(zone) -> list[tuple[bytes, dns.name.Name]]:
+    return sorted((base64.b32hexdecode(name.labels[0].upper()), name) for name, node in zone.nodes.items()
+                  if node.get_rdataset(zone.rdclass, dns.rdatatype.NSEC3) is not None)
+
+
+def unlink(zone, owner: dns.name.Name, key) -> None:
+    """Remove the NSEC3 at ``owner`` and point its predecessor past it: the chain stays closed."""
+    entries = _digests(zone)
+    i = [name for _, name in entries].index(owner)
+    before = entries[i - 1][1]
+    put_nsec3(zone, before, nsec3_at(zone, before).replace(next=nsec3_at(zone, owner).next), key)
+    zone.delete_node(owner)
+
+
+def splice(zone, owner: dns.name.Name, types: list[int], key) -> None:
+    """Insert an NSEC3 at ``owner`` (with ``types``) into the chain, in hash order."""
+    value = base64.b32hexdecode(owner.labels[0].upper())
+    entries = _digests(zone)
+    before = max((e for e in entries if e[0] < value), default=entries[-1])[1]
+    previous = nsec3_at(zone, before)
+    windows = dns.rdtypes.util.Bitmap.from_rdtypes(types).windows
+    put_nsec3(zone, owner, previous.replace(windows=windows), key)  # inherits previous.next
+    put_nsec3(zone, before, previous.replace(next=value), key)
+
+
+def covering_owner(zone, name: str) -> dns.name.Name:
+    param = zone.get_rdataset(zone.origin, dns.rdatatype.NSEC3PARAM)[0]
+    value = base64.b32hexdecode(dns.dnssec.nsec3_hash(name, param.salt, param.iterations, 1))
+    entries = _digests(zone)
+    return max((e for e in entries if e[0] < value), default=entries[-1])[1]
