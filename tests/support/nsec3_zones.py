@@ -88,8 +88,10 @@ def bind_sign(directory: Path, origin: str, *, opt_out: bool = False, salt: str 
     unsigned = directory / f"{origin}zone"
     unsigned.write_text(text if text is not None else zone_text(origin))
     signed = directory / f"{origin}{'optout.' if opt_out else ''}signed"
-    run(["dnssec-signzone", "-S", "-K", str(keydir), "-z", "-3", salt, "-H", str(iterations),
-         *(["-A"] if opt_out else []), "-o", origin, "-f", str(signed), str(unsigned)])
+    # -d: the dsset- file goes to the directory, not the current one.
+    run(["dnssec-signzone", "-S", "-K", str(keydir), "-d", str(directory), "-z", "-3", salt,
+         "-H", str(iterations), *(["-A"] if opt_out else []), "-o", origin, "-f", str(signed),
+         str(unsigned)])
     keyfile = next(keydir.glob("*.key"))
     key_line = next(line for line in keyfile.read_text().splitlines()
                     if line and not line.startswith(";"))
