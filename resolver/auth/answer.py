@@ -3,8 +3,8 @@
 The lookup follows RFC 1034 §4.3.2 (zone cut → referral, exact match, CNAME, wildcard, name
 error) with the DNSSEC additions of RFC 4035 §3.1 (RRSIGs, NSEC proofs, DS at the parent side),
 NSEC3 proofs (RFC 5155 §7.2) for zones whose apex has an NSEC3PARAM (``store.ZoneIndex.nsec3``,
-chosen in ``nsec3``), and EDNS0 (RFC 6891). Hostile input never raises: what cannot be read as a header is dropped,
-what can is answered FORMERR.
+chosen in ``nsec3``), and EDNS0 (RFC 6891). Hostile input never raises: what cannot be read as
+a header is dropped, what can is answered FORMERR.
 
 Identical query bytes (after the ID) always get identical response bytes while the store is
 unchanged, so rendered responses are cached on the store by those bytes; only the ID differs.

@@ -2,8 +2,8 @@
 
 Everything the answering code needs per query (RRsets by owner and type, their RRSIGs, zone cuts,
 the sorted NSEC chain or the NSEC3 chain with each name's matching NSEC3 (``nsec3``), names that
-exist including empty non-terminals) is computed in ``add`` so
-that a query costs work proportional to its answer, not to the zone. A zone changed after
+exist including empty non-terminals) is computed in ``add`` so that a query costs work
+proportional to its answer, not to the zone. A zone changed after
 ``add`` must be added again: the index is swapped atomically, so readers never see half a zone.
 """
 

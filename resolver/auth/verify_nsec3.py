@@ -21,6 +21,7 @@ problem is one line, ``<name> NSEC3: ...`` or ``<hashed owner> NSEC3: ...``.
 from __future__ import annotations
 
 import bisect
+from typing import Any
 
 import dns.name
 import dns.rdatatype
@@ -38,7 +39,7 @@ def uses_nsec3(zone: dns.zone.Zone) -> bool:
     return zone.get_rdataset(zone.origin, NSEC3PARAM) is not None
 
 
-def is_nsec3_only(node) -> bool:
+def is_nsec3_only(node: Any) -> bool:
     """A node holding NSEC3 (and its RRSIGs) only: a hashed owner name, not a name of the zone."""
     return bool(node.rdatasets) and all(
         r.rdtype == NSEC3 or (r.rdtype == RRSIG and r.covers == NSEC3) for r in node.rdatasets)
@@ -49,11 +50,11 @@ def _show(params: tuple[int, int, bytes]) -> str:
     return f"{algorithm} {iterations} {salt.hex().upper() or '-'}"
 
 
-def _types(types) -> str:
+def _types(types: set[int]) -> str:
     return " ".join(dns.rdatatype.to_text(t) for t in sorted(types))
 
 
-def _bitmap(windows) -> set[int]:
+def _bitmap(windows: Any) -> set[int]:
     return {window * 256 + i * 8 + bit for window, bits in windows
             for i, byte in enumerate(bits) for bit in range(8) if byte & (0x80 >> bit)}
 
@@ -118,7 +119,7 @@ def verify_nsec3(zone: dns.zone.Zone, names: list[tuple[dns.name.Name, dns.name.
         return problems + [f"{origin} NSEC3PARAM: none usable, so no NSEC3 chain is in use"]
 
     # The NSEC3 records, by chain and hash.
-    chains: dict[tuple[int, int, bytes], dict[bytes, tuple[dns.name.Name, object]]] = {p: {} for p in usable}
+    chains: dict[tuple[int, int, bytes], dict[bytes, tuple[dns.name.Name, Any]]] = {p: {} for p in usable}
     depth = len(origin.labels)
     for node_key, node in zone.nodes.items():
         rds = node.get_rdataset(zone.rdclass, NSEC3)
@@ -148,8 +149,9 @@ def verify_nsec3(zone: dns.zone.Zone, names: list[tuple[dns.name.Name, dns.name.
     return problems
 
 
-def _check_chain(zone: dns.zone.Zone, names, expected: _Names, params: tuple[int, int, bytes],
-                 chain: dict[bytes, tuple[dns.name.Name, object]], several: bool) -> list[str]:
+def _check_chain(zone: dns.zone.Zone, names: list[tuple[dns.name.Name, dns.name.Name, bool]],
+                 expected: _Names, params: tuple[int, int, bytes],
+                 chain: dict[bytes, tuple[dns.name.Name, Any]], several: bool) -> list[str]:
     _, iterations, salt = params
     tag = f" ({_show(params)})" if several else ""
     problems: list[str] = []
@@ -165,7 +167,7 @@ def _check_chain(zone: dns.zone.Zone, names, expected: _Names, params: tuple[int
             problems.append(f"{owner} NSEC3{tag}: next hashed owner is {b32(rd.next).upper()}, "
                             f"expected {b32(following).upper()}")
 
-    def covering(key: Key):
+    def covering(key: Key) -> tuple[dns.name.Name, Any]:
         i = bisect.bisect_right(order, digest(key, salt, iterations)) - 1
         return chain[order[i]]
 
@@ -200,7 +202,7 @@ def _check_chain(zone: dns.zone.Zone, names, expected: _Names, params: tuple[int
     if unmatched:
         # Name the glue or occluded name an NSEC3 was made for, when it is one.
         authoritative = {key_of(name) for _, name, _ in names}
-        others = {}
+        others: dict[bytes, dns.name.Name] = {}
         for node_key in zone.nodes:
             name = node_key.derelativize(zone.origin) if not node_key.is_absolute() else node_key
             key = key_of(name)
