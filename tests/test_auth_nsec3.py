@@ -11,7 +11,8 @@ texts, TTLs included; names compared case-insensitively, as DNS does) must be th
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
+import subprocess
+import sys
 
 import dns.dnssec
 import dns.flags
@@ -26,10 +27,10 @@ from resolver.auth.store import ZoneStore
 from resolver.auth.zonefile import load_zone
 from support import nsec3_zones, peer_servers
 from support.federation import stores_serving_in_thread
-from support.net import free_port
+from support.net import free_port, wait_for_tcp
 from support.peers import run
 
-KNOT, NSD, OURS = "127.0.60.21", "127.0.60.22", "127.0.60.23"
+KNOT, NSD, OURS, CLI = "127.0.60.21", "127.0.60.22", "127.0.60.23", "127.0.60.24"
 ZONES = {"n3.cid.": False, "oo.cid.": True}  # origin: opt-out
 APEX_HASH = "#apex"  # stands for the apex's hashed owner label
 
@@ -209,3 +210,24 @@ def test_delv_validates_our_nsec3_answers(servers, signed, origin, name, rdtype,
     assert f"; {verdict}" in out and "resolution failed: failure" not in out, out
     if verdict == "fully validated":
         assert "negative response" not in out, out
+
+
+def test_cid_serve_auth_same_as_knot(servers, signed, tmp_path):
+    """The command operators run loads BIND's files and answers as the in-process server does."""
+    port = free_port(CLI)
+    args = [sys.executable, "-m", "resolver", "serve", "auth", "--listen", f"{CLI}:{port}"]
+    for zone in signed.values():
+        args += ["--zone", str(zone.path)]
+    with open(tmp_path / "log", "w") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_tcp(CLI, port, timeout=30)
+        for origin, relative, rdtype in [("n3.cid.", "x.y.nope", "A"), ("oo.cid.", "a.x.ent", "A"),
+                                         ("n3.cid.", "foo.w", "A"), ("oo.cid.", "ent", "DS")]:
+            name = qname(origin, relative)
+            knot = view(ask(servers["knot"], name, rdtype, tcp=False))
+            ours = view(ask((CLI, port), name, rdtype, tcp=False))
+            assert knot == ours, f"{name} {rdtype}:\n{differences(knot, ours)}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
