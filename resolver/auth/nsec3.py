@@ -145,8 +145,9 @@ class Nsec3Chain:
 
         Without opt-out this is the closest encloser (RFC 5155 §7.2.1); with opt-out an empty
         non-terminal or unsigned delegation may have no NSEC3, and the proof moves up to the
-        closest encloser that can be proven (§7.2.3, §7.2.7), as Knot does. Dictionary lookups
-        only: at most one per label (127 at most), no hashing.
+        closest encloser that can be proven (§7.2.3, §7.2.7), as Knot does (NSD 4.6 stops at the
+        unprovable encloser and sends a proof no validator can use; spec/dnssec.md §5).
+        Dictionary lookups only: at most one per label (127 at most), no hashing.
         """
         matching = self._matching
         for i in range(len(key) - self._depth + 1):
