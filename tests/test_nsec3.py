@@ -263,6 +263,12 @@ def test_wildcard_nodata():
     assert bad.status is BOGUS  # the wildcard has TXT: the answer should have been data
 
 
+def test_wildcard_nodata_in_an_opt_out_span_is_insecure():
+    qn = q("x.w")
+    v = n3.prove_nodata(qn, MX, [at("w", OPTOUT), covering(qn, OPTOUT), at("*.w", OPTOUT)], ZONE)
+    assert v.status is INSECURE and "opt-out" in v.why, v.why
+
+
 def test_nodata_without_any_match_is_bogus():
     qn = q("nope")
     v = n3.prove_nodata(qn, A, [at("@"), covering(qn)], ZONE)

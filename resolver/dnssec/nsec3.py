@@ -309,8 +309,13 @@ def prove_nodata(qname: dns.name.Name, qtype: int, rrsets: list[dns.rrset.RRset]
         refusal = _nodata_refusal(wmatch, wild, qtype)
         if refusal:
             return proof.bogus(f"wildcard {what} unproven: {refusal}")
-        return _verdict(Status.SECURE, what, ce.steps(proof) + [f"NSEC3 {b32(wmatch.owner)} matches wildcard {wild} "
-                        "and lacks it"], "nodata-wildcard", ce.match, ce.cover, wmatch)
+        steps = ce.steps(proof) + [f"NSEC3 {b32(wmatch.owner)} matches wildcard {wild} and lacks it"]
+        if ce.cover.opt_out:
+            # The next closer lies in an opt-out span: an unsigned delegation there could hold
+            # the name, so the wildcard need not apply (§9.2; Unbound answers this insecure too).
+            return _verdict(Status.INSECURE, what, steps + ["the next closer is in an opt-out span (RFC 5155 §9.2)"],
+                            "nodata-wildcard-optout", ce.match, ce.cover, wmatch)
+        return _verdict(Status.SECURE, what, steps, "nodata-wildcard", ce.match, ce.cover, wmatch)
     if ce.cover.opt_out:
         # §8.6 (DS) and RFC 5155 errata 3441 (an empty non-terminal above unsigned delegations
         # only has no NSEC3 under opt-out): the span proves only that nothing signed is there.
