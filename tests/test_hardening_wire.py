@@ -250,3 +250,36 @@ async def test_transport_prefers_the_exact_reply_and_hands_over_a_case_mismatch(
     expected = Match.EXACT if order == "forged-then-real" else Match.CASE
     assert match(query, response) is expected
     assert response.answer[0][0].address == ("192.0.2.1" if expected is Match.EXACT else "203.0.113.66")
+
+
+def test_names_compressed_against_a_random_case_question_come_back_in_zone_case():
+    """Servers (NSD, Knot) compress RDATA names — a CNAME target, the SOA's names — against the
+    question, which carries our 0x20 pattern; parsed naively, users would see e.g.
+    ``pool-7.BJ.cMcc.cid.``. parse_reply reads them in the zone's case — but only for a
+    byte-exact echo: a case-only mismatch is parsed as it came, so match() still flags it."""
+    from resolver.engine.case import parse_reply
+    rng = random.Random(20)
+    cases = [("c0.bj.cmcc.cid.", "A", "answer", "c0.bj.cmcc.cid. 300 IN CNAME pool-7.bj.cmcc.cid."),
+             ("nope.bj.cmcc.cid.", "A", "authority",
+              "bj.cmcc.cid. 300 IN SOA ns.bj.cmcc.cid. hostmaster.bj.cmcc.cid. 1 7200 900 1209600 300"),
+             ("bj.cmcc.cid.", "NS", "answer", "bj.cmcc.cid. 300 IN NS ns.bj.cmcc.cid.")]
+    for qname, rdtype, section, record in cases:
+        asked = randomise(N(qname), rng)
+        assert asked.labels != N(qname).labels
+        query = dns.message.make_query(asked, rdtype, use_edns=0)
+        wire = query.to_wire()
+        response = dns.message.make_response(query)
+        rrset = dns.rrset.from_text(*record.split(maxsplit=4))
+        rrset.name = asked if section == "answer" else rrset.name  # owners as servers write them
+        getattr(response, section).append(rrset)
+        reply = response.to_wire()  # dnspython compresses RDATA names against the question
+        names = lambda m: [n for r in m.answer + m.authority for rd in r  # noqa: E731
+                           for n in (getattr(rd, "target", None), getattr(rd, "mname", None)) if n is not None]
+        assert any(n.labels != n.canonicalize().labels for n in names(dns.message.from_wire(reply)))  # the bug
+        parsed = parse_reply(reply, query, wire)
+        assert match(query, parsed) is Match.EXACT
+        assert names(parsed) and all(n.labels == n.canonicalize().labels for n in names(parsed)), names(parsed)
+        # The same reply with the question's case changed (a spoof, or a non-echoing server).
+        end = 12 + len(asked.to_wire())
+        flipped = reply[:12] + reply[12:end].swapcase() + reply[end:]
+        assert match(query, parse_reply(flipped, query, wire)) is Match.CASE

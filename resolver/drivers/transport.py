@@ -20,7 +20,7 @@ import struct
 import dns.exception
 import dns.message
 
-from ..engine.case import Match, match
+from ..engine.case import Match, match, parse_reply
 
 MAX_TCP_MESSAGE = 65535
 
@@ -37,8 +37,9 @@ class _UdpExchange:
     loop's reader callback. (An asyncio DatagramTransport per query costs about twice as much
     CPU as the exchange itself on loopback; the checks are the same.)"""
 
-    def __init__(self, query: dns.message.Message, server: tuple[str, int], sock: socket.socket):
+    def __init__(self, query: dns.message.Message, server: tuple[str, int], sock: socket.socket, wire: bytes):
         self.query = query
+        self.wire = wire
         self.server = server
         self.sock = sock
         self.loop = asyncio.get_running_loop()
@@ -64,7 +65,7 @@ class _UdpExchange:
         if self.done.done() or (addr[0], addr[1]) != self.server:
             return
         try:
-            response = dns.message.from_wire(data)
+            response = parse_reply(data, self.query, self.wire)
         except (dns.exception.DNSException, ValueError):
             return  # garbage, perhaps spoofed: keep waiting for the real answer
         verdict = match(self.query, response)
@@ -94,7 +95,7 @@ async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout
     try:
         sock.setblocking(False)
         sock.connect(server)
-        exchange = _UdpExchange(query, server, sock)
+        exchange = _UdpExchange(query, server, sock, wire)
         fd = sock.fileno()
         loop.add_reader(fd, exchange.readable)
         try:
@@ -128,7 +129,7 @@ async def query_tcp(query: dns.message.Message, server: tuple[str, int], timeout
         finally:
             writer.close()
     try:
-        response = dns.message.from_wire(data)
+        response = parse_reply(data, query, wire)
     except (dns.exception.DNSException, ValueError) as exc:
         raise TransportError(f"malformed response: {exc}") from None
     if match(query, response) is Match.MISMATCH:  # a case-only difference is the engine's to judge

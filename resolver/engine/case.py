@@ -70,6 +70,34 @@ def match(query: dns.message.Message, response: dns.message.Message) -> Match:
     return Match.EXACT
 
 
+def parse_reply(data: bytes, query: dns.message.Message, query_wire: bytes) -> dns.message.Message:
+    """Parse a reply to ``query`` (sent as ``query_wire``). When it echoes the question byte for
+    byte — 0x20 case included, which is the check itself — it is parsed with that name in lower
+    case, so that every name compressed against the question (owners, and CNAME, NS, SOA, SVCB
+    names inside RDATA) comes out as the zone spells it rather than in our random case, which
+    users would otherwise see; the query's own question is then put back, so ``match`` still
+    sees the exact echo. Anything else is parsed as it came (``match`` judges it)."""
+    end = _qname_end(query_wire)
+    # One question (QDCOUNT 1), and name, type and class exactly as sent.
+    if end and data[4:6] == b"\x00\x01" and data[12:end + 4] == query_wire[12:end + 4]:
+        lowered = data[12:end].lower()  # ASCII letters only; label length octets (< 64) stay
+        if lowered != data[12:end]:
+            response = dns.message.from_wire(data[:12] + lowered + data[end:])
+            response.question = [dns.rrset.RRset(q.name, q.rdclass, q.rdtype) for q in query.question]
+            return response
+    return dns.message.from_wire(data)
+
+
+def _qname_end(query_wire: bytes) -> int:
+    """Offset just past the question name of a query we built (0 if it has no question)."""
+    if len(query_wire) < 17 or query_wire[4:6] != b"\x00\x01":
+        return 0
+    pos = 12
+    while pos < len(query_wire) and query_wire[pos]:
+        pos += 1 + query_wire[pos]
+    return pos + 1 if pos < len(query_wire) else 0
+
+
 def canonicalise_owners(response: dns.message.Message) -> dns.message.Message:
     """Lower-case every owner name in place (servers copy the question's random case into
     owners compressed against it). RDATA names are left alone: every comparison of them is

@@ -129,7 +129,7 @@ def _judge(send: Send, response: bytes | dns.message.Message, from_addr: tuple) 
     upstream._exchange); ("error", reason) otherwise."""
     if isinstance(response, (bytes, bytearray, memoryview)):
         try:
-            response = dns.message.from_wire(bytes(response))
+            response = case20.parse_reply(bytes(response), send.query, send.wire or send.query.to_wire())
         except (dns.exception.DNSException, ValueError) as exc:
             return ("error", f"malformed response: {exc}")
     host, port = from_addr[0], from_addr[1]
