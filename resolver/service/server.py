@@ -1,8 +1,10 @@
 """Asyncio serving of the recursive front end: UDP and TCP on each listen address, all
 answered by one Resolver (one cache, one in-flight table, one engine configuration).
 
-DNS decisions live in ``answer``; the listeners (``resolver.serving``) move bytes. This module
-keeps the rendered-response caches and bounds the work strangers can cause: pending
+DNS decisions live in ``answer``; the listeners (``resolver.serving``) move bytes. Denials that
+the cached NSECs prove (RFC 8198) are answered at once, without a task, by ``denial.Denials``
+(the answer the slow path would give). This module keeps the rendered-response caches and
+bounds the work strangers can cause: pending
 resolutions (beyond the bound new queries are dropped, as Unbound drops when its query list is
 full) and identical queries waiting for one answer; the listeners bound TCP connections,
 queries outstanding per connection and idle time (RFC 7766 §6.2).
@@ -22,6 +24,7 @@ import dns.rdatatype
 from ..client import Resolver
 from ..serving import DROPPED, LATER, TCP_IDLE_TIMEOUT, DnsServer, Handled, Reply, ResponseDict
 from .answer import Request, error, read_query, respond, soa_wanted
+from .denial import Denials
 from .responses import ResponseCache
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class RecursiveServer(DnsServer):
         self.dropped = 0  # queries dropped because MAX_PENDING resolutions were running
         self._tasks: set[asyncio.Task] = set()
         self._waiting: dict[tuple[bytes, bool], list] = {}  # (query bytes after ID, tcp) → [(id, deliver)]
+        self.denials = Denials(resolver, clock)  # denials from cached NSECs, answered without a task
 
     # Plugged into the listeners --------------------------------------------------------------
     def udp_cache(self) -> tuple[ResponseDict, float | None]:
@@ -62,6 +66,10 @@ class RecursiveServer(DnsServer):
             cached = self.tcp_responses.get(key)
             if cached is not None:
                 return wire[:2] + cached
+        if not self._waiting or (key, tcp) not in self._waiting:  # else the answer in progress is this one's too
+            denied = self.denials.answer(wire, tcp)
+            if denied is not None:
+                return denied
         outcome = read_query(wire, tcp=tcp)
         if outcome is None or isinstance(outcome, bytes):
             return outcome
@@ -76,6 +84,7 @@ class RecursiveServer(DnsServer):
             return struct.pack("!H", request.query.qid) + cached
         try:
             lookup = await self.resolver.lookup(request.query.qname, request.query.qtype, cd=request.cd)
+            self.denials.learn(lookup)
             zone = soa_wanted(lookup)
             soa = await self.resolver.lookup(zone, dns.rdatatype.SOA, cd=request.cd) if zone is not None else None
             response, reuse = respond(request, lookup, soa)

@@ -85,7 +85,7 @@ def build(directory: Path, leaves: int, net: str, nsec3: bool) -> hierarchy.Hier
     _tool(["dnssec-keygen", "-q", "-a", "ED25519", "-K", str(keydir), leaf])
     files[leaf] = directory / f"{leaf}signed"
     _tool(["dnssec-signzone", "-q", "-3", "-", "-H", "0", "-K", str(keydir), "-S", "-o", leaf,
-           "-f", str(files[leaf]), str(unsigned)])
+           "-d", str(directory), "-f", str(files[leaf]), str(unsigned)])  # -d: its dsset file too
     zones[leaf] = dns.zone.from_file(str(files[leaf]), origin=leaf, relativize=False)
     ds_text = {leaf: " ".join(_tool(["dnssec-dsfromkey", "-2", str(keydir / f"{ksk}.key")]).split()[3:])}
     now = time.time()

@@ -1,0 +1,560 @@
+"""Denials answered without a task: the RFC 8198 fast path of the recursive front end.
+
+A random-subdomain flood asks names nobody asked before, so neither the rendered-response cache
+nor the engine's caches hold them, and each one used to cost a task, an Engine, dnspython objects
+built from the packed NSECs, the proof over them, an SOA lookup and a render (≈ 0.7 ms). Yet the
+answer is fixed by a few cached NSECs. This module answers such queries synchronously, inside
+``RecursiveServer.handle``, from a per-zone mirror of what the engine would use:
+
+* each NSEC the engine's ``deny_from_cache`` would gather for a name is found the way it finds
+  it — the cached NSEC with the greatest owner at or below the target, in canonical order
+  (``Cache.nsec_around``) — but over canonical keys (reversed lower-case labels, whose tuple
+  order *is* the canonical order, RFC 4034 §6.1), and with its facts (range, types, TTL) and
+  its records' wire bytes prepared once per cache entry;
+* the proof (``deny``) is resolver.dnssec.nsec's NXDOMAIN-then-NODATA logic on those keys, rule
+  for rule (tests/test_service_aggressive.py checks them against each other on real, fuzzed
+  and hostile chains, and the responses against the slow path's, byte for byte);
+* the response is what ``answer.respond`` renders for the engine's Lookup and the zone's cached
+  SOA: same flags, AD rule, TTLs (the least time left on the NSECs used, capped by their TTL;
+  the SOA's by its TTL and MINIMUM), authority section and owner-name compression.
+
+What the mirror knows is always read from the cache through its public methods, never guessed:
+a span (one cached NSEC) answers for a target only when ``Cache.nsec_around`` returned that very
+entry for a target at or above it (up to the highest such target, so no owner cached in between
+is skipped), and only for ``REFRESH`` seconds after that, on the monotonic clock; the zone's key
+trust (``get_trust``: SECURE) and its SOA entry (``get_rrset``, fresh, not bogus, not due for
+prefetch) are re-read as often. Cached answers that would take precedence for the question (an
+RRset, a CNAME, a negative answer) are looked up on every query. So an answer given here is the
+slow path's answer for the cache as it was at most ``REFRESH`` seconds ago, never past any TTL
+— the same bound as the rendered-response cache (spec/service.md §4). Anything else — CD=1, DS,
+CNAME, EDNS options, a TC-sized answer, a span not (or no longer) confirmed, a proof that fails —
+goes the slow way, which remains the reference.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+import time
+from collections.abc import Callable
+
+import dns.name
+import dns.rdatatype
+import dns.rrset
+
+from ..client import Resolver
+from ..dnssec.nsec import nsec_types
+from ..status import Status
+from .answer import ADVERTISED_PAYLOAD, MIN_PAYLOAD, TCP_MAX
+
+REFRESH = 1.0  # seconds a span, the trust or the SOA read from the cache may answer before re-reading
+MAX_SPANS = 50_000  # spans mirrored across all zones (their bytes are what the cache holds)
+MAX_ZONES = 1024
+
+_NS, _SOA, _DS, _CNAME, _DNAME = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdatatype.DS, dns.rdatatype.CNAME,
+                                  dns.rdatatype.DNAME)
+_NSEC, _RRSIG, _OPT = dns.rdatatype.NSEC, dns.rdatatype.RRSIG, dns.rdatatype.OPT
+# Question types the slow path treats specially: FORMERR/REFUSED/NOTIMP (answer.read_query), DS
+# (denied from the parent's chain), CNAME (its own precedence rules).
+_SLOW_QTYPES = frozenset({_OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY, dns.rdatatype.AXFR, dns.rdatatype.IXFR,
+                          dns.rdatatype.ANY, _RRSIG, dns.rdatatype.MAILA, dns.rdatatype.MAILB, _DS, _CNAME})
+_QR, _RD, _RA, _AD, _CD = 0x8000, 0x0100, 0x0080, 0x0020, 0x0010
+_OPCODE_BITS = 0x7800
+_NXDOMAIN = 3
+_FLAGS_COUNTS = struct.Struct("!5H")  # the header after the ID
+_TYPE_CLASS = struct.Struct("!HH")
+_TTL = struct.Struct("!I")
+_RR_FIXED = struct.Struct("!HHIH")
+_POINTER = struct.Struct("!H")
+_NEVER = float("-inf")
+_bisect = bisect.bisect_right
+
+Key = tuple[bytes, ...]  # a name's labels, root first, lower case: canonical order is tuple order
+
+
+def key_of(name: dns.name.Name) -> Key:
+    labels = name.labels
+    if labels and labels[-1] == b"":
+        labels = labels[:-1]
+    return tuple(label.lower() for label in reversed(labels))
+
+
+
+# The proof --------------------------------------------------------------------------------------
+class Facts:
+    """What resolver.dnssec.nsec's _Nsec holds of one usable NSEC, on keys, with the flags its
+    checks read precomputed."""
+
+    __slots__ = ("key", "next", "types", "ttl", "wraps", "delegation", "refuses")
+
+    def __init__(self, key: Key, following: Key, types: frozenset[int], ttl: int):
+        self.key, self.next, self.types, self.ttl = key, following, types, ttl
+        self.wraps = following <= key  # the last NSEC of the chain: it covers every name after its owner
+        self.delegation = _NS in types and _SOA not in types  # parent side of a zone cut
+        self.refuses = self.delegation or _DNAME in types  # _Nsec.denies_below: nothing below it
+
+    def covers(self, name: Key) -> bool:
+        return name > self.key and (self.wraps or name < self.next)
+
+    def __repr__(self) -> str:
+        return f"Facts({self.key!r} -> {self.next!r}, ttl {self.ttl})"
+
+
+def facts(rrset: dns.rrset.RRset, zone: Key) -> Facts | None:
+    """The NSEC as nsec._collect accepts it for ``zone``, or None where _collect ignores it."""
+    if rrset.rdtype != _NSEC or len(rrset) != 1:
+        return None
+    owner = key_of(rrset.name)
+    rdata = rrset[0]
+    following = key_of(rdata.next)
+    if owner[:len(zone)] != zone or following[:len(zone)] != zone:
+        return None
+    if following <= owner and following != zone:
+        return None  # only the last NSEC wraps, and to the apex (RFC 4034 §4.1.1)
+    return Facts(owner, following, nsec_types(rdata), rrset.ttl)
+
+
+def _common(a: Key, b: Key, start: int = 0) -> int:
+    """How many labels (from the root) a and b share; the first ``start`` are known to match."""
+    n = start
+    end = min(len(a), len(b))
+    while n < end and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _nodata_refused(n: Facts, qtype: int, zone: Key) -> bool:
+    """nsec._nodata_refusal is not None."""
+    types = n.types
+    if qtype in types or _CNAME in types:
+        return True
+    if qtype == _DS:
+        if _SOA in types:
+            return True
+    elif n.delegation:
+        return True
+    return qtype != _DS and n.key == zone and _SOA not in types
+
+
+def _find(records: list[Facts], name: Key) -> tuple[Facts | None, Facts | None]:
+    """(the record owned by ``name``, the first record that covers it and may deny it, as
+    nsec._covering) — the cover only when no record owns the name."""
+    cover = None
+    for r in records:
+        key = r.key
+        if key == name:
+            return r, None
+        if cover is None and name > key and (r.wraps or name < r.next) \
+                and not (r.refuses and name[:len(key)] == key):  # not below a cut or DNAME (RFC 6840 §4.1)
+            cover = r
+    return None, cover
+
+
+def _wildcard(qname: Key, cover: Facts, zone: Key) -> Key:
+    """The wildcard at the closest encloser (nsec.closest_encloser): the longer of qname's
+    common ancestors with the covering NSEC's owner and next name (all three are in the zone)."""
+    z = len(zone)
+    a, b = _common(qname, cover.key, z), _common(qname, cover.next, z)
+    return qname[:a if a >= b else b] + (b"*",)
+
+
+def prove_nxdomain(qname: Key, records: list[Facts], zone: Key) -> int | None:
+    """nsec.prove_nxdomain: the TTL of a SECURE proof, or None."""
+    if qname[:len(zone)] != zone:
+        return None
+    match, cover = _find(records, qname)
+    if cover is None:
+        return None  # it exists, or nothing covers it
+    following = cover.next
+    if following != qname and following[:len(qname)] == qname:
+        return None  # an empty non-terminal
+    match, wcover = _find(records, _wildcard(qname, cover, zone))
+    if wcover is None:
+        return None  # the wildcard exists, or nothing covers it
+    return cover.ttl if cover.ttl < wcover.ttl else wcover.ttl
+
+
+def prove_nodata(qname: Key, qtype: int, records: list[Facts], zone: Key) -> int | None:
+    """nsec.prove_nodata: the TTL of a SECURE proof, or None."""
+    if qname[:len(zone)] != zone:
+        return None
+    match, cover = _find(records, qname)
+    if match is not None:
+        return None if _nodata_refused(match, qtype, zone) else match.ttl
+    if cover is None:
+        return None
+    following = cover.next
+    if following != qname and following[:len(qname)] == qname:
+        return cover.ttl  # empty non-terminal (RFC 7129 §3.2)
+    wild = _wildcard(qname, cover, zone)
+    for r in records:
+        if r.key == wild:
+            if _nodata_refused(r, qtype, zone):
+                return None
+            return cover.ttl if cover.ttl < r.ttl else r.ttl
+    return None
+
+
+def deny(qname: Key, qtype: int, records: list[Facts], zone: Key) -> tuple[int, int] | None:
+    """engine.aggressive.deny_from_cache's decision: (rcode, proof TTL) — NXDOMAIN if proven, else
+    NODATA (NOERROR) if proven — or None."""
+    ttl = prove_nxdomain(qname, records, zone)
+    if ttl is not None:
+        return _NXDOMAIN, ttl
+    ttl = prove_nodata(qname, qtype, records, zone)
+    return None if ttl is None else (0, ttl)
+
+
+# The mirror -------------------------------------------------------------------------------------
+MEMO = 64  # rendered pieces kept per span / SOA (keys: TTL, compression): one a second is typical
+
+
+class _RRsetWire:
+    """One RRset's records after the owner name, with the TTL left to fill in."""
+
+    __slots__ = ("ttl", "head", "tails")
+
+    def __init__(self, rrset: dns.rrset.RRset):
+        self.ttl = rrset.ttl
+        self.head = _TYPE_CLASS.pack(rrset.rdtype, rrset.rdclass)
+        self.tails = []
+        for rdata in rrset:
+            data = rdata.to_wire()
+            self.tails.append(_POINTER.pack(len(data)) + data)
+
+    def render(self, owner: bytes, ttl: int) -> bytes:
+        head = owner + self.head + _TTL.pack(min(self.ttl, ttl))
+        return b"".join(head + tail for tail in self.tails)
+
+
+class _Owner:
+    """An owner name written as ResponseWriter.owner writes it: compressed against the longest
+    suffix it shares with the question, else in full."""
+
+    __slots__ = ("key", "wire", "prefixes", "suffixes")
+
+    def __init__(self, name: dns.name.Name):
+        labels = name.labels[:-1]
+        self.key = key_of(name)
+        self.wire = name.to_wire()
+        n = len(labels)
+        # with the last c labels shared: prefixes[c] is written, then a pointer to where the
+        # question's last c labels start (the question's end minus suffixes[c] octets)
+        self.prefixes = [b"".join(bytes((len(label),)) + label for label in labels[:n - c]) for c in range(n + 1)]
+        self.suffixes = [1 + sum(len(label) + 1 for label in labels[n - c:]) for c in range(n + 1)]
+
+    def render(self, shared: int, question_end: int) -> bytes:
+        if shared == 0:
+            return self.wire
+        return self.prefixes[shared] + _POINTER.pack(0xC000 | (question_end - self.suffixes[shared]))
+
+
+class _Records:
+    """An owner with its RRset and RRSIGs, rendered per (TTL, compression) and kept (MEMO)."""
+
+    __slots__ = ("owner", "rrset", "sigs", "count", "memo")
+
+    def __init__(self, rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None):
+        self.owner = _Owner(rrset.name)
+        self.rrset = _RRsetWire(rrset)
+        self.sigs = _RRsetWire(sigs) if sigs is not None else None
+        self.count = len(self.rrset.tails) + (len(self.sigs.tails) if sigs is not None else 0)
+        self.memo: dict[tuple, bytes] = {}
+
+    def render(self, ttl: int, shared: int, question_end: int, sigs: bool) -> bytes:
+        k = (ttl, shared, question_end, sigs)
+        found = self.memo.get(k)
+        if found is None:
+            if len(self.memo) >= MEMO:
+                self.memo.clear()
+            owner = self.owner.render(shared, question_end)
+            found = self.rrset.render(owner, ttl)
+            if sigs:
+                found += self.sigs.render(owner, ttl)
+            self.memo[k] = found
+        return found
+
+
+class Span:
+    """One cached NSEC entry of a zone, as the fast path uses it."""
+
+    __slots__ = ("entry", "key", "facts", "expires", "records", "checked", "high")
+
+    def __init__(self, entry, zone: Key):
+        nsec, sigs = entry.records()
+        self.entry = entry
+        self.key = key_of(entry.name)
+        self.facts = facts(nsec, zone)  # None: gathered (authority, TTL) but no use to the proof
+        self.expires = entry.expires
+        self.records = _Records(nsec, sigs) if sigs is not None else None
+        self.checked = _NEVER  # monotonic time nsec_around last returned this entry
+        self.high = self.key  # the highest target it was returned for since then
+
+
+class _Soa:
+    __slots__ = ("entry", "records", "ttl", "minimum", "checked")
+
+    def __init__(self, entry, checked: float):
+        soa, sigs = entry.records()
+        self.entry = entry
+        self.records = _Records(soa, sigs)
+        self.ttl = soa.ttl
+        self.minimum = soa[0].minimum
+        self.checked = checked
+
+
+class Chain:
+    """The spans of one zone the fast path has confirmed, by owner key."""
+
+    __slots__ = ("zone", "key", "keys", "spans", "trust_checked", "trust_expires", "soa")
+
+    def __init__(self, zone: dns.name.Name):
+        self.zone = zone.canonicalize()
+        self.key = key_of(zone)
+        self.keys: list[Key] = []
+        self.spans: list[Span] = []
+        self.trust_checked = _NEVER
+        self.trust_expires = _NEVER
+        self.soa: _Soa | None = None
+
+    def forget_checks(self) -> None:
+        for span in self.spans:
+            span.checked = _NEVER
+
+
+class Denials:
+    """The fast path of one RecursiveServer: ``answer(wire, tcp)`` gives the response bytes the
+    slow path would give for a denial provable from the cached NSECs, or None."""
+
+    def __init__(self, resolver: Resolver, clock: Callable[[], float] = time.monotonic):
+        self.resolver = resolver
+        self.cache = resolver.cache
+        self.clock = clock  # re-reading schedule; TTLs and expiry are on the cache's clock
+        self.chains: dict[Key, Chain] = {}
+        self.depths: list[int] = []  # label counts of the zones in ``chains``, deepest first
+        self.spans = 0
+        self.answered = 0  # queries answered here (for tests and operators)
+
+    # Zones come from the slow path: a SECURE denial names the zone that signed its NSECs.
+    def learn(self, lookup) -> None:
+        if lookup.rrset is not None or lookup.status is not Status.SECURE:
+            return
+        for rrset in lookup.authority:
+            if rrset.rdtype == _RRSIG and rrset.covers == _NSEC and len(rrset):
+                zone = rrset[0].signer
+                key = key_of(zone)
+                if key not in self.chains:
+                    if len(self.chains) >= MAX_ZONES:
+                        self.clear()
+                    self.chains[key] = Chain(zone)
+                    self.depths = sorted({len(k) for k in self.chains}, reverse=True)
+                return
+
+    def clear(self) -> None:
+        self.chains.clear()
+        self.depths = []
+        self.spans = 0
+
+    # Reading the cache ------------------------------------------------------------------------
+    def _span(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float, now: float) -> Span | None:
+        """The span the engine's nsec_around(zone, target) gives now, or None (fall back)."""
+        i = _bisect(chain.keys, target) - 1
+        if i >= 0:
+            span = chain.spans[i]
+            if span.expires <= now:
+                self._drop(chain, i)  # its expiry changes what nsec_around gives around it
+                chain.forget_checks()
+            elif span.checked > mono - REFRESH and target <= span.high:
+                return span
+        return self._probe(chain, target, name, mono)
+
+    def _probe(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float) -> Span | None:
+        if name is None:
+            name = dns.name.Name((*reversed(target), b""))
+        elif self.cache.nsec_zone(name) != chain.zone:
+            return None  # the engine would pick another zone's chain for this name
+        entry = self.cache.nsec_around(chain.zone, name)
+        if entry is None:
+            return None
+        key = key_of(entry.name)
+        if key > target:
+            return None  # the wrap-around answer for a target before every cached owner
+        keys = chain.keys
+        i = bisect.bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            span = chain.spans[i]
+            if span.entry is not entry:
+                span = chain.spans[i] = Span(entry, chain.key)
+            elif span.checked + REFRESH > mono:
+                if target > span.high:
+                    span.high = target
+                return span
+        else:
+            if self.spans >= MAX_SPANS:
+                self.clear()
+                return None
+            span = Span(entry, chain.key)
+            keys.insert(i, key)
+            chain.spans.insert(i, span)
+            self.spans += 1
+            if i > 0:
+                chain.spans[i - 1].checked = _NEVER  # it may have answered for targets past this owner
+        span.checked = mono
+        span.high = target
+        return span
+
+    def _drop(self, chain: Chain, i: int) -> None:
+        del chain.keys[i]
+        del chain.spans[i]
+        self.spans -= 1
+
+    def _trusted(self, chain: Chain, mono: float, now: float) -> bool:
+        if chain.trust_checked + REFRESH > mono and chain.trust_expires > now:
+            return True
+        trust = self.cache.get_trust(chain.zone)
+        if trust is None or trust.status is not Status.SECURE:
+            return False
+        chain.trust_checked, chain.trust_expires = mono, trust.expires
+        return True
+
+    def _soa(self, chain: Chain, mono: float, now: float) -> _Soa | None:
+        """The zone's SOA as the slow path's SOA lookup finds it without the engine: cached,
+        fresh, not bogus, not due for prefetch (a lookup that must refresh goes the slow way)."""
+        soa = chain.soa
+        if soa is None or soa.checked + REFRESH <= mono:
+            entry = self.cache.get_rrset(chain.zone, _SOA)
+            if entry is None or entry.status is Status.BOGUS:
+                return None
+            if soa is None or soa.entry is not entry:
+                soa = chain.soa = _Soa(entry, mono)
+            soa.checked = mono
+        entry = soa.entry
+        if entry.expires <= now or self.cache.near_expiry(entry, now):
+            return None
+        return soa
+
+    # Answering --------------------------------------------------------------------------------
+    def answer(self, wire: bytes, tcp: bool) -> bytes | None:
+        """A plain recursive query — QUERY, RD=1, CD=0, one uncompressed IN question, no OPT or
+        an empty EDNS(0) one — for a name in a zone with cached NSECs; else None at once (the
+        slow path decides, as answer.read_query and the engine do)."""
+        chains = self.chains
+        end = len(wire)
+        if not chains or end < 17 or wire[4:10] != b"\x00\x01\x00\x00\x00\x00" or wire[10]:
+            return None
+        flags = (wire[2] << 8) | wire[3]
+        arcount = wire[11]
+        if flags & (_QR | _OPCODE_BITS | _CD) or not flags & _RD or arcount > 1:
+            return None
+        low = wire[12:].lower()  # length octets (at most 63) are not letters: unchanged
+        labels = []
+        pos = 0
+        while True:
+            if pos >= end - 12:
+                return None
+            length = low[pos]
+            if length == 0:
+                break
+            if length > 63:
+                return None
+            labels.append(low[pos + 1:pos + 1 + length])
+            pos += 1 + length
+            if pos > 254:
+                return None  # RFC 1035 §2.3.4
+        question_end = 12 + pos + 1
+        if question_end + 4 > end:
+            return None
+        qtype, qclass = _TYPE_CLASS.unpack_from(wire, question_end)
+        if qclass != 1 or qtype in _SLOW_QTYPES:
+            return None
+        edns = do = False
+        payload = 0
+        if arcount:
+            at = question_end + 4
+            if at + 11 != end or wire[at] != 0:
+                return None
+            rtype, payload, ttl, rdlen = _RR_FIXED.unpack_from(wire, at + 1)
+            if rtype != _OPT or rdlen or (ttl >> 16) & 0xFF:
+                return None  # options, or an EDNS version to refuse: the slow path
+            edns, do = True, bool(ttl & 0x8000)
+        elif question_end + 4 != end:
+            return None
+        qkey = tuple(labels[::-1])
+        depth = len(qkey)
+        for n in self.depths:  # the deepest zone at or above the name (as Cache.nsec_zone)
+            if n <= depth:
+                chain = chains.get(qkey[:n])
+                if chain is not None:
+                    break
+        else:
+            return None
+        cache = self.cache
+        name = dns.name.Name((*labels, b""))
+        # What the slow path would answer from before any NSEC: the data, a CNAME, a negative answer.
+        if cache.get_rrset(name, qtype) is not None or cache.get_rrset(name, _CNAME) is not None \
+                or cache.get_negative(name, qtype) is not None:
+            return None
+        mono, now = self.clock(), cache.clock()
+        if (chain.trust_checked + REFRESH <= mono or chain.trust_expires <= now) \
+                and not self._trusted(chain, mono, now):
+            return None
+        zone = chain.key
+        # deny_from_cache's targets: the name, then the wildcard at each possible closest encloser
+        first = self._span(chain, qkey, name, mono, now)
+        if first is None:
+            return None
+        spans = [first]
+        for n in range(depth - 1, len(zone) - 1, -1):
+            span = self._span(chain, qkey[:n] + (b"*",), None, mono, now)
+            if span is None:
+                return None
+            if span is not first and span not in spans:
+                spans.append(span)
+        records = [s.facts for s in spans if s.facts is not None]
+        ttl = prove_nxdomain(qkey, records, zone)
+        if ttl is not None:
+            rcode = _NXDOMAIN
+        else:
+            ttl = prove_nodata(qkey, qtype, records, zone)
+            if ttl is None:
+                return None
+            rcode = 0
+        soa = self._soa(chain, mono, now)
+        if soa is None:
+            return None
+        left = int(min(s.expires for s in spans) - now)  # cache.remaining of the soonest to expire
+        cap = left if left < ttl else ttl
+        if cap < 0:
+            cap = 0
+        # answer.respond: the SOA (negative TTL, RFC 2308 §5), then with DO each NSEC and RRSIGs
+        negative = min(cap, soa.ttl, soa.minimum)
+        soa_sigs = do and soa.records.sigs is not None
+        parts = [soa.records.render(negative, len(zone), question_end, soa_sigs)]  # owner: the zone
+        count = soa.records.count if soa_sigs else len(soa.records.rrset.tails)
+        if do:
+            for span in spans:
+                records_wire = span.records
+                if records_wire is None:
+                    return None
+                parts.append(records_wire.render(cap, _common(span.key, qkey), question_end, True))
+                count += records_wire.count
+        body = b"".join(parts)
+        if tcp:
+            size = TCP_MAX
+        elif edns:
+            size = MIN_PAYLOAD if payload < MIN_PAYLOAD else (payload if payload < ADVERTISED_PAYLOAD
+                                                              else ADVERTISED_PAYLOAD)
+        else:
+            size = MIN_PAYLOAD
+        if len(body) > size - question_end - 4 - (11 if edns else 0):
+            return None  # TC=1: the slow path writes that
+        response_flags = _QR | _RA | _RD | rcode
+        if do or flags & _AD:
+            response_flags |= _AD  # SECURE, and the client understands AD (RFC 6840 §5.7)
+        self.answered += 1
+        return b"".join((wire[:2], _FLAGS_COUNTS.pack(response_flags, 1, 0, count, 1 if edns else 0),
+                         wire[12:question_end + 4], body, _OPT_DO if do else _OPT_PLAIN if edns else b""))
+
+
+_OPT_PLAIN = b"\x00" + _RR_FIXED.pack(_OPT, ADVERTISED_PAYLOAD, 0, 0)
+_OPT_DO = b"\x00" + _RR_FIXED.pack(_OPT, ADVERTISED_PAYLOAD, 0x8000, 0)
