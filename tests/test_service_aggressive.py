@@ -383,3 +383,16 @@ async def test_cached_answers_for_the_name_come_before_the_nsecs(fast_and_slow):
         assert got is None
         answer = dns.message.from_wire(want)
         assert answer.rcode() == rcode and not answer.flags & dns.flags.AD  # not the NSECs' SECURE denial
+
+
+async def test_nodata_from_the_only_cached_nsec(fast_and_slow):
+    """Before any NXDOMAIN the apex NSEC is not cached: the engine's lookups below the first
+    cached owner wrap to the last one (Cache.nsec_around), and so must the fast path's."""
+    fs = fast_and_slow
+    await fs.ask(f"pool-7.{ZONE}", "TXT")  # NODATA from upstream: the NSEC at pool-7 alone
+    for rdtype in ("MX", "TYPE1234", "NAPTR", "HINFO", "TXT", "A", "CAA"):
+        for options in ({}, {"do": True}, {"ad": True}):
+            await fs.ask(f"pool-7.{ZONE}", rdtype, **options)
+    assert fs.fast >= 12
+    for name in (f"backup.{ZONE}", f"a.{ZONE}", f"zz.{ZONE}", ZONE):  # elsewhere: as the slow path says
+        await fs.ask(name, "MX", do=True)

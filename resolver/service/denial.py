@@ -306,13 +306,19 @@ class _Soa:
 class Chain:
     """The spans of one zone the fast path has confirmed, by owner key."""
 
-    __slots__ = ("zone", "key", "keys", "spans", "trust_checked", "trust_expires", "soa")
+    __slots__ = ("zone", "key", "keys", "spans", "wrap", "wrap_checked", "wrap_high", "trust_checked",
+                 "trust_expires", "soa")
 
     def __init__(self, zone: dns.name.Name):
         self.zone = zone.canonicalize()
         self.key = key_of(zone)
         self.keys: list[Key] = []
         self.spans: list[Span] = []
+        # Targets below every cached owner (the apex NSEC not cached): nsec_around gives the last
+        # owner's entry; ``wrap`` is that span, confirmed for targets up to ``wrap_high``.
+        self.wrap: Span | None = None
+        self.wrap_checked = _NEVER
+        self.wrap_high: Key = ()
         self.trust_checked = _NEVER
         self.trust_expires = _NEVER
         self.soa: _Soa | None = None
@@ -320,6 +326,7 @@ class Chain:
     def forget_checks(self) -> None:
         for span in self.spans:
             span.checked = _NEVER
+        self.wrap = None
 
 
 class Denials:
@@ -359,13 +366,16 @@ class Denials:
     def _span(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float, now: float) -> Span | None:
         """The span the engine's nsec_around(zone, target) gives now, or None (fall back)."""
         i = _bisect(chain.keys, target) - 1
-        if i >= 0:
-            span = chain.spans[i]
+        span = chain.spans[i] if i >= 0 else chain.wrap
+        if span is not None:
             if span.expires <= now:
-                self._drop(chain, i)  # its expiry changes what nsec_around gives around it
+                self._drop(chain, chain.spans.index(span))  # what nsec_around gives around it changes
                 chain.forget_checks()
-            elif span.checked > mono - REFRESH and target <= span.high:
-                return span
+            elif i >= 0:
+                if span.checked > mono - REFRESH and target <= span.high:
+                    return span
+            elif chain.wrap_checked > mono - REFRESH and target <= chain.wrap_high:
+                return span  # below every cached owner: nsec_around wraps to the last one
         return self._probe(chain, target, name, mono)
 
     def _probe(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float) -> Span | None:
@@ -377,18 +387,13 @@ class Denials:
         if entry is None:
             return None
         key = key_of(entry.name)
-        if key > target:
-            return None  # the wrap-around answer for a target before every cached owner
         keys = chain.keys
         i = bisect.bisect_left(keys, key)
         if i < len(keys) and keys[i] == key:
             span = chain.spans[i]
             if span.entry is not entry:
                 span = chain.spans[i] = Span(entry, chain.key)
-            elif span.checked + REFRESH > mono:
-                if target > span.high:
-                    span.high = target
-                return span
+                chain.wrap = None
         else:
             if self.spans >= MAX_SPANS:
                 self.clear()
@@ -397,13 +402,26 @@ class Denials:
             keys.insert(i, key)
             chain.spans.insert(i, span)
             self.spans += 1
+            chain.wrap = None  # a new first or last owner changes what targets below the first get
             if i > 0:
                 chain.spans[i - 1].checked = _NEVER  # it may have answered for targets past this owner
-        span.checked = mono
-        span.high = target
+        if key > target:
+            # No cached owner at or below the target: nsec_around gave the last one (the wrap).
+            if chain.wrap is span and chain.wrap_checked > mono - REFRESH:
+                chain.wrap_high = max(chain.wrap_high, target)
+            else:
+                chain.wrap, chain.wrap_checked, chain.wrap_high = span, mono, target
+            target = key  # and at its own owner it gives itself
+        if span.checked > mono - REFRESH:
+            if target > span.high:
+                span.high = target
+        else:
+            span.checked, span.high = mono, target
         return span
 
     def _drop(self, chain: Chain, i: int) -> None:
+        if chain.spans[i] is chain.wrap:
+            chain.wrap = None
         del chain.keys[i]
         del chain.spans[i]
         self.spans -= 1
