@@ -268,7 +268,7 @@ class FastAndSlow:
         self.total += 1
         if got is not None:
             self.fast += 1
-            assert got == want, (name, rdtype, dns.message.from_wire(got), dns.message.from_wire(want))
+            assert got == want, (name, rdtype, dns.message.from_wire(got).to_text(), dns.message.from_wire(want).to_text())
         return got, want
 
 
@@ -306,7 +306,7 @@ async def test_fast_path_answers_exactly_as_the_slow_path(fast_and_slow):
     # Hostile and unusual questions: existing names (NODATA, or data), CNAMEs, the wildcard and
     # below it, the empty non-terminal, deeper names, other zones, an insecure delegation, DS.
     odd = ["pool-7", "c0", "c9", "loop1", "alias", "wild", "x.wild", "y.x.wild", "*.wild", "a.b.c", "x.pool-7",
-           "backup", "ns", "x.ns", ""]
+           "backup", "ns", "x.ns", "*", "*.x", ""]
     for label in odd:
         name = f"{label}.{ZONE}" if label else ZONE
         for rdtype in ("A", "TXT", "MX", "SVCB", "CNAME", "DS", "NSEC", "TYPE65380", "SOA", "DNSKEY"):
@@ -396,3 +396,39 @@ async def test_nodata_from_the_only_cached_nsec(fast_and_slow):
     assert fs.fast >= 12
     for name in (f"backup.{ZONE}", f"a.{ZONE}", f"zz.{ZONE}", ZONE):  # elsewhere: as the slow path says
         await fs.ask(name, "MX", do=True)
+
+
+async def test_fast_path_follows_single_nsecs_leaving_the_cache(fast_and_slow):
+    """One NSEC flushed (or evicted): once re-read, the names it covered go the slow way (which
+    asks again) and the mirror forgets it; the others stay fast; answers stay the slow path's."""
+    fs = fast_and_slow
+    rng = random.Random(5155)
+    await fs.ask(f"pool-7.{ZONE}", "A")
+    names = [f"{random_label(rng)}.{ZONE}" for _ in range(200)]
+    for name in names[:60]:
+        await fs.ask(name, "A")
+    cache = fs.server.resolver.cache
+    for owner in ("pool-7", "ns", "c9"):
+        cache.flush(name=f"{owner}.{ZONE}")
+        fs.mono[0] += denial.REFRESH
+        fs.fast = fs.total = 0
+        for name in names[60:]:
+            await fs.ask(name, "TXT", do=True)
+        assert fs.fast > 0
+
+
+async def test_fast_path_needs_the_zone_keys_trusted(fast_and_slow):
+    """The engine uses cached NSECs only while the zone's keys are trusted (SECURE); so does the
+    fast path, once it has re-read the trust (REFRESH, or the slow path answering)."""
+    fs = fast_and_slow
+    rng = random.Random(4033)
+    await fs.ask(f"pool-7.{ZONE}", "A")
+    for _ in range(40):
+        await fs.ask(f"{random_label(rng)}.{ZONE}", "A")
+    cache = fs.server.resolver.cache
+    cache.put_trust(N(ZONE), Status.BOGUS, "test: keys no longer validate", None, 60)
+    fs.mono[0] += denial.REFRESH
+    wire = dns.message.make_query(f"{random_label(rng)}.{ZONE}", "A").to_wire()
+    assert fs.server.denials.answer(wire, False) is None
+    got, want = await fs.ask(f"{random_label(rng)}.{ZONE}", "A", do=True)
+    assert got is None and dns.message.from_wire(want).rcode() == dns.rcode.SERVFAIL

@@ -6,8 +6,9 @@ built from the packed NSECs, the proof over them, an SOA lookup and a render (�
 answer is fixed by a few cached NSECs. This module answers such queries synchronously, inside
 ``RecursiveServer.handle``, from a per-zone mirror of what the engine would use:
 
-* each NSEC the engine's ``deny_from_cache`` would gather for a name is found the way it finds
-  it — the cached NSEC with the greatest owner at or below the target, in canonical order
+* each NSEC the engine's ``deny_from_cache`` would gather for a name (at the name, at each of its
+  ancestors in the zone and at the wildcard below each) is found the way it finds it — the
+  cached NSEC with the greatest owner at or below the target, in canonical order
   (``Cache.nsec_around``) — but over canonical keys (reversed lower-case labels, whose tuple
   order *is* the canonical order, RFC 4034 §6.1), and with its facts (range, types, TTL) and
   its records' wire bytes prepared once per cache entry;
@@ -45,10 +46,11 @@ import dns.rrset
 from ..client import Resolver
 from ..dnssec.nsec import nsec_types
 from ..status import Status
+from . import answer as _answer
 from .answer import ADVERTISED_PAYLOAD, MIN_PAYLOAD, TCP_MAX
 
 REFRESH = 1.0  # seconds a span, the trust or the SOA read from the cache may answer before re-reading
-MAX_SPANS = 50_000  # spans mirrored across all zones (their bytes are what the cache holds)
+MAX_SPANS = 8192  # spans mirrored across all zones (≈ 2 KiB each with their records' bytes)
 MAX_ZONES = 1024
 
 _NS, _SOA, _DS, _CNAME, _DNAME = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdatatype.DS, dns.rdatatype.CNAME,
@@ -56,8 +58,7 @@ _NS, _SOA, _DS, _CNAME, _DNAME = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdata
 _NSEC, _RRSIG, _OPT = dns.rdatatype.NSEC, dns.rdatatype.RRSIG, dns.rdatatype.OPT
 # Question types the slow path treats specially: FORMERR/REFUSED/NOTIMP (answer.read_query), DS
 # (denied from the parent's chain), CNAME (its own precedence rules).
-_SLOW_QTYPES = frozenset({_OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY, dns.rdatatype.AXFR, dns.rdatatype.IXFR,
-                          dns.rdatatype.ANY, _RRSIG, dns.rdatatype.MAILA, dns.rdatatype.MAILB, _DS, _CNAME})
+_SLOW_QTYPES = (_answer._FORMERR_QTYPES | _answer._REFUSED_QTYPES | _answer._NOTIMP_QTYPES) | {_DS, _CNAME}
 _QR, _RD, _RA, _AD, _CD = 0x8000, 0x0100, 0x0080, 0x0020, 0x0010
 _OPCODE_BITS = 0x7800
 _NXDOMAIN = 3
@@ -206,7 +207,7 @@ def deny(qname: Key, qtype: int, records: list[Facts], zone: Key) -> tuple[int, 
 
 
 # The mirror -------------------------------------------------------------------------------------
-MEMO = 64  # rendered pieces kept per span / SOA (keys: TTL, compression): one a second is typical
+MEMO = 4  # TTLs whose rendered records a span or SOA keeps (one a second is in use)
 
 
 class _RRsetWire:
@@ -222,9 +223,10 @@ class _RRsetWire:
             data = rdata.to_wire()
             self.tails.append(_POINTER.pack(len(data)) + data)
 
-    def render(self, owner: bytes, ttl: int) -> bytes:
-        head = owner + self.head + _TTL.pack(min(self.ttl, ttl))
-        return b"".join(head + tail for tail in self.tails)
+    def chunks(self, ttl: int) -> list[bytes]:
+        """Each record after its owner name, handed out with at most ``ttl``."""
+        head = self.head + _TTL.pack(min(self.ttl, ttl))
+        return [head + tail for tail in self.tails]
 
 
 class _Owner:
@@ -250,7 +252,9 @@ class _Owner:
 
 
 class _Records:
-    """An owner with its RRset and RRSIGs, rendered per (TTL, compression) and kept (MEMO)."""
+    """An owner with its RRset and RRSIGs: each record's bytes after the owner name, per TTL
+    handed out (a few kept: the TTL changes once a second), then the owner compressed against
+    the question in front of each."""
 
     __slots__ = ("owner", "rrset", "sigs", "count", "memo")
 
@@ -259,20 +263,17 @@ class _Records:
         self.rrset = _RRsetWire(rrset)
         self.sigs = _RRsetWire(sigs) if sigs is not None else None
         self.count = len(self.rrset.tails) + (len(self.sigs.tails) if sigs is not None else 0)
-        self.memo: dict[tuple, bytes] = {}
+        self.memo: dict[tuple[int, bool], list[bytes]] = {}
 
     def render(self, ttl: int, shared: int, question_end: int, sigs: bool) -> bytes:
-        k = (ttl, shared, question_end, sigs)
-        found = self.memo.get(k)
-        if found is None:
+        chunks = self.memo.get((ttl, sigs))
+        if chunks is None:
             if len(self.memo) >= MEMO:
                 self.memo.clear()
-            owner = self.owner.render(shared, question_end)
-            found = self.rrset.render(owner, ttl)
-            if sigs:
-                found += self.sigs.render(owner, ttl)
-            self.memo[k] = found
-        return found
+            chunks = self.rrset.chunks(ttl) + (self.sigs.chunks(ttl) if sigs else [])
+            self.memo[ttl, sigs] = chunks
+        owner = self.owner.render(shared, question_end)
+        return owner + owner.join(chunks)
 
 
 class Span:
@@ -306,12 +307,13 @@ class _Soa:
 class Chain:
     """The spans of one zone the fast path has confirmed, by owner key."""
 
-    __slots__ = ("zone", "key", "keys", "spans", "wrap", "wrap_checked", "wrap_high", "trust_checked",
+    __slots__ = ("zone", "key", "wildcard", "keys", "spans", "wrap", "wrap_checked", "wrap_high", "trust_checked",
                  "trust_expires", "soa")
 
     def __init__(self, zone: dns.name.Name):
         self.zone = zone.canonicalize()
         self.key = key_of(zone)
+        self.wildcard = self.key + (b"*",)
         self.keys: list[Key] = []
         self.spans: list[Span] = []
         # Targets below every cached owner (the apex NSEC not cached): nsec_around gives the last
@@ -340,10 +342,13 @@ class Denials:
         self.chains: dict[Key, Chain] = {}
         self.depths: list[int] = []  # label counts of the zones in ``chains``, deepest first
         self.spans = 0
+        self.stale_before = _NEVER  # what was read from the cache before this is read again
         self.answered = 0  # queries answered here (for tests and operators)
 
-    # Zones come from the slow path: a SECURE denial names the zone that signed its NSECs.
-    def learn(self, lookup) -> None:
+    def slow_answered(self, lookup) -> None:
+        """The slow path answered (and may have changed the cache): everything is read again.
+        Zones are learned here: a SECURE denial names the zone that signed its NSECs."""
+        self.stale_before = self.clock()
         if lookup.rrset is not None or lookup.status is not Status.SECURE:
             return
         for rrset in lookup.authority:
@@ -363,22 +368,26 @@ class Denials:
         self.spans = 0
 
     # Reading the cache ------------------------------------------------------------------------
-    def _span(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float, now: float) -> Span | None:
+    def _span(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float, floor: float,
+              now: float) -> Span | None:
         """The span the engine's nsec_around(zone, target) gives now, or None (fall back)."""
         i = _bisect(chain.keys, target) - 1
         span = chain.spans[i] if i >= 0 else chain.wrap
         if span is not None:
             if span.expires <= now:
-                self._drop(chain, chain.spans.index(span))  # what nsec_around gives around it changes
+                if i < 0:
+                    i = chain.spans.index(span)
+                self._drop(chain, i)  # what nsec_around gives around it changes
                 chain.forget_checks()
             elif i >= 0:
-                if span.checked > mono - REFRESH and target <= span.high:
+                if span.checked > floor and target <= span.high:
                     return span
-            elif chain.wrap_checked > mono - REFRESH and target <= chain.wrap_high:
+            elif chain.wrap_checked > floor and target <= chain.wrap_high:
                 return span  # below every cached owner: nsec_around wraps to the last one
-        return self._probe(chain, target, name, mono)
+        return self._probe(chain, target, name, mono, floor)
 
-    def _probe(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float) -> Span | None:
+    def _probe(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float,
+               floor: float) -> Span | None:
         if name is None:
             name = dns.name.Name((*reversed(target), b""))
         elif self.cache.nsec_zone(name) != chain.zone:
@@ -388,6 +397,15 @@ class Denials:
             return None
         key = key_of(entry.name)
         keys = chain.keys
+        # Owners mirrored between the one given and the target are cached no more: forget them.
+        lo = 0 if key > target else _bisect(keys, key)
+        hi = _bisect(keys, target)
+        if hi > lo:
+            if chain.wrap in chain.spans[lo:hi]:
+                chain.wrap = None
+            del keys[lo:hi]
+            del chain.spans[lo:hi]
+            self.spans -= hi - lo
         i = bisect.bisect_left(keys, key)
         if i < len(keys) and keys[i] == key:
             span = chain.spans[i]
@@ -395,8 +413,13 @@ class Denials:
                 span = chain.spans[i] = Span(entry, chain.key)
                 chain.wrap = None
         else:
-            if self.spans >= MAX_SPANS:
-                self.clear()
+            if self.spans >= MAX_SPANS:  # bounded: start this zone's mirror again (or all, if it is small)
+                self.spans -= len(chain.spans)
+                chain.keys.clear()
+                chain.spans.clear()
+                chain.wrap = None
+                if self.spans >= MAX_SPANS // 2:
+                    self.clear()
                 return None
             span = Span(entry, chain.key)
             keys.insert(i, key)
@@ -407,12 +430,12 @@ class Denials:
                 chain.spans[i - 1].checked = _NEVER  # it may have answered for targets past this owner
         if key > target:
             # No cached owner at or below the target: nsec_around gave the last one (the wrap).
-            if chain.wrap is span and chain.wrap_checked > mono - REFRESH:
+            if chain.wrap is span and chain.wrap_checked > floor:
                 chain.wrap_high = max(chain.wrap_high, target)
             else:
                 chain.wrap, chain.wrap_checked, chain.wrap_high = span, mono, target
             target = key  # and at its own owner it gives itself
-        if span.checked > mono - REFRESH:
+        if span.checked > floor:
             if target > span.high:
                 span.high = target
         else:
@@ -426,20 +449,22 @@ class Denials:
         del chain.spans[i]
         self.spans -= 1
 
-    def _trusted(self, chain: Chain, mono: float, now: float) -> bool:
-        if chain.trust_checked + REFRESH > mono and chain.trust_expires > now:
+    def _trusted(self, chain: Chain, mono: float, floor: float, now: float) -> bool:
+        if chain.trust_checked > floor and chain.trust_expires > now:
             return True
         trust = self.cache.get_trust(chain.zone)
         if trust is None or trust.status is not Status.SECURE:
             return False
+        if self.cache.nsec3_params(chain.zone) is not None:
+            return False  # NSEC3 records of the zone would join the proof (deny_from_cache): not here
         chain.trust_checked, chain.trust_expires = mono, trust.expires
         return True
 
-    def _soa(self, chain: Chain, mono: float, now: float) -> _Soa | None:
+    def _soa(self, chain: Chain, mono: float, floor: float, now: float) -> _Soa | None:
         """The zone's SOA as the slow path's SOA lookup finds it without the engine: cached,
         fresh, not bogus, not due for prefetch (a lookup that must refresh goes the slow way)."""
         soa = chain.soa
-        if soa is None or soa.checked + REFRESH <= mono:
+        if soa is None or soa.checked <= floor:
             entry = self.cache.get_rrset(chain.zone, _SOA)
             if entry is None or entry.status is Status.BOGUS:
                 return None
@@ -513,21 +538,40 @@ class Denials:
                 or cache.get_negative(name, qtype) is not None:
             return None
         mono, now = self.clock(), cache.clock()
-        if (chain.trust_checked + REFRESH <= mono or chain.trust_expires <= now) \
-                and not self._trusted(chain, mono, now):
+        # What was read from the cache before this holds: REFRESH seconds, and nothing since the
+        # slow path last answered (it may have changed the cache).
+        floor = mono - REFRESH
+        if self.stale_before > floor:
+            floor = self.stale_before
+        if (chain.trust_checked <= floor or chain.trust_expires <= now) \
+                and not self._trusted(chain, mono, floor, now):
             return None
         zone = chain.key
-        # deny_from_cache's targets: the name, then the wildcard at each possible closest encloser
-        first = self._span(chain, qkey, name, mono, now)
-        if first is None:
-            return None
-        spans = [first]
-        for n in range(depth - 1, len(zone) - 1, -1):
-            span = self._span(chain, qkey[:n] + (b"*",), None, mono, now)
-            if span is None:
+        # deny_from_cache's targets: the name, then each ancestor in the zone (a closest encloser
+        # candidate) and the wildcard below it
+        keys = chain.keys
+        i = _bisect(keys, qkey) - 1
+        first = chain.spans[i] if i >= 0 else None
+        if first is None or first.checked <= floor or qkey > first.high or first.expires <= now:
+            first = self._span(chain, qkey, name, mono, floor, now)
+            if first is None:
                 return None
-            if span is not first and span not in spans:
-                spans.append(span)
+        spans = [first]
+        if depth == len(zone) + 1:  # a name just below the apex: the apex and *.apex
+            for target in (zone, chain.wildcard):
+                span = self._span(chain, target, None, mono, floor, now)
+                if span is None:
+                    return None
+                if span not in spans:
+                    spans.append(span)
+        else:
+            for n in range(depth - 1, len(zone) - 1, -1):
+                for target in (qkey[:n], qkey[:n] + (b"*",)):
+                    span = self._span(chain, target, None, mono, floor, now)
+                    if span is None:
+                        return None
+                    if span not in spans:
+                        spans.append(span)
         records = [s.facts for s in spans if s.facts is not None]
         ttl = prove_nxdomain(qkey, records, zone)
         if ttl is not None:
@@ -537,9 +581,12 @@ class Denials:
             if ttl is None:
                 return None
             rcode = 0
-        soa = self._soa(chain, mono, now)
-        if soa is None:
-            return None
+        soa = chain.soa
+        if soa is None or soa.checked <= floor or soa.entry.expires <= now \
+                or cache.near_expiry(soa.entry, now):
+            soa = self._soa(chain, mono, floor, now)
+            if soa is None:
+                return None
         left = int(min(s.expires for s in spans) - now)  # cache.remaining of the soonest to expire
         cap = left if left < ttl else ttl
         if cap < 0:

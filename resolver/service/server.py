@@ -84,9 +84,9 @@ class RecursiveServer(DnsServer):
             return struct.pack("!H", request.query.qid) + cached
         try:
             lookup = await self.resolver.lookup(request.query.qname, request.query.qtype, cd=request.cd)
-            self.denials.learn(lookup)
             zone = soa_wanted(lookup)
             soa = await self.resolver.lookup(zone, dns.rdatatype.SOA, cd=request.cd) if zone is not None else None
+            self.denials.slow_answered(lookup)
             response, reuse = respond(request, lookup, soa)
         except asyncio.CancelledError:
             raise
