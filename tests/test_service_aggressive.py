@@ -432,3 +432,29 @@ async def test_fast_path_needs_the_zone_keys_trusted(fast_and_slow):
     assert fs.server.denials.answer(wire, False) is None
     got, want = await fs.ask(f"{random_label(rng)}.{ZONE}", "A", do=True)
     assert got is None and dns.message.from_wire(want).rcode() == dns.rcode.SERVFAIL
+
+
+async def test_fast_path_on_hostile_names(fast_and_slow):
+    """Labels that sort before the wildcard's "*" or after everything, octets that are not
+    letters, deep names below existing and missing names, names at the length limit: whatever
+    the fast path answers is the slow path's answer."""
+    fs = fast_and_slow
+    rng = random.Random(1035)
+    await fs.ask(f"pool-7.{ZONE}", "A")
+    for _ in range(40):
+        await fs.ask(f"{random_label(rng)}.{ZONE}", "A")
+    apex = N(ZONE)
+    alphabet = b"\x00\x01!#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~\x7f\x80\xff"
+    existing = [b"pool-7", b"c0", b"wild", b"alias", b"ns"]
+    names = []
+    for _ in range(150):
+        depth = rng.choice([1, 1, 1, 2, 3])
+        labels = [bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 6))) for _ in range(depth)]
+        if depth > 1 and rng.random() < 0.5:
+            labels[-1] = rng.choice(existing)  # below an existing name (or the empty non-terminal)
+        names.append(dns.name.Name((*labels, *apex.labels)))
+    names.append(dns.name.Name((b"a" * 63, b"b" * 63, b"c" * 63, b"d" * 40, *apex.labels)))  # 255 octets
+    for name in names:
+        for options in ({}, {"do": True}):
+            await fs.ask(name, rng.choice(["A", "TXT", "MX"]), **options)
+    assert fs.fast > 100

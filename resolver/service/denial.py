@@ -208,6 +208,7 @@ def deny(qname: Key, qtype: int, records: list[Facts], zone: Key) -> tuple[int, 
 
 # The mirror -------------------------------------------------------------------------------------
 MEMO = 4  # TTLs whose rendered records a span or SOA keeps (one a second is in use)
+MEMO_SETS = 256  # proofs and authority sections kept per zone for names just below its apex
 
 
 class _RRsetWire:
@@ -308,7 +309,7 @@ class Chain:
     """The spans of one zone the fast path has confirmed, by owner key."""
 
     __slots__ = ("zone", "key", "wildcard", "keys", "spans", "wrap", "wrap_checked", "wrap_high", "trust_checked",
-                 "trust_expires", "soa")
+                 "trust_expires", "soa", "verdicts", "templates")
 
     def __init__(self, zone: dns.name.Name):
         self.zone = zone.canonicalize()
@@ -324,6 +325,10 @@ class Chain:
         self.trust_checked = _NEVER
         self.trust_expires = _NEVER
         self.soa: _Soa | None = None
+        # For names just below the apex: the NXDOMAIN proof's TTL (or None) per set of spans
+        # gathered, and the authority section per (spans, SOA, TTL, question length, DO).
+        self.verdicts: dict[tuple, int | None] = {}
+        self.templates: dict[tuple, tuple[int, bytes] | None] = {}
 
     def forget_checks(self) -> None:
         for span in self.spans:
@@ -572,15 +577,38 @@ class Denials:
                         return None
                     if span not in spans:
                         spans.append(span)
-        records = [s.facts for s in spans if s.facts is not None]
-        ttl = prove_nxdomain(qkey, records, zone)
+        ttl = None
+        covering = first.facts
+        plain = (depth == len(zone) + 1 and covering is not None and covering.key != qkey
+                 and (covering.wraps or qkey < covering.next)
+                 and not (covering.refuses and qkey[:len(covering.key)] == covering.key)
+                 and not (covering.next != qkey and covering.next[:depth] == qkey)
+                 and all(s.key < qkey for s in spans))
+        if plain:
+            # A name just below the apex, covered by the first span, and after every span's owner:
+            # prove_nxdomain finds that cover, the closest encloser is the apex, the wildcard
+            # *.apex, and the rest of the proof (and the owners' compression) depends on the spans
+            # alone — worked out once per set of spans.
+            spans_key = tuple(spans)
+            ttl = chain.verdicts.get(spans_key, _UNKNOWN)
+            if ttl is _UNKNOWN:
+                if len(chain.verdicts) >= MEMO_SETS:
+                    chain.verdicts.clear()
+                ttl = chain.verdicts[spans_key] = prove_nxdomain(
+                    qkey, [s.facts for s in spans if s.facts is not None], zone)
         if ttl is not None:
             rcode = _NXDOMAIN
         else:
-            ttl = prove_nodata(qkey, qtype, records, zone)
-            if ttl is None:
-                return None
-            rcode = 0
+            plain = False
+            records = [s.facts for s in spans if s.facts is not None]
+            ttl = prove_nxdomain(qkey, records, zone)
+            if ttl is not None:
+                rcode = _NXDOMAIN
+            else:
+                ttl = prove_nodata(qkey, qtype, records, zone)
+                if ttl is None:
+                    return None
+                rcode = 0
         soa = chain.soa
         if soa is None or soa.checked <= floor or soa.entry.expires <= now \
                 or cache.near_expiry(soa.entry, now):
@@ -591,19 +619,19 @@ class Denials:
         cap = left if left < ttl else ttl
         if cap < 0:
             cap = 0
-        # answer.respond: the SOA (negative TTL, RFC 2308 §5), then with DO each NSEC and RRSIGs
-        negative = min(cap, soa.ttl, soa.minimum)
-        soa_sigs = do and soa.records.sigs is not None
-        parts = [soa.records.render(negative, len(zone), question_end, soa_sigs)]  # owner: the zone
-        count = soa.records.count if soa_sigs else len(soa.records.rrset.tails)
-        if do:
-            for span in spans:
-                records_wire = span.records
-                if records_wire is None:
-                    return None
-                parts.append(records_wire.render(cap, _common(span.key, qkey), question_end, True))
-                count += records_wire.count
-        body = b"".join(parts)
+        if plain:
+            template_key = (spans_key, soa, cap, question_end, do)
+            rendered = chain.templates.get(template_key)
+            if rendered is None:
+                if len(chain.templates) >= MEMO_SETS:
+                    chain.templates.clear()
+                rendered = chain.templates[template_key] = self._authority(soa, spans, cap, qkey, zone,
+                                                                           question_end, do)
+        else:
+            rendered = self._authority(soa, spans, cap, qkey, zone, question_end, do)
+        if rendered is None:
+            return None
+        count, body = rendered
         if tcp:
             size = TCP_MAX
         elif edns:
@@ -621,5 +649,25 @@ class Denials:
                          wire[12:question_end + 4], body, _OPT_DO if do else _OPT_PLAIN if edns else b""))
 
 
+    @staticmethod
+    def _authority(soa: _Soa, spans: list[Span], cap: int, qkey: Key, zone: Key, question_end: int,
+                   do: bool) -> tuple[int, bytes] | None:
+        """answer.respond's authority section: the SOA (negative TTL, RFC 2308 §5), then with
+        DO each NSEC and its RRSIGs; (records, bytes)."""
+        negative = min(cap, soa.ttl, soa.minimum)
+        soa_sigs = do and soa.records.sigs is not None
+        parts = [soa.records.render(negative, len(zone), question_end, soa_sigs)]  # owner: the zone
+        count = soa.records.count if soa_sigs else len(soa.records.rrset.tails)
+        if do:
+            for span in spans:
+                records_wire = span.records
+                if records_wire is None:
+                    return None
+                parts.append(records_wire.render(cap, _common(span.key, qkey), question_end, True))
+                count += records_wire.count
+        return count, b"".join(parts)
+
+
+_UNKNOWN = object()
 _OPT_PLAIN = b"\x00" + _RR_FIXED.pack(_OPT, ADVERTISED_PAYLOAD, 0, 0)
 _OPT_DO = b"\x00" + _RR_FIXED.pack(_OPT, ADVERTISED_PAYLOAD, 0x8000, 0)
