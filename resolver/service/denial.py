@@ -564,9 +564,12 @@ class Denials:
         spans = [first]
         if depth == len(zone) + 1:  # a name just below the apex: the apex and *.apex
             for target in (zone, chain.wildcard):
-                span = self._span(chain, target, None, mono, floor, now)
-                if span is None:
-                    return None
+                i = _bisect(keys, target) - 1
+                span = chain.spans[i] if i >= 0 else None
+                if span is None or span.checked <= floor or target > span.high or span.expires <= now:
+                    span = self._span(chain, target, None, mono, floor, now)  # (as _span's first test)
+                    if span is None:
+                        return None
                 if span not in spans:
                     spans.append(span)
         else:
@@ -579,11 +582,16 @@ class Denials:
                         spans.append(span)
         ttl = None
         covering = first.facts
+        soonest = first.expires
         plain = (depth == len(zone) + 1 and covering is not None and covering.key != qkey
                  and (covering.wraps or qkey < covering.next)
                  and not (covering.refuses and qkey[:len(covering.key)] == covering.key)
-                 and not (covering.next != qkey and covering.next[:depth] == qkey)
-                 and all(s.key < qkey for s in spans))
+                 and not (covering.next != qkey and covering.next[:depth] == qkey))
+        for span in spans:
+            if span.expires < soonest:
+                soonest = span.expires
+            if span.key >= qkey:
+                plain = False
         if plain:
             # A name just below the apex, covered by the first span, and after every span's owner:
             # prove_nxdomain finds that cover, the closest encloser is the apex, the wildcard
@@ -615,7 +623,7 @@ class Denials:
             soa = self._soa(chain, mono, floor, now)
             if soa is None:
                 return None
-        left = int(min(s.expires for s in spans) - now)  # cache.remaining of the soonest to expire
+        left = int(soonest - now)  # cache.remaining of the soonest to expire
         cap = left if left < ttl else ttl
         if cap < 0:
             cap = 0
