@@ -283,3 +283,25 @@ def test_names_compressed_against_a_random_case_question_come_back_in_zone_case(
         end = 12 + len(asked.to_wire())
         flipped = reply[:12] + reply[12:end].swapcase() + reply[end:]
         assert match(query, parse_reply(flipped, query, wire)) is Match.CASE
+
+
+async def test_a_reply_without_question_ends_the_try_at_once():
+    """A broken server answers NOERROR without a question section: the transport hands it
+    over at once (no waiting for the timeout) and the engine counts a failed try (its data
+    is never used, see test_engine_misbehaving)."""
+    def bare(query):
+        response = dns.message.make_response(query)
+        response.question = []
+        return response
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: _Answerer([bare]), local_addr=("127.0.0.1", 0))
+    try:
+        server = transport.get_extra_info("sockname")[:2]
+        query = dns.message.make_query(randomise(N("pool-7.bj.cmcc.cid."), random.Random(5)), "A")
+        started = loop.time()
+        response = await query_udp(query, server, timeout=5.0)
+        elapsed = loop.time() - started
+    finally:
+        transport.close()
+    assert match(query, response) is Match.NO_QUESTION and not response.question
+    assert elapsed < 4.0  # a bound far below the 5 s timeout, not a performance figure

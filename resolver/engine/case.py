@@ -62,7 +62,10 @@ def match(query: dns.message.Message, response: dns.message.Message) -> Match:
     if response.id != query.id or not response.flags & dns.flags.QR:
         return Match.MISMATCH
     if not response.question:
-        return Match.NO_QUESTION if response.rcode() in _BARE_ERRORS else Match.MISMATCH
+        # Old servers send bare errors without a question; any other reply without one is a
+        # broken server: the try failed, at once (waiting for a timeout helps nobody). Its
+        # data is never used (upstream._ask), so a spoofer gains nothing by leaving it out.
+        return Match.NO_QUESTION
     if response.question != query.question:  # name (ignoring case), type and class
         return Match.MISMATCH
     if not same_case(response.question[0].name, query.question[0].name):

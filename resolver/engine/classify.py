@@ -29,12 +29,20 @@ def classify(msg: Scrubbed, zone: dns.name.Name, qname: dns.name.Name, qtype: in
         return Kind.NXDOMAIN
     if msg.rcode != dns.rcode.NOERROR or msg.answer:
         return Kind.LAME
-    if referral_ns(msg, zone) is not None and not msg.aa:
-        return Kind.REFERRAL
     has_soa = any(r.rdtype == dns.rdatatype.SOA for r in msg.authority)
-    if msg.aa or has_soa:
+    if referral_ns(msg, zone) is not None and not has_soa:
+        # A referral, whatever the AA bit says: some servers set AA on delegations they
+        # serve (RFC 1034 §4.3.2 step 3b; Unbound treats them as referrals too).
+        return Kind.REFERRAL
+    if not has_soa and (msg.foreign_ns or any(r.rdtype == dns.rdatatype.NS for r in msg.authority)):
+        # NS only for the zone itself or above it, no SOA: a self- or upward referral, even
+        # with AA=1 — lame, never an authoritative NODATA (RFC 4697 §2.5).
+        return Kind.LAME
+    if msg.aa or has_soa or msg.stray:
+        # A non-authoritative reply holding only RRsets unrelated to the question (which the
+        # scrubber removed) says nothing exists for it: NODATA, as Unbound takes it.
         return Kind.NODATA
-    return Kind.LAME  # non-authoritative empty answer or a referral upwards (RFC 4697 §2.5)
+    return Kind.LAME  # non-authoritative empty answer (RFC 4697 §2.5)
 
 
 def referral_ns(msg: Scrubbed, zone: dns.name.Name):

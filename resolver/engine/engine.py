@@ -139,6 +139,8 @@ class Engine(Surface, Upstream):
         self._prefetched: dict[tuple, tuple[Send, float]] = {}  # (server, qname, qtype) → DNSKEY prefetch
         self._keys_asked: set[dns.name.Name] = set()  # zones whose DNSKEY was prefetched
         self._referral_ds: dict[dns.name.Name, tuple[dns.name.Name, Scrubbed]] = {}  # child → (parent, referral)
+        self._glueless: dict[dns.name.Name, list[dns.name.Name]] = {}  # zone → NS names that came without glue
+        self._fallback: dict[dns.name.Name, list[Server]] = {}  # zone → servers found by _more_servers
         self._active: set[tuple[dns.name.Name, int]] = set()
         self._trust_active: set[dns.name.Name] = set()
         # Prefetch: cache hits in their last 10 % of TTL are noted in ``prefetch`` for the
@@ -228,7 +230,7 @@ class Engine(Surface, Upstream):
                 if referrals > MAX_REFERRALS:
                     break
                 continue
-            msg, kind = yield from self._ask(zone, servers, name, qtype)
+            msg, kind = yield from self._ask(zone, servers, name, qtype, depth)
             if kind is Kind.REFERRAL:
                 zone, servers = yield from self._follow_referral(zone, msg, name, depth)
                 referrals += 1
@@ -263,7 +265,7 @@ class Engine(Surface, Upstream):
         the final _Step; anything else → None (go on with more labels, or, in relaxed mode
         after a failure or an unproven NXDOMAIN, with the full name)."""
         try:
-            msg, kind = yield from self._ask(zone, servers, ask_name, QMIN_QTYPE)
+            msg, kind = yield from self._ask(zone, servers, ask_name, QMIN_QTYPE, depth)
         except _Budget:
             raise
         except _ServFail as exc:
@@ -401,12 +403,17 @@ class Engine(Surface, Upstream):
         servers: list[Server] = []
         glued = []
         targets = sorted(rd.target for rd in ns_rrset)
+        unglued = []
         for target in targets:
+            before = len(servers)
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                 glue = msg.find("additional", target, rdtype)
                 if glue is not None:
                     servers.extend((rd.address, self.port) for rd in glue)
                     glued.extend(f"{target}={rd.address}" for rd in glue)
+            if len(servers) == before:
+                unglued.append(target)
+        self._glueless[child] = unglued
         if not servers:
             # No usable glue: resolve the NS names ourselves. Names inside the child would need
             # the child's own servers (glue was required, RFC 1034 §4.2.1), so skip them.
@@ -430,6 +437,36 @@ class Engine(Surface, Upstream):
         unique = tuple(dict.fromkeys(servers))
         self.cache.put_delegation(child, unique, tuple(targets), ns_rrset.ttl)
         return child, unique
+
+    def _more_servers(self, zone: dns.name.Name, tried: set[Server], depth: int) -> _Gen:
+        """Addresses of ``zone``'s name servers that came without glue, looked up now because
+        every address known so far failed (at most MAX_NS_LOOKUPS names, once per zone per
+        engine). Names inside the zone itself are skipped: only its failing servers know them."""
+        if zone in self._fallback:  # looked up once per engine; later questions reuse them
+            return [s for s in self._fallback[zone] if s not in tried]
+        self._fallback[zone] = []
+        delegation = self.cache.get_delegation(zone)
+        names = self._glueless.get(zone) or (list(delegation.nameservers) if delegation is not None else [])
+        found: list[Server] = []
+        looked_up = 0
+        for target in names:
+            if target.is_subdomain(zone) or looked_up >= MAX_NS_LOOKUPS:
+                continue
+            looked_up += 1
+            try:
+                result = yield from self._lookup(target, dns.rdatatype.A, depth + 1)
+            except _Budget:
+                raise
+            except _ServFail:
+                continue
+            if result.rrset is not None:
+                found.extend(s for s in ((rd.address, self.port) for rd in result.rrset) if s not in tried)
+        found = list(dict.fromkeys(found))
+        self._fallback[zone] = found
+        if found:
+            self.trace.append(ev.Fallback("glue", f"every known server of {zone} failed: asking "
+                                          + ", ".join(f"{h}:{p}" for h, p in found) + " (name servers without glue)"))
+        return found
 
     # Chain of trust --------------------------------------------------------------------------------
     def _learn_ds(self, parent: dns.name.Name, child: dns.name.Name, msg: Scrubbed, depth: int) -> _Gen:
@@ -583,6 +620,13 @@ class Engine(Surface, Upstream):
         nsecs, bad = verified_nsecs(msg, trust.dnskeys, zone, self.clock())
         if bad is not None:
             return bad
+        soa = msg.find("authority", zone, dns.rdatatype.SOA)
+        if soa is not None:
+            # Every RRset of a signed negative answer must validate, the SOA too: it is handed
+            # to clients (with AD) and gives the negative TTL (RFC 4035 §5.3, §5.4).
+            check = check_rrset(soa, msg.sigs("authority", soa), trust.dnskeys, zone, self.clock())
+            if check.status is not Status.SECURE:
+                return Check(Status.BOGUS, f"negative answer for {name}: SOA {check.why}")
         if not nsecs and name != zone and not (qtype == DS and name.parent() == zone):
             unsigned = yield from self._unsigned_cut_between(zone, name, depth)
             if unsigned is not None:

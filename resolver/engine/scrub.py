@@ -4,7 +4,8 @@ A server is trusted only for names inside the zone we asked it about (its bailiw
 Everything else is removed here, so cache poisoning by out-of-bailiwick data (Kaminsky-style
 glue, unrelated answers, NS hijacks of a parent) cannot reach the cache:
 
-* answer: only the query name and the CNAME chain from it, inside the bailiwick;
+* answer: only the query name and the CNAME chain from it, inside the bailiwick, and of
+  the type asked (or CNAME);
 * authority: NS only for the zone itself or a child on the path to the query name; SOA only at
   the zone apex; DS, NSEC, NSEC3 and RRSIG only inside the bailiwick; anything else dropped;
 * additional: only A/AAAA of name servers named in the kept NS records, inside the bailiwick.
@@ -33,6 +34,8 @@ class Scrubbed:
     authority: tuple[dns.rrset.RRset, ...]
     additional: tuple[dns.rrset.RRset, ...]
     dropped: int  # how many RRsets were removed (for the trace/debugging)
+    stray: bool = False  # the answer held RRsets at the name, none of the type asked (all removed)
+    foreign_ns: bool = False  # the authority held NS RRsets for other zones (upward, sideways): removed
 
     def find(self, section: str, name: dns.name.Name, rdtype: int, covers: int = 0):
         for rrset in getattr(self, section):
@@ -63,13 +66,22 @@ def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Na
         if not grew:
             break
     answer = []
+    stray = False
+    qtype = response.question[0].rdtype if response.question else None
     for rrset in response.answer:
-        if rrset.name in wanted and rrset.name.is_subdomain(zone) and _type_of(rrset) != dns.rdatatype.DNAME:
-            answer.append(rrset)
-        else:
+        kind = _type_of(rrset)
+        if not (rrset.name in wanted and rrset.name.is_subdomain(zone) and kind != dns.rdatatype.DNAME):
             dropped += 1
+        elif kind not in (qtype, dns.rdatatype.CNAME) and qtype != dns.rdatatype.ANY:
+            # An RRset of another type than asked (an A for an AAAA question): not an answer,
+            # and never cached — a server may not slip in data nobody asked for.
+            dropped += 1
+            stray = True
+        else:
+            answer.append(rrset)
 
     authority = []
+    foreign_ns = False
     nameservers: set[dns.name.Name] = set()
     for rrset in response.authority:
         kind = _type_of(rrset)
@@ -85,6 +97,7 @@ def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Na
             authority.append(rrset)
         else:
             dropped += 1
+            foreign_ns = foreign_ns or rrset.rdtype == dns.rdatatype.NS
 
     additional = []
     for rrset in response.additional:
@@ -100,4 +113,6 @@ def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Na
         authority=tuple(authority),
         additional=tuple(additional),
         dropped=dropped,
+        stray=stray and not answer,
+        foreign_ns=foreign_ns,
     )

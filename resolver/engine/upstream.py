@@ -164,11 +164,14 @@ class Upstream:
             return kind_in, payload
         return "error", f"no usable exchange in {MAX_SENDS_PER_SERVER} tries"
 
-    def _ask(self, zone: dns.name.Name, servers: Sequence[Server], qname, qtype) -> _Gen:
+    def _ask(self, zone: dns.name.Name, servers: Sequence[Server], qname, qtype, depth: int = 0) -> _Gen:
         """Ask the servers of ``zone`` in the order ServerSelection gives until one gives a
         usable, scrubbed response. A server that timed out is asked again after the others,
         up to ``retries`` more times, each time with twice the timeout (a lost datagram is not
-        a dead server, a slow one needs longer), within the resolution's budget."""
+        a dead server, a slow one needs longer), within the resolution's budget. When every
+        known address has failed, the zone's name servers that came without glue are looked
+        up (``_more_servers``) and asked too: one broken server must never make a name
+        unresolvable (RFC 1034 §5.3.3)."""
         failures = []
         queue = self.cache.servers.order(servers, self.rng)
         for server in servers:  # a prefetched question is asked of the server that already has it
@@ -178,7 +181,16 @@ class Upstream:
                 break
         attempts: dict[Server, int] = {}
         index = 0
-        while index < len(queue):  # at most len(servers) * (1 + retries) entries
+        more_asked = False
+        while True:
+            if index >= len(queue):  # at most len(servers) * (1 + retries) entries, then once more
+                if more_asked:
+                    break
+                more_asked = True
+                extra = yield from self._more_servers(zone, set(queue), depth)
+                if not extra:
+                    break
+                queue.extend(extra)
             server = queue[index]
             index += 1
             attempt = attempts.get(server, 0)
@@ -194,6 +206,10 @@ class Upstream:
                 reason = "truncated over TCP"
             elif payload.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 reason = dns.rcode.to_text(payload.rcode())
+            elif not payload.question:
+                # Only bare errors may come without a question (case.match): data in a reply
+                # that does not repeat the question (and its 0x20 case) is never used.
+                reason = "reply without a question section"
             else:
                 msg = scrub(payload, zone, qname)
                 kind = classify(msg, zone, qname, qtype)
