@@ -255,3 +255,31 @@ def test_stray_rrset_in_a_non_authoritative_answer_is_nodata_and_not_cached(fed)
     assert cache.get_rrset(N("pool-1.open.cid."), A) is None  # the stray A was not kept
     a, _, _ = run(fed, "pool-1.open.cid.", "A", cache=cache)
     assert [rd.address for rd in a.rrset] == ["192.0.2.21"]
+
+
+# --- 6. DS for the root ------------------------------------------------------------------------------
+
+def test_root_ds_is_answered_from_the_root_zone():
+    """The root has no parent: `. DS` is NODATA from the root zone itself, secure by the
+    root's apex NSEC (which has SOA — for any other zone that would be the child's record)."""
+    import dns.zone
+
+    from resolver.auth.keys import generate_key
+    from resolver.auth.signer import sign_zone
+    from resolver.auth.store import ZoneStore
+    from resolver.dnssec.anchors import TrustAnchor
+    from support.signing import NOW
+    root = dns.zone.from_text("""
+@ 3600 SOA a.root hostmaster 1 7200 900 1209600 300
+@ 3600 NS a.root
+a.root 3600 A 127.0.0.30
+""", origin=dns.name.root, relativize=False)
+    key = generate_key(".", 15)
+    sign_zone(root, [key], now=NOW)
+    anchor = TrustAnchor.from_text(f". 3600 IN DNSKEY {key.dnskey.to_text()}\n")
+    net = F.FakeNetwork({"127.0.0.30": ZoneStore([root])})
+    for qtype, rcode in (("DS", "NOERROR"), ("SOA", "NOERROR")):
+        e = Engine(".", qtype, {".": ["127.0.0.30"]}, anchor, Cache(lambda: NOW), now=lambda: NOW)
+        result = net.run(e)
+        assert (result.rcode, result.status) == (rcode, Status.SECURE), (qtype, result.why)
+    assert result.rrset is not None  # SOA: data

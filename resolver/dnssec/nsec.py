@@ -202,7 +202,8 @@ def _nodata_refusal(n: _Nsec, qname: dns.name.Name, qtype: int, zone: dns.name.N
         return f"NSEC at {n.owner} lists CNAME"
     if qtype == _DS:
         # DS lives in the parent: the child's apex NSEC (SOA set) cannot deny it (RFC 6840 §4.4).
-        if _SOA in n.types:
+        # The root has no parent, so its own apex NSEC answers `. DS`.
+        if _SOA in n.types and not (n.owner == zone == dns.name.root):
             return f"NSEC at {n.owner} is the child apex (SOA set); DS is denied by the parent"
     elif n.is_delegation:
         # The parent-side NSEC at a cut only speaks for the parent's data (NS, DS); the child's

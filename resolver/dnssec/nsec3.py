@@ -275,7 +275,7 @@ def _nodata_refusal(record: Nsec3, name: dns.name.Name, qtype: int) -> str | Non
         return f"NSEC3 {b32(record.owner)} at {name} lists CNAME"
     if qtype == _DS:
         # DS lives in the parent: the child apex's record (SOA set) cannot deny it (RFC 6840 §4.4).
-        if _SOA in record.types:
+        if _SOA in record.types and name != dns.name.root:  # the root, without a parent, denies its own
             return f"NSEC3 {b32(record.owner)} at {name} is a zone apex (SOA set); DS is denied by the parent"
     elif _NS in record.types and _SOA not in record.types:
         # The parent side of a cut speaks only for NS and DS; the child's data is elsewhere.
