@@ -43,7 +43,10 @@ ns.bj 3600 A 127.0.0.4
 ns2.bj 3600 A 127.0.0.8
 """
 BJ = F.ZONES["bj.cmcc.cid."][1].replace("@ 3600 NS ns\n", "@ 3600 NS ns\n@ 3600 NS ns2\n@ 3600 NS nsbj.far-ops.net.\n"
-                                        "ns2 3600 A 127.0.0.8\n")
+                                        "ns2 3600 A 127.0.0.8\n") + """
+here 300 DNAME bj.cmcc.cid.
+moved 300 DNAME open.cid.
+"""
 FAR_OPS = F.ZONES["far-ops.net."][1] + "nsbj 3600 A 127.0.0.9\n"
 
 
@@ -283,3 +286,58 @@ a.root 3600 A 127.0.0.30
         result = net.run(e)
         assert (result.rcode, result.status) == (rcode, Status.SECURE), (qtype, result.why)
     assert result.rrset is not None  # SOA: data
+
+
+# --- 4. DNAME (RFC 6672) --------------------------------------------------------------------------------
+
+def test_dname_is_validated_synthesised_and_followed(fed):
+    result, _, _ = run(fed, "pool-7.here.bj.cmcc.cid.")
+    assert (result.rcode, result.status) == ("NOERROR", Status.SECURE), result.why
+    assert [rd.address for rd in result.rrset] == ["192.0.2.7"]
+    dname, cname = result.chain
+    assert dname.rdtype == dns.rdatatype.DNAME and dname.name == N("here.bj.cmcc.cid.")
+    assert cname.rdtype == dns.rdatatype.CNAME and cname[0].target == N("pool-7.bj.cmcc.cid.")
+    assert cname.ttl <= dname.ttl and result.chain_rrsigs[0] is not None and result.chain_rrsigs[1] is None
+
+
+def test_dname_query_gets_the_dname(fed):
+    result, _, _ = run(fed, "here.bj.cmcc.cid.", "DNAME")
+    assert (result.rcode, result.status) == ("NOERROR", Status.SECURE), result.why
+    assert result.rrset is not None and result.rrset[0].target == N("bj.cmcc.cid.")
+
+
+def test_cached_dname_applies_to_other_names_below_it(fed):
+    cache = Cache(lambda: fed.now)
+    run(fed, "pool-7.here.bj.cmcc.cid.", cache=cache)
+    result, _, net = run(fed, "backup.here.bj.cmcc.cid.", cache=cache)
+    assert (result.rcode, result.status) == ("NOERROR", Status.SECURE), result.why
+    assert [rd.address for rd in result.rrset] == ["192.0.2.8"]
+    asked = {name for _, name, _, _ in net.sent}
+    assert not any(n.endswith("here.bj.cmcc.cid.") for n in asked), asked  # rewritten from the cache
+    assert not any(n == "cid." or n == "cmcc.cid." for n in asked)  # never back to the top
+
+
+def test_dname_into_an_unsigned_zone_is_insecure(fed):
+    result, _, _ = run(fed, "pool-1.moved.bj.cmcc.cid.")
+    assert (result.rcode, result.status) == ("NOERROR", Status.INSECURE), result.why
+    assert [rd.address for rd in result.rrset] == ["192.0.2.21"]
+
+
+def test_forged_dname_is_bogus_and_the_unsigned_cname_never_trusted(fed):
+    def forge(query, response):
+        out = []
+        for r in response.answer:
+            if r.rdtype == RRSIG and r.covers == dns.rdatatype.DNAME:
+                r = flip_signature_byte(r)
+            out.append(r)
+        response.answer = out
+        return response
+    result, _, _ = run(fed, "pool-7.here.bj.cmcc.cid.", scripts=dict.fromkeys(BJ_SERVERS, forge))
+    assert (result.rcode, result.status) == ("SERVFAIL", Status.BOGUS), result.why
+
+    def redirect(query, response):  # a genuine DNAME with a lying synthesised CNAME beside it
+        response.answer = [rr(f"{query.question[0].name} 300 IN CNAME backup.bj.cmcc.cid.") if r.rdtype == dns.rdatatype.CNAME
+                           else r for r in response.answer]
+        return response
+    result, _, _ = run(fed, "pool-7.here.bj.cmcc.cid.", scripts=dict.fromkeys(BJ_SERVERS, redirect))
+    assert result.status is Status.SECURE and [rd.address for rd in result.rrset] == ["192.0.2.7"]

@@ -48,7 +48,7 @@ A, AAAA, ANY, CNAME, DS, NS, NSEC, RRSIG, SOA = (
     dns.rdatatype.DS, dns.rdatatype.NS, dns.rdatatype.NSEC, dns.rdatatype.RRSIG,
     dns.rdatatype.SOA,
 )
-SVCB, HTTPS = dns.rdatatype.SVCB, dns.rdatatype.HTTPS
+SVCB, HTTPS, DNAME = dns.rdatatype.SVCB, dns.rdatatype.HTTPS, dns.rdatatype.DNAME
 _ADDRESS_TYPES = (A, AAAA)
 _FORMERR_QTYPES = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY})
 _TRANSFER_QTYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})
@@ -200,6 +200,9 @@ def _lookup(
         return None
 
     encloser = index.closest_encloser(qname)
+    enclosing = index.nodes.get(encloser)
+    if enclosing is not None and DNAME in enclosing.rrsets and encloser != qname:
+        return _dname(index, enclosing, qname, do, result)
     source = dns.name.Name((_WILDCARD, *encloser.labels))
     wildcard = index.nodes.get(source)
     if wildcard is not None:
@@ -273,6 +276,47 @@ def _from_node(
             _add_nsec(index.covering_nsec(qname), result)
     if target is None:
         _add_additional(index, qname, rrset, do, result)
+    return target
+
+
+class _SynthMemo(WireMemo):
+    """The zone's memo plus records made for one response (a CNAME synthesised from a DNAME):
+    those are keyed by id() too, so they are kept alive here while the response is rendered."""
+
+    __slots__ = ("_zone", "_kept")
+
+    def __init__(self, zone: WireMemo):
+        super().__init__()
+        self._zone = zone
+        self._kept: list[dns.rdataset.Rdataset] = []
+
+    def add(self, rdataset: dns.rdataset.Rdataset) -> None:
+        self._kept.append(rdataset)
+        self._by_id[id(rdataset)] = wirefmt.RRsetWire(rdataset)
+
+    def get(self, rrset: dns.rdataset.Rdataset) -> wirefmt.RRsetWire:
+        found = self._by_id.get(id(rrset))
+        return found if found is not None else self._zone.get(rrset)
+
+
+def _dname(index: ZoneIndex, node: NodeData, qname: dns.name.Name, do: bool, result: Answer) -> dns.name.Name | None:
+    """RFC 6672 §3.2: qname lies below a DNAME: the DNAME (signed) and the CNAME it implies
+    (unsigned, TTL of the DNAME), then on to the new name; YXDOMAIN if it would be too long."""
+    dname = node.rrsets[DNAME]
+    result.answer.append((node.name, dname))
+    sig = node.sigs.get(DNAME) if do else None
+    if sig is not None:
+        result.answer.append((node.name, sig))
+    try:
+        target = qname.relativize(node.name).concatenate(dname[0].target)
+    except dns.name.NameTooLong:
+        result.rcode = dns.rcode.YXDOMAIN
+        return None
+    cname = dns.rdataset.from_text(dns.rdataclass.IN, CNAME, dname.ttl, target.to_text())
+    if not isinstance(result.memo, _SynthMemo):
+        result.memo = _SynthMemo(result.memo)
+    result.memo.add(cname)
+    result.answer.append((qname, cname))
     return target
 
 

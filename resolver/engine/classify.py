@@ -14,6 +14,7 @@ from .scrub import Scrubbed
 class Kind(enum.Enum):
     ANSWER = "answer"        # the RRset asked for
     CNAME = "cname"          # an alias at the name; follow it
+    DNAME = "dname"          # a DNAME at an ancestor rewrites the name (RFC 6672); follow the result
     NXDOMAIN = "nxdomain"
     NODATA = "nodata"        # the name exists, the type does not
     REFERRAL = "referral"    # NS for a child zone on the way to the name
@@ -23,6 +24,10 @@ class Kind(enum.Enum):
 def classify(msg: Scrubbed, zone: dns.name.Name, qname: dns.name.Name, qtype: int) -> Kind:
     if msg.find("answer", qname, qtype) is not None:
         return Kind.ANSWER
+    if qtype != dns.rdatatype.DNAME and dname_for(msg, qname) is not None:
+        # Before CNAME: the CNAME a server synthesises from a DNAME is unsigned (RFC 6672
+        # §3.4); the resolver derives it from the validated DNAME itself.
+        return Kind.DNAME
     if qtype != dns.rdatatype.CNAME and msg.find("answer", qname, dns.rdatatype.CNAME) is not None:
         return Kind.CNAME
     if msg.rcode == dns.rcode.NXDOMAIN:
@@ -53,4 +58,15 @@ def referral_ns(msg: Scrubbed, zone: dns.name.Name):
         if rrset.rdtype == dns.rdatatype.NS and rrset.name != zone and rrset.name.is_subdomain(zone):
             if best is None or len(rrset.name) > len(best.name):
                 best = rrset
+    return best
+
+
+def dname_for(msg: Scrubbed, qname: dns.name.Name):
+    """The DNAME RRset of the answer that applies to ``qname``: the deepest one owned by a
+    proper ancestor of it (RFC 6672 §2.2), or None."""
+    best = None
+    for rrset in msg.answer:
+        if (rrset.rdtype == dns.rdatatype.DNAME and len(rrset) == 1 and rrset.name != qname
+                and qname.is_subdomain(rrset.name) and (best is None or len(rrset.name) > len(best.name))):
+            best = rrset
     return best

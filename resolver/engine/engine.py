@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import dns.name
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
@@ -36,7 +37,7 @@ from . import trace as ev
 from .actions import Send
 from .aggressive import deny_from_cache
 from .cache import STALE_TTL, Cache, ZoneTrust
-from .classify import Kind, referral_ns
+from .classify import Kind, dname_for, referral_ns
 from .hints import Hints, Server, parse_hints
 from .options import EDNS_PAYLOAD
 from .qmin import MAX_MINIMISE_COUNT, Minimiser
@@ -54,7 +55,7 @@ MAX_CNAME = 8
 MAX_REFERRALS = 16
 MAX_NS_LOOKUPS = 3  # NS names resolved per referral without glue (bounds amplification)
 
-DS, DNSKEY, CNAME = dns.rdatatype.DS, dns.rdatatype.DNSKEY, dns.rdatatype.CNAME
+DS, DNSKEY, CNAME, DNAME = dns.rdatatype.DS, dns.rdatatype.DNSKEY, dns.rdatatype.CNAME, dns.rdatatype.DNAME
 _Gen = Generator[Send, Any, Any]
 
 
@@ -69,6 +70,12 @@ class _Step:
     rrset: dns.rrset.RRset | None = None
     rrsigs: dns.rrset.RRset | None = None
     authority: tuple[dns.rrset.RRset, ...] = ()
+    synth: dns.rrset.RRset | None = None  # Kind.DNAME: the CNAME it implies for this name (unsigned)
+
+    @property
+    def target(self) -> dns.name.Name:
+        """Where a CNAME or DNAME step leads."""
+        return (self.synth if self.kind is Kind.DNAME else self.rrset)[0].target
 
 
 @dataclass
@@ -173,9 +180,9 @@ class Engine(Surface, Upstream):
             for _ in range(MAX_CNAME + 1):
                 step = yield from self._lookup_one(name, qtype, depth, validate=True)
                 chain.append(step)
-                if step.kind is not Kind.CNAME or step.status is Status.BOGUS:
+                if step.kind not in (Kind.CNAME, Kind.DNAME) or step.status is Status.BOGUS:
                     return self._join(qname, qtype, chain)
-                target = step.rrset[0].target
+                target = step.target
                 self.trace.append(ev.CnameFollowed(str(name), str(target)))
                 if target in seen:
                     raise _ServFail(f"CNAME loop at {target}")
@@ -190,8 +197,18 @@ class Engine(Surface, Upstream):
         decider = next(s for s in reversed(chain) if s.status is status)
         ttl = min(s.ttl for s in chain)
         last = chain[-1]
-        cnames = tuple(s.rrset for s in chain if s.kind is Kind.CNAME)
-        cname_sigs = tuple(s.rrsigs for s in chain if s.kind is Kind.CNAME)
+        # The aliases on the way, in answer order: each CNAME, and each DNAME followed by the
+        # CNAME it implies (unsigned; validators derive it, RFC 6672 §5.3.1).
+        cnames: list = []
+        cname_sigs: list = []
+        for s in chain:
+            if s.kind in (Kind.CNAME, Kind.DNAME):
+                cnames.append(s.rrset)
+                cname_sigs.append(s.rrsigs)
+            if s.kind is Kind.DNAME:
+                cnames.append(s.synth)
+                cname_sigs.append(None)
+        cnames, cname_sigs = tuple(cnames), tuple(cname_sigs)
         if status is Status.BOGUS and not self.checking_disabled:  # RFC 4035 §5.5: a validating resolver returns SERVFAIL
             return Lookup(qname, qtype, "SERVFAIL", status, decider.why, ttl)
         rcode = {Kind.NXDOMAIN: "NXDOMAIN"}.get(last.kind, "NOERROR")
@@ -241,6 +258,17 @@ class Engine(Surface, Upstream):
                 rrset = msg.find("answer", name, qtype)
                 return _Step(kind, Status.INDETERMINATE, "not validated", 0, rrset,
                              msg.sigs("answer", rrset) if rrset is not None else None, msg.authority)
+            if kind is Kind.DNAME:
+                dname = dname_for(msg, name)
+                rrsigs = msg.sigs("answer", dname)
+                check = yield from self._validate_positive(zone, dname, rrsigs, msg, depth)
+                ttl = min(dname.ttl, check.ttl) if check.ttl is not None else dname.ttl
+                self.cache.put_rrset(dname, rrsigs, check.status, check.why, ttl)
+                self._verdict(dname.name, DNAME, "NOERROR", check)
+                step = _dname_step(name, dname, rrsigs, check.status, check.why, ttl)
+                if step.status is not Status.BOGUS:
+                    yield from self._cache_chain_rest(zone, dname, msg, depth)
+                return step
             if kind in (Kind.ANSWER, Kind.CNAME):
                 rrset = msg.find("answer", name, qtype if kind is Kind.ANSWER else CNAME)
                 rrsigs = msg.sigs("answer", rrset)
@@ -274,6 +302,9 @@ class Engine(Surface, Upstream):
         if kind is Kind.REFERRAL:
             qmin.referred()
             return (yield from self._follow_referral(zone, msg, ask_name, depth))
+        if kind is Kind.DNAME:
+            self._qmin_off(qmin, f"a DNAME rewrites {ask_name}")
+            return None
         if kind is Kind.NXDOMAIN:
             check = yield from self._validate_negative(zone, ask_name, QMIN_QTYPE, kind, msg, depth)
             if check.status is Status.SECURE:
@@ -292,9 +323,12 @@ class Engine(Surface, Upstream):
     def _cache_chain_rest(self, zone, first: dns.rrset.RRset, msg: Scrubbed, depth: int) -> _Gen:
         """Validate and cache the rest of a CNAME chain the server sent along (the scrubber kept
         only the chain, inside the bailiwick), so following it costs no further queries."""
+        dnames = [r.name for r in msg.answer if r.rdtype == DNAME]
         for rrset in msg.answer:
             if rrset.rdtype == dns.rdatatype.RRSIG or rrset is first:
                 continue
+            if rrset.rdtype == CNAME and any(rrset.name != d and rrset.name.is_subdomain(d) for d in dnames):
+                continue  # synthesised from a DNAME (unsigned): derived, never cached as data
             if self.cache.get_rrset(rrset.name, rrset.rdtype) is not None:
                 continue
             rrsigs = msg.sigs("answer", rrset)
@@ -317,6 +351,16 @@ class Engine(Surface, Upstream):
             self.trace.append(ev.CacheHit(str(name), dns.rdatatype.to_text(qtype), neg.status))
             kind = Kind.NXDOMAIN if neg.rcode == "NXDOMAIN" else Kind.NODATA
             return _Step(kind, neg.status, neg.why, cache.remaining(neg), authority=neg.authority)
+        if qtype != DNAME:
+            # A cached DNAME at an ancestor rewrites the name without asking (RFC 6672 §3.2).
+            owner = name
+            for _ in range(len(name) - 1):
+                owner = owner.parent()
+                entry = cache.get_rrset(owner, DNAME)
+                if entry is not None and len(entry.rrset) == 1 and not self._refreshing(name, qtype, entry):
+                    self.trace.append(ev.CacheHit(str(owner), "DNAME", entry.status))
+                    return _dname_step(name, entry.rrset, entry.rrsigs, entry.status, entry.why,
+                                       cache.remaining(entry))
         denial = deny_from_cache(cache, name, qtype)  # RFC 8198
         if denial is not None:
             self.trace.append(ev.CacheDenial(str(name), dns.rdatatype.to_text(qtype), denial.rcode, denial.why))
@@ -641,6 +685,18 @@ class Engine(Surface, Upstream):
             if check.status is Status.SECURE:
                 return check
         return prove("nodata", name, qtype, nsecs, zone)
+
+
+def _dname_step(name: dns.name.Name, dname: dns.rrset.RRset, rrsigs, status: Status, why: str, ttl: int) -> _Step:
+    """The step for ``name`` below the DNAME ``dname``: the CNAME it implies, with the DNAME's
+    TTL (RFC 6672 §3.4); a rewritten name too long for the DNS ends the lookup (YXDOMAIN)."""
+    try:
+        target = name.relativize(dname.name).concatenate(dname[0].target)
+    except dns.name.NameTooLong:
+        raise _ServFail(f"DNAME {dname.name} -> {dname[0].target} makes {name} longer than 255 octets "
+                        "(YXDOMAIN, RFC 6672 §2.2)") from None
+    synth = dns.rrset.from_text(name, ttl, dns.rdataclass.IN, CNAME, target.to_text())
+    return _Step(Kind.DNAME, status, why, ttl, dname, rrsigs, synth=synth)
 
 
 def _wildcard_proof(rrset, rrsigs, msg: Scrubbed) -> tuple[dns.rrset.RRset, ...]:

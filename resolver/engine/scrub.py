@@ -4,8 +4,8 @@ A server is trusted only for names inside the zone we asked it about (its bailiw
 Everything else is removed here, so cache poisoning by out-of-bailiwick data (Kaminsky-style
 glue, unrelated answers, NS hijacks of a parent) cannot reach the cache:
 
-* answer: only the query name and the CNAME chain from it, inside the bailiwick, and of
-  the type asked (or CNAME);
+* answer: only the query name and the CNAME chain from it (with the DNAMEs that rewrite
+  it), inside the bailiwick, and of the type asked (or CNAME);
 * authority: NS only for the zone itself or a child on the path to the query name; SOA only at
   the zone apex; DS, NSEC, NSEC3 and RRSIG only inside the bailiwick; anything else dropped;
 * additional: only A/AAAA of name servers named in the kept NS records, inside the bailiwick.
@@ -53,13 +53,30 @@ def _type_of(rrset: dns.rrset.RRset) -> int:
 
 def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Name) -> Scrubbed:
     dropped = 0
-    # Answer: walk the CNAME chain from qname so that unrelated answers cannot ride along.
+    # Answer: walk the CNAME chain from qname — and DNAMEs at its ancestors (RFC 6672 §2.2,
+    # the name below them is rewritten) — so that unrelated answers cannot ride along.
+    qtype = response.question[0].rdtype if response.question else None
     wanted = {qname}
+    dnames: set[dns.name.Name] = set()  # owners of the DNAMEs that apply
     for _ in range(len(response.answer) + 1):
         grew = False
         for rrset in response.answer:
-            if rrset.rdtype == dns.rdatatype.CNAME and rrset.name in wanted and rrset.name.is_subdomain(zone):
-                target = rrset[0].target
+            if not rrset.name.is_subdomain(zone):
+                continue
+            if rrset.rdtype == dns.rdatatype.CNAME and rrset.name in wanted:
+                targets = [rrset[0].target]
+            elif rrset.rdtype == dns.rdatatype.DNAME and qtype != dns.rdatatype.DNAME and len(rrset):
+                targets = []
+                for name in list(wanted):
+                    if name != rrset.name and name.is_subdomain(rrset.name):
+                        dnames.add(rrset.name)
+                        try:
+                            targets.append(name.relativize(rrset.name).concatenate(rrset[0].target))
+                        except dns.name.NameTooLong:
+                            pass
+            else:
+                continue
+            for target in targets:
                 if target not in wanted:
                     wanted.add(target)
                     grew = True
@@ -67,10 +84,16 @@ def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Na
             break
     answer = []
     stray = False
-    qtype = response.question[0].rdtype if response.question else None
     for rrset in response.answer:
         kind = _type_of(rrset)
-        if not (rrset.name in wanted and rrset.name.is_subdomain(zone) and kind != dns.rdatatype.DNAME):
+        if not rrset.name.is_subdomain(zone):
+            dropped += 1
+        elif kind == dns.rdatatype.DNAME and qtype != dns.rdatatype.DNAME:
+            if rrset.name in dnames:
+                answer.append(rrset)
+            else:
+                dropped += 1
+        elif rrset.name not in wanted:
             dropped += 1
         elif kind not in (qtype, dns.rdatatype.CNAME) and qtype != dns.rdatatype.ANY:
             # An RRset of another type than asked (an A for an AAAA question): not an answer,
