@@ -208,7 +208,7 @@ def deny(qname: Key, qtype: int, records: list[Facts], zone: Key) -> tuple[int, 
 
 # The mirror -------------------------------------------------------------------------------------
 MEMO = 4  # TTLs whose rendered records a span or SOA keeps (one a second is in use)
-MEMO_SETS = 256  # proofs and authority sections kept per zone for names just below its apex
+MEMO_SETS = 256  # proofs and authority sections kept per zone
 
 
 class _RRsetWire:
@@ -326,7 +326,7 @@ class Chain:
         self.trust_expires = _NEVER
         self.soa: _Soa | None = None
         # For names just below the apex: the NXDOMAIN proof's TTL (or None) per set of spans
-        # gathered, and the authority section per (spans, SOA, TTL, question length, DO).
+        # gathered; for every answer, its authority section (see Denials.answer).
         self.verdicts: dict[tuple, int | None] = {}
         self.templates: dict[tuple, tuple[int, bytes] | None] = {}
 
@@ -627,16 +627,20 @@ class Denials:
         cap = left if left < ttl else ttl
         if cap < 0:
             cap = 0
-        if plain:
-            template_key = (spans_key, soa, cap, question_end, do)
-            rendered = chain.templates.get(template_key)
-            if rendered is None:
-                if len(chain.templates) >= MEMO_SETS:
-                    chain.templates.clear()
-                rendered = chain.templates[template_key] = self._authority(soa, spans, cap, qkey, zone,
-                                                                           question_end, do)
+        # The authority section is a function of the SOA, the TTL, where the question's name ends
+        # (compression pointers) and, with DO, of the spans and the labels each owner shares with
+        # the name (all of them just the apex's, for the plain case): rendered once per those.
+        if not do:
+            template_key = (soa, cap, question_end)
         else:
-            rendered = self._authority(soa, spans, cap, qkey, zone, question_end, do)
+            shared = None if plain else tuple(_common(span.key, qkey, len(zone)) for span in spans)
+            template_key = (tuple(spans), soa, cap, question_end, shared)
+        rendered = chain.templates.get(template_key, _UNKNOWN)
+        if rendered is _UNKNOWN:
+            if len(chain.templates) >= MEMO_SETS:
+                chain.templates.clear()
+            rendered = chain.templates[template_key] = self._authority(soa, spans, cap, qkey, zone,
+                                                                       question_end, do)
         if rendered is None:
             return None
         count, body = rendered
