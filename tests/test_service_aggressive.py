@@ -458,3 +458,28 @@ async def test_fast_path_on_hostile_names(fast_and_slow):
         for options in ({}, {"do": True}):
             await fs.ask(name, rng.choice(["A", "TXT", "MX"]), **options)
     assert fs.fast > 100
+
+
+async def test_a_cached_dname_above_the_name_comes_before_the_nsecs(fast_and_slow):
+    """The engine applies a DNAME cached at an ancestor (RFC 6672 §3.2) before denying from NSECs:
+    the fast path leaves names below one alone, at the apex or between the apex and the name."""
+    fs = fast_and_slow
+    rng = random.Random(6672)
+    await fs.ask(f"pool-7.{ZONE}", "A")
+    for _ in range(40):
+        await fs.ask(f"{random_label(rng)}.{ZONE}", "A")
+    cache = fs.server.resolver.cache
+    deep = f"{random_label(rng)}.sub.{ZONE}"
+    got, _ = await fs.ask(deep, "A")
+    assert got is not None
+    cache.put_rrset(dns.rrset.from_text(f"sub.{ZONE}", 300, "IN", "DNAME", f"pool-7.{ZONE}"), None,
+                    Status.INSECURE, "test")
+    got, _ = await fs.ask(f"{random_label(rng)}.sub.{ZONE}", "A")
+    assert got is None
+    got, _ = await fs.ask(f"{random_label(rng)}.{ZONE}", "A")
+    assert got is not None  # beside it, the NSECs still answer
+    cache.put_rrset(dns.rrset.from_text(ZONE, 300, "IN", "DNAME", "example."), None, Status.INSECURE, "test")
+    fs.mono[0] += denial.REFRESH
+    for _ in range(5):
+        got, _ = await fs.ask(f"{random_label(rng)}.{ZONE}", "A")
+        assert got is None

@@ -24,8 +24,9 @@ a span (one cached NSEC) answers for a target only when ``Cache.nsec_around`` re
 entry for a target at or above it (up to the highest such target, so no owner cached in between
 is skipped), and only for ``REFRESH`` seconds after that, on the monotonic clock; the zone's key
 trust (``get_trust``: SECURE) and its SOA entry (``get_rrset``, fresh, not bogus, not due for
-prefetch) are re-read as often. Cached answers that would take precedence for the question (an
-RRset, a CNAME, a negative answer) are looked up on every query. So an answer given here is the
+prefetch) are re-read as often, and so is the absence of a DNAME at or above the apex. Cached
+answers that would take precedence for the question (an RRset, a CNAME, a negative answer, a
+DNAME between the apex and the name) are looked up on every query. So an answer given here is the
 slow path's answer for the cache as it was at most ``REFRESH`` seconds ago, never past any TTL
 — the same bound as the rendered-response cache (spec/service.md §4). Anything else — CD=1, DS,
 CNAME, EDNS options, a TC-sized answer, a span not (or no longer) confirmed, a proof that fails —
@@ -455,6 +456,8 @@ class Denials:
         self.spans -= 1
 
     def _trusted(self, chain: Chain, mono: float, floor: float, now: float) -> bool:
+        """The zone's keys are trusted (SECURE), its chain is NSEC, and no DNAME is cached at or
+        above its apex: what deny_from_cache and the engine's DNAME rule need (re-read as spans)."""
         if chain.trust_checked > floor and chain.trust_expires > now:
             return True
         trust = self.cache.get_trust(chain.zone)
@@ -462,6 +465,13 @@ class Denials:
             return False
         if self.cache.nsec3_params(chain.zone) is not None:
             return False  # NSEC3 records of the zone would join the proof (deny_from_cache): not here
+        ancestor = chain.zone
+        while True:  # a DNAME cached at or above the apex rewrites every name below (RFC 6672 §3.2)
+            if self.cache.get_rrset(ancestor, _DNAME) is not None:
+                return False
+            if ancestor == dns.name.root:
+                break
+            ancestor = ancestor.parent()
         chain.trust_checked, chain.trust_expires = mono, trust.expires
         return True
 
@@ -552,6 +562,10 @@ class Denials:
                 and not self._trusted(chain, mono, floor, now):
             return None
         zone = chain.key
+        if qtype != _DNAME:  # the engine applies a DNAME cached at an ancestor before any NSEC
+            for n in range(depth - 1, len(zone), -1):  # (those at and above the apex: _trusted)
+                if cache.get_rrset(dns.name.Name((*labels[depth - n:], b"")), _DNAME) is not None:
+                    return None
         # deny_from_cache's targets: the name, then each ancestor in the zone (a closest encloser
         # candidate) and the wildcard below it
         keys = chain.keys
