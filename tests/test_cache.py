@@ -235,3 +235,62 @@ def test_defaults():
     assert (config.max_bytes, config.max_ttl, config.min_ttl, config.max_negative_ttl, config.bogus_ttl,
             config.serve_stale, config.stale_max, config.prefetch) == (
         64 * 1024 * 1024, 86400, 0, 3600, 60, True, 86400, True)
+
+
+def test_answer_cached_agrees_with_the_getters():
+    """Cache.answer_cached (no Name built) says what get_rrset/get_negative and a DNAME at an
+    ancestor would say, for names in any case, dotted labels and the root."""
+    import random
+
+    import dns.rrset
+
+    from resolver.status import Status
+    c = Cache(lambda: 1000.0)
+    c.put_rrset(dns.rrset.from_text("a.ex.cid.", 300, "IN", "A", "192.0.2.1"), None, Status.SECURE, "ok")
+    c.put_rrset(dns.rrset.from_text("c.ex.cid.", 300, "IN", "CNAME", "a.ex.cid."), None, Status.SECURE, "ok")
+    c.put_rrset(dns.rrset.from_text("d.ex.cid.", 300, "IN", "DNAME", "ex.cid."), None, Status.SECURE, "ok")
+    c.put_negative(dns.name.from_text("n.ex.cid."), 1, "NXDOMAIN", (), Status.SECURE, "nx", 300)
+    c.put_negative(dns.name.from_text("t.ex.cid."), 16, "NOERROR", (), Status.SECURE, "nodata", 300)
+    dotted_rrset = dns.rrset.from_text("placeholder.", 300, "IN", "A", "192.0.2.9")
+    dotted_rrset.name = dns.name.Name([b"x.y", b"ex", b"cid", b""])
+    c.put_rrset(dotted_rrset, None, Status.SECURE, "ok")
+    names = ["a.ex.cid.", "A.Ex.CID.", "c.ex.cid.", "q.d.ex.cid.", "r.q.D.ex.cid.", "d.ex.cid.", "n.ex.cid.",
+             "t.ex.cid.", "zz.ex.cid.", "ex.cid.", "."]
+    rng = random.Random(1)
+    names += ["".join(rng.choice("abcdnqtx.") for _ in range(3)).strip(".") + ".ex.cid." for _ in range(50)]
+    for text in names:
+        if ".." in text:
+            continue
+        name = dns.name.from_text(text)
+        for rdtype in (1, 16, 28, dns.rdatatype.DNAME, dns.rdatatype.CNAME):
+            expected = (c.get_rrset(name, rdtype) is not None or c.get_rrset(name, dns.rdatatype.CNAME) is not None
+                        or c.get_negative(name, rdtype) is not None)
+            if rdtype != dns.rdatatype.DNAME:
+                up = name
+                while up != dns.name.root and not expected:
+                    up = up.parent()
+                    expected = c.get_rrset(up, dns.rdatatype.DNAME) is not None
+            assert c.answer_cached(name.labels[:-1], rdtype) is expected, (text, rdtype)
+    dotted = (b"x.y", b"ex", b"cid")
+    assert c.answer_cached(dotted, 1) and not c.answer_cached((b"x", b"y", b"ex", b"cid"), 1)
+
+
+def test_denial_version_moves_with_what_denials_rest_on():
+    import dns.rrset
+
+    from resolver.status import Status
+    c = Cache(lambda: 1000.0)
+    v = c.denial_version
+    c.put_rrset(dns.rrset.from_text("a.ex.cid.", 300, "IN", "A", "192.0.2.1"), None, Status.SECURE, "ok")
+    assert c.denial_version == v  # ordinary data: no change
+    c.put_rrset(dns.rrset.from_text("ex.cid.", 300, "IN", "SOA", "ns h 1 2 3 4 300"), None, Status.SECURE, "ok")
+    assert c.denial_version > v
+    v = c.denial_version
+    c.put_trust(dns.name.from_text("ex.cid."), Status.SECURE, "keys", None, 300)
+    assert c.denial_version > v
+    v = c.denial_version
+    c.flush(name="ex.cid.")
+    assert c.denial_version > v
+    v = c.denial_version
+    c.flush()
+    assert c.denial_version > v

@@ -51,6 +51,9 @@ HOT_MAX = 4096  # answers kept built for hits (see Cache.hot_get)
 RRSET, NEGATIVE, NSEC, DELEGATION, TRUST, RESOLUTION, NSEC3 = range(7)
 KIND_NAMES = ("rrset", "negative", "nsec", "delegation", "trust", "resolution", "nsec3")
 NXDOMAIN_TYPE = 0  # negative key type for NXDOMAIN: RFC 2308 §5, it holds for every type
+CNAME_TYPE, DNAME_TYPE = int(dns.rdatatype.CNAME), int(dns.rdatatype.DNAME)
+_DENIAL_KINDS = frozenset({NSEC, NSEC3, TRUST})
+_DENIAL_TYPES = frozenset({int(dns.rdatatype.SOA), DNAME_TYPE})
 
 
 def _sig_lifetime(rrsigs: dns.rrset.RRset | None, now: float) -> float | None:
@@ -77,6 +80,11 @@ class Cache:
         self._hot: dict[Any, tuple[tuple, Entry, Any, int, int | None]] = {}
         self.hot_bytes = 0
         self._epoch = 0  # bumped by every RRset or negative store: see put_hot(negative=True)
+        # Bumped whenever what a synthesised denial rests on may have changed: an NSEC/NSEC3
+        # entry, a zone's trust, an SOA or a DNAME stored or dropped (evictions and flushes
+        # included). Front ends that mirror denials (service/denial.py) compare it.
+        self.denial_version = 0
+        self._dnames = 0  # DNAME RRsets held: when none, no ancestor needs looking at
 
     def _key(self, name: dns.name.Name) -> bytes | tuple:
         """The cache key of ``name``, one shared object per name (an identifier's A, SVCB and
@@ -133,6 +141,10 @@ class Cache:
         self.bytes += entry.size
         if key[0] <= NEGATIVE:
             self._epoch += 1
+        if key[0] in _DENIAL_KINDS or (key[0] == RRSET and key[2] in _DENIAL_TYPES):
+            self.denial_version += 1
+            if key[0] == RRSET and key[2] == DNAME_TYPE:
+                self._dnames += 1
         while self.bytes + self.hot_bytes > self.config.max_bytes:
             if not self._lru:
                 self._shed_hot()
@@ -145,6 +157,10 @@ class Cache:
         self.bytes -= entry.size
         if key[0] <= NEGATIVE:
             self._epoch += 1
+        if key[0] in _DENIAL_KINDS or (key[0] == RRSET and key[2] in _DENIAL_TYPES):
+            self.denial_version += 1
+            if key[0] == RRSET and key[2] == DNAME_TYPE:
+                self._dnames -= 1
         if key[0] == NSEC:
             owners = self._nsec_index.get(key[2])
             if owners is not None:
@@ -269,6 +285,50 @@ class Cache:
 
     def get_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
         return self._get((RRSET, _nkey(name), rdtype))
+
+    def answer_cached(self, labels: tuple[bytes, ...] | list[bytes], rdtype: int) -> bool:
+        """Whether the engine would answer (labels, rdtype) from cached data before any NSEC
+        proof: an RRset of the type, a CNAME, a negative answer, or a DNAME at a proper ancestor
+        (for other types than DNAME). ``labels`` are wire labels in any case, without the root
+        label; no Name is built (the denial fast path calls this for every uncached name)."""
+        joined = b".".join(labels).lower()
+        if joined.count(b".") != len(labels) - 1 and labels:
+            return self._answer_cached_slow([label.lower() for label in labels], rdtype)
+        return self.answer_cached_key(joined + b"." if labels else b"", rdtype)
+
+    def answer_cached_key(self, key: bytes, rdtype: int) -> bool:
+        """answer_cached for a name's cache key (lower-case labels joined by dots, ending in a
+        dot; b"" for the root; no label holding a dot): the fast path's form."""
+        lru = self._lru
+        # Membership first (a miss is the common case); _get then applies expiry as the getters do.
+        if ((RRSET, key, rdtype) in lru or (RRSET, key, CNAME_TYPE) in lru or (NEGATIVE, key, NXDOMAIN_TYPE) in lru
+                or (NEGATIVE, key, rdtype) in lru):
+            for k in ((RRSET, key, rdtype), (RRSET, key, CNAME_TYPE), (NEGATIVE, key, NXDOMAIN_TYPE),
+                      (NEGATIVE, key, rdtype)):
+                if k in lru and self._get(k) is not None:
+                    return True
+        if self._dnames and rdtype != DNAME_TYPE and key:
+            start = key.find(b".") + 1
+            while True:
+                k = (RRSET, key[start:], DNAME_TYPE)  # each proper ancestor, the root (b"") last
+                if k in lru and self._get(k) is not None:
+                    return True
+                if start >= len(key):
+                    break
+                start = key.find(b".", start) + 1
+        return False
+
+    def _answer_cached_slow(self, lowered: list[bytes], rdtype: int) -> bool:
+        name = dns.name.Name((*lowered, b""))
+        if (self.get_rrset(name, rdtype) is not None or self.get_rrset(name, CNAME_TYPE) is not None
+                or self.get_negative(name, rdtype) is not None):
+            return True
+        if rdtype != DNAME_TYPE:
+            while name != dns.name.root:
+                name = name.parent()
+                if self.get_rrset(name, DNAME_TYPE) is not None:
+                    return True
+        return False
 
     def get_stale_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
         """Fresh or expired-but-servable (never bogus) data, for serve-stale."""
@@ -472,6 +532,8 @@ class Cache:
         Returns how many entries went. Server RTT history is kept (it is not DNS data)."""
         if name is None and subtree is None:
             count = len(self._lru)
+            self.denial_version += 1
+            self._dnames = 0
             self._lru.clear()
             self._nsec_index.clear()
             self._nsec3_index.clear()

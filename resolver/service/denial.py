@@ -374,7 +374,7 @@ class Denials:
         self.spans = 0
 
     # Reading the cache ------------------------------------------------------------------------
-    def _span(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float, floor: float,
+    def _span(self, chain: Chain, target: Key, first: bool, mono: float, floor: float,
               now: float) -> Span | None:
         """The span the engine's nsec_around(zone, target) gives now, or None (fall back)."""
         i = _bisect(chain.keys, target) - 1
@@ -390,13 +390,13 @@ class Denials:
                     return span
             elif chain.wrap_checked > floor and target <= chain.wrap_high:
                 return span  # below every cached owner: nsec_around wraps to the last one
-        return self._probe(chain, target, name, mono, floor)
+        return self._probe(chain, target, first, mono, floor)
 
-    def _probe(self, chain: Chain, target: Key, name: dns.name.Name | None, mono: float,
+    def _probe(self, chain: Chain, target: Key, first: bool, mono: float,
                floor: float) -> Span | None:
-        if name is None:
-            name = dns.name.Name((*reversed(target), b""))
-        elif self.cache.nsec_zone(name) != chain.zone:
+        """``first``: ``target`` is the question's name, whose zone the engine picks anew."""
+        name = dns.name.Name((*reversed(target), b""))
+        if first and self.cache.nsec_zone(name) != chain.zone:
             return None  # the engine would pick another zone's chain for this name
         entry = self.cache.nsec_around(chain.zone, name)
         if entry is None:
@@ -507,18 +507,17 @@ class Denials:
         low = wire[12:].lower()  # length octets (at most 63) are not letters: unchanged
         labels = []
         pos = 0
-        while True:
-            if pos >= end - 12:
-                return None
-            length = low[pos]
-            if length == 0:
-                break
-            if length > 63:
-                return None
-            labels.append(low[pos + 1:pos + 1 + length])
-            pos += 1 + length
-            if pos > 254:
-                return None  # RFC 1035 §2.3.4
+        try:
+            while length := low[pos]:
+                if length > 63:
+                    return None  # a compression pointer or an extended label type
+                following = pos + 1 + length
+                labels.append(low[pos + 1:following])
+                pos = following
+                if pos > 254:
+                    return None  # RFC 1035 §2.3.4
+        except IndexError:
+            return None  # the name runs past the end
         question_end = 12 + pos + 1
         if question_end + 4 > end:
             return None
@@ -547,10 +546,12 @@ class Denials:
         else:
             return None
         cache = self.cache
-        name = dns.name.Name((*labels, b""))
-        # What the slow path would answer from before any NSEC: the data, a CNAME, a negative answer.
-        if cache.get_rrset(name, qtype) is not None or cache.get_rrset(name, _CNAME) is not None \
-                or cache.get_negative(name, qtype) is not None:
+        # What the slow path would answer from before any NSEC: the data, a CNAME, a negative
+        # answer, a DNAME at an ancestor (the engine's _from_cache order) — looked up by key.
+        joined = b".".join(labels)
+        if joined.count(b".") != depth - 1:
+            return None  # a label holding a dot: the slow path
+        if cache.answer_cached_key(joined + b".", qtype):
             return None
         mono, now = self.clock(), cache.clock()
         # What was read from the cache before this holds: REFRESH seconds, and nothing since the
@@ -562,17 +563,13 @@ class Denials:
                 and not self._trusted(chain, mono, floor, now):
             return None
         zone = chain.key
-        if qtype != _DNAME:  # the engine applies a DNAME cached at an ancestor before any NSEC
-            for n in range(depth - 1, len(zone), -1):  # (those at and above the apex: _trusted)
-                if cache.get_rrset(dns.name.Name((*labels[depth - n:], b"")), _DNAME) is not None:
-                    return None
         # deny_from_cache's targets: the name, then each ancestor in the zone (a closest encloser
         # candidate) and the wildcard below it
         keys = chain.keys
         i = _bisect(keys, qkey) - 1
         first = chain.spans[i] if i >= 0 else None
         if first is None or first.checked <= floor or qkey > first.high or first.expires <= now:
-            first = self._span(chain, qkey, name, mono, floor, now)
+            first = self._span(chain, qkey, True, mono, floor, now)
             if first is None:
                 return None
         spans = [first]
@@ -581,7 +578,7 @@ class Denials:
                 i = _bisect(keys, target) - 1
                 span = chain.spans[i] if i >= 0 else None
                 if span is None or span.checked <= floor or target > span.high or span.expires <= now:
-                    span = self._span(chain, target, None, mono, floor, now)  # (as _span's first test)
+                    span = self._span(chain, target, False, mono, floor, now)  # (as _span's first test)
                     if span is None:
                         return None
                 if span not in spans:
@@ -589,7 +586,7 @@ class Denials:
         else:
             for n in range(depth - 1, len(zone) - 1, -1):
                 for target in (qkey[:n], qkey[:n] + (b"*",)):
-                    span = self._span(chain, target, None, mono, floor, now)
+                    span = self._span(chain, target, False, mono, floor, now)
                     if span is None:
                         return None
                     if span not in spans:

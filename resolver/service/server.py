@@ -60,6 +60,12 @@ class RecursiveServer(DnsServer):
         # handed out counting down.
         return self.udp_responses._entries, self.udp_responses.clock()
 
+    def udp_fast(self, wire: bytes) -> bytes | None:
+        # A question already being answered waits for that answer instead (handle, spawn).
+        if self._waiting and (wire[2:], False) in self._waiting:
+            return None
+        return self.denials.answer(wire, False)
+
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         key = wire[2:]
         if tcp:
