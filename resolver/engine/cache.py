@@ -68,8 +68,9 @@ class Cache:
         self.config = config if config is not None else CacheConfig()
         self._lru: OrderedDict[tuple, Entry] = OrderedDict()
         self._nsec_index: dict[dns.name.Name, list[dns.name.Name]] = {}  # zone → sorted owners
-        # zone → (NSEC3 parameters, sorted owner digests): one chain per zone, the latest seen.
-        self._nsec3_index: dict[dns.name.Name, tuple[tuple[int, int, bytes], list[bytes]]] = {}
+        # zone key (_nkey) → (NSEC3 parameters, sorted owner digests): one chain per zone, the
+        # latest seen. Keyed by bytes, not Name: the flood fast path looks up three a query.
+        self._nsec3_index: dict[bytes | tuple, tuple[tuple[int, int, bytes], list[bytes]]] = {}
         self.bytes = 0
         self.evictions = 0
         self.servers = ServerSelection(clock)  # per-server RTT and timeouts (not bounded here)
@@ -415,18 +416,19 @@ class Cache:
         if len(usable) != 1 or usable[0].params[1] > MAX_ITERATIONS or owner.parent() != zone:
             return
         record = usable[0]
-        chain = self._nsec3_index.get(zone)
+        zkey = _nkey(zone)
+        chain = self._nsec3_index.get(zkey)
         if chain is not None and chain[0] != record.params:
             for digest in list(chain[1]):
-                self._drop((NSEC3, digest, zone))
-            self._nsec3_index.pop(zone, None)
-        key = (NSEC3, record.owner, zone)
+                self._drop((NSEC3, digest, zkey))
+            self._nsec3_index.pop(zkey, None)
+        key = (NSEC3, record.owner, zkey)
         self._store(key, entry)
         if key not in self._lru:
             return
-        chain = self._nsec3_index.get(zone)
+        chain = self._nsec3_index.get(zkey)
         if chain is None:
-            chain = self._nsec3_index[zone] = (record.params, [])
+            chain = self._nsec3_index[zkey] = (record.params, [])
         digests = chain[1]
         i = bisect.bisect_left(digests, record.owner)
         if i == len(digests) or digests[i] != record.owner:
@@ -438,7 +440,7 @@ class Cache:
             return None
         probe = name
         while True:
-            if probe in self._nsec_index or probe in self._nsec3_index:
+            if probe in self._nsec_index or (self._nsec3_index and _nkey(probe) in self._nsec3_index):
                 return probe
             if probe == dns.name.root:
                 return None
@@ -455,20 +457,28 @@ class Cache:
             i = len(owners) - 1  # before the apex cannot happen in-zone; the wrap NSEC is last
         return self._get((NSEC, owners[i], zone))
 
+    def has_nsec(self, zone: dns.name.Name) -> bool:
+        """Whether NSEC (not NSEC3) records of ``zone`` are cached."""
+        return zone in self._nsec_index
+
     def nsec3_params(self, zone: dns.name.Name) -> tuple[int, int, bytes] | None:
         """(algorithm, iterations, salt) of ``zone``'s cached NSEC3 chain, if any."""
-        chain = self._nsec3_index.get(zone)
+        chain = self._nsec3_index.get(_nkey(zone))
         return chain[0] if chain is not None else None
 
     def nsec3_around(self, zone: dns.name.Name, digest: bytes) -> NsecEntry | None:
         """The fresh NSEC3 of ``zone`` with the greatest owner digest <= ``digest``: the only
         one that can match or cover it (the chain's last record wraps round to the first)."""
-        chain = self._nsec3_index.get(zone)
+        return self.nsec3_around_key(_nkey(zone), digest)
+
+    def nsec3_around_key(self, zone_key: bytes | tuple, digest: bytes) -> NsecEntry | None:
+        """nsec3_around for the zone's cache key (``cache_entries._nkey``)."""
+        chain = self._nsec3_index.get(zone_key)
         if chain is None or not chain[1]:
             return None
         digests = chain[1]
         i = bisect.bisect_right(digests, digest) - 1
-        return self._get((NSEC3, digests[i], zone))  # i == -1: the last one, which wraps
+        return self._get((NSEC3, digests[i], zone_key))  # i == -1: the last one, which wraps
 
     # Delegations (the infrastructure cache) ----------------------------------------------------
     def put_delegation(self, zone: dns.name.Name, servers: tuple[Server, ...],

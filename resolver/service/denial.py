@@ -48,6 +48,7 @@ from ..client import Resolver
 from ..dnssec.nsec import nsec_types
 from ..status import Status
 from . import answer as _answer
+from .denial_nsec3 import Nsec3Chain, nsec3_facts, prove_apex_child_nxdomain
 from .answer import ADVERTISED_PAYLOAD, MIN_PAYLOAD, TCP_MAX
 
 REFRESH = 1.0  # seconds a span, the trust or the SOA read from the cache may answer before re-reading
@@ -56,7 +57,7 @@ MAX_ZONES = 1024
 
 _NS, _SOA, _DS, _CNAME, _DNAME = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdatatype.DS, dns.rdatatype.CNAME,
                                   dns.rdatatype.DNAME)
-_NSEC, _RRSIG, _OPT = dns.rdatatype.NSEC, dns.rdatatype.RRSIG, dns.rdatatype.OPT
+_NSEC, _NSEC3, _RRSIG, _OPT = dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.RRSIG, dns.rdatatype.OPT
 # Question types the slow path treats specially: FORMERR/REFUSED/NOTIMP (answer.read_query), DS
 # (denied from the parent's chain), CNAME (its own precedence rules).
 _SLOW_QTYPES = (_answer._FORMERR_QTYPES | _answer._REFUSED_QTYPES | _answer._NOTIMP_QTYPES) | {_DS, _CNAME}
@@ -310,9 +311,12 @@ class Chain:
     """The spans of one zone the fast path has confirmed, by owner key."""
 
     __slots__ = ("zone", "key", "wildcard", "keys", "spans", "wrap", "wrap_checked", "wrap_high", "trust_checked",
-                 "trust_expires", "soa", "verdicts", "templates")
+                 "trust_expires", "soa", "verdicts", "templates", "hashed", "nsec3", "nsec3_spans")
 
-    def __init__(self, zone: dns.name.Name):
+    def __init__(self, zone: dns.name.Name, hashed: bool = False):
+        self.hashed = hashed  # learned from an NSEC3 denial: answered by _answer_nsec3
+        self.nsec3: Nsec3Chain | None = None  # its cached parameters (re-read with the trust)
+        self.nsec3_spans: dict = {}  # cache entry -> Span (records' bytes), bounded
         self.zone = zone.canonicalize()
         self.key = key_of(zone)
         self.wildcard = self.key + (b"*",)
@@ -358,13 +362,15 @@ class Denials:
         if lookup.rrset is not None or lookup.status is not Status.SECURE:
             return
         for rrset in lookup.authority:
-            if rrset.rdtype == _RRSIG and rrset.covers == _NSEC and len(rrset):
+            if rrset.rdtype == _RRSIG and rrset.covers in (_NSEC, _NSEC3) and len(rrset):
                 zone = rrset[0].signer
                 key = key_of(zone)
-                if key not in self.chains:
+                hashed = rrset.covers == _NSEC3
+                chain = self.chains.get(key)
+                if chain is None or chain.hashed != hashed:
                     if len(self.chains) >= MAX_ZONES:
                         self.clear()
-                    self.chains[key] = Chain(zone)
+                    self.chains[key] = Chain(zone, hashed)
                     self.depths = sorted({len(k) for k in self.chains}, reverse=True)
                 return
 
@@ -475,6 +481,70 @@ class Denials:
         chain.trust_checked, chain.trust_expires = mono, trust.expires
         return True
 
+    def _trusted_nsec3(self, chain: Chain, mono: float, now: float) -> bool:
+        """As _trusted, for a zone whose cached chain is NSEC3 only: its keys SECURE, its NSEC3
+        parameters (a change starts the cache's chain anew), no DNAME at or above the apex."""
+        trust = self.cache.get_trust(chain.zone)
+        if trust is None or trust.status is not Status.SECURE or self.cache.has_nsec(chain.zone):
+            return False
+        params = self.cache.nsec3_params(chain.zone)
+        if params is None:
+            return False
+        if chain.nsec3 is None or chain.nsec3.params != params:
+            chain.nsec3 = Nsec3Chain(chain.zone, params)
+            chain.nsec3_spans.clear()
+            chain.templates.clear()
+        ancestor = chain.zone
+        while True:
+            if self.cache.get_rrset(ancestor, _DNAME) is not None:
+                return False
+            if ancestor == dns.name.root:
+                break
+            ancestor = ancestor.parent()
+        chain.trust_checked, chain.trust_expires = mono, trust.expires
+        return True
+
+    def _nsec3_span(self, chain: Chain, entry) -> Span | None:
+        """The span of a cached NSEC3 entry: its records' bytes, and as ``facts`` what the
+        proof reads of it (None: not usable). Kept per entry object (a new entry, a new span)."""
+        span = chain.nsec3_spans.get(entry)
+        if span is None:
+            if len(chain.nsec3_spans) >= MAX_SPANS:
+                chain.nsec3_spans.clear()
+            span = Span(entry, chain.key)
+            span.facts = nsec3_facts(entry, chain.zone)
+            chain.nsec3_spans[entry] = span
+        return span if span.facts is not None else None
+
+    def _answer_nsec3(self, chain: Chain, name_wire: bytes, qkey: Key, mono: float, floor: float,
+                      now: float) -> tuple[list[Span], int] | None:
+        """The spans (in deny_from_cache's order: the name's, the apex's, the wildcard's, each
+        once) and the proof TTL of an NXDOMAIN for a name one label below the apex, read from
+        the cache for this very query; or None (the slow way)."""
+        if len(qkey) != len(chain.key) + 1:
+            return None
+        if (chain.trust_checked <= floor or chain.trust_expires <= now or chain.nsec3 is None) \
+                and not self._trusted_nsec3(chain, mono, now):
+            return None
+        hashed = chain.nsec3
+        around = self.cache.nsec3_around_key
+        digest = hashed.digest(name_wire)
+        found = []
+        for target in (digest, hashed.apex, hashed.wildcard):
+            entry = around(hashed.zone_key, target)
+            span = self._nsec3_span(chain, entry) if entry is not None else None
+            if span is None:
+                return None
+            found.append(span)
+        ttl = prove_apex_child_nxdomain(hashed, digest, *(span.facts for span in found))
+        if ttl is None:
+            return None
+        spans = []
+        for span in found:
+            if span not in spans:
+                spans.append(span)
+        return spans, ttl
+
     def _soa(self, chain: Chain, mono: float, floor: float, now: float) -> _Soa | None:
         """The zone's SOA as the slow path's SOA lookup finds it without the engine: cached,
         fresh, not bogus, not due for prefetch (a lookup that must refresh goes the slow way)."""
@@ -559,6 +629,67 @@ class Denials:
         floor = mono - REFRESH
         if self.stale_before > floor:
             floor = self.stale_before
+        zone = chain.key
+        if chain.hashed:
+            found = self._answer_nsec3(chain, low[:question_end - 12], qkey, mono, floor, now)
+            if found is None:
+                return None
+            spans, ttl = found
+            rcode, plain = _NXDOMAIN, False
+            soonest = min(span.expires for span in spans)
+        else:
+            proven = self._answer_nsec(chain, qkey, qtype, depth, mono, floor, now)
+            if proven is None:
+                return None
+            spans, ttl, rcode, plain, soonest = proven
+        soa = chain.soa
+        if soa is None or soa.checked <= floor or soa.entry.expires <= now \
+                or cache.near_expiry(soa.entry, now):
+            soa = self._soa(chain, mono, floor, now)
+            if soa is None:
+                return None
+        left = int(soonest - now)  # cache.remaining of the soonest to expire
+        cap = left if left < ttl else ttl
+        if cap < 0:
+            cap = 0
+        # The authority section is a function of the SOA, the TTL, where the question's name ends
+        # (compression pointers) and, with DO, of the spans and the labels each owner shares with
+        # the name (all of them just the apex's, for the plain case): rendered once per those.
+        if not do:
+            template_key = (soa, cap, question_end)
+        else:
+            shared = None if plain else tuple(_common(span.key, qkey, len(zone)) for span in spans)
+            template_key = (tuple(spans), soa, cap, question_end, shared)
+        rendered = chain.templates.get(template_key, _UNKNOWN)
+        if rendered is _UNKNOWN:
+            if len(chain.templates) >= MEMO_SETS:
+                chain.templates.clear()
+            rendered = chain.templates[template_key] = self._authority(soa, spans, cap, qkey, zone,
+                                                                       question_end, do)
+        if rendered is None:
+            return None
+        count, body = rendered
+        if tcp:
+            size = TCP_MAX
+        elif edns:
+            size = MIN_PAYLOAD if payload < MIN_PAYLOAD else (payload if payload < ADVERTISED_PAYLOAD
+                                                              else ADVERTISED_PAYLOAD)
+        else:
+            size = MIN_PAYLOAD
+        if len(body) > size - question_end - 4 - (11 if edns else 0):
+            return None  # TC=1: the slow path writes that
+        response_flags = _QR | _RA | _RD | rcode
+        if do or flags & _AD:
+            response_flags |= _AD  # SECURE, and the client understands AD (RFC 6840 §5.7)
+        self.answered += 1
+        return b"".join((wire[:2], _FLAGS_COUNTS.pack(response_flags, 1, 0, count, 1 if edns else 0),
+                         wire[12:question_end + 4], body, _OPT_DO if do else _OPT_PLAIN if edns else b""))
+
+
+    def _answer_nsec(self, chain: Chain, qkey: Key, qtype: int, depth: int, mono: float, floor: float,
+                     now: float) -> tuple[list[Span], int, int, bool, float] | None:
+        """deny_from_cache over the mirrored NSEC spans: (spans, proof TTL, rcode, whether the
+        plain name-below-the-apex shape applies, soonest expiry), or None (the slow way)."""
         if (chain.trust_checked <= floor or chain.trust_expires <= now) \
                 and not self._trusted(chain, mono, floor, now):
             return None
@@ -628,49 +759,7 @@ class Denials:
                 if ttl is None:
                     return None
                 rcode = 0
-        soa = chain.soa
-        if soa is None or soa.checked <= floor or soa.entry.expires <= now \
-                or cache.near_expiry(soa.entry, now):
-            soa = self._soa(chain, mono, floor, now)
-            if soa is None:
-                return None
-        left = int(soonest - now)  # cache.remaining of the soonest to expire
-        cap = left if left < ttl else ttl
-        if cap < 0:
-            cap = 0
-        # The authority section is a function of the SOA, the TTL, where the question's name ends
-        # (compression pointers) and, with DO, of the spans and the labels each owner shares with
-        # the name (all of them just the apex's, for the plain case): rendered once per those.
-        if not do:
-            template_key = (soa, cap, question_end)
-        else:
-            shared = None if plain else tuple(_common(span.key, qkey, len(zone)) for span in spans)
-            template_key = (tuple(spans), soa, cap, question_end, shared)
-        rendered = chain.templates.get(template_key, _UNKNOWN)
-        if rendered is _UNKNOWN:
-            if len(chain.templates) >= MEMO_SETS:
-                chain.templates.clear()
-            rendered = chain.templates[template_key] = self._authority(soa, spans, cap, qkey, zone,
-                                                                       question_end, do)
-        if rendered is None:
-            return None
-        count, body = rendered
-        if tcp:
-            size = TCP_MAX
-        elif edns:
-            size = MIN_PAYLOAD if payload < MIN_PAYLOAD else (payload if payload < ADVERTISED_PAYLOAD
-                                                              else ADVERTISED_PAYLOAD)
-        else:
-            size = MIN_PAYLOAD
-        if len(body) > size - question_end - 4 - (11 if edns else 0):
-            return None  # TC=1: the slow path writes that
-        response_flags = _QR | _RA | _RD | rcode
-        if do or flags & _AD:
-            response_flags |= _AD  # SECURE, and the client understands AD (RFC 6840 §5.7)
-        self.answered += 1
-        return b"".join((wire[:2], _FLAGS_COUNTS.pack(response_flags, 1, 0, count, 1 if edns else 0),
-                         wire[12:question_end + 4], body, _OPT_DO if do else _OPT_PLAIN if edns else b""))
-
+        return spans, ttl, rcode, plain, soonest
 
     @staticmethod
     def _authority(soa: _Soa, spans: list[Span], cap: int, qkey: Key, zone: Key, question_end: int,
