@@ -12,12 +12,14 @@ entries expire or are flushed."""
 
 from __future__ import annotations
 
+import bisect
 import collections
 import itertools
 import random
 import string
 import time
 
+import dns.dnssec
 import dns.flags
 import dns.message
 import dns.name
@@ -72,9 +74,14 @@ class Service:
         return dict(received)
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
+@pytest.fixture(scope="module", params=["nsec", "nsec3"])
+def service(request, tmp_path_factory):
     fed = F.build(now=time.time())  # a real process validates against the real clock
+    if request.param == "nsec3":
+        from support.nsec3_chain import to_nsec3
+        for zone in ("cid.", "cmcc.cid.", ZONE):
+            to_nsec3(fed.zones[zone], [fed.keys[zone]], opt_out=zone == "cid.",
+                     inception=int(fed.now - 3600), expiration=int(fed.now + 10 * 86400))
     work = tmp_path_factory.mktemp("aggressive")
     anchor = work / "anchor.key"
     anchor.write_text(fed.anchor_text)
@@ -95,14 +102,15 @@ def random_label(rng: random.Random) -> str:
     return "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(12))
 
 
-def assert_secure_nxdomain(response: dns.message.Message, name: str, do: bool) -> None:
+def assert_secure_nxdomain(response: dns.message.Message, name: str, do: bool,
+                           denial: int = dns.rdatatype.NSEC) -> None:
     assert response.rcode() == dns.rcode.NXDOMAIN, (name, response)
     assert response.flags & dns.flags.AD, (name, response)
     assert not response.answer
     kinds = {(r.rdtype, r.covers) for r in response.authority}
     assert (dns.rdatatype.SOA, 0) in kinds and response.authority[0].name == N(ZONE)
     if do:  # the proof, for a validator downstream (RFC 4035 §3.1.3.2)
-        assert {(dns.rdatatype.NSEC, 0), (dns.rdatatype.RRSIG, dns.rdatatype.NSEC),
+        assert {(denial, 0), (dns.rdatatype.RRSIG, denial),
                 (dns.rdatatype.RRSIG, dns.rdatatype.SOA)} <= kinds, response
     else:
         assert kinds == {(dns.rdatatype.SOA, 0)}, response
@@ -112,34 +120,47 @@ def test_random_names_cost_at_most_one_query_per_nsec_span_then_none(service):
     fed = service.fed
     bj = fed.addresses[ZONE]
     zone = fed.zones[ZONE]
-    owners = sorted(name for name, node in zone.nodes.items()
-                    if node.get_rdataset(1, dns.rdatatype.NSEC) is not None)
+    hashed = any(node.get_rdataset(1, dns.rdatatype.NSEC3) is not None for node in zone.nodes.values())
+    denial = dns.rdatatype.NSEC3 if hashed else dns.rdatatype.NSEC
+    owners = sorted(name for name, node in zone.nodes.items() if node.get_rdataset(1, denial) is not None)
     spans = len(owners)
     warm = service.ask(f"pool-7.{ZONE}", "A", do=True)  # delegations and keys in place
     assert warm.rcode() == dns.rcode.NOERROR and warm.flags & dns.flags.AD
 
+    def check(name: str, rdtype: str, do: bool) -> None:
+        assert_secure_nxdomain(service.ask(name, rdtype, do=do), name, do, denial)
+
     rng = random.Random(7)
     before = service.upstream()
     for i in range(200):
-        name = f"{random_label(rng)}.{ZONE}"
-        assert_secure_nxdomain(service.ask(name, rng.choice(["A", "SVCB", "TXT"]), do=i % 2 == 0), name, i % 2 == 0)
+        check(f"{random_label(rng)}.{ZONE}", rng.choice(["A", "SVCB", "TXT"]), i % 2 == 0)
     first = service.upstream()
     assert first.get(bj, 0) - before.get(bj, 0) <= spans, (first, before, spans)
 
-    # The whole chain cached: one name inside every span the single-label names fall in (the
-    # apex's, then each owner's first label followed by "0", just after it in canonical order).
+    # The whole chain cached: one name inside every span the single-label names fall in. NSEC:
+    # the apex's, then each owner's first label followed by "0", just after it in canonical
+    # order. NSEC3: a random label whose hash falls in each span of the hashed chain.
     apex = N(ZONE)
-    for owner in owners:
-        label = "0" if owner == apex else owner.relativize(apex).labels[-1].decode() + "0"
-        name = f"{label}.{ZONE}"
-        assert_secure_nxdomain(service.ask(name, "A", do=True), name, True)
+    if hashed:
+        import base64
+        starts = sorted(base64.b32hexdecode(o.labels[0].upper()) for o in owners)
+        found: dict[int, str] = {}
+        while len(found) < spans:
+            label = random_label(rng)
+            digest = base64.b32hexdecode(dns.dnssec.nsec3_hash(f"{label}.{ZONE}", b"", 0, 1))
+            if any(digest == s_ for s_ in starts):
+                continue
+            found.setdefault(bisect.bisect_right(starts, digest) - 1, label)  # -1: the wrapping span
+        labels = list(found.values())
+    else:
+        labels = ["0" if owner == apex else owner.relativize(apex).labels[-1].decode() + "0" for owner in owners]
+    for label in labels:
+        check(f"{label}.{ZONE}", "A", True)
     cached = service.upstream()
     assert cached.get(bj, 0) - before.get(bj, 0) <= spans, (cached, before, spans)
 
     for i in range(50):
-        name = f"{random_label(rng)}.{ZONE}"
-        assert_secure_nxdomain(service.ask(name, rng.choice(["A", "AAAA", "SVCB", "TXT", "MX"]), do=i % 2 == 1),
-                               name, i % 2 == 1)
+        check(f"{random_label(rng)}.{ZONE}", rng.choice(["A", "AAAA", "SVCB", "TXT", "MX"]), i % 2 == 1)
     assert service.upstream() == cached  # no server was asked anything
 
 
