@@ -332,3 +332,19 @@ async def test_nsec3_denials_and_wildcards_carry_their_proofs(fed_nsec3):
         assert any(r.rdtype == nsec3 for r in wild.authority)
         unsigned = await udp(s.addr, query("pool-1.open.cid.", "A", do=True))
         assert unsigned.rcode() == dns.rcode.NOERROR and not unsigned.flags & dns.flags.AD and unsigned.answer
+
+
+async def test_rrsig_queries_are_answered_from_the_cache_without_ad(fed):
+    """QTYPE RRSIG (spec/service.md §2): REFUSED with an EDE until an RRset of the name is cached,
+    then the cached RRsets' signatures, never with AD (as Unbound gives them out)."""
+    async with _Service(fed) as s:
+        first = await udp(s.addr, query("pool-7.bj.cmcc.cid.", "RRSIG", do=True))
+        assert first.rcode() == dns.rcode.REFUSED
+        assert any(o.otype == 15 for o in first.options)  # EDE
+        await udp(s.addr, query("pool-7.bj.cmcc.cid.", "A", do=True))
+        await udp(s.addr, query("pool-7.bj.cmcc.cid.", "AAAA", do=True))
+        again = await tcp(s.addr, query("pool-7.bj.cmcc.cid.", "RRSIG", do=True))
+        assert again.rcode() == dns.rcode.NOERROR and not again.flags & dns.flags.AD
+        covered = {r.covers for r in again.answer if r.rdtype == dns.rdatatype.RRSIG}
+        assert {dns.rdatatype.A, dns.rdatatype.AAAA} <= covered
+        assert all(r.rdtype == dns.rdatatype.RRSIG for r in again.answer)

@@ -86,6 +86,7 @@ class Cache:
         # included). Front ends that mirror denials (service/denial.py) compare it.
         self.denial_version = 0
         self._dnames = 0  # DNAME RRsets held: when none, no ancestor needs looking at
+        self._types: set[int] = set()  # RR types ever stored as RRsets (rrsets_at looks these up)
 
     def _key(self, name: dns.name.Name) -> bytes | tuple:
         """The cache key of ``name``, one shared object per name (an identifier's A, SVCB and
@@ -278,6 +279,7 @@ class Cache:
         # The RRSIGs' owner is the RRset's (RFC 4034 §3): stored once, the key's or spelling.
         wire = pack((rrset, rrsigs, *proof), name)
         key = (RRSET, name_key, self._int(rrset.rdtype))
+        self._types.add(key[2])
         entry = RRsetEntry(key, spelling, status, self._why(why, name), self.clock() + ttl, self._int(ttl),
                            self._int(_estimate(wire, rrset, rrsigs, *proof)), wire)
         self._store(key, entry)
@@ -330,6 +332,12 @@ class Cache:
                 if self.get_rrset(name, DNAME_TYPE) is not None:
                     return True
         return False
+
+    def rrsets_at(self, name: dns.name.Name) -> list[RRsetEntry]:
+        """The fresh RRsets cached at ``name``, of every type (for RRSIG queries)."""
+        key = _nkey(name)
+        found = (self._get((RRSET, key, rdtype)) for rdtype in sorted(self._types))
+        return [entry for entry in found if entry is not None]
 
     def get_stale_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
         """Fresh or expired-but-servable (never bogus) data, for serve-stale."""

@@ -54,8 +54,9 @@ _RR_FIXED = struct.Struct("!HHIH")
 RRSIG, NSEC, NSEC3, SOA = dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.SOA
 _FORMERR_QTYPES = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY})
 _REFUSED_QTYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})  # zone transfers: ask the primary
-# ANY, RRSIG, MAILA/MAILB: no single RRset a validator can vouch for (RFC 8482 lets us decline ANY).
-_NOTIMP_QTYPES = frozenset({dns.rdatatype.ANY, RRSIG, dns.rdatatype.MAILA, dns.rdatatype.MAILB})
+# ANY, MAILA/MAILB: no single RRset a validator can vouch for (RFC 8482 lets us decline ANY).
+# RRSIG is answered from the cache (rrsig_response).
+_NOTIMP_QTYPES = frozenset({dns.rdatatype.ANY, dns.rdatatype.MAILA, dns.rdatatype.MAILB})
 _NEGATIVE_PROOF = frozenset({SOA, NSEC, NSEC3})  # what a negative answer's authority section holds
 # RFC 8914 §4 info-codes. Texts are cut to fit small UDP responses.
 _EDE = 15
@@ -259,3 +260,20 @@ def _opt_record(ext_rcode: int, do: bool, ede: tuple[int, str] | None) -> bytes:
         rdata = struct.pack("!HHH", _EDE, 2 + len(extra), code) + extra
     ttl = (ext_rcode << 24) | (int(dns.flags.DO) if do else 0)
     return b"\x00" + _RR_FIXED.pack(dns.rdatatype.OPT, ADVERTISED_PAYLOAD, ttl, len(rdata)) + rdata
+
+
+EDE_PROHIBITED = 18  # RFC 8914 §4.19
+
+
+def rrsig_response(request: Request, cache) -> bytes:
+    """QTYPE RRSIG: the signatures of the RRsets cached at the name, without AD — RRSIGs are
+    validated together with the RRsets they cover (RFC 4035 §5.3), never on their own — as
+    Unbound hands them out; REFUSED when none is cached (we do not go and fetch signatures
+    nobody asked the data of). Bogus RRsets' signatures are never given."""
+    entries = [e for e in cache.rrsets_at(request.query.qname)
+               if e.rrsigs is not None and e.status is not Status.BOGUS]
+    if not entries:
+        return _render(request, _base_flags(request) | dns.rcode.REFUSED, dns.rcode.REFUSED, [], [],
+                       (EDE_PROHIBITED, "RRSIG is answered from the cache only: ask for the type with DO"))
+    answer = [(e.rrsigs, cache.remaining(e)) for e in entries]
+    return _render(request, _base_flags(request), dns.rcode.NOERROR, answer, [])

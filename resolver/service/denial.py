@@ -59,8 +59,8 @@ _NS, _SOA, _DS, _CNAME, _DNAME = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdata
                                   dns.rdatatype.DNAME)
 _NSEC, _NSEC3, _RRSIG, _OPT = dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.RRSIG, dns.rdatatype.OPT
 # Question types the slow path treats specially: FORMERR/REFUSED/NOTIMP (answer.read_query), DS
-# (denied from the parent's chain), CNAME (its own precedence rules).
-_SLOW_QTYPES = (_answer._FORMERR_QTYPES | _answer._REFUSED_QTYPES | _answer._NOTIMP_QTYPES) | {_DS, _CNAME}
+# (denied from the parent's chain), CNAME (its own precedence rules), RRSIG (from the cache only).
+_SLOW_QTYPES = (_answer._FORMERR_QTYPES | _answer._REFUSED_QTYPES | _answer._NOTIMP_QTYPES) | {_DS, _CNAME, _RRSIG}
 _QR, _RD, _RA, _AD, _CD = 0x8000, 0x0100, 0x0080, 0x0020, 0x0010
 _OPCODE_BITS = 0x7800
 _NXDOMAIN = 3

@@ -23,7 +23,7 @@ import dns.rdatatype
 
 from ..client import Resolver
 from ..serving import DROPPED, LATER, TCP_IDLE_TIMEOUT, DnsServer, Handled, Reply, ResponseDict
-from .answer import Request, error, read_query, respond, soa_wanted
+from .answer import Request, error, read_query, respond, rrsig_response, soa_wanted
 from .denial import Denials
 from .responses import ResponseCache
 
@@ -88,6 +88,8 @@ class RecursiveServer(DnsServer):
         cached = cache.get(key)  # filled while this request waited for its turn
         if cached is not None:
             return struct.pack("!H", request.query.qid) + cached
+        if request.query.qtype == dns.rdatatype.RRSIG:
+            return rrsig_response(request, self.resolver.cache)
         try:
             lookup = await self.resolver.lookup(request.query.qname, request.query.qtype, cd=request.cd)
             zone = soa_wanted(lookup)
