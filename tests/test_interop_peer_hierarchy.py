@@ -45,13 +45,15 @@ ZONES = {
 }
 
 
-def _sign_all(workdir: Path) -> dict[str, Path]:
+def _sign_all(workdir: Path, leaf_algorithm: list[str] | None = None) -> dict[str, Path]:
     """Sign children first so each parent can include its child's dsset."""
     keydir = workdir / "keys"
     keydir.mkdir()
     signed: dict[str, Path] = {}
     for zone in ("r.op.cid.", "op.cid.", "cid."):
         address, alg, body = ZONES[zone]
+        if zone == "r.op.cid." and leaf_algorithm is not None:
+            alg = leaf_algorithm
         run(["dnssec-keygen", "-q", "-K", str(keydir), *alg, "-f", "KSK", "-n", "ZONE", zone])
         lines = [f"$ORIGIN {zone}", "$TTL 300",
                  "@ SOA ns1 hostmaster 1 3600 600 86400 60", "@ NS ns1", f"ns1 A {address}", *body]
@@ -127,3 +129,19 @@ def test_trust_anchor_from_dsset_is_accepted(tmp_path: Path, digest: str) -> Non
     (tmp_path / "ta.ds").write_text(ds)
     anchor = TrustAnchor.load(tmp_path / "ta.ds")
     assert [str(z) for z in anchor.zones] == ["cid."]
+
+
+@pytest.mark.parametrize("algorithm", [["-a", "RSASHA512", "-b", "2048"], ["-a", "ECDSAP384SHA384"], ["-a", "ED448"]])
+def test_leaf_signed_with_other_validator_algorithms_is_secure(tmp_path: Path, algorithm: list[str]) -> None:
+    """RSA/SHA-512 (10) is a MUST for validators (RFC 8624 §3.1); ECDSA P-384 (14) and Ed448 (16)
+    are accepted too: a leaf zone signed with each by BIND validates end to end."""
+    signed = _sign_all(tmp_path, algorithm)
+    anchor = tmp_path / "keys" / "dsset-cid."
+    port = free_port(NSD_ADDR)
+    nsd_zones = {"cid.": signed["cid."], "r.op.cid.": signed["r.op.cid."]}
+    with peer_servers.knot(tmp_path / "knot", KNOT_ADDR, port, {"op.cid.": signed["op.cid."]}):
+        with peer_servers.nsd(tmp_path / "nsd", NSD_ADDR, port, nsd_zones):
+            code, result = _resolve("cid:gpu-1.r.op.cid", port, anchor)
+            assert (code, result["status"]) == (0, "secure"), result
+            missing_code, missing = _resolve("cid:gpu-2.r.op.cid", port, anchor)
+            assert (missing["rcode"], missing["status"], missing_code) == ("NXDOMAIN", "secure", 1)
