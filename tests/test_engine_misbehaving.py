@@ -341,3 +341,32 @@ def test_forged_dname_is_bogus_and_the_unsigned_cname_never_trusted(fed):
         return response
     result, _, _ = run(fed, "pool-7.here.bj.cmcc.cid.", scripts=dict.fromkeys(BJ_SERVERS, redirect))
     assert result.status is Status.SECURE and [rd.address for rd in result.rrset] == ["192.0.2.7"]
+
+
+# --- one server with a broken copy: the others are asked (Unbound's "blacklist and retry") --------------
+
+@pytest.mark.parametrize("qname,qtype", [("pool-7.bj.cmcc.cid.", "A"), ("nope.bj.cmcc.cid.", "A"),
+                                         ("pool-7.bj.cmcc.cid.", "TXT")])
+def test_a_server_with_a_forged_copy_is_passed_over(fed, qname, qtype):
+    def forged(query, response):
+        sections = (response.answer, response.authority)
+        for section in sections:
+            section[:] = [flip_signature_byte(r) if r.rdtype == RRSIG and r.covers != dns.rdatatype.DNSKEY else r
+                          for r in section]
+        return response
+    result, asked, net = run(fed, qname, qtype, scripts={"127.0.0.4": forged})
+    assert result.status is Status.SECURE, result.why
+    asked_for = [s[0][0] for s in net.sent if s[1] == qname]
+    assert asked_for[0] == "127.0.0.4" and len(asked_for) == 2, asked_for  # never-measured servers: referral order
+    assert any("failed validation" in str(e) for e in result.trace)
+
+
+def test_every_server_forged_stays_bogus_and_bounded(fed):
+    def forged(query, response):
+        response.answer = [flip_signature_byte(r) if r.rdtype == RRSIG and r.covers == A else r
+                           for r in response.answer]
+        return response
+    result, _, net = run(fed, "pool-7.bj.cmcc.cid.", scripts=dict.fromkeys(BJ_SERVERS, forged))
+    assert result.status is Status.BOGUS and result.rcode == "SERVFAIL"
+    to_pool7 = [s for s in net.sent if s[1] == "pool-7.bj.cmcc.cid."]
+    assert len(to_pool7) <= 3  # the first try and at most MAX_BOGUS_RETRIES more

@@ -54,6 +54,7 @@ from .validate import (DENIAL_TYPES, Check, check_dnskeys, check_rrset, nsec_sho
 MAX_CNAME = 8
 MAX_REFERRALS = 16
 MAX_NS_LOOKUPS = 3  # NS names resolved per referral without glue (bounds amplification)
+MAX_BOGUS_RETRIES = 2  # other servers asked after answers that failed validation, per question
 
 DS, DNSKEY, CNAME, DNAME = dns.rdatatype.DS, dns.rdatatype.DNSKEY, dns.rdatatype.CNAME, dns.rdatatype.DNAME
 _Gen = Generator[Send, Any, Any]
@@ -148,6 +149,7 @@ class Engine(Surface, Upstream):
         self._referral_ds: dict[dns.name.Name, tuple[dns.name.Name, Scrubbed]] = {}  # child → (parent, referral)
         self._glueless: dict[dns.name.Name, list[dns.name.Name]] = {}  # zone → NS names that came without glue
         self._fallback: dict[dns.name.Name, list[Server]] = {}  # zone → servers found by _more_servers
+        self._answered_by: Server | None = None  # the server whose reply _ask returned last
         self._active: set[tuple[dns.name.Name, int]] = set()
         self._trust_active: set[dns.name.Name] = set()
         # Prefetch: cache hits in their last 10 % of TTL are noted in ``prefetch`` for the
@@ -231,6 +233,7 @@ class Engine(Surface, Upstream):
         zone, servers = self._closest_servers(name, qtype)
         qmin = Minimiser(name, qtype, self.qname_minimisation)
         referrals = 0
+        bogus_from: set[Server] = set()  # servers whose answer to this question failed validation
         for _ in range(MAX_REFERRALS + MAX_MINIMISE_COUNT + 1):
             self._prefetch_keys(zone, servers)  # concurrent mode: its keys come with the next query
             ask_name, _type, minimised = qmin.next(zone)
@@ -248,6 +251,7 @@ class Engine(Surface, Upstream):
                     break
                 continue
             msg, kind = yield from self._ask(zone, servers, name, qtype, depth)
+            answered_by = self._answered_by  # (validation below may ask other servers)
             if kind is Kind.REFERRAL:
                 zone, servers = yield from self._follow_referral(zone, msg, name, depth)
                 referrals += 1
@@ -262,6 +266,10 @@ class Engine(Surface, Upstream):
                 dname = dname_for(msg, name)
                 rrsigs = msg.sigs("answer", dname)
                 check = yield from self._validate_positive(zone, dname, rrsigs, msg, depth)
+                retry = self._other_servers_after_bogus(zone, servers, check, bogus_from, answered_by)
+                if retry is not None:
+                    servers = retry
+                    continue
                 ttl = min(dname.ttl, check.ttl) if check.ttl is not None else dname.ttl
                 self.cache.put_rrset(dname, rrsigs, check.status, check.why, ttl)
                 self._verdict(dname.name, DNAME, "NOERROR", check)
@@ -273,6 +281,10 @@ class Engine(Surface, Upstream):
                 rrset = msg.find("answer", name, qtype if kind is Kind.ANSWER else CNAME)
                 rrsigs = msg.sigs("answer", rrset)
                 check = yield from self._validate_positive(zone, rrset, rrsigs, msg, depth)
+                retry = self._other_servers_after_bogus(zone, servers, check, bogus_from, answered_by)
+                if retry is not None:
+                    servers = retry
+                    continue
                 ttl = min(rrset.ttl, check.ttl) if check.ttl is not None else rrset.ttl
                 proof = _wildcard_proof(rrset, rrsigs, msg)
                 self.cache.put_rrset(rrset, rrsigs, check.status, check.why, ttl, proof=proof)
@@ -281,6 +293,10 @@ class Engine(Surface, Upstream):
                     yield from self._cache_chain_rest(zone, rrset, msg, depth)
                 return _Step(kind, check.status, check.why, ttl, rrset, rrsigs, authority=proof)
             check = yield from self._validate_negative(zone, name, qtype, kind, msg, depth)
+            retry = self._other_servers_after_bogus(zone, servers, check, bogus_from, answered_by)
+            if retry is not None:
+                servers = retry
+                continue
             ttl = _negative_ttl(msg)
             rcode = "NXDOMAIN" if kind is Kind.NXDOMAIN else "NOERROR"
             self.cache.put_negative(name, qtype, rcode, msg.authority, check.status, check.why, ttl)
@@ -481,6 +497,24 @@ class Engine(Surface, Upstream):
         unique = tuple(dict.fromkeys(servers))
         self.cache.put_delegation(child, unique, tuple(targets), ns_rrset.ttl)
         return child, unique
+
+    def _other_servers_after_bogus(self, zone: dns.name.Name, servers, check: Check, bogus_from: set[Server],
+                                   answered_by: Server | None) -> tuple[Server, ...] | None:
+        """After an answer that failed validation while the zone's keys are trusted, the zone's
+        other servers (one of several may serve a broken or forged copy: Unbound's "blacklist
+        and retry"), at most MAX_BOGUS_RETRIES times per question; None: keep the verdict."""
+        if check.status is not Status.BOGUS or self.checking_disabled or answered_by is None:
+            return None
+        trust = self.cache.get_trust(zone)
+        if trust is None or trust.status is not Status.SECURE or len(bogus_from) >= MAX_BOGUS_RETRIES:
+            return None
+        bogus_from.add(answered_by)
+        others = tuple(s for s in servers if s not in bogus_from)
+        if not others:
+            return None
+        self.trace.append(ev.ServerFailed(answered_by, f"answer failed validation ({check.why}): "
+                                          "asking another server of the zone"))
+        return others
 
     def _more_servers(self, zone: dns.name.Name, tried: set[Server], depth: int) -> _Gen:
         """Addresses of ``zone``'s name servers that came without glue, looked up now because

@@ -214,6 +214,7 @@ class Upstream:
                 msg = scrub(payload, zone, qname)
                 kind = classify(msg, zone, qname, qtype)
                 if kind is not Kind.LAME:
+                    self._answered_by = server
                     return msg, kind
                 reason = "lame (no answer, referral or proof for the question)"
             failures.append(f"{_addr(server)} {reason}")
