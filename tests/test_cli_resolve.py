@@ -105,11 +105,8 @@ def _nsec3_federation(break_chain: bool = False):
     import dns.name
     import dns.rdatatype
 
-    from support.nsec3_chain import to_nsec3
-    fed = F.build(now=time.time())
-    for zone in ("cid.", "cmcc.cid.", "bj.cmcc.cid."):
-        to_nsec3(fed.zones[zone], [fed.keys[zone]], opt_out=zone == "cid.",
-                 inception=int(fed.now - 3600), expiration=int(fed.now + 10 * 86400))
+    from support.nsec3_chain import nsec3_federation
+    fed = nsec3_federation(F.build(now=time.time()))
     if break_chain:  # delete the NSEC3 whose span holds the hash of nope.bj.cmcc.cid.
         zone = fed.zones["bj.cmcc.cid."]
         target = base64.b32hexdecode(dns.dnssec.nsec3_hash("nope.bj.cmcc.cid.", b"", 0, 1))

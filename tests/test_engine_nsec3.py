@@ -25,7 +25,7 @@ from resolver.engine.cache import Cache
 from resolver.engine.engine import Engine
 from resolver.status import Status
 from support import federation as F
-from support.nsec3_chain import to_nsec3
+from support.nsec3_chain import nsec3_federation
 from support.signing import flip_signature_byte
 
 N = dns.name.from_text
@@ -34,11 +34,7 @@ SECURE, INSECURE, BOGUS = Status.SECURE, Status.INSECURE, Status.BOGUS
 
 
 def build(*, optout=("cid.",), iterations=0, salt=b""):
-    fed = F.build()
-    for zone in ("cid.", "cmcc.cid.", "bj.cmcc.cid."):
-        to_nsec3(fed.zones[zone], [fed.keys[zone]], salt=salt, iterations=iterations if zone == "bj.cmcc.cid." else 0,
-                 opt_out=zone in optout, inception=int(fed.now - 3600), expiration=int(fed.now + 10 * 86400))
-    return fed
+    return nsec3_federation(F.build(), opt_out=optout, salt=salt, iterations={"bj.cmcc.cid.": iterations})
 
 
 @pytest.fixture(scope="module")

@@ -306,12 +306,8 @@ async def test_port_zero_binds_udp_and_tcp_on_one_port(fed):
 
 @pytest.fixture(scope="module")
 def fed_nsec3():
-    from support.nsec3_chain import to_nsec3
-    fed = F.build(now=time.time())
-    for zone in ("cid.", "cmcc.cid.", "bj.cmcc.cid."):
-        to_nsec3(fed.zones[zone], [fed.keys[zone]], opt_out=zone == "cid.",
-                 inception=int(fed.now - 3600), expiration=int(fed.now + 10 * 86400))
-    return fed
+    from support.nsec3_chain import nsec3_federation
+    return nsec3_federation(F.build(now=time.time()))
 
 
 async def test_nsec3_denials_and_wildcards_carry_their_proofs(fed_nsec3):

@@ -17,15 +17,14 @@ what the canonical wire form used for hashing is made of (RFC 5155 §5, RFC 4034
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
-import hashlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import dns.name
 import dns.rdatatype
+
+from ..dnssec.nsec3 import digest_wire, owner_digest
 
 if TYPE_CHECKING:
     from .store import NodeData
@@ -50,33 +49,13 @@ def wire_of(key: Key) -> bytes:
 
 
 def digest(key: Key, salt: bytes, iterations: int) -> bytes:
-    """RFC 5155 §5: IH(salt, owner, iterations) with SHA-1 over the canonical owner name.
-
-    The same value as dnspython's ``dns.dnssec.nsec3_hash`` (base32hex-decoded), which the tests
-    use as the oracle; ``key`` must already be lower-cased (RFC 4034 §6.2: ASCII letters only).
-    """
-    value = hashlib.sha1(wire_of(key) + salt).digest()
-    for _ in range(iterations):
-        value = hashlib.sha1(value + salt).digest()
-    return value
+    """RFC 5155 §5 over the canonical owner name; ``key`` must already be lower-cased (RFC 4034
+    §6.2: ASCII letters only)."""
+    return digest_wire(wire_of(key), salt, iterations)
 
 
 def name_digest(name: dns.name.Name, salt: bytes, iterations: int) -> bytes:
     return digest(key_of(name), salt, iterations)
-
-
-def b32(value: bytes) -> str:
-    """A digest as the (lower-case, unpadded) base32hex label of an NSEC3 owner name."""
-    return base64.b32hexencode(value).decode("ascii").rstrip("=").lower()
-
-
-def owner_digest(label: bytes) -> bytes | None:
-    """The digest that a hashed owner label spells (base32hex, any case), or None."""
-    text = label.upper()
-    try:
-        return base64.b32hexdecode(text + b"=" * (-len(text) % 8))
-    except (binascii.Error, ValueError):
-        return None
 
 
 def chain_params(nsec3param) -> list[Params]:

@@ -27,7 +27,8 @@ import dns.name
 import dns.rdatatype
 import dns.zone
 
-from .nsec3 import OPT_OUT, SHA1, Key, b32, digest, key_of, owner_digest, params_of
+from ..dnssec.nsec3 import b32, owner_digest
+from .nsec3 import OPT_OUT, SHA1, Key, digest, key_of, params_of
 
 NSEC3 = dns.rdatatype.NSEC3
 NSEC3PARAM = dns.rdatatype.NSEC3PARAM

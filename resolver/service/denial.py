@@ -471,15 +471,18 @@ class Denials:
             return False
         if self.cache.nsec3_params(chain.zone) is not None:
             return False  # NSEC3 records of the zone would join the proof (deny_from_cache): not here
-        ancestor = chain.zone
-        while True:  # a DNAME cached at or above the apex rewrites every name below (RFC 6672 §3.2)
-            if self.cache.get_rrset(ancestor, _DNAME) is not None:
-                return False
-            if ancestor == dns.name.root:
-                break
-            ancestor = ancestor.parent()
+        if self._dname_at_or_above(chain.zone):  # it rewrites every name below (RFC 6672 §3.2)
+            return False
         chain.trust_checked, chain.trust_expires = mono, trust.expires
         return True
+
+    def _dname_at_or_above(self, zone: dns.name.Name) -> bool:
+        while True:
+            if self.cache.get_rrset(zone, _DNAME) is not None:
+                return True
+            if zone == dns.name.root:
+                return False
+            zone = zone.parent()
 
     def _trusted_nsec3(self, chain: Chain, mono: float, now: float) -> bool:
         """As _trusted, for a zone whose cached chain is NSEC3 only: its keys SECURE, its NSEC3
@@ -494,13 +497,8 @@ class Denials:
             chain.nsec3 = Nsec3Chain(chain.zone, params)
             chain.nsec3_spans.clear()
             chain.templates.clear()
-        ancestor = chain.zone
-        while True:
-            if self.cache.get_rrset(ancestor, _DNAME) is not None:
-                return False
-            if ancestor == dns.name.root:
-                break
-            ancestor = ancestor.parent()
+        if self._dname_at_or_above(chain.zone):  # it rewrites every name below (RFC 6672 §3.2)
+            return False
         chain.trust_checked, chain.trust_expires = mono, trust.expires
         return True
 

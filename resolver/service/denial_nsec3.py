@@ -14,12 +14,10 @@ NODATA, a zone with NSEC records cached too — goes the slow way.
 
 from __future__ import annotations
 
-import hashlib
-
 import dns.name
 import dns.rdatatype
 
-from ..dnssec.nsec3 import MAX_ITERATIONS, nsec3_digest, usable_nsec3s
+from ..dnssec.nsec3 import MAX_ITERATIONS, digest_wire, nsec3_digest, usable_nsec3s
 
 _SOA, _NS, _DNAME = dns.rdatatype.SOA, dns.rdatatype.NS, dns.rdatatype.DNAME
 
@@ -39,11 +37,7 @@ class Nsec3Chain:
 
     def digest(self, name_wire: bytes) -> bytes:
         """RFC 5155 §5 over a name's canonical (lower-case) wire form."""
-        salt = self.salt
-        digest = hashlib.sha1(name_wire + salt).digest()
-        for _ in range(self.iterations):
-            digest = hashlib.sha1(digest + salt).digest()
-        return digest
+        return digest_wire(name_wire, self.salt, self.iterations)
 
 
 class Nsec3Facts:

@@ -128,3 +128,13 @@ def _sign_into(zone: dns.zone.Zone, owner: dns.name.Name, rdataset: dns.rdataset
 
 def _abs(origin: dns.name.Name, n: dns.name.Name) -> dns.name.Name:
     return n if n.is_absolute() else n.derelativize(origin)
+
+
+def nsec3_federation(fed, *, opt_out=("cid.",), salt: bytes = b"", iterations: dict[str, int] | None = None):
+    """The signed test federation (support/federation.py) with cid., cmcc.cid. and bj.cmcc.cid.
+    turned into NSEC3 zones, in place; ``opt_out``: the zones whose chains use opt-out (cid.
+    by default, so its unsigned child open.cid. has no NSEC3); ``iterations``: per zone."""
+    for zone in ("cid.", "cmcc.cid.", "bj.cmcc.cid."):
+        to_nsec3(fed.zones[zone], [fed.keys[zone]], salt=salt, iterations=(iterations or {}).get(zone, 0),
+                 opt_out=zone in opt_out, inception=int(fed.now - 3600), expiration=int(fed.now + 10 * 86400))
+    return fed
