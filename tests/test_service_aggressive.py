@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextlib
 import itertools
 import random
 import string
@@ -291,15 +292,23 @@ class FastAndSlow:
         return got, want
 
 
-@pytest.fixture
-async def fast_and_slow():
-    fed = F.build(now=NOW)
+@contextlib.asynccontextmanager
+async def fast_and_slow_over(fed):
+    """FastAndSlow over ``fed`` served by our authoritative servers on loopback."""
     clock, mono = [float(NOW)], [1000.0]
     async with F.serving(fed) as port:
         resolver = Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, clock=lambda: clock[0])
         server = RecursiveServer(resolver, [("127.0.0.1", 0)], clock=lambda: mono[0])
-        yield FastAndSlow(server, clock, mono)
-        await resolver.close()
+        try:
+            yield FastAndSlow(server, clock, mono)
+        finally:
+            await resolver.close()
+
+
+@pytest.fixture
+async def fast_and_slow():
+    async with fast_and_slow_over(F.build(now=NOW)) as fs:
+        yield fs
 
 
 def variants(rng: random.Random, name: str):

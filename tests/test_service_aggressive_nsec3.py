@@ -19,7 +19,7 @@ from resolver.dnssec import nsec3 as n3
 from resolver.service.denial_nsec3 import Nsec3Chain, Nsec3Facts, prove_apex_child_nxdomain
 from resolver.status import Status
 from support.nsec3_chain import nsec3_chain
-from test_service_aggressive import FastAndSlow, random_label, variants
+from test_service_aggressive import fast_and_slow_over, random_label, variants
 
 N = dns.name.from_text
 ZONE = "bj.cmcc.cid."
@@ -98,18 +98,11 @@ def test_decision_refuses_a_matching_hash_and_parent_side_apex_records():
 
 @pytest.fixture
 async def fast_and_slow_nsec3():
-    from resolver import Resolver
-    from resolver.service import RecursiveServer
     from support import federation as F
     from support.nsec3_chain import nsec3_federation
     from support.signing import NOW
-    fed = nsec3_federation(F.build(now=NOW))
-    clock, mono = [float(NOW)], [1000.0]
-    async with F.serving(fed) as port:
-        resolver = Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, clock=lambda: clock[0])
-        server = RecursiveServer(resolver, [("127.0.0.1", 0)], clock=lambda: mono[0])
-        yield FastAndSlow(server, clock, mono)
-        await resolver.close()
+    async with fast_and_slow_over(nsec3_federation(F.build(now=NOW))) as fs:
+        yield fs
 
 
 async def test_nsec3_fast_path_answers_exactly_as_the_slow_path(fast_and_slow_nsec3):
