@@ -24,9 +24,10 @@ ours are asked the same questions with RD=1, DO=1:
 
 * single questions: ours is `cid dig NAME TYPE +json` (no @SERVER: our own resolver, cold) and
   `cid resolve ID --json` for identifiers, each in a fresh Resolver, all of them in one Python
-  child process as tests/test_interop_nsec3.py does; the `+trace` run of the same command gives
-  the ``;; VALIDATION:`` status (which must agree with the JSON: an upstream failure,
-  SERVFAIL with status indeterminate, is not bogus) and shows that the broken server was met;
+  child process (tests/support/unbound_compare.py, shared with tests/test_interop_nsec3.py); the
+  `+trace` run of the same command gives the ``;; VALIDATION:`` status (which must agree with
+  the JSON: an upstream failure, SERVFAIL with status indeterminate, is not bogus) and shows
+  that the broken server was met;
 * sequences that need a warm cache (an NS address learnt from the child, then the zone asked
   again; a second name below a DNAME): ours is `cid serve resolver`, asked with dnspython exactly
   as Unbound is; the same steps also run through one Resolver in the child process for traces.
@@ -70,35 +71,27 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dns.exception
 import dns.flags
 import dns.message
-import dns.name
 import dns.query
 import dns.rcode
-import dns.rdata
-import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.svcbbase as svcbbase
 import pytest
 
-import resolver  # noqa: F401  (CAPS/LOAD rdata types, so both sides print them alike)
 from support import misbehaving_hierarchy as M
 from support import peer_servers
 from support.net import free_port
+from support.unbound_compare import (BOGUS, INSECURE, NO_REPLY, SECURE, cid_batch, our_commands, our_view, row,
+                                     server_dig, server_resolve, split_runs)
 
-NO_REPLY = {"rcode": "no reply"}
 # Unbound and a dead address that it learnt from the child (glue.cid.): see the module docstring.
 STALL_TIMEOUT = 4.0      # how long a stalling step is waited for at first
 RECOVER_WITHIN = 45.0    # then asked again every second (a fresh query each time) for this long
-STRENGTH = {"bogus": 0, "indeterminate": 1, "insecure": 2, "secure": 3}
-SECURE, INSECURE, BOGUS = "secure", "insecure", "bogus"
 OPTIONS = ["--hint", f"cid.={M.PARENT}", "--port", str(M.PORT), "--timeout", "1"]
 
 
@@ -249,168 +242,8 @@ SEQUENCES = [
 
 # --- answers as data ----------------------------------------------------------------------------
 
-def _canonical(rdtype: int, rdata: dns.rdata.Rdata) -> str:
-    """Rdata text in canonical form (RFC 4034 §6.2: names lower-cased)."""
-    wire = rdata.to_digestable()
-    return dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0, len(wire)).to_text()
-
-
-def _row(name: str, rdtype: str, text: str) -> tuple[str, str, str]:
-    t = dns.rdatatype.from_text(rdtype)
-    return (name.lower(), dns.rdatatype.to_text(t), _canonical(t, dns.rdata.from_text(dns.rdataclass.IN, t, text)))
-
-
 def expected_answer(case: Case) -> list[tuple[str, str, str]]:
-    return sorted(_row(*row) for row in case.answer)
-
-
-def _answer_data(rrsets) -> list[tuple[str, str, str]]:
-    return sorted((str(r.name).lower(), dns.rdatatype.to_text(r.rdtype), _canonical(r.rdtype, rd))
-                  for r in rrsets if r.rdtype != dns.rdatatype.RRSIG for rd in r)
-
-
-def _verdict(message: dns.message.Message) -> str:
-    if message.rcode() == dns.rcode.SERVFAIL:
-        return BOGUS
-    return SECURE if message.flags & dns.flags.AD else INSECURE
-
-
-def _ask(server: tuple[str, int], name: str, rdtype: str, timeout: float = 15) -> dns.message.Message:
-    query = dns.message.make_query(name, rdtype, want_dnssec=True)  # RD is set by default
-    return dns.query.udp_with_fallback(query, server[0], port=server[1], timeout=timeout)[0]
-
-
-def server_dig(server, case: Case, timeout: float = 15) -> tuple[dict, str]:
-    """A recursive server's view of a case (Unbound, or `cid serve resolver`); NO_REPLY when
-    it does not answer within ``timeout``."""
-    try:
-        message = _ask(server, case.name, case.rdtype, timeout)
-    except dns.exception.Timeout:
-        return dict(NO_REPLY), f";; no reply within {timeout} s"
-    return ({"rcode": dns.rcode.to_text(message.rcode()), "verdict": _verdict(message),
-             "answer": _answer_data(message.answer)}, message.to_text())
-
-
-def server_resolve(server, case: Case) -> tuple[dict, str]:
-    """The Resolution `cid resolve` builds (client.py) from a recursive server's answers: SVCB;
-    unless NXDOMAIN or failed, A and AAAA of each ServiceMode target, CAPS and LOAD; the
-    weakest verdict of them all (as tests/test_interop_nsec3.py)."""
-    name = dns.name.from_text(case.name)
-    asked: list[tuple[str, dns.message.Message]] = []
-
-    def ask(qname, rdtype: str):
-        message = _ask(server, str(qname), rdtype)
-        asked.append((f"{qname} {rdtype}", message))
-        wanted = dns.rdatatype.from_text(rdtype)
-        return next((r for r in message.answer if r.rdtype == wanted), None)
-
-    svcb = ask(name, "SVCB")
-    endpoints, capabilities, load = [], {}, None
-    first = asked[0][1]
-    if first.rcode() == dns.rcode.NOERROR:
-        addresses = {}
-        for rd in sorted((rd for rd in (svcb or []) if rd.priority != 0), key=lambda rd: (rd.priority, rd.target)):
-            target = svcb.name if rd.target == dns.name.root else rd.target
-            if target not in addresses:
-                found = [ask(target, t) for t in ("A", "AAAA")]
-                addresses[target] = sorted({r.address for rrset in found if rrset for r in rrset})
-            port = rd.params.get(svcbbase.ParamKey.PORT)
-            alpn = rd.params.get(svcbbase.ParamKey.ALPN)
-            endpoints.append({"target": target.to_text(), "priority": rd.priority,
-                              "port": port.port if port else None,
-                              "alpn": [x.decode() for x in alpn.ids] if alpn else [],
-                              "addresses": addresses[target]})
-        caps, live = ask(name, "TYPE65380"), ask(name, "TYPE65381")
-        for rd in sorted(caps or [], key=lambda r: r.to_digestable()):
-            capabilities.update(rd.mapping)
-        if live is not None:
-            load = {}
-            for rd in sorted(live, key=lambda r: r.to_digestable()):
-                load.update(rd.mapping)
-    verdict = min((_verdict(m) for _, m in asked), key=STRENGTH.__getitem__)
-    rcode = dns.rcode.to_text(first.rcode())
-    if verdict == BOGUS:
-        rcode, endpoints, capabilities, load = "SERVFAIL", [], {}, None
-    view = {"rcode": rcode, "verdict": verdict, "endpoints": endpoints, "capabilities": capabilities, "load": load}
-    text = "\n".join(f";; --- {what}: {dns.rcode.to_text(m.rcode())} {dns.flags.to_text(m.flags)}\n{m}"
-                     for what, m in asked)
-    return view, text
-
-
-# --- our side: every command in one child process ------------------------------------------------
-
-# Each {"argv"} runs like a separate `cid` process would (own argv, own Resolver, own event loop);
-# each {"sequence"} runs its steps through one Resolver and keeps the traces.
-_BATCH = r"""
-import asyncio, contextlib, io, json, sys, traceback
-from resolver.cli.main import main
-from resolver import Resolver
-
-async def sequence(steps, options):
-    out = []
-    async with Resolver(**options) as r:
-        for name, rdtype in steps:
-            lk = await r.lookup(name, rdtype)
-            out.append({"rcode": lk.rcode, "status": lk.status.value, "why": lk.why,
-                        "trace": [str(e) for e in lk.trace]})
-    return out
-
-out = []
-for item in json.load(sys.stdin):
-    if "sequence" in item:
-        out.append({"steps": asyncio.run(sequence(item["sequence"], item["options"]))})
-        continue
-    argv = item["argv"]
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        try:
-            rc = main(argv)
-        except SystemExit as exc:
-            rc = exc.code
-        except BaseException:
-            rc = -1
-            traceback.print_exc()
-    out.append({"argv": argv, "rc": rc, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()})
-json.dump(out, sys.stdout)
-"""
-
-
-def _cid_batch(items: list[dict]) -> list[dict]:
-    proc = subprocess.run([sys.executable, "-c", _BATCH], input=json.dumps(items),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
-
-
-def _our_commands(case: Case, anchor: Path) -> list[list[str]]:
-    options = [*OPTIONS, "--trust-anchor", str(anchor)]
-    if case.kind == "resolve":
-        return [["resolve", case.name, "--json", *options]]
-    # +json carries rcode, flags and answer; the +trace run adds each step and ";; VALIDATION:".
-    return [["dig", case.name, case.rdtype, "+json", *options], ["dig", case.name, case.rdtype, "+trace", *options]]
-
-
-def _our_view(case: Case, runs: list[dict]) -> tuple[dict, str]:
-    first = runs[0]
-    if not first["stdout"].strip():
-        return {"error": f"exit {first['rc']}: {first['stderr'][-2000:]}"}, first["stderr"]
-    data = json.loads(first["stdout"])
-    if case.kind == "resolve":
-        endpoints = [{k: e[k] for k in ("target", "priority", "port", "alpn", "addresses")} for e in data["endpoints"]]
-        view = {"rcode": data["rcode"], "verdict": data["status"], "endpoints": endpoints,
-                "capabilities": data["capabilities"], "load": data["load"]}
-        return view, f"why: {data['why']}\n{first['stdout']}"
-    rcode = data["rcode"]
-    verdict = BOGUS if rcode == "SERVFAIL" else SECURE if "ad" in data["flags"] else INSECURE
-    answer = sorted(_row(rr["name"], rr["type"], rr["text"]) for rr in data["answer"] if rr["type"] != "RRSIG")
-    trace = runs[1]["stdout"]
-    why = next((line for line in trace.splitlines() if line.startswith(";; VALIDATION:")),
-               f";; VALIDATION: (none) {runs[1]['stderr'][-500:]}")
-    status = why.split()[2]
-    if status != verdict:  # e.g. SERVFAIL from an upstream failure (indeterminate), not bogus
-        verdict = f"{verdict} (status {status})"
-    text = f"{why}\n--- +trace\n{trace}\n--- +json\n{first['stdout']}"
-    return {"rcode": rcode, "verdict": verdict, "answer": answer}, text
+    return sorted(row(*r) for r in case.answer)
 
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -505,10 +338,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
                     view, text = server_dig(ours, step)
                     seen.ours.append(view)
                     seen.ours_text.append(text)
+        # +json carries rcode, flags and answer; the +trace run adds each step and ";; VALIDATION:".
+        tries = [case for case in CASES for _ in range(case.repeat)]
+        commands = [our_commands(case, [*OPTIONS, "--trust-anchor", str(anchor)], check=("+trace",)) for case in tries]
         options = {"hints": {"cid.": [M.PARENT]}, "trust_anchor": str(anchor), "port": M.PORT, "timeout": 1}
-        items = [{"argv": argv} for c in CASES for _ in range(c.repeat) for argv in _our_commands(c, anchor)]
+        items = [{"argv": argv} for group in commands for argv in group]
         items += [{"sequence": [[s.name, s.rdtype] for s in seq.steps], "options": options} for seq in SEQUENCES]
-        flat = _cid_batch(items)
+        flat = cid_batch(items)
         for case in CASES:
             if case.unbound_stalls:
                 (seen,) = own[case.id].result()
@@ -519,15 +355,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
                 for seen, got in zip(sequences[seq.id], own[seq.id].result()):
                     seen.unbound, seen.unbound_text = got.unbound, got.unbound_text
                     seen.recovered, seen.recovered_after = got.recovered, got.recovered_after
-    i = 0
-    for case in CASES:
-        for _ in range(case.repeat):
-            group = _our_commands(case, anchor)
-            view, text = _our_view(case, flat[i:i + len(group)])
-            i += len(group)
-            cases[case.id].ours.append(view)
-            cases[case.id].ours_text.append(text)
-    for seq, result in zip(SEQUENCES, flat[i:]):
+    for case, runs in zip(tries, split_runs(flat, commands)):
+        view, text = our_view(case, runs)
+        cases[case.id].ours.append(view)
+        cases[case.id].ours_text.append(text)
+    for seq, result in zip(SEQUENCES, flat[len(items) - len(SEQUENCES):]):
         for seen, step in zip(sequences[seq.id], result["steps"]):
             seen.ours_text[0] += (f"\n--- the same step through one Resolver: {step['rcode']} {step['status']}"
                                   f" ({step['why']})\n" + "\n".join(step["trace"]))

@@ -21,10 +21,11 @@ validating resolver) for the rest. The verdicts must agree:
 with the same rcode and the same answer data. Unbound is also held to the verdict expected of
 it (``EXPECTED``), so a broken hierarchy cannot pass by making both sides fail alike.
 
-Every ``cid`` command of one (variant, roles) runs in one Python process, each through
-``resolver.cli.main.main`` with its own arguments and a fresh Resolver (cold cache), exactly as
-a separate ``cid`` invocation would, minus the interpreter start-up (≈0.4 s each; 52 commands per
-(variant, roles), 12 of those). For `cid dig` the verdict comes from the +json rcode and AD flag
+Both sides' views come from tests/support/unbound_compare.py (shared with
+tests/test_interop_misbehaving.py). Every ``cid`` command of one (variant, roles) runs in one
+Python process, each through ``resolver.cli.main.main`` with its own arguments and a fresh
+Resolver (cold cache), exactly as a separate ``cid`` invocation would, minus the interpreter
+start-up (≈0.4 s each; 52 commands per (variant, roles), 12 of those). For `cid dig` the verdict comes from the +json rcode and AD flag
 and must agree with the ``;; VALIDATION:`` status of the same command without +json (so an
 upstream failure, SERVFAIL with status indeterminate, is not taken for bogus).
 """
@@ -32,30 +33,18 @@ upstream failure, SERVFAIL with status indeterminate, is not taken for bogus).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import dns.flags
-import dns.message
 import dns.name
-import dns.query
-import dns.rcode
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-import dns.rdtypes.svcbbase as svcbbase
-import dns.rrset
 import pytest
 
-import resolver  # noqa: F401  (CAPS/LOAD rdata types, so both sides print them alike)
 from support import nsec3_hierarchy as H
 from support import peer_servers
 from support.net import free_port
+from support.unbound_compare import cid_batch, our_commands, our_view, server_dig, server_resolve, split_runs
 
 UNBOUND_ADDR = H.PREFIX + "100"
-STRENGTH = {"bogus": 0, "indeterminate": 1, "insecure": 2, "secure": 3}
 
 
 @dataclass(frozen=True)
@@ -148,146 +137,6 @@ def _expected(variant: H.Variant, case: Case) -> tuple[str, str]:
     return rcode, "secure"
 
 
-# --- Unbound's side -------------------------------------------------------------------------
-
-def _ask(server: tuple[str, int], name: str, rdtype: str) -> dns.message.Message:
-    query = dns.message.make_query(name, rdtype, want_dnssec=True)  # RD is set by default
-    return dns.query.udp_with_fallback(query, server[0], port=server[1], timeout=15)[0]
-
-
-def _verdict(message: dns.message.Message) -> str:
-    if message.rcode() == dns.rcode.SERVFAIL:
-        return "bogus"
-    return "secure" if message.flags & dns.flags.AD else "insecure"
-
-
-def _canonical(rdtype: int, rdata: dns.rdata.Rdata) -> str:
-    """Rdata text in canonical form (RFC 4034 §6.2: names in CNAME, NS, SOA... lower-cased), so
-    the case of names, which DNS ignores, does not count as different data."""
-    wire = rdata.to_digestable()
-    return dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0, len(wire)).to_text()
-
-
-def _answer_data(rrsets) -> list[tuple[str, str, str]]:
-    return sorted((str(r.name).lower(), dns.rdatatype.to_text(r.rdtype), _canonical(r.rdtype, rd))
-                  for r in rrsets if r.rdtype != dns.rdatatype.RRSIG for rd in r)
-
-
-def _unbound_dig(server, case: Case) -> tuple[dict, str]:
-    message = _ask(server, case.name, case.rdtype)
-    view = {"rcode": dns.rcode.to_text(message.rcode()), "verdict": _verdict(message),
-            "answer": _answer_data(message.answer)}
-    return view, message.to_text()
-
-
-def _unbound_resolve(server, case: Case) -> tuple[dict, str]:
-    """The Resolution `cid resolve` builds (client.py): SVCB first; unless NXDOMAIN or failed,
-    A and AAAA of each ServiceMode target, CAPS and LOAD; the weakest verdict of them all."""
-    name = dns.name.from_text(case.name)
-    asked: list[tuple[str, dns.message.Message]] = []
-
-    def ask(qname, rdtype: str) -> dns.rrset.RRset | None:
-        message = _ask(server, str(qname), rdtype)
-        asked.append((f"{qname} {rdtype}", message))
-        wanted = dns.rdatatype.from_text(rdtype)
-        return next((r for r in message.answer if r.rdtype == wanted), None)
-
-    svcb = ask(name, "SVCB")
-    endpoints, capabilities, load = [], {}, None
-    first = asked[0][1]
-    if first.rcode() == dns.rcode.NOERROR:
-        records = sorted((rd for rd in (svcb or []) if rd.priority != 0), key=lambda rd: (rd.priority, rd.target))
-        addresses = {}
-        for rd in records:
-            target = svcb.name if rd.target == dns.name.root else rd.target
-            if target not in addresses:
-                found = [ask(target, t) for t in ("A", "AAAA")]
-                addresses[target] = sorted({r.address for rrset in found if rrset for r in rrset})
-            port = rd.params.get(svcbbase.ParamKey.PORT)
-            alpn = rd.params.get(svcbbase.ParamKey.ALPN)
-            endpoints.append({"target": target.to_text(), "priority": rd.priority,
-                              "port": port.port if port else None,
-                              "alpn": [a.decode() for a in alpn.ids] if alpn else [],
-                              "addresses": addresses[target]})
-        caps, live = ask(name, "TYPE65380"), ask(name, "TYPE65381")
-        for rd in sorted(caps or [], key=lambda r: r.to_digestable()):
-            capabilities.update(rd.mapping)
-        if live is not None:
-            load = {}
-            for rd in sorted(live, key=lambda r: r.to_digestable()):
-                load.update(rd.mapping)
-    verdict = min((_verdict(m) for _, m in asked), key=STRENGTH.__getitem__)
-    rcode = dns.rcode.to_text(first.rcode())
-    if verdict == "bogus":
-        rcode, endpoints, capabilities, load = "SERVFAIL", [], {}, None
-    view = {"rcode": rcode, "verdict": verdict, "endpoints": endpoints,
-            "capabilities": capabilities, "load": load}
-    text = "\n".join(f";; --- {what}: {dns.rcode.to_text(m.rcode())} {dns.flags.to_text(m.flags)}\n{m}"
-                     for what, m in asked)
-    return view, text
-
-
-# --- our side -------------------------------------------------------------------------------
-
-# Runs each command like a separate `cid` process would (own argv, own Resolver, own event loop).
-_BATCH = r"""
-import contextlib, io, json, sys, traceback
-from resolver.cli.main import main
-out = []
-for argv in json.load(sys.stdin):
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        try:
-            rc = main(argv)
-        except SystemExit as exc:
-            rc = exc.code
-        except BaseException:
-            rc = -1
-            traceback.print_exc()
-    out.append({"argv": argv, "rc": rc, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()})
-json.dump(out, sys.stdout)
-"""
-
-
-def _cid_batch(commands: list[list[str]]) -> list[dict]:
-    proc = subprocess.run([sys.executable, "-c", _BATCH], input=json.dumps(commands),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
-
-
-def _our_commands(case: Case, anchor: Path) -> list[list[str]]:
-    options = ["--hint", f"cid.={H.SLOT1}", "--port", str(H.PORT), "--trust-anchor", str(anchor)]
-    if case.kind == "resolve":
-        return [["resolve", case.name, "--json", *options]]
-    # +json carries rcode and flags; the dig-style run adds the ";; VALIDATION:" verdict and why.
-    return [["dig", case.name, case.rdtype, "+json", *options], ["dig", case.name, case.rdtype, *options]]
-
-
-def _our_view(case: Case, runs: list[dict]) -> tuple[dict, str]:
-    first = runs[0]
-    if not first["stdout"].strip():
-        return {"error": f"exit {first['rc']}: {first['stderr'][-2000:]}"}, first["stderr"]
-    data = json.loads(first["stdout"])
-    if case.kind == "resolve":
-        endpoints = [{k: e[k] for k in ("target", "priority", "port", "alpn", "addresses")}
-                     for e in data["endpoints"]]
-        view = {"rcode": data["rcode"], "verdict": data["status"], "endpoints": endpoints,
-                "capabilities": data["capabilities"], "load": data["load"]}
-        return view, f"why: {data['why']}\n{first['stdout']}"
-    rcode = data["rcode"]
-    verdict = "bogus" if rcode == "SERVFAIL" else "secure" if "ad" in data["flags"] else "insecure"
-    answer = sorted((rr["name"].lower(), rr["type"], _canonical(dns.rdatatype.from_text(rr["type"]),
-                     dns.rdata.from_text(rr["class"], rr["type"], rr["text"])))
-                    for rr in data["answer"] if rr["type"] != "RRSIG")
-    why = next((line for line in runs[1]["stdout"].splitlines() if line.startswith(";; VALIDATION:")),
-               f";; VALIDATION: (none) {runs[1]['stderr'][-500:]}")
-    status = why.split()[2]
-    if status != verdict:  # e.g. SERVFAIL from an upstream failure (indeterminate), not bogus
-        verdict = f"{verdict} (status {status})"
-    return {"rcode": rcode, "verdict": verdict, "answer": answer}, f"{why}\n{first['stdout']}"
-
-
 # --- fixtures -------------------------------------------------------------------------------
 
 @dataclass
@@ -309,14 +158,15 @@ def observe_config(base: Path, keydir: Path, hierarchies: dict[str, H.Hierarchy]
         port = free_port(UNBOUND_ADDR)
         with peer_servers.unbound(workdir / "unbound", UNBOUND_ADDR, port, trust_anchor=hierarchy.anchor,
                                   stubs={"cid.": [f"{H.SLOT1}@{H.PORT}"]}):
-            theirs = {c.id: (_unbound_resolve if c.kind == "resolve" else _unbound_dig)((UNBOUND_ADDR, port), c)
+            theirs = {c.id: (server_resolve if c.kind == "resolve" else server_dig)((UNBOUND_ADDR, port), c)
                       for c in CASES}
-        commands = [_our_commands(c, hierarchy.anchor) for c in CASES]
-        flat = _cid_batch([argv for group in commands for argv in group])
-    result, i = {}, 0
-    for case, group in zip(CASES, commands):
-        runs, i = flat[i:i + len(group)], i + len(group)
-        ours, ours_text = _our_view(case, runs)
+        options = ["--hint", f"cid.={H.SLOT1}", "--port", str(H.PORT), "--trust-anchor", str(hierarchy.anchor)]
+        # The dig-style run (no +json) adds the ";; VALIDATION:" verdict and why.
+        commands = [our_commands(c, options) for c in CASES]
+        flat = cid_batch([{"argv": argv} for group in commands for argv in group])
+    result = {}
+    for case, runs in zip(CASES, split_runs(flat, commands)):
+        ours, ours_text = our_view(case, runs)
         result[case.id] = Observation(theirs[case.id][0], theirs[case.id][1], ours, ours_text)
     return result
 
