@@ -62,8 +62,10 @@ def process(args: list[str], log: Path, grace: float = 5.0) -> Iterator[subproce
 
 
 @contextlib.contextmanager
-def nsd(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> Iterator[None]:
-    """NSD, one server process, serving signed zone files on address:port.
+def nsd(workdir: Path, address: str, port: int, zones: Mapping[str, Path], *,
+        control: bool = False) -> Iterator[Path]:
+    """NSD, one server process, serving signed zone files on address:port; yields its config
+    file. With ``control``, remote control on a unix socket (``nsd-control -c CONF ...``).
 
     Response rate limiting is off: Debian's NSD drops answers past 200 qps from one source,
     right for the Internet, wrong for tests and load generators on one loopback address.
@@ -71,6 +73,8 @@ def nsd(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> It
     workdir.mkdir(parents=True, exist_ok=True)
     zone_blocks = "".join(f"zone:\n  name: \"{name}\"\n  zonefile: \"{path}\"\n"
                           f"  rrl-whitelist: all\n" for name, path in zones.items())
+    remote_control = (f"  control-enable: yes\n  control-interface: \"{workdir}/nsd.ctl\"\n" if control
+                      else "  control-enable: no\n")
     conf = workdir / "nsd.conf"
     conf.write_text(f"""server:
   ip-address: {address}@{port}
@@ -88,12 +92,11 @@ def nsd(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> It
   rrl-ratelimit: 0
   rrl-whitelist-ratelimit: 0
 remote-control:
-  control-enable: no
-{zone_blocks}""")
+{remote_control}{zone_blocks}""")
     log = workdir / "nsd.out"
     with process([require("nsd"), "-d", "-c", str(conf)], log) as proc:
         wait_until_answers(address, port, next(iter(zones)), proc, log)
-        yield
+        yield conf
 
 
 @contextlib.contextmanager

@@ -46,12 +46,11 @@ import dns.rdatatype
 import dns.zone
 
 import hierarchy
-from bench_peers import unbound
+from bench_peers import nsd, unbound
 from resolver_qps import ours
 
 from resolver.auth import keys as zkeys
 from resolver.auth import signer, zonefile
-from support import peer_servers
 from support.net import free_port
 from support.peers import require
 
@@ -142,46 +141,12 @@ class Counted:
 
 
 @contextlib.contextmanager
-def nsd_counted(workdir: Path, address: str, port: int, zone: str, path: Path) -> Iterator[Path]:
-    """NSD (one server process, rate limiting off, as bench_peers.nsd) with remote control on a
-    unix socket; yields its config file, for nsd-control."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    conf = workdir / "nsd.conf"
-    conf.write_text(f"""server:
-  ip-address: {address}@{port}
-  port: {port}
-  username: ""
-  chroot: ""
-  zonesdir: "{workdir}"
-  pidfile: "{workdir}/nsd.pid"
-  database: ""
-  xfrdfile: "{workdir}/xfrd.state"
-  zonelistfile: "{workdir}/zone.list"
-  logfile: "{workdir}/nsd.log"
-  server-count: 1
-  verbosity: 1
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: yes
-  control-interface: "{workdir}/nsd.ctl"
-zone:
-  name: "{zone}"
-  zonefile: "{path}"
-  rrl-whitelist: all
-""")
-    log = workdir / "nsd.out"
-    with peer_servers.process([require("nsd"), "-d", "-c", str(conf)], log) as proc:
-        peer_servers.wait_until_answers(address, port, zone, proc, log)
-        yield conf
-
-
-@contextlib.contextmanager
 def serving(h: hierarchy.Hierarchy, port: int = 53) -> Iterator[tuple[dict[str, str], Counted]]:
-    """One counted NSD per zone on its own address (as hierarchy.nsd_serving)."""
+    """One counted NSD per zone on its own address (as hierarchy.nsd_serving), each with remote
+    control on a unix socket, for nsd-control."""
     with contextlib.ExitStack() as stack:
-        confs = {zone: stack.enter_context(nsd_counted(h.directory / f"nsd-{zone.rstrip('.')}", h.addresses[zone],
-                                                       port, zone, path))
+        confs = {zone: stack.enter_context(nsd(h.directory / f"nsd-{zone.rstrip('.')}", h.addresses[zone],
+                                               port, {zone: path}, control=True))
                  for zone, path in h.files.items()}
         yield {zone: f"{h.addresses[zone]}@{port}" for zone in h.files}, Counted(confs)
 
