@@ -100,8 +100,13 @@ remote-control:
 
 
 @contextlib.contextmanager
-def named(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> Iterator[None]:
+def named(workdir: Path, address: str, port: int, zones: Mapping[str, Path], *,
+          check_zones: bool = True, ready: str | None = None) -> Iterator[None]:
     """BIND's named as a primary for the given (signed) zone files, recursion off.
+
+    The config is checked with ``named-checkconf``, and with ``check_zones`` (the default) each
+    zone file too (``-z``); without it zones may fail to load (named answers SERVFAIL for them).
+    Ready once ``ready`` (by default the first zone) answers: name one that loads.
 
     named only listens on addresses configured on an interface: 127.0.0.1 always is; add others
     with ``ip addr add 127.0.x.y/32 dev lo`` first.
@@ -123,12 +128,13 @@ def named(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> 
 }};
 controls {{ }};
 {zone_blocks}""")
-    check = subprocess.run([require("named-checkconf"), "-z", str(conf)], capture_output=True, text=True)
+    check = subprocess.run([require("named-checkconf"), *(["-z"] if check_zones else []), str(conf)],
+                           capture_output=True, text=True)
     if check.returncode != 0:
         raise RuntimeError(f"named-checkconf: {check.stdout}{check.stderr}")
     log = workdir / "named.out"
     with process([require("named"), "-g", "-c", str(conf)], log) as proc:
-        wait_until_answers(address, port, next(iter(zones)), proc, log)
+        wait_until_answers(address, port, ready or next(iter(zones)), proc, log)
         yield
 
 
