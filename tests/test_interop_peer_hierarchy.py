@@ -78,6 +78,23 @@ def _resolve(identifier: str, port: int, anchor: Path) -> tuple[int, dict]:
     return resolve_json(identifier, f"cid.={NSD_ADDR}", port, anchor)
 
 
+def _knot(workdir: Path, signed: dict[str, Path], port: int):
+    return peer_servers.knot(workdir, KNOT_ADDR, port, {"op.cid.": signed["op.cid."]})
+
+
+def _nsd(workdir: Path, signed: dict[str, Path], port: int):
+    return peer_servers.nsd(workdir, NSD_ADDR, port, {"cid.": signed["cid."], "r.op.cid.": signed["r.op.cid."]})
+
+
+def _assert_validates(port: int, anchor: Path) -> dict:
+    """gpu-1 is secure and gpu-2 a secure NXDOMAIN (the chain validates); gpu-1's result."""
+    code, result = _resolve("cid:gpu-1.r.op.cid", port, anchor)
+    assert (code, result["status"]) == (0, "secure"), result
+    missing_code, missing = _resolve("cid:gpu-2.r.op.cid", port, anchor)
+    assert (missing["rcode"], missing["status"], missing_code) == ("NXDOMAIN", "secure", 1)
+    return result
+
+
 def _corrupt_caps_signature(path: Path) -> None:
     lines = path.read_text().splitlines()
     for i, line in enumerate(lines):
@@ -96,22 +113,16 @@ def test_peer_signed_hierarchy_is_secure_then_bogus(tmp_path: Path) -> None:
     signed = _sign_all(tmp_path)
     anchor = tmp_path / "keys" / "dsset-cid."
     port = free_port(NSD_ADDR)
-    nsd_zones = {"cid.": signed["cid."], "r.op.cid.": signed["r.op.cid."]}
-    with peer_servers.knot(tmp_path / "knot", KNOT_ADDR, port, {"op.cid.": signed["op.cid."]}):
-        with peer_servers.nsd(tmp_path / "nsd", NSD_ADDR, port, nsd_zones):
-            code, result = _resolve("cid:gpu-1.r.op.cid", port, anchor)
-            assert result["status"] == "secure", result
-            assert code == 0
+    with _knot(tmp_path / "knot", signed, port):
+        with _nsd(tmp_path / "nsd", signed, port):
+            result = _assert_validates(port, anchor)
             assert result["capabilities"] == CAPS  # unknown key preserved, not dropped
             assert result["load"] == LOAD
             assert result["endpoints"][0]["port"] == 8443
             assert result["endpoints"][0]["addresses"] == ["127.0.21.7"]
 
-            missing_code, missing = _resolve("cid:gpu-2.r.op.cid", port, anchor)
-            assert (missing["rcode"], missing["status"], missing_code) == ("NXDOMAIN", "secure", 1)
-
         _corrupt_caps_signature(signed["r.op.cid."])
-        with peer_servers.nsd(tmp_path / "nsd2", NSD_ADDR, port, nsd_zones):
+        with _nsd(tmp_path / "nsd2", signed, port):
             code, result = _resolve("cid:gpu-1.r.op.cid", port, anchor)
             assert result["status"] == "bogus", result
             assert code == 1
@@ -138,10 +149,5 @@ def test_leaf_signed_with_other_validator_algorithms_is_secure(tmp_path: Path, a
     signed = _sign_all(tmp_path, algorithm)
     anchor = tmp_path / "keys" / "dsset-cid."
     port = free_port(NSD_ADDR)
-    nsd_zones = {"cid.": signed["cid."], "r.op.cid.": signed["r.op.cid."]}
-    with peer_servers.knot(tmp_path / "knot", KNOT_ADDR, port, {"op.cid.": signed["op.cid."]}):
-        with peer_servers.nsd(tmp_path / "nsd", NSD_ADDR, port, nsd_zones):
-            code, result = _resolve("cid:gpu-1.r.op.cid", port, anchor)
-            assert (code, result["status"]) == (0, "secure"), result
-            missing_code, missing = _resolve("cid:gpu-2.r.op.cid", port, anchor)
-            assert (missing["rcode"], missing["status"], missing_code) == ("NXDOMAIN", "secure", 1)
+    with _knot(tmp_path / "knot", signed, port), _nsd(tmp_path / "nsd", signed, port):
+        _assert_validates(port, anchor)
