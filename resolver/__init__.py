@@ -7,11 +7,11 @@ from . import records  # noqa: F401  (registers CAPS/LOAD)
 from .identifier import IdentifierError
 from .status import Status
 from .resolution import Endpoint, Resolution
-from .client import Resolver
+from .client import Resolver, ValidationRefused
 from .discovery import Condition, ConditionError, FindResult
 
 __all__ = ["AiohttpResolver", "Condition", "ConditionError", "Endpoint", "FindResult", "IdentifierError",
-           "Resolution", "Resolver", "Status"]
+           "Resolution", "Resolver", "Status", "ValidationRefused"]
 
 
 def __getattr__(name: str):

@@ -13,8 +13,10 @@ would look that up at a port-prefixed name, which this scheme does not publish).
 come in endpoint order (spec/resolution.md §4), so aiohttp's Happy Eyeballs tries the
 preferred endpoint first and falls back down the list.
 
-A name that does not resolve, or resolves bogus, raises ``ResolutionError`` — a
-``socket.gaierror``, which aiohttp turns into ``ClientConnectorDNSError`` like any DNS failure.
+A name that does not resolve, resolves bogus, or is refused by the validation policy
+(spec/resolution.md §5.1: unvalidated answers are refused unless the Resolver was made with
+``validation="off"``) raises ``ResolutionError`` — a ``socket.gaierror``, which aiohttp turns
+into ``ClientConnectorDNSError`` like any DNS failure.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import dns.name
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from . import identifier as ident
-from .client import Resolver
+from .client import Resolver, ValidationRefused
 from .resolution import Resolution
 from .status import Status
 
@@ -50,8 +52,9 @@ class AiohttpResolver(AbstractResolver):
 
     ``fallback``: another AbstractResolver (e.g. ``aiohttp.ThreadedResolver()``) for host
     names outside every namespace the Resolver has hints for; without one they fail.
-    ``require_secure``: refuse answers that are not DNSSEC-secure (insecure/indeterminate);
-    bogus answers are always refused. ``probe``: time a TCP connect to each endpoint address
+    ``require_secure``: refuse answers that are not DNSSEC-secure (insecure too) even when
+    the Resolver's own policy accepts them; bogus answers are always refused, and so are
+    unvalidated (indeterminate) ones unless the Resolver was made with ``validation="off"``. ``probe``: time a TCP connect to each endpoint address
     before answering, so the order also reflects reachability (spec/resolution.md §4 rule 3).
     ``default_ports``: the ports taken to mean "the URL said nothing".
     """
@@ -78,7 +81,10 @@ class AiohttpResolver(AbstractResolver):
                 return await self.fallback.resolve(host, port, family)
             raise ResolutionError(socket.EAI_NONAME, f"{host}: not an identifier in a namespace "
                                   f"this resolver knows") from None
-        result = await (self.resolver.probe(text) if self.probe else self.resolver.resolve(text))
+        try:
+            result = await (self.resolver.probe(text) if self.probe else self.resolver.resolve(text))
+        except ValidationRefused as exc:  # the Resolver's policy: indeterminate (or insecure) refused
+            raise ResolutionError(socket.EAI_FAIL, f"{host}: {exc}", exc.result) from None
         key = (host, port, family)
         memo = self._answers.get(key)
         if memo is not None and memo[0] is result:

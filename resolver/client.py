@@ -53,6 +53,25 @@ class ResolverConfigError(ValueError):
     """A resolver configuration file is unreadable or wrong; str names the file."""
 
 
+VALIDATION_MODES = ("on", "off")
+
+
+class ValidationRefused(LookupError):
+    """An answer the validation policy does not accept (spec/resolution.md §5.1): not validated
+    (``indeterminate``: no trust anchor covers its namespace) while validation is on, or from a
+    provably unsigned zone (``insecure``) under ``require_secure``. ``result`` is the refused
+    Resolution, Lookup or FindResult, for callers who want to look at it anyway."""
+
+    def __init__(self, name: str, status: Status, why: str, result: Any):
+        self.name, self.status, self.why, self.result = name, status, why, result
+        if status is Status.INDETERMINATE:
+            advice = ("give the Resolver a trust anchor for its namespace (trust_anchor=FILE of DS/DNSKEY "
+                      "records), or validation='off' to accept unvalidated answers")
+        else:
+            advice = "require_secure=False accepts answers from unsigned zones (they stay marked insecure)"
+        super().__init__(f"{name}: refused, answer is {status.value} ({why}); {advice}")
+
+
 class Resolver:
     def __init__(
         self,
@@ -71,6 +90,8 @@ class Resolver:
         case_randomisation: bool = True,
         edns_payload: int = EDNS_PAYLOAD,
         retries: int = 1,
+        validation: str = "on",
+        require_secure: bool = False,
     ):
         """``hints``: zone → server addresses (``ADDR`` or ``ADDR:PORT``); raises HintError.
         ``trust_anchor``: a file of DS/DNSKEY records or a TrustAnchor; raises TrustAnchorError.
@@ -79,12 +100,22 @@ class Resolver:
         ``prefetch``); raises CacheConfigError. ``cache``: share an existing Cache instead.
         Engine options (spec/resolution.md §6): ``qname_minimisation`` (RFC 9156, relaxed),
         ``case_randomisation`` (0x20), ``edns_payload`` (512-4096), ``retries`` (0-5 more
-        rounds for servers that timed out, each with a doubled timeout); raises ValueError."""
+        rounds for servers that timed out, each with a doubled timeout); raises ValueError.
+        Policy (spec/resolution.md §5.1, fail closed): with ``validation="on"`` (the default)
+        ``lookup``, ``resolve`` and ``find`` raise ValidationRefused for answers no trust anchor
+        covers (``indeterminate``); ``validation="off"`` validates nothing and accepts them;
+        ``require_secure=True`` refuses ``insecure`` answers too. Bogus data is never returned
+        as an answer (SERVFAIL)."""
+        if validation not in VALIDATION_MODES:
+            raise ValueError(f"validation={validation!r}: use 'on' or 'off'")
+        self.validation = validation
+        self.require_secure = bool(require_secure)
         self.port = port
         self.hints = parse_hints(hints, port)
         if isinstance(trust_anchor, (str, Path)):
             trust_anchor = TrustAnchor.load(trust_anchor)
-        self.trust_anchor = trust_anchor
+        # validation="off": nothing is validated, so no DNSSEC records are fetched either.
+        self.trust_anchor = trust_anchor if validation == "on" else None
         self.timeout = timeout
         self.max_queries = max_queries
         self.max_time = max_time
@@ -179,18 +210,43 @@ class Resolver:
                       max_time=self.max_time, checking_disabled=cd, tcp=tcp, budget=budget, refresh=refresh,
                       **self.engine_options)
 
+    def refused(self, status: Status, rcode: str) -> bool:
+        """Whether the policy refuses an answer of this status (failures are not answers)."""
+        if status is Status.SECURE or rcode == "SERVFAIL" or status is Status.BOGUS:
+            return False
+        if status is Status.INDETERMINATE:
+            return self.validation == "on"
+        return status is Status.INSECURE and self.require_secure
+
+    def _checked(self, lookup: Lookup) -> Lookup:
+        if lookup.status is not Status.SECURE and self.refused(lookup.status, lookup.rcode):
+            raise ValidationRefused(lookup.qname.to_text(), lookup.status, lookup.why, lookup)
+        return lookup
+
     async def lookup(self, name: dns.name.Name | str, rdtype: int | str, *, cd: bool = False,
-                     tcp: bool = False, budget: Budget | None = None, refresh: bool = False) -> Lookup:
+                     tcp: bool = False, budget: Budget | None = None, refresh: bool = False,
+                     policy: bool = True) -> Lookup:
         """One validated (name, type) lookup; the Lookup carries rrset, status, why, rcode, trace.
         With ``cd`` (checking disabled) bogus data is returned too, still marked BOGUS; with
         ``tcp`` every upstream query uses TCP. Bounded by ``max_queries``/``max_time`` unless
-        given a shared ``budget``. ``refresh`` re-fetches cached data near expiry (prefetch)."""
+        given a shared ``budget``. ``refresh`` re-fetches cached data near expiry (prefetch).
+        Raises ValidationRefused as the policy says; ``policy=False`` returns every answer
+        marked with its status (the DNS front end: stubs learn it from the AD bit)."""
         # A repeated hit: the Lookup built last time from the same, still cached entry (no
         # name parsing, no objects built: a dict lookup and a TTL check).
         asked = (name, rdtype)
         hit = self._hot_hit(asked)
         if hit is not None:
+            if hit.status is not Status.SECURE and policy:
+                return self._checked(hit)
             return hit
+        result = await self._lookup(name, rdtype, asked, cd, tcp, budget, refresh)
+        if result.status is not Status.SECURE and policy and not cd:
+            return self._checked(result)
+        return result
+
+    async def _lookup(self, name, rdtype, asked, cd: bool, tcp: bool, budget: Budget | None,
+                      refresh: bool) -> Lookup:
         name = dns.name.from_text(name) if isinstance(name, str) else name
         rdtype = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
         # One in-flight lookup per question (Unbound's mesh): identical concurrent lookups
@@ -263,7 +319,7 @@ class Resolver:
             self.stats["stale"] += 1
         for name, rdtype in engine.prefetch:
             self._background_task(("lookup", name.canonicalize(), rdtype),
-                                  lambda n=name, t=rdtype: self.lookup(n, t, refresh=True))
+                                  lambda n=name, t=rdtype: self.lookup(n, t, refresh=True, policy=False))
         return result
 
     def _background_task(self, key, start: Callable) -> None:
@@ -285,8 +341,9 @@ class Resolver:
                 t.exception()  # a refresh that failed leaves the old entry; nothing to report
         task.add_done_callback(done)
 
-    async def resolve(self, identifier: str) -> Resolution:
-        """Resolve a compute identifier; raises IdentifierError when it is not one.
+    async def resolve(self, identifier: str, *, policy: bool = True) -> Resolution:
+        """Resolve a compute identifier; raises IdentifierError when it is not one, and
+        ValidationRefused as the policy says (``policy=False``: the Resolution as it is).
 
         Whole resolutions are cached (with the RRsets, in one LRU under ``max_bytes``) by the
         text asked for until their least TTL runs out, so a repeated resolve costs a dict
@@ -302,10 +359,22 @@ class Resolver:
                 cache.refresh_resolution(identifier, entry, cached)
                 if cache.near_expiry(entry):
                     self._background_task(("resolve", identifier), lambda: self._refresh_resolution(identifier))
-            return cached
-        result = await self._resolve(identifier)
-        self._remember(identifier, result)
+            result = cached
+        else:
+            result = await self._resolve(identifier)
+            self._remember(identifier, result)
+        if policy and result.status is not Status.SECURE and self._refuses_resolution(result):
+            raise ValidationRefused(result.identifier, result.status, result.why, result)
         return result
+
+    def _refuses_resolution(self, result) -> bool:
+        """A Resolution or FindResult: refused when built on unvalidated answers (validation
+        on) or, under require_secure, when not secure; failures are not refusals."""
+        if result.status is Status.BOGUS:
+            return False
+        if result.unvalidated and self.validation == "on":
+            return True
+        return self.require_secure and result.status is not Status.SECURE and not result.unvalidated
 
     def _remember(self, identifier: str, result: Resolution) -> None:
         if result.rcode != "SERVFAIL" or result.status is Status.BOGUS:
@@ -323,13 +392,13 @@ class Resolver:
         budget = Budget.start(self.clock, self.max_resolve_queries, self.max_time)
         # SVCB first: it walks (and caches) the delegations and keys that CAPS, LOAD and the
         # address lookups then share, instead of each fetching and validating them in parallel.
-        svcb_lookup = await self.lookup(name, SVCB, budget=budget)
+        svcb_lookup = await self.lookup(name, SVCB, budget=budget, policy=False)
         used: list[tuple[str, Lookup]] = [("SVCB", svcb_lookup)]
         for _ in range(MAX_ALIAS):
             alias = _alias_target(svcb_lookup)
             if alias is None:
                 break
-            svcb_lookup = await self.lookup(alias, SVCB, budget=budget)
+            svcb_lookup = await self.lookup(alias, SVCB, budget=budget, policy=False)
             used.append((f"SVCB at alias {alias}", svcb_lookup))
         else:
             if _alias_target(svcb_lookup) is not None:
@@ -341,8 +410,8 @@ class Resolver:
             return _failed(name, svcb_lookup.why, used)
 
         (endpoints, address_lookups), caps_lookup, load_lookup = await asyncio.gather(
-            self._endpoints(svcb_lookup, budget), self.lookup(name, CAPS, budget=budget),
-            self.lookup(name, LOAD, budget=budget))
+            self._endpoints(svcb_lookup, budget), self.lookup(name, CAPS, budget=budget, policy=False),
+            self.lookup(name, LOAD, budget=budget, policy=False))
         used += address_lookups
         used.append(("CAPS", caps_lookup))
         used.append(("LOAD", load_lookup))
@@ -376,7 +445,7 @@ class Resolver:
                           if t.lower() not in homes})
         used: list[tuple[str, Lookup]] = []
         if foreign:
-            lookups = await asyncio.gather(*(self.lookup(t, LOAD, budget=budget) for t in foreign))
+            lookups = await asyncio.gather(*(self.lookup(t, LOAD, budget=budget, policy=False) for t in foreign))
             for target, lk in zip(foreign, lookups):
                 if lk.status is Status.BOGUS or lk.rcode == "SERVFAIL":
                     continue  # only an ordering hint: unusable LOAD gives no figure, not a failure
@@ -395,13 +464,16 @@ class Resolver:
         first N; ``deadline``: seconds for the whole search (default 30). Returns a FindResult,
         a ranked, read-only sequence of Resolutions with ``status``, ``why`` and ``skipped``.
         Raises IdentifierError or ConditionError (both ValueError) before any query."""
-        return await _find(self, namespace, where, sort, limit, deadline, **bounds)
+        result = await _find(self, namespace, where, sort, limit, deadline, **bounds)
+        if result.status is not Status.SECURE and self._refuses_resolution(result):
+            raise ValidationRefused(namespace, result.status, result.why, result)
+        return result
 
     async def probe(self, identifier: str, *, timeout: float = 0.5, default_port: int = 443) -> Resolution:
         """Resolve, time one TCP connect to every endpoint address (at most 32), remember the
         RTTs, and return the resolution ordered with them (spec/resolution.md §4 rule 3).
         Resolutions computed later by this Resolver use the measurements too."""
-        result = await self.resolve(identifier)
+        result = await self.resolve(identifier)  # refused answers are never probed
         if not result.endpoints:
             return result
         await _probe(self.reachability, [(a, e.port or default_port) for e in result.endpoints
@@ -414,7 +486,7 @@ class Resolver:
         owner = svcb_lookup.rrset.name
         records = _service_records(svcb_lookup.rrset)
         targets = list(dict.fromkeys(owner if rd.target == dns.name.root else rd.target for rd in records))
-        results = await asyncio.gather(*(self.lookup(t, rdtype, budget=budget)
+        results = await asyncio.gather(*(self.lookup(t, rdtype, budget=budget, policy=False)
                                          for t in targets for rdtype in (A, AAAA)))
         by_target = {t: (results[2 * i], results[2 * i + 1]) for i, t in enumerate(targets)}
         used = []
@@ -501,7 +573,11 @@ def _result(name, rcode: str, used: list[tuple[str, Lookup]], endpoints, capabil
     ttl = min(lk.ttl for _, lk in used)
     trace = tuple(event for _, lk in used for event in lk.trace)
     return Resolution(ident.to_cid(name), ident.to_dns(name), rcode, status, why, ttl,
-                      tuple(endpoints), capabilities, load, trace, load_ttl, stale)
+                      tuple(endpoints), capabilities, load, trace, load_ttl, stale, _unvalidated(used))
+
+
+def _unvalidated(used: list[tuple[str, Lookup]]) -> bool:
+    return any(lk.status is Status.INDETERMINATE and lk.rcode != "SERVFAIL" for _, lk in used)
 
 
 def _stale_note(why: str, used: list[tuple[str, Lookup]]) -> tuple[str, bool]:
@@ -517,4 +593,4 @@ def _failed(name, why: str, used: list[tuple[str, Lookup]]) -> Resolution:
     trace = tuple(event for _, lk in used for event in lk.trace)
     why, stale = _stale_note(why, used)
     return Resolution(ident.to_cid(name), ident.to_dns(name), "SERVFAIL", status, why, 0, (), {}, None, trace,
-                      stale=stale)
+                      stale=stale, unvalidated=_unvalidated(used))

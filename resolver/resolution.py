@@ -40,6 +40,9 @@ class Resolution:
     load_ttl: int | None = field(default=None, compare=False, repr=False)
     # Built (partly) from expired cache because every authority failed (RFC 8767).
     stale: bool = False
+    # Some answer used could not be validated at all (indeterminate and not a failure: no
+    # trust anchor covers it): what the validation policy refuses (spec/resolution.md §5.1).
+    unvalidated: bool = field(default=False, compare=False, repr=False)
 
     @property
     def found(self) -> bool:

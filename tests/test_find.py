@@ -142,13 +142,13 @@ async def test_concurrency_is_bounded(fed):
             inflight = peak = 0
             original = r.resolve
 
-            async def resolve(identifier):
+            async def resolve(identifier, **kw):
                 nonlocal inflight, peak
                 inflight += 1
                 peak = max(peak, inflight)
                 try:
                     await asyncio.sleep(0.01)  # hold the slot so overlap is visible
-                    return await original(identifier)
+                    return await original(identifier, **kw)
                 finally:
                     inflight -= 1
 

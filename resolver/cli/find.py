@@ -17,7 +17,8 @@ from ..discovery import ConditionError, FindResult, SortKey, parse_where
 from ..discovery.conditions import lookup_key
 from ..resolution import Resolution
 from .main import CliError
-from .options import add_resolver_options, resolver_from_args
+from ..client import ValidationRefused
+from .options import add_resolver_options, refusal_text, resolver_from_args
 
 MAX_DEADLINE = 3600
 
@@ -56,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if args.deadline is not None and not 0 < args.deadline <= MAX_DEADLINE:
         raise CliError(f"--deadline {args.deadline:g}: must be more than 0 and at most {MAX_DEADLINE} seconds")
     resolver = resolver_from_args(args)
-    result = loop.run(resolver.find(args.namespace, where=args.where, sort=args.sort,
-                                       limit=args.limit, deadline=args.deadline))
+    try:
+        result = loop.run(resolver.find(args.namespace, where=args.where, sort=args.sort,
+                                           limit=args.limit, deadline=args.deadline))
+    except ValidationRefused as exc:  # fail closed (spec/resolution.md §5.1): exit 1, one line
+        raise CliError(refusal_text(exc), code=1) from None
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     elif result.results:

@@ -23,6 +23,21 @@ def add_resolver_options(parser: argparse.ArgumentParser) -> None:
                        help="port of every upstream server without its own (default 53)")
     group.add_argument("--timeout", type=float, default=None, metavar="S",
                        help=f"seconds to wait for each upstream response (default {DEFAULT_TIMEOUT:g})")
+    policy = group.add_mutually_exclusive_group()
+    policy.add_argument("--no-validate", action="store_true",
+                        help="accept answers no trust anchor covers (unvalidated); nothing is validated")
+    policy.add_argument("--require-secure", action="store_true",
+                        help="refuse answers from unsigned (insecure) zones too")
+
+
+def refusal_text(exc) -> str:
+    """One line for a ValidationRefused, in the CLI's words (flags, not keyword arguments)."""
+    from ..status import Status
+    if exc.status is Status.INDETERMINATE:
+        advice = "pass --trust-anchor FILE (DS/DNSKEY records of its namespace), or --no-validate to accept it"
+    else:
+        advice = "leave out --require-secure to accept answers from unsigned zones (marked insecure)"
+    return f"{exc.name}: refused, the answer is {exc.status.value} ({exc.why}); {advice}"
 
 
 def resolver_from_args(args: argparse.Namespace) -> Resolver:
@@ -45,6 +60,8 @@ def resolver_from_args(args: argparse.Namespace) -> Resolver:
     if not hints:
         raise CliError("no --hint given: say where a namespace's servers are, e.g. --hint cid.=127.0.0.2")
     try:
-        return Resolver(hints, getattr(args, "trust_anchor", None), port=port, timeout=timeout)
+        return Resolver(hints, getattr(args, "trust_anchor", None), port=port, timeout=timeout,
+                        validation="off" if getattr(args, "no_validate", False) else "on",
+                        require_secure=bool(getattr(args, "require_secure", False)))
     except (HintError, TrustAnchorError) as exc:
         raise CliError(str(exc)) from None

@@ -12,7 +12,8 @@ from . import loop
 from .. import identifier as ident
 from ..resolution import Resolution
 from .main import CliError
-from .options import add_resolver_options, resolver_from_args
+from ..client import ValidationRefused
+from .options import add_resolver_options, refusal_text, resolver_from_args
 
 
 def register(subparsers) -> None:
@@ -31,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
     except ident.IdentifierError as exc:
         raise CliError(str(exc)) from None
     resolver = resolver_from_args(args)
-    result = loop.run(resolver.resolve(args.identifier))
+    try:
+        result = loop.run(resolver.resolve(args.identifier))
+    except ValidationRefused as exc:  # fail closed (spec/resolution.md §5.1): exit 1, one line
+        raise CliError(refusal_text(exc), code=1) from None
     print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json else format_resolution(result))
     return 0 if result.found else 1
 

@@ -29,7 +29,9 @@ def dig_via_resolver(args: argparse.Namespace) -> int:
         raise CliError(f"{args.name!r}: {exc}") from None
     resolver = resolver_from_args(args)
     cd = bool(getattr(args, "cd", False))
-    lookup = loop.run(resolver.lookup(qname, rdtype, cd=cd, tcp=bool(getattr(args, "tcp", False))))
+    # Like dig, it shows what came, with its validation status (AD and ;; VALIDATION:), even when
+    # cid resolve would refuse it.
+    lookup = loop.run(resolver.lookup(qname, rdtype, cd=cd, tcp=bool(getattr(args, "tcp", False)), policy=False))
     message = to_message(lookup, dnssec=bool(getattr(args, "dnssec", False)), cd=cd)
     style = "json" if getattr(args, "json", False) else "short" if getattr(args, "short", False) else "dig"
     out = []

@@ -68,6 +68,9 @@ class FindResult(Sequence[Resolution]):
     matched: int = 0
     complete: bool = True
     conditions: tuple[Condition, ...] = field(default=(), repr=False)
+    # Browse data or a result could not be validated at all (no trust anchor): the policy
+    # refuses such a search (spec/resolution.md §5.1).
+    unvalidated: bool = field(default=False, repr=False)
 
     @overload
     def __getitem__(self, index: int) -> Resolution: ...
@@ -146,7 +149,7 @@ class _Search:
 
     async def listing(self, name: dns.name.Name, what: str) -> list[dns.name.Name]:
         """The PTR targets at ``name``; none (and reported) when the answer cannot be used."""
-        lookup = await self.gated(self.resolver.lookup(name, PTR))
+        lookup = await self.gated(self.resolver.lookup(name, PTR, policy=False))
         if lookup.status is Status.BOGUS:
             self.skip(name, f"{what} is bogus, not used: {lookup.why}")
             return []
@@ -203,7 +206,7 @@ class _Search:
             self.visit(child, depth + 1)
 
     async def check(self, name: dns.name.Name) -> None:
-        result = await self.gated(self.resolver.resolve(ident.to_dns(name)))
+        result = await self.gated(self.resolver.resolve(ident.to_dns(name), policy=False))
         if result.status is Status.BOGUS:
             self.skip(name, f"bogus, not used: {result.why}")
         elif result.rcode == "NXDOMAIN":
@@ -280,9 +283,11 @@ async def find(resolver: Resolver, namespace: str, where: Where = None, sort: st
     status = weakest(*used) if used else Status.INDETERMINATE
     skipped = tuple(sorted(search.skipped, key=lambda s: (s.name, s.why)))
     why = _why(search, status, results, skipped)
+    unvalidated = (any(lk.status is Status.INDETERMINATE and lk.rcode != "SERVFAIL" for _, lk in search.used)
+                   or any(r.unvalidated for r in results))
     return FindResult(ident.to_cid(n0), results, status, why, skipped,
                       tuple(sorted(n.to_text() for n in search.visited)), len(search.identifiers),
-                      len(search.matches), not search.cut_short, conditions)
+                      len(search.matches), not search.cut_short, conditions, unvalidated)
 
 
 def _why(search: _Search, status: Status, results: Iterable[Resolution], skipped: tuple[Skipped, ...]) -> str:

@@ -91,9 +91,9 @@ class RecursiveServer(DnsServer):
         if request.query.qtype == dns.rdatatype.RRSIG:
             return rrsig_response(request, self.resolver.cache)
         try:
-            lookup = await self.resolver.lookup(request.query.qname, request.query.qtype, cd=request.cd)
+            lookup = await self.resolver.lookup(request.query.qname, request.query.qtype, cd=request.cd, policy=False)
             zone = soa_wanted(lookup)
-            soa = await self.resolver.lookup(zone, dns.rdatatype.SOA, cd=request.cd) if zone is not None else None
+            soa = await self.resolver.lookup(zone, dns.rdatatype.SOA, cd=request.cd, policy=False) if zone is not None else None
             self.denials.slow_answered(lookup)
             response, reuse = respond(request, lookup, soa)
         except asyncio.CancelledError:
