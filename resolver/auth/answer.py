@@ -6,10 +6,13 @@ NSEC3 proofs (RFC 5155 §7.2) for zones whose apex has an NSEC3PARAM (``store.Zo
 chosen in ``nsec3``), and EDNS0 (RFC 6891). Hostile input never raises: what cannot be read as
 a header is dropped, what can is answered FORMERR.
 
-Identical query bytes (after the ID) always get identical response bytes while the store is
-unchanged, so rendered responses are cached on the store by those bytes; only the ID differs.
-Plain queries are read and responses written by ``wire`` (pre-rendered records); dnspython
-parses whatever else arrives.
+Zones are ``zonedb.ZoneData``: names are canonical keys (``wirename``) and RRsets records in
+wire form, so a lookup is dict and bisection work and rendering is joining bytes.
+
+Identical query bytes (after the ID) always get identical response bytes while the zone is
+unchanged, so rendered responses are cached on the store by those bytes (``respcache``), each
+with the names it was decided by (``Answer.deps``), so that a change drops exactly those.
+Plain queries are read by ``wire.parse_query``; dnspython parses whatever else arrives.
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ import dns.rdatatype
 import dns.rdataset
 
 from . import wire as wirefmt
-from .nsec3 import NSEC3, key_of
-from .store import NodeData, ZoneIndex, ZoneStore
-from .wire import Query, ResponseWriter, Section, WireMemo
+from . import wirename
+from .nsec3 import NSEC3
+from .respcache import soa_dependency
+from .store import ZoneStore
+from .wire import OwnerWriter, Query
+from .zonedb import IN, RR_HEAD, Node, RRset, ZoneData
 
 ADVERTISED_PAYLOAD = 1232  # DNS flag day 2020: avoids IP fragmentation on common paths
 MIN_PAYLOAD = 512  # RFC 6891 §6.2.3: smaller values are treated as 512
 MAX_CNAME_CHAIN = 8
-CACHE_LIMIT = 50_000
 
 # Plain ints: enum arithmetic on the hot path costs more than the lookup itself.
 _QR = int(dns.flags.QR)
@@ -53,22 +58,26 @@ _ADDRESS_TYPES = (A, AAAA)
 _FORMERR_QTYPES = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY})
 _TRANSFER_QTYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})
 _WILDCARD = b"*"
+_END = wirename.END
+_MAX_NAME = 255
 
+Section = list[tuple[bytes, RRset]]  # (owner in wire form, RRset)
 
 
 @dataclass
 class Answer:
     """What a lookup decided, before rendering."""
 
-    memo: WireMemo
     rcode: int = dns.rcode.NOERROR
     authoritative: bool = True
-    # (owner, Rdataset) pairs: the owner is the query name for wildcard expansions.
+    # (owner wire, RRset) pairs: the owner is the query name for exact and wildcard matches.
     answer: Section = field(default_factory=list)
     authority: Section = field(default_factory=list)
     additional: Section = field(default_factory=list)
     # Set for referrals: all glue must fit or the response is truncated (see _render).
     glue_required: bool = False
+    # Canonical keys of the names this answer was decided by (respcache module text).
+    deps: list[bytes] = field(default_factory=list)
 
 
 def answer_query(store: ZoneStore, wire: bytes, *, tcp: bool) -> bytes | None:
@@ -80,27 +89,20 @@ def answer_query(store: ZoneStore, wire: bytes, *, tcp: bool) -> bytes | None:
         return None  # never answer a response (reflection loops between servers)
     key = wire[2:]
     # Separate caches: a TCP response may be larger than any UDP client may receive.
-    cache = store.tcp_responses if tcp else store.responses
-    cached = cache.get(key)
+    cache = store.cache
+    cached = cache.get(key, tcp)
     if cached is not None:
         return wire[:2] + cached
-    response, cacheable = _answer_uncached(store, wire, tcp, flags)
-    if cacheable:
-        if len(cache) >= CACHE_LIMIT:
-            cache.clear()  # bounded: hostile query variety cannot grow memory
-        cache[key] = response[2:]
-    return response
-
-
-def _answer_uncached(store: ZoneStore, wire: bytes, tcp: bool, flags: int) -> tuple[bytes, bool]:
-    """The response, and whether it may be cached (garbage variety must not evict answers)."""
     query = wirefmt.parse_query(wire)
     if query is None:
         parsed = _parse_with_dnspython(wire, flags)
         if isinstance(parsed, bytes):
-            return parsed, False
+            return parsed  # never cached: garbage variety must not evict answers
         query = parsed
-    return _answer(store, query, tcp), True
+    deps: list[bytes] = []
+    response = _answer(store, query, tcp, deps)
+    cache.put(key, response[2:], deps, tcp)
+    return response
 
 
 def _parse_with_dnspython(wire: bytes, flags: int) -> Query | bytes:
@@ -125,7 +127,7 @@ def _parse_with_dnspython(wire: bytes, flags: int) -> Query | bytes:
     )
 
 
-def _answer(store: ZoneStore, query: Query, tcp: bool) -> bytes:
+def _answer(store: ZoneStore, query: Query, tcp: bool, deps: list[bytes]) -> bytes:
     flags = query.flags
     if tcp:
         max_size = 65535
@@ -150,82 +152,86 @@ def _answer(store: ZoneStore, query: Query, tcp: bool) -> bytes:
     if dns.rdatatype.is_metatype(qtype) and qtype != ANY:
         return reply(dns.rcode.NOTIMP)
 
-    index = store.find_index(qname)
-    if index is not None and qtype == DS and qname == index.origin and len(qname) > 1:
+    qkey = wirename.key_of_labels(qname.labels)
+    zone = store.find_key(qkey)
+    if zone is not None and qtype == DS and qkey == zone.apex and qkey:
         # DS lives on the parent side of a cut (RFC 4035 §3.1.4.1): answer from the parent
         # zone when we serve it.
-        parent = store.find_index(qname.parent())
+        parent = store.find_key(wirename.parent_key(qkey))
         if parent is not None:
-            index = parent
-    if index is None:
+            zone = parent
+    if zone is None:
         return reply(dns.rcode.REFUSED)
-    result = resolve(index, qname, qtype, query.do)
+    result = resolve(zone, qkey, qname.to_wire(), qtype, query.do)
+    deps.extend(result.deps)
     return reply(result.rcode, result)
 
 
-def resolve(index: ZoneIndex, qname: dns.name.Name, qtype: int, do: bool) -> Answer:
+def resolve(zone: ZoneData, qkey: bytes, qwire: bytes, qtype: int, do: bool) -> Answer:
     """The RFC 1034 §4.3.2 lookup of qname/qtype inside one zone, following in-zone CNAMEs."""
-    result = Answer(index.wire)
-    seen: set[dns.name.Name] = set()
-    name = qname
+    result = Answer()
+    seen: set[bytes] = set()
+    key, wire = qkey, qwire
+    apex = zone.apex
     for _ in range(MAX_CNAME_CHAIN + 1):
-        seen.add(name)
-        target = _lookup(index, name, qtype, do, result)
-        if target is None or target in seen or not target.is_subdomain(index.origin):
-            break  # done, a loop, or out of zone: the resolver follows from here
-        name = target
+        seen.add(key)
+        # A cut or DNAME appearing at any ancestor below the apex changes this answer.
+        result.deps.extend(wirename.ancestor_keys(key, apex)[:-1] or (key,))
+        target = _lookup(zone, key, wire, qtype, do, result)
+        if target is None:
+            break
+        key, wire = target
+        if key in seen or not key.startswith(apex):
+            break  # a loop, or out of zone: the resolver follows from here
     return result
 
 
-def _lookup(
-    index: ZoneIndex, qname: dns.name.Name, qtype: int, do: bool, result: Answer
-) -> dns.name.Name | None:
-    """One step of the lookup; returns a CNAME target to continue with, else None."""
-    cut = index.find_cut(qname)
-    if cut is not None and not (cut == qname and qtype == DS):
-        _referral(index, index.nodes[cut], do, result)
+def _lookup(zone: ZoneData, qkey: bytes, qwire: bytes, qtype: int, do: bool,
+            result: Answer) -> tuple[bytes, bytes] | None:
+    """One step of the lookup; returns a CNAME target (key, wire) to continue with, else None."""
+    cut = zone.find_cut(qkey)
+    if cut is not None and not (cut == qkey and qtype == DS):
+        _referral(zone, zone.node(cut), do, result)
         return None
 
-    node = index.nodes.get(qname)
+    node = zone.node(qkey)
     if node is not None:
-        return _from_node(index, node, qname, qtype, do, result, wildcard=None)
-    if index.exists(qname):
-        if index.nsec3 is not None:
+        return _from_node(zone, node, qkey, qwire, qtype, do, result, wildcard=None)
+    if zone.exists_key(qkey):
+        if zone.nsec3 is not None:
             # RFC 5155 §7.2.3: NSEC3 chains hold empty non-terminals too.
-            _add_negative_soa(index, do, result)
+            _add_negative_soa(zone, do, result)
             if do:
-                _add_nsec3(index.nsec3.no_data(key_of(qname)), result)
+                _add_nsec3(zone, zone.nsec3.no_data(qkey), result)
         else:
-            _nodata(index, index.covering_nsec(qname), do, result)  # empty non-terminal
+            _nodata(zone, zone.covering_nsec(qkey), do, result)  # empty non-terminal
         return None
 
-    encloser = index.closest_encloser(qname)
-    enclosing = index.nodes.get(encloser)
-    if enclosing is not None and DNAME in enclosing.rrsets and encloser != qname:
-        return _dname(index, enclosing, qname, do, result)
-    source = dns.name.Name((_WILDCARD, *encloser.labels))
-    wildcard = index.nodes.get(source)
+    encloser = zone.closest_encloser(qkey)
+    if encloser in zone.dnames and encloser != qkey:
+        return _dname(zone, zone.node(encloser), qkey, qwire, do, result)
+    source = encloser + _WILDCARD + _END
+    result.deps.append(source)
+    wildcard = zone.node(source)
     if wildcard is not None:
-        return _from_node(index, wildcard, qname, qtype, do, result, wildcard=source)
+        return _from_node(zone, wildcard, qkey, qwire, qtype, do, result, wildcard=source)
 
     # Name error: SOA, the NSEC covering qname and the one covering the wildcard that
     # could have matched (RFC 4035 §3.1.3.2).
     result.rcode = dns.rcode.NXDOMAIN
-    _add_negative_soa(index, do, result)
+    _add_negative_soa(zone, do, result)
     if do:
-        if index.nsec3 is not None:
+        if zone.nsec3 is not None:
             # RFC 5155 §7.2.2: closest encloser proof and the NSEC3 covering its wildcard.
-            _add_nsec3(index.nsec3.name_error(key_of(qname)), result)
+            _add_nsec3(zone, zone.nsec3.name_error(qkey), result)
         else:
-            _add_nsec(index.covering_nsec(qname), result)
-            _add_nsec(index.covering_nsec(source), result)
+            _add_nsec(zone, zone.covering_nsec(qkey), result)
+            _add_nsec(zone, zone.covering_nsec(source), result)
     return None
 
 
-def _from_node(
-    index: ZoneIndex, node: NodeData, qname: dns.name.Name, qtype: int, do: bool,
-    result: Answer, wildcard: dns.name.Name | None,
-) -> dns.name.Name | None:
+def _from_node(zone: ZoneData, node: Node, qkey: bytes, qwire: bytes, qtype: int, do: bool,
+               result: Answer, wildcard: bytes | None) -> tuple[bytes, bytes] | None:
     rrsets = node.rrsets
     if qtype == ANY:
         # RFC 8482 §4.1: answer ANY with one RRset of the owner's choice.
@@ -233,207 +239,220 @@ def _from_node(
     if qtype == RRSIG:
         found = list(node.sigs.values()) if wildcard is None else []
         if not found:
-            if wildcard is not None and index.nsec3 is not None:
-                _wildcard_nodata3(index, qname, wildcard, do, result)
+            if wildcard is not None and zone.nsec3 is not None:
+                _wildcard_nodata3(zone, qkey, wildcard, do, result)
             else:
-                _nodata_at(index, node, do, result)
+                _nodata_at(zone, node, do, result)
             return None
-        result.answer.extend((qname, sig) for sig in found)
+        result.answer.extend((qwire, sig) for sig in found)
         return None
 
     rrset = rrsets.get(qtype)
-    target: dns.name.Name | None = None
+    target: tuple[bytes, bytes] | None = None
     if rrset is None and CNAME in rrsets:
         rrset, qtype = rrsets[CNAME], CNAME
-        target = rrset[0].target
+        target_wire = rrset.chunks[0][10:]
+        target = (wirename.key_of_wire(target_wire), target_wire)
     if rrset is None:
         if wildcard is None:
-            _nodata_at(index, node, do, result)
-        elif index.nsec3 is not None:
-            _wildcard_nodata3(index, qname, wildcard, do, result)
+            _nodata_at(zone, node, do, result)
+        elif zone.nsec3 is not None:
+            _wildcard_nodata3(zone, qkey, wildcard, do, result)
         else:
             # Wildcard NODATA: no closer match for qname, and no qtype at the wildcard
             # (RFC 4035 §3.1.3.4).
-            _add_negative_soa(index, do, result)
+            _add_negative_soa(zone, do, result)
             if do:
-                _add_nsec(index.covering_nsec(qname), result)
-                _add_nsec(node, result)
+                _add_nsec(zone, zone.covering_nsec(qkey), result)
+                _add_nsec_of(node, result)
         return None
 
     sig = node.sigs.get(qtype) if do else None
     # A wildcard expansion keeps the source's records and RRSIG (whose labels field tells
     # validators it was synthesized, RFC 4035 §5.3.4) under the query name.
-    result.answer.append((qname, rrset))
+    result.answer.append((qwire, rrset))
     if sig is not None:
-        result.answer.append((qname, sig))
+        result.answer.append((qwire, sig))
     if wildcard is not None and do:
         # Prove that qname itself does not exist, so the expansion was legitimate
         # (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6: the NSEC3 covering the next closer name); the
         # RRSIG's labels field tells the validator the source.
-        if index.nsec3 is not None:
-            _add_nsec3(index.nsec3.wildcard_answer(key_of(qname), key_of(wildcard)[1:]), result)
+        if zone.nsec3 is not None:
+            _add_nsec3(zone, zone.nsec3.wildcard_answer(qkey, wirename.parent_key(wildcard)), result)
         else:
-            _add_nsec(index.covering_nsec(qname), result)
+            _add_nsec(zone, zone.covering_nsec(qkey), result)
     if target is None:
-        _add_additional(index, qname, rrset, do, result)
+        _add_additional(zone, qwire, rrset, do, result)
     return target
 
 
-class _SynthMemo(WireMemo):
-    """The zone's memo plus records made for one response (a CNAME synthesised from a DNAME):
-    those are keyed by id() too, so they are kept alive here while the response is rendered."""
-
-    __slots__ = ("_zone", "_kept")
-
-    def __init__(self, zone: WireMemo):
-        super().__init__()
-        self._zone = zone
-        self._kept: list[dns.rdataset.Rdataset] = []
-
-    def add(self, rdataset: dns.rdataset.Rdataset) -> None:
-        self._kept.append(rdataset)
-        self._by_id[id(rdataset)] = wirefmt.RRsetWire(rdataset)
-
-    def get(self, rrset: dns.rdataset.Rdataset) -> wirefmt.RRsetWire:
-        found = self._by_id.get(id(rrset))
-        return found if found is not None else self._zone.get(rrset)
-
-
-def _dname(index: ZoneIndex, node: NodeData, qname: dns.name.Name, do: bool, result: Answer) -> dns.name.Name | None:
+def _dname(zone: ZoneData, node: Node, qkey: bytes, qwire: bytes, do: bool,
+           result: Answer) -> tuple[bytes, bytes] | None:
     """RFC 6672 §3.2: qname lies below a DNAME: the DNAME (signed) and the CNAME it implies
     (unsigned, TTL of the DNAME), then on to the new name; YXDOMAIN if it would be too long."""
     dname = node.rrsets[DNAME]
-    result.answer.append((node.name, dname))
+    result.answer.append((node.wire, dname))
     sig = node.sigs.get(DNAME) if do else None
     if sig is not None:
-        result.answer.append((node.name, sig))
-    try:
-        target = qname.relativize(node.name).concatenate(dname[0].target)
-    except dns.name.NameTooLong:
+        result.answer.append((node.wire, sig))
+    # qname = <prefix>.<owner>: the prefix labels come first in qwire, then the owner's.
+    prefix = qwire[:len(qwire) - len(node.wire)]
+    target_wire = prefix + dname.chunks[0][10:]
+    if len(target_wire) > _MAX_NAME:
         result.rcode = dns.rcode.YXDOMAIN
         return None
-    cname = dns.rdataset.from_text(dns.rdataclass.IN, CNAME, dname.ttl, target.to_text())
-    if not isinstance(result.memo, _SynthMemo):
-        result.memo = _SynthMemo(result.memo)
-    result.memo.add(cname)
-    result.answer.append((qname, cname))
-    return target
+    cname = RRset(CNAME, 0, dname.ttl,
+                  [RR_HEAD.pack(CNAME, IN, dname.ttl, len(target_wire)) + target_wire])
+    result.answer.append((qwire, cname))
+    return wirename.key_of_wire(target_wire), target_wire
 
 
-def _nodata(index: ZoneIndex, node: NodeData | None, do: bool, result: Answer) -> None:
+def _nodata(zone: ZoneData, nsec_owner: bytes | None, do: bool, result: Answer) -> None:
     """NODATA: SOA plus the NSEC at (or, for an empty non-terminal, covering) the name."""
-    _add_negative_soa(index, do, result)
+    _add_negative_soa(zone, do, result)
     if do:
-        _add_nsec(node, result)
+        _add_nsec(zone, nsec_owner, result)
 
 
-def _nodata_at(index: ZoneIndex, node: NodeData, do: bool, result: Answer) -> None:
+def _nodata_at(zone: ZoneData, node: Node, do: bool, result: Answer) -> None:
     """NODATA at a name with data: NSEC, or NSEC3 matching it (RFC 5155 §7.2.3, §7.2.4 for
     DS at a delegation: under opt-out an unsigned delegation has none, and the closest
     provable encloser proof is given instead)."""
-    if index.nsec3 is None:
-        _nodata(index, node, do, result)
+    _add_negative_soa(zone, do, result)
+    if not do:
         return
-    _add_negative_soa(index, do, result)
-    if do:
-        _add_nsec3(index.nsec3.no_data(key_of(node.name)), result)
+    if zone.nsec3 is None:
+        _add_nsec_of(node, result)
+    else:
+        _add_nsec3(zone, zone.nsec3.no_data(node.key), result)
 
 
-def _wildcard_nodata3(index: ZoneIndex, qname: dns.name.Name, wildcard: dns.name.Name, do: bool,
+def _wildcard_nodata3(zone: ZoneData, qkey: bytes, wildcard: bytes, do: bool,
                       result: Answer) -> None:
     """Wildcard NODATA in an NSEC3 zone (RFC 5155 §7.2.5)."""
-    _add_negative_soa(index, do, result)
+    _add_negative_soa(zone, do, result)
     if do:
-        assert index.nsec3 is not None
-        source = key_of(wildcard)
-        _add_nsec3(index.nsec3.wildcard_no_data(key_of(qname), source[1:], source), result)
+        assert zone.nsec3 is not None
+        _add_nsec3(zone, zone.nsec3.wildcard_no_data(qkey, wirename.parent_key(wildcard), wildcard),
+                   result)
 
 
-def _referral(index: ZoneIndex, cut: NodeData, do: bool, result: Answer) -> None:
+def _referral(zone: ZoneData, cut: Node, do: bool, result: Answer) -> None:
     """Delegation (RFC 1034 §4.3.2 step 3b, RFC 4035 §3.1.4): not authoritative."""
     result.authoritative = False
     ns = cut.rrsets[NS]
-    result.authority.append((cut.name, ns))
+    result.authority.append((cut.wire, ns))
     if do:
         ds = cut.rrsets.get(DS)
         if ds is not None:
-            result.authority.append((cut.name, ds))
+            result.authority.append((cut.wire, ds))
             if DS in cut.sigs:
-                result.authority.append((cut.name, cut.sigs[DS]))
-        elif index.nsec3 is not None:
+                result.authority.append((cut.wire, cut.sigs[DS]))
+        elif zone.nsec3 is not None:
             # RFC 5155 §7.2.7: the NSEC3 matching the cut (no DS bit), or under opt-out the
             # closest provable encloser proof with an opt-out NSEC3 covering the next closer.
-            _add_nsec3(index.nsec3.no_data(key_of(cut.name)), result)
+            _add_nsec3(zone, zone.nsec3.no_data(cut.key), result)
         else:
-            _add_nsec(cut, result)  # proves the child is unsigned (no DS bit)
+            _add_nsec_of(cut, result)  # proves the child is unsigned (no DS bit)
     result.glue_required = True
-    for rdata in ns:
-        target = rdata.target
+    apex = zone.apex
+    for chunk in ns.chunks:
+        target = chunk[10:]
+        key = wirename.key_of_wire(target)
         # Only in-bailiwick glue: anything else would let us speak for names we do not serve.
-        if not target.is_subdomain(index.origin):
+        if not key.startswith(apex):
             continue
-        node = index.nodes.get(target)
+        result.deps.append(key)
+        node = zone.node(key)
         if node is not None:
             for rdtype in _ADDRESS_TYPES:
                 glue = node.rrsets.get(rdtype)
                 if glue is not None:
-                    result.additional.append((target, glue))
+                    result.additional.append((node.wire, glue))
 
 
-def _add_additional(
-    index: ZoneIndex, owner: dns.name.Name, rrset: dns.rdataset.Rdataset, do: bool, result: Answer
-) -> None:
+def _svcb_target(rdata: bytes) -> bytes:
+    """TargetName of SVCB/HTTPS RDATA (after SvcPriority), uncompressed (RFC 9460 §2.2)."""
+    pos = 2
+    while rdata[pos]:
+        pos += 1 + rdata[pos]
+    return rdata[2:pos + 1]
+
+
+def _add_additional(zone: ZoneData, owner: bytes, rrset: RRset, do: bool, result: Answer) -> None:
     """Addresses of NS and SVCB/HTTPS targets we are authoritative for (RFC 9460 §4.2)."""
     rdtype = rrset.rdtype
     if rdtype == NS:
-        names = [rd.target for rd in rrset]
+        names = [c[10:] for c in rrset.chunks]
     elif rdtype in (SVCB, HTTPS):
-        names = [owner if rd.target == dns.name.root else rd.target for rd in rrset]
+        names = []
+        for chunk in rrset.chunks:
+            target = _svcb_target(chunk[10:])
+            names.append(owner if target == b"\x00" else target)
     else:
         return
-    done: set[dns.name.Name] = set()
-    for name in names:
-        if name in done or not name.is_subdomain(index.origin) or index.find_cut(name):
+    done: set[bytes] = set()
+    apex = zone.apex
+    for wire in names:
+        key = wirename.key_of_wire(wire)
+        if key in done or not key.startswith(apex):
             continue
-        done.add(name)
-        node = index.nodes.get(name)
+        done.add(key)
+        result.deps.append(key)
+        if zone.find_cut(key):
+            continue
+        node = zone.node(key)
         if node is None:
             continue
         for addr_type in _ADDRESS_TYPES:
             addrs = node.rrsets.get(addr_type)
             if addrs is not None:
-                result.additional.append((name, addrs))
+                result.additional.append((wire, addrs))
                 if do and addr_type in node.sigs:
-                    result.additional.append((name, node.sigs[addr_type]))
+                    result.additional.append((wire, node.sigs[addr_type]))
 
 
-def _add_negative_soa(index: ZoneIndex, do: bool, result: Answer) -> None:
-    result.authority.append((index.origin, index.negative_soa))
-    if do and index.negative_soa_sig is not None:
-        result.authority.append((index.origin, index.negative_soa_sig))
+def _add_negative_soa(zone: ZoneData, do: bool, result: Answer) -> None:
+    result.deps.append(soa_dependency(zone.apex))
+    result.authority.append((zone.apex_wire, zone.negative_soa))
+    if do and zone.negative_soa_sig is not None:
+        result.authority.append((zone.apex_wire, zone.negative_soa_sig))
 
 
-def _add_nsec(node: NodeData | None, result: Answer) -> None:
-    if node is None:
+def _add_nsec(zone: ZoneData, owner: bytes | None, result: Answer) -> None:
+    if owner is None:
         return  # unsigned zone
+    node = zone.node(owner)
+    if node is not None:
+        _add_nsec_of(node, result)
+
+
+def _add_nsec_of(node: Node, result: Answer) -> None:
     nsec = node.rrsets.get(NSEC)
-    if nsec is None or any(r is nsec for _, r in result.authority):
+    if nsec is None:
         return
-    result.authority.append((node.name, nsec))
+    result.deps.append(node.key)
+    if any(r.rdtype == NSEC and o == node.wire for o, r in result.authority):
+        return
+    result.authority.append((node.wire, nsec))
     sig = node.sigs.get(NSEC)
     if sig is not None:
-        result.authority.append((node.name, sig))
+        result.authority.append((node.wire, sig))
 
 
-def _add_nsec3(nodes: list[NodeData], result: Answer) -> None:
-    for node in nodes:
+def _add_nsec3(zone: ZoneData, owners: list[bytes], result: Answer) -> None:
+    for owner in owners:
+        result.deps.append(owner)
+        node = zone.hashed_node(owner)
+        if node is None:
+            continue
         nsec3 = node.rrsets[NSEC3]
-        if any(r is nsec3 for _, r in result.authority):
+        if any(r.rdtype == NSEC3 and o == node.wire for o, r in result.authority):
             continue  # one NSEC3 can serve two parts of a proof (RFC 5155 §7.2: once)
-        result.authority.append((node.name, nsec3))
+        result.authority.append((node.wire, nsec3))
         sig = node.sigs.get(NSEC3)
         if sig is not None:
-            result.authority.append((node.name, sig))
+            result.authority.append((node.wire, sig))
 
 
 def _header_only(qid: int, flags: int, rcode: int) -> bytes:
@@ -443,18 +462,18 @@ def _header_only(qid: int, flags: int, rcode: int) -> bytes:
 
 def _render(query: Query, flags: int, rcode: int, result: Answer | None, max_size: int) -> bytes:
     """Response bytes; TC with the question only when answer and authority do not fit."""
-    writer = ResponseWriter(query.qname, query.qtype, query.qclass, max_size, query.edns >= 0)
+    writer = OwnerWriter(query.qname, query.qtype, query.qclass, max_size, query.edns >= 0)
     counts = [1, 0, 0, 0]
     body = b""
     if result is not None:
         if result.authoritative:
             flags |= _AA
-        answer, counts[1] = writer.records(result.answer, result.memo)
-        authority, counts[2] = writer.records(result.authority, result.memo)
+        answer, counts[1] = writer.records(result.answer)
+        authority, counts[2] = writer.records(result.authority)
         body = answer + authority
         truncated = len(body) > writer.limit
         for entry in result.additional if not truncated else ():
-            records, count = writer.records([entry], result.memo)
+            records, count = writer.records([entry])
             if len(body) + len(records) > writer.limit:
                 # Glue for in-domain servers must be complete or the response truncated
                 # (RFC 9471 §3); other additional data is simply left out.

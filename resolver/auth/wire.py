@@ -6,10 +6,10 @@ never change, so both ends are done here directly:
 
 * ``parse_query`` reads only that shape and returns None for anything else, which the caller
   then hands to dnspython (so odd but legal queries still get dnspython's verdict);
-* ``render`` writes responses from per-RRset record bytes rendered once per zone index
-  (``RRsetWire``), compressing owner names only against the question. Names inside RDATA are
-  written uncompressed, which every type allows and RFC 3597 §4 / RFC 4034 §6.2 require for
-  most.
+* ``OwnerWriter`` writes responses from records kept in wire form by the zone store
+  (``zonedb.RRset``), compressing owner names only against the question; ``ResponseWriter``
+  does the same for dnspython names (the recursive front end). Names inside RDATA are written
+  uncompressed, which every type allows and RFC 3597 §4 / RFC 4034 §6.2 require for most.
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import dns.name
 import dns.rdataset
+
+if TYPE_CHECKING:
+    from .zonedb import RRset
 
 _HEADER = struct.Struct("!6H")
 _RR_FIXED = struct.Struct("!HHIH")
@@ -109,36 +114,6 @@ def parse_query(wire: bytes) -> Query | None:
     return Query(qid, flags, qname, qtype, qclass, edns, payload, do)
 
 
-class RRsetWire:
-    """Record bytes of one RRset after its owner name, rendered once: one chunk per RR."""
-
-    __slots__ = ("chunks",)
-
-    def __init__(self, rrset: dns.rdataset.Rdataset):
-        head = (rrset.rdtype, rrset.rdclass, rrset.ttl)
-        chunks = []
-        for rdata in rrset:
-            data = rdata.to_wire()
-            chunks.append(_RR_FIXED.pack(*head, len(data)) + data)
-        self.chunks = chunks
-
-
-class WireMemo:
-    """RRsetWire per RRset object. Keys are ``id(rrset)``, so only RRsets that live as long as
-    the memo (those owned by one zone index) may be rendered through it."""
-
-    __slots__ = ("_by_id",)
-
-    def __init__(self) -> None:
-        self._by_id: dict[int, RRsetWire] = {}
-
-    def get(self, rrset: dns.rdataset.Rdataset) -> RRsetWire:
-        found = self._by_id.get(id(rrset))
-        if found is None:
-            found = self._by_id[id(rrset)] = RRsetWire(rrset)
-        return found
-
-
 class TooBig(Exception):
     """The answer and authority sections do not fit the size limit."""
 
@@ -182,12 +157,46 @@ class ResponseWriter:
         self._owners[name] = out
         return out
 
-    def records(self, section: Section, memo: WireMemo) -> tuple[bytes, int]:
+
+
+class OwnerWriter(ResponseWriter):
+    """A ResponseWriter for sections of (owner in wire form, ``zonedb.RRset``)."""
+
+    def __init__(self, qname: dns.name.Name, qtype: int, qclass: int, max_size: int, edns: bool):
+        super().__init__(qname, qtype, qclass, max_size, edns)
+        # Offsets of every suffix of the question name by its lower-cased wire form.
+        by_wire: dict[bytes, int] = {}
+        question = self.question
+        pos = 0
+        while question[pos]:
+            by_wire[question[pos:len(question) - 4].lower()] = 12 + pos
+            pos += 1 + question[pos]
+        self._by_wire = by_wire
+        self._wire_owners: dict[bytes, bytes] = {}
+
+    def owner_wire(self, wire: bytes) -> bytes:
+        found = self._wire_owners.get(wire)
+        if found is not None:
+            return found
+        by_wire = self._by_wire
+        lowered = wire.lower()  # length octets are below 64, so only letters change
+        pos = 0
+        out = wire
+        while wire[pos]:
+            offset = by_wire.get(lowered[pos:])
+            if offset is not None:
+                out = wire[:pos] + struct.pack("!H", _POINTER | offset)
+                break
+            pos += 1 + wire[pos]
+        self._wire_owners[wire] = out
+        return out
+
+    def records(self, section: "list[tuple[bytes, RRset]]") -> tuple[bytes, int]:
         parts = []
         count = 0
         for owner, rrset in section:
-            owner_wire = self.owner(owner)
-            chunks = memo.get(rrset).chunks
+            owner_wire = self.owner_wire(owner)
+            chunks = rrset.chunks
             count += len(chunks)
             parts.append(owner_wire + owner_wire.join(chunks))
         return b"".join(parts), count

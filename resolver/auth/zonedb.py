@@ -1,0 +1,382 @@
+"""The compact zone: names in canonical order, each with its RRsets in wire form.
+
+One zone is a dict from a name's canonical key (``wirename``) to one ``bytes`` blob holding all
+of that name's RRsets as ready-to-send resource records (TYPE, CLASS, TTL, RDLENGTH, RDATA, the
+owner left out), plus ordered indexes over the keys (``sortedcontainers.SortedList``):
+
+* every name with data, in canonical order: whether a name exists (empty non-terminals
+  included, RFC 4592 §2.2.2) and the closest encloser are bisections, because an ancestor's key
+  is a prefix of its descendants' keys;
+* the owners of NSEC records: the NSEC matching or covering a name is its predecessor there;
+* zone cuts and DNAME owners, as sets (a query walks its ancestors);
+* for a zone served with NSEC3 (``nsec3.Nsec3Chain``): the chain in hash order and the hash of
+  every existing name, computed once at load.
+
+No dnspython object is kept per record: a 100k-name signed zone is a few hundred bytes per name.
+A query decodes only the few blobs it touches (``Node``); rendered answers are cached by the
+store (``store.ZoneStore``). Changes go through ``zonechange`` and touch only the names changed
+and their chain neighbours.
+
+Blob layout, per RRset: ``!HHHI`` (type, covered type for RRSIG else 0, record count, bytes of
+records), then the records, each ``!HHIH`` + RDATA. RRsets keep the order they were added in,
+records too (as dnspython's reader keeps them), duplicates removed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+from sortedcontainers import SortedList
+
+from . import wirename
+
+RRSET_HEAD = struct.Struct("!HHHI")
+RR_HEAD = struct.Struct("!HHIH")
+_RDLEN = struct.Struct("!H")
+_TTL = struct.Struct("!I")
+IN = int(dns.rdataclass.IN)
+
+A, NS, CNAME, SOA, DNAME = 1, 2, 5, 6, 39
+DS, RRSIG, NSEC, DNSKEY, NSEC3, NSEC3PARAM = 43, 46, 47, 48, 50, 51
+
+SetKey = tuple[int, int]  # (type, covered type for RRSIG else 0)
+# What a blob decodes to before encoding: RRset key → [ttl, {rdata: None}] (ordered, no dupes)
+Sets = dict[SetKey, list]
+
+
+class RRset:
+    """One RRset of a node as records ready to send: ``chunks`` are ``!HHIH`` + RDATA each."""
+
+    __slots__ = ("rdtype", "covers", "ttl", "chunks")
+
+    def __init__(self, rdtype: int, covers: int, ttl: int, chunks: list[bytes]):
+        self.rdtype, self.covers, self.ttl, self.chunks = rdtype, covers, ttl, chunks
+
+    @property
+    def rdatas(self) -> list[bytes]:
+        return [c[10:] for c in self.chunks]
+
+    def with_ttl(self, ttl: int) -> "RRset":
+        head = _TTL.pack(ttl)
+        return RRset(self.rdtype, self.covers, ttl, [c[:4] + head + c[8:] for c in self.chunks])
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+
+def encode(sets: Sets) -> bytes:
+    """A node's blob from its RRsets (see the module text)."""
+    out = []
+    for (rdtype, covers), (ttl, rdatas) in sets.items():
+        if not rdatas:
+            continue
+        head = struct.pack("!HHI", rdtype, IN, ttl)
+        body = b"".join([head + _RDLEN.pack(len(rd)) + rd for rd in rdatas])
+        out.append(RRSET_HEAD.pack(rdtype, covers, len(rdatas), len(body)))
+        out.append(body)
+    return b"".join(out)
+
+
+def decode_sets(blob: bytes) -> Sets:
+    """The RRsets of a blob as ``encode`` takes them (for changes and merges)."""
+    sets: Sets = {}
+    for rrset in iter_rrsets(blob):
+        sets[(rrset.rdtype, rrset.covers)] = [rrset.ttl, dict.fromkeys(rrset.rdatas)]
+    return sets
+
+
+def iter_rrsets(blob: bytes) -> Iterator[RRset]:
+    pos, end = 0, len(blob)
+    unpack_head = RRSET_HEAD.unpack_from
+    while pos < end:
+        rdtype, covers, count, size = unpack_head(blob, pos)
+        pos += 10
+        body = blob[pos:pos + size]
+        pos += size
+        if count == 1:
+            chunks = [body]
+        else:
+            chunks = []
+            at = 0
+            for _ in range(count):
+                stop = at + 10 + ((body[at + 8] << 8) | body[at + 9])
+                chunks.append(body[at:stop])
+                at = stop
+        yield RRset(rdtype, covers, _TTL.unpack_from(body, 4)[0], chunks)
+
+
+def set_keys(blob: bytes) -> list[SetKey]:
+    """The (type, covered) pairs present in a blob, without splitting records."""
+    keys = []
+    pos, end = 0, len(blob)
+    while pos < end:
+        rdtype, covers, _, size = RRSET_HEAD.unpack_from(blob, pos)
+        keys.append((rdtype, covers))
+        pos += 10 + size
+    return keys
+
+
+class Node:
+    """The decoded RRsets of one name: data by type, signatures by covered type."""
+
+    __slots__ = ("key", "wire", "rrsets", "sigs")
+
+    def __init__(self, key: bytes, wire: bytes, blob: bytes):
+        self.key, self.wire = key, wire
+        rrsets: dict[int, RRset] = {}
+        sigs: dict[int, RRset] = {}
+        for rrset in iter_rrsets(blob):
+            if rrset.rdtype == RRSIG:
+                sigs[rrset.covers] = rrset
+            else:
+                rrsets[rrset.rdtype] = rrset
+        self.rrsets, self.sigs = rrsets, sigs
+
+    @property
+    def name(self) -> dns.name.Name:
+        return wirename.name_of_wire(self.wire)
+
+
+class _Flags:
+    """Which index sets a name belongs in, from its RRset keys."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def of(keys: Iterable[SetKey]) -> tuple[bool, bool, bool, bool, bool]:
+        types = {t for t, _ in keys}
+        hashed = NSEC3 in types and not (types - {NSEC3, RRSIG})
+        return NSEC in types, NS in types, DNAME in types, hashed, bool(types)
+
+
+class ZoneData:
+    """One served zone (module text). Build with ``ZoneBuilder``; change with ``zonechange``."""
+
+    def __init__(self, origin: dns.name.Name, blobs: dict[bytes, bytes], hashed: dict[bytes, bytes],
+                 spelled: dict[bytes, bytes], nsec_owners: Iterable[bytes], cuts: set[bytes],
+                 dnames: set[bytes], *, presorted: list[bytes] | None = None):
+        if not origin.is_absolute():
+            raise ValueError("zone has no absolute origin")
+        self.origin = origin
+        self.apex = wirename.key_of(origin)
+        self.apex_wire = origin.to_wire()
+        self.depth = wirename.label_count(self.apex)
+        self.blobs = blobs
+        self.hashed = hashed
+        self.spelled = spelled
+        self.names = SortedList(presorted if presorted is not None else blobs)
+        self.nsec_names = SortedList(nsec_owners)
+        self.cuts = cuts
+        self.dnames = dnames
+        self.source: object | None = None  # the dnspython Zone this was made from, if any
+        self.nsec3 = None
+        self.refresh_apex()
+
+    # --- apex-derived state -------------------------------------------------------------------
+
+    def refresh_apex(self) -> None:
+        """Recompute what depends on the apex RRsets (SOA for negative answers, NSEC3PARAM)."""
+        apex = self.node(self.apex)
+        if apex is None or SOA not in apex.rrsets:
+            raise ValueError(f"zone {self.origin} has no SOA at its apex")
+        soa = apex.rrsets[SOA]
+        minimum = _TTL.unpack_from(soa.chunks[0], len(soa.chunks[0]) - 4)[0]
+        # Negative answers are cached for min(SOA TTL, SOA MINIMUM) (RFC 2308 §3, RFC 4035 §3.1.3).
+        self.negative_ttl = min(soa.ttl, minimum)
+        self.negative_soa = soa.with_ttl(self.negative_ttl)
+        sig = apex.sigs.get(SOA)
+        self.negative_soa_sig = sig.with_ttl(self.negative_ttl) if sig is not None else None
+        self.signed = NSEC in apex.rrsets or DNSKEY in apex.rrsets
+        from .nsec3 import Nsec3Chain  # nsec3 imports this module's names
+        param = apex.rrsets.get(NSEC3PARAM)
+        current = self.nsec3.params if self.nsec3 is not None else None
+        chain = Nsec3Chain.for_zone(self, param) if param is not None else None
+        if chain is None or current != chain.params or self.nsec3 is None:
+            self.nsec3 = chain
+
+    # --- names --------------------------------------------------------------------------------
+
+    def key(self, name: dns.name.Name) -> bytes:
+        return wirename.key_of_labels(name.labels)
+
+    def owner_wire(self, key: bytes) -> bytes:
+        """The name as spelled in the zone (case kept), uncompressed."""
+        wire = self.spelled.get(key)
+        return wire if wire is not None else wirename.wire_of_key(key)
+
+    def node(self, key: bytes) -> Node | None:
+        blob = self.blobs.get(key)
+        if blob is None:
+            return None
+        return Node(key, self.owner_wire(key), blob)
+
+    def hashed_node(self, key: bytes) -> Node | None:
+        blob = self.hashed.get(key)
+        return None if blob is None else Node(key, self.owner_wire(key), blob)
+
+    def exists_key(self, key: bytes) -> bool:
+        """Whether the name owns data or is an empty non-terminal (a prefix of a name's key)."""
+        if key in self.blobs:
+            return True
+        names = self.names
+        i = names.bisect_left(key)
+        return i < len(names) and names[i].startswith(key)
+
+    def exists(self, name: dns.name.Name) -> bool:
+        return self.exists_key(self.key(name))
+
+    def contains(self, key: bytes) -> bool:
+        """Whether the name is at or below the apex."""
+        return key.startswith(self.apex)
+
+    def find_cut(self, key: bytes) -> bytes | None:
+        """The highest zone cut at or above the name (below the apex), if any."""
+        cuts = self.cuts
+        if not cuts:
+            return None
+        for ancestor in reversed(wirename.ancestor_keys(key, self.apex)[:-1]):
+            if ancestor in cuts:
+                return ancestor
+        return None
+
+    def closest_encloser(self, key: bytes) -> bytes:
+        """The deepest existing name at or above the name (RFC 4592 §3.3.1)."""
+        for ancestor in wirename.ancestor_keys(key, self.apex):
+            if self.exists_key(ancestor):
+                return ancestor
+        return self.apex
+
+    def covering_nsec(self, key: bytes) -> bytes | None:
+        """Owner of the NSEC matching or covering the name (its predecessor in canonical order);
+        before the first owner only a name outside the zone can be, and the last NSEC wraps."""
+        owners = self.nsec_names
+        if not owners:
+            return None
+        i = owners.bisect_right(key) - 1
+        return owners[i]
+
+    # --- views kept for callers that think in dnspython names ----------------------------------
+
+    @property
+    def zone(self):
+        return self.source
+
+    @property
+    def nodes(self) -> Mapping[dns.name.Name, Node]:
+        return _NodesView(self)
+
+    def __len__(self) -> int:
+        return len(self.blobs)
+
+
+class _NodesView(Mapping):
+    """``ZoneData.nodes``: the names with data as dnspython names (for tests and tools)."""
+
+    def __init__(self, zone: ZoneData):
+        self._zone = zone
+
+    def __getitem__(self, name: dns.name.Name) -> Node:
+        node = self._zone.node(self._zone.key(name))
+        if node is None:
+            raise KeyError(name)
+        return node
+
+    def __iter__(self) -> Iterator[dns.name.Name]:
+        for key in self._zone.names:
+            yield wirename.name_of_wire(self._zone.owner_wire(key))
+
+    def __len__(self) -> int:
+        return len(self._zone.blobs)
+
+
+class ZoneBuilder:
+    """Collects records (owner, type, TTL, RDATA in wire form) into a ``ZoneData``.
+
+    Records of one owner usually come together (every signer writes a name's records in one
+    run), so a name's RRsets are encoded once when the next owner starts; an owner seen again
+    later (Knot writes signatures and the NSEC chain in sections of their own) is decoded and
+    merged. Merging follows dnspython's reader: an RRset's TTL is the smallest given, duplicate
+    records are dropped, a singleton type (SOA, CNAME, ...) keeps its last record.
+    """
+
+    def __init__(self, origin: dns.name.Name):
+        self.origin = origin
+        self.apex = wirename.key_of(origin)
+        self.blobs: dict[bytes, bytes] = {}
+        self.spelled: dict[bytes, bytes] = {}
+        self.order_sorted = True
+        self._last_key: bytes | None = None
+        self._key: bytes | None = None
+        self._sets: Sets = {}
+        self.records = 0
+
+    def add(self, key: bytes, wire: bytes, rdtype: int, covers: int, ttl: int, rdata: bytes) -> None:
+        if key != self._key:
+            self._flush()
+            self._key = key
+            blob = self.blobs.get(key)
+            self._sets = decode_sets(blob) if blob is not None else {}
+            if key not in self.spelled and blob is None:
+                lower = wire.lower()
+                if lower != wire:
+                    self.spelled[key] = wire
+        self.records += 1
+        entry = self._sets.get((rdtype, covers))
+        if entry is None:
+            self._sets[(rdtype, covers)] = [ttl, {rdata: None}]
+            return
+        if ttl < entry[0]:
+            entry[0] = ttl
+        if rdtype in _SINGLETONS:
+            entry[1] = {rdata: None}
+        else:
+            entry[1][rdata] = None
+
+    def _flush(self) -> None:
+        key = self._key
+        if key is None:
+            return
+        self.blobs[key] = encode(self._sets)
+        if self._last_key is not None and key <= self._last_key:
+            self.order_sorted = False
+        self._last_key = key
+        self._key = None
+
+    def sets_of(self, key: bytes) -> Sets:
+        """The RRsets collected so far at one name (for checks before ``finish``)."""
+        self._flush()
+        blob = self.blobs.get(key)
+        return decode_sets(blob) if blob is not None else {}
+
+    def finish(self) -> ZoneData:
+        self._flush()
+        blobs, hashed = {}, {}
+        nsec, cuts, dnames = [], set(), set()
+        apex = self.apex
+        for key, blob in self.blobs.items():
+            has_nsec, has_ns, has_dname, is_hashed, _ = _Flags.of(set_keys(blob))
+            if is_hashed:
+                hashed[key] = blob
+                continue
+            blobs[key] = blob
+            if has_nsec:
+                nsec.append(key)
+            if has_ns and key != apex:
+                cuts.add(key)
+            if has_dname:
+                dnames.add(key)
+        self.blobs = {}
+        order = list(blobs)
+        if not self.order_sorted:
+            order.sort()
+        return ZoneData(self.origin, blobs, hashed, self.spelled, nsec, cuts, dnames,
+                        presorted=order)
+
+
+# Types of which an RRset holds one record (dnspython's reader keeps the last one given).
+_SINGLETONS = frozenset(int(t) for t in (dns.rdatatype.SOA, dns.rdatatype.CNAME, dns.rdatatype.DNAME,
+                                         dns.rdatatype.NXT, dns.rdatatype.NSEC))
