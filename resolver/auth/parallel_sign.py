@@ -34,25 +34,42 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def map_ranges(task: Callable[[int, int], T], count: int, workers: int) -> list[T]:
+def map_ranges(task: Callable[[int, int], T], count: int, workers: int, *,
+               progress: Callable[[int], Any] | None = None, pieces: int | None = None) -> list[T]:
     """``[task(lo, hi) for each range]`` over 0..count split into ranges, run by ``workers``
     forked processes (in this process when workers is 1 or fork is unavailable), in order.
 
     ``task`` runs in a child that inherited the parent's memory, so it may use any object the
-    parent holds (a zone, keys); only its result is pickled back.
+    parent holds (a zone, keys); only its result is pickled back. ``progress(hi - lo)`` is called
+    in this process as each range is done (in one process too, where the work is then cut into
+    the same ranges). ``pieces``: how many ranges (default CHUNKS_PER_WORKER per worker).
     """
     if count == 0:
         return []
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    forking = workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+    if not forking and progress is None:
         return [task(0, count)]
-    global _TASK
-    pieces = min(count, workers * CHUNKS_PER_WORKER)
+    pieces = min(count, pieces or max(workers, 1) * CHUNKS_PER_WORKER)
     step = -(-count // pieces)
     ranges = [(lo, min(lo + step, count)) for lo in range(0, count, step)]
+    if not forking:
+        results = []
+        for lo, hi in ranges:
+            results.append(task(lo, hi))
+            if progress is not None:
+                progress(hi - lo)
+        return results
+    global _TASK
     _TASK = task
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return pool.map(_run, ranges, chunksize=1)
+            if progress is None:
+                return pool.map(_run, ranges, chunksize=1)
+            results = []
+            for (lo, hi), result in zip(ranges, pool.imap(_run, ranges, chunksize=1)):
+                results.append(result)
+                progress(hi - lo)
+            return results
     finally:
         _TASK = None
 

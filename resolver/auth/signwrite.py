@@ -12,12 +12,16 @@ without NSEC/RRSIG records.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import dns.zone
 
 from . import parallel_sign, render, signer
 from .keys import ZoneKey
+
+
+PIECES_PER_WORKER = 8  # ranges per worker when a progress bar is shown
 
 
 class SignedText(NamedTuple):
@@ -35,11 +39,14 @@ def signed_zone_text(
     now: float | None = None,
     generic: bool = True,
     workers: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+    total: Callable[[int], Any] | None = None,
 ) -> SignedText:
     """The signed zone's master-file text (``generic``: CAPS/LOAD in RFC 3597 form).
 
     ``workers``: processes (default: one per CPU from parallel_sign.PARALLEL_THRESHOLD RRSIGs on).
-    Raises ValueError as ``sign_zone`` does.
+    ``total(n)`` is called with the number of names and ``progress(k)`` as each range of ``k``
+    names is signed and written (a progress bar). Raises ValueError as ``sign_zone`` does.
     """
     plan = signer.prepare_signing(zone, keys, inception=inception, expiration=expiration, now=now)
     order = [(key, node) for key, _, node in plan.order]
@@ -61,6 +68,9 @@ def signed_zone_text(
         text = render.nodes_text(zone, order[lo:hi], generic=generic, signatures=part)
         return text, len(rrsets), part.rrsig_count
 
-    parts = parallel_sign.map_ranges(task, len(order), count)
+    if total is not None:
+        total(len(order))
+    parts = parallel_sign.map_ranges(task, len(order), count, progress=progress,
+                                     pieces=count * PIECES_PER_WORKER if progress is not None else None)
     head = f"$ORIGIN {zone.origin}\n"
     return SignedText(head + "".join(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +29,54 @@ ALGORITHMS = {"ed25519": ED25519, "ecdsap256sha256": ECDSAP256SHA256, "rsasha256
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _RELATIVE = re.compile(r"^(now)?([+-])(\d+)([smhdw]?)$", re.IGNORECASE)
 MAX_PROBLEMS_SHOWN = 100
+
+
+class Progress:
+    """A progress bar on stderr (tqdm), one stage at a time: ``stage(name, unit)``, ``total(n)``,
+    ``advance(k)``. ``mode`` auto shows it only when stderr is a terminal, so pipes, files and
+    scripts get nothing; always/never force it. Also usable as ``progress(k)`` callback."""
+
+    def __init__(self, mode: str = "auto"):
+        self.enabled = mode == "always" or (mode == "auto" and sys.stderr.isatty())
+        self._bar = None
+        self._tqdm = None
+        if self.enabled:
+            try:
+                import tqdm
+            except ImportError:  # pragma: no cover - tqdm is a dependency
+                self.enabled = False
+            else:
+                tqdm.tqdm.monitor_interval = 0  # no monitor thread: workers are forked
+                self._tqdm = tqdm.tqdm
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def stage(self, name: str, unit: str | None, total: int | None = None) -> None:
+        self.close()
+        if self.enabled:
+            assert self._tqdm is not None
+            self._bar = self._tqdm(desc=name, unit=f" {unit}" if unit else "it", total=total, file=sys.stderr,
+                                   leave=False, dynamic_ncols=True, mininterval=0.2, smoothing=0.1,
+                                   bar_format=None if unit else "{desc}: {elapsed}")
+
+    def total(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.reset(total=count)
+
+    def advance(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    __call__ = advance
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 def register(subparsers) -> None:
@@ -59,6 +108,8 @@ def register(subparsers) -> None:
     p.add_argument("--friendly", action="store_true", help="write CAPS/LOAD by name, not in RFC 3597 form")
     p.add_argument("--jobs", "-j", type=int, metavar="N",
                    help="signing processes (default: one per CPU for large zones, else 1)")
+    p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
+                   help="progress bar on stderr (default auto: only when stderr is a terminal)")
     p.set_defaults(func=_sign)
 
     p = sub.add_parser("ds", help="print DS records for a key file or a signed zone",
@@ -73,6 +124,10 @@ def register(subparsers) -> None:
     p.add_argument("zonefile", metavar="SIGNEDZONE")
     p.add_argument("--origin", metavar="NAME")
     p.add_argument("--now", metavar="T", help="validate as of this time (same forms as sign --inception)")
+    p.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="verifying processes (default: one per CPU; small zones use one)")
+    p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
+                   help="progress bar on stderr (default auto: only when stderr is a terminal)")
     p.set_defaults(func=_verify)
 
 
@@ -156,16 +211,20 @@ def _sign(args: argparse.Namespace) -> int:
     now = time.time()
     inception = parse_time(args.inception, now) if args.inception else None
     expiration = parse_time(args.expiration, now) if args.expiration else None
-    if args.jobs is not None and not 1 <= args.jobs <= 256:
-        raise CliError(f"--jobs must be 1..256, not {args.jobs}")
-    zone = _load(args.zonefile, args.origin)
-    keys = _collect_keys(args, zone.origin)
-    try:
-        # Signed and rendered by range in parallel, straight to text: no NSEC/RRSIG objects are built.
-        signed = signed_zone_text(zone, keys, inception=inception, expiration=expiration, now=now,
-                                  generic=not args.friendly, workers=args.jobs)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    jobs = _jobs(args)
+    with Progress(args.progress) as bar:
+        bar.stage("load", None)
+        zone = _load(args.zonefile, args.origin)
+        keys = _collect_keys(args, zone.origin)
+        bar.stage("sign", "names")
+        try:
+            # Signed and rendered by range in parallel, straight to text: no NSEC/RRSIG objects are built.
+            signed = signed_zone_text(zone, keys, inception=inception, expiration=expiration, now=now,
+                                      generic=not args.friendly, workers=jobs, progress=bar.advance,
+                                      total=bar.total)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        bar.stage("write", None)
     output = args.output or f"{args.zonefile}.signed"
     rrsets, rrsigs = signed.rrsets, signed.rrsigs
     try:
@@ -219,10 +278,25 @@ def _ds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(args: argparse.Namespace) -> int | None:
+    if args.jobs is not None and not 1 <= args.jobs <= 256:
+        raise CliError(f"--jobs must be 1..256, not {args.jobs}")
+    return args.jobs
+
+
 def _verify(args: argparse.Namespace) -> int:
+    from ..auth import verify_parallel
     now = parse_time(args.now, time.time()) if args.now else None
-    zone = _load(args.zonefile, args.origin)
-    problems = verify_zone(zone, now=now)
+    jobs = _jobs(args)
+    origin = _name(args.origin) if args.origin else None
+    with Progress(args.progress) as bar:
+        try:
+            data = verify_parallel.read_file(args.zonefile, origin, progress=bar)
+        except ZoneFileError as exc:
+            raise CliError(str(exc)) from None
+        bar.stage("verify", "names")
+        problems = verify_parallel.verify(data, now=now, workers=jobs, progress=bar.advance, total=bar.total)
+    zone = data
     if not problems:
         print("ok")
         return 0
