@@ -180,3 +180,97 @@ def test_unbound_accepts_our_master_file_output(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     anchor.write_text(ta.to_text().replace("e06d44", "zz06d4"))
     assert _run(checkconf, str(conf), cwd=tmp_path).returncode != 0
+
+
+# --- BIND / delv form: every mistake is one line naming file:line -------------------------------
+
+DS_HEX = "AB" * 32
+
+
+def test_delv_forms_as_written_by_bind():
+    # trust-anchors (BIND 9.15+), with the key split over lines inside its quotes as bind.keys
+    # does, and the managed-keys / trusted-keys forms delv still accepts.
+    text = f"""
+    trust-anchors {{
+        "cid." initial-ds 12345 15 2 "{DS_HEX}";
+        "cid." static-key 257 3 15 "l02Woi0iS8Aa25FQ
+                                    kUd9RMzZHJpBoRQwAQEX1SxZJA4=";
+    }};
+    managed-keys {{ "ops.cid." initial-key 257 3 15 "l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4="; }};
+    trusted-keys {{ lab.cid 257 3 15 "l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4="; }};
+    """
+    ta = TrustAnchor.from_text(text)
+    assert ta.zones == [name("cid."), name("lab.cid."), name("ops.cid.")]
+    assert ta.ds("cid.")[0].key_tag == 12345 and ta.ds("cid.")[0].digest == bytes.fromhex(DS_HEX)
+    assert ta.dnskey("cid.")[0].key == TrustAnchor.from_text(CID_KEY).dnskey("cid.")[0].key
+    assert ta.dnskey("lab.cid.")[0].flags == 257
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ('trust-anchors {\n  "cid." initial-ds 12345 15 2 "ZZ";\n};', 2, "bad DS"),
+    ('trust-anchors {\n  "cid." initial-ds 12345 15 "AB";\n};', 2, 'KEYTAG ALGORITHM DIGEST-TYPE "DIGEST"'),
+    ('trust-anchors {\n  "cid." initial-ds 12345 15 2 AB;\n};', 2, "must be a quoted string"),
+    ('trust-anchors {\n\n  "cid." someday-key 257 3 15 "AAAA";\n};', 3, "expected one of static-key"),
+    ('trust-anchors {\n  "cid." static-key 385 3 15 "l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=";\n};', 2, "REVOKE"),
+    ('trust-anchors {\n  "cid." static-key 257 3 15 "!!not base64!!";\n};', 2, "bad DNSKEY"),
+    ('trust-anchors {\n  "cid." static-key 257 3 15 "AAAA"\n};', 3, "expected ';' to end the entry"),
+    ('trust-anchors {\n  "cid." static-key 257 3 15 "AAAA";\n}\n', 3, "expected ';' after the trust-anchors"),
+    ('trust-anchors { "cid." static-key 257 3 15 "AAAA"; };\n\noptions { directory "/"; };', 3, "unexpected 'options'"),
+    ('trust-anchors {\n  "cid." static-key 257 3 15 "AAAA;\n};', 2, "unterminated quoted string"),
+    ('/* the anchors\ntrust-anchors { };', 1, "unterminated /* comment"),
+    ('trust-anchors { { "cid." static-key 257 3 15 "AAAA"; }; };', 1, "not '{'"),
+    ('trust-anchors\n  "cid." static-key 257 3 15 "AAAA"; };', 2, "expected '{' after trust-anchors"),
+    (f'trust-anchors {{\n  "{"a" * 64}.cid." static-ds 1 15 2 "{DS_HEX}";\n}};', 2, "bad name"),
+    ('trust-anchors {\n  "cid." static-ds 1 15 2 "' + "AB" * 32 + '";\n', 1, "unterminated trust-anchors clause"),
+    (f"{ROOT_DS}\n\nx.cid. IN A 192.0.2.1\n", 3, "only DS and DNSKEY"),  # master file: the record's line
+    (f"{ROOT_DS}\ncid. IN DNSKEY 0 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=\n", 2, "ZONE flag"),
+    ("; anchors\n. IN DS 1 8 2 AB\x00CD\n", 2, "NUL"),
+])
+def test_bad_input_is_one_line_with_its_line_number(text, line, message):
+    with pytest.raises(TrustAnchorError) as err:
+        TrustAnchor.from_text(text, source="anchors.conf")
+    text_of = str(err.value)
+    assert text_of.startswith(f"anchors.conf:{line}: ") and message in text_of, text_of
+    assert "\n" not in text_of
+
+
+def test_hostile_sizes(tmp_path):
+    with pytest.raises(TrustAnchorError, match="more than 1000 entries"):
+        TrustAnchor.from_text("trust-anchors {\n" + f'"cid." static-ds 1 15 2 "{DS_HEX}";\n' * 1001 + "};")
+    big = tmp_path / "big.ds"
+    big.write_text(f"{ROOT_DS}\n" + ";" * (1 << 20))
+    with pytest.raises(TrustAnchorError, match="larger than"):
+        TrustAnchor.load(big)
+    # Deep nesting and long runs of punctuation end in an error, not a crash or a hang.
+    for text in ("trust-anchors " + "{" * 50_000, "trust-anchors {" + ";" * 50_000 + "};", "{" * 50_000,
+                 "trust-anchors {" + '"' * 50_001):
+        with pytest.raises(TrustAnchorError):
+            TrustAnchor.from_text(text)
+
+
+def test_random_bind_like_input_never_escapes_as_another_error():
+    import random
+    rng = random.Random(72)
+    pieces = ["trust-anchors", "managed-keys", "trusted-keys", "{", "}", ";", '"', '"cid."', "cid.",
+              "static-key", "initial-ds", "257", "3", "15", "2", "-1", "99999999999", f'"{DS_HEX}"',
+              '"l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4="', "/*", "*/", "//", "#", "\n", " ", "\\", "..",
+              "\u00e9", "x" * 70]
+    accepted = 0
+    for _ in range(3000):
+        text = "trust-anchors {" + " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        try:
+            TrustAnchor.from_text(text, source="fuzz")
+            accepted += 1
+        except TrustAnchorError as exc:
+            assert str(exc).startswith("fuzz") and "\n" not in str(exc), repr(str(exc))
+    assert accepted < 3000  # (most random texts are wrong; none may raise anything else)
+
+
+def test_bind_form_file_validates_end_to_end(tmp_path):
+    """A BIND-form anchor (as ``cid zone ds --format bind`` or delv users write it) is what
+    `cid resolve --trust-anchor` reads: same zones, same digests as the master-file form."""
+    ta = TrustAnchor.from_text(f"{ROOT_DS}\n{CID_KEY}\n")
+    path = tmp_path / "anchors.conf"
+    path.write_text("// from named.conf\n" + ta.to_bind())
+    again = TrustAnchor.load(path)
+    assert again.zones == ta.zones and again.ds(".") == ta.ds(".") and again.dnskey("cid.") == ta.dnskey("cid.")
