@@ -74,6 +74,11 @@ def test_signing_script_against_dnssec_signzone() -> None:
     assert len(counts) == 2 and counts[0] == counts[1] != "0", out
 
 
+def test_zone_scale_script_against_nsd() -> None:
+    out = bench(str(BENCH / "zone_scale.py"), "--names", "200", "--rounds", "1", "-l", "1")
+    assert "NSD" in out and "PSS" in out and len(ratios(out)) == 3  # start, memory, qps
+
+
 def test_run_all_prints_a_table() -> None:
     out = bench(str(BENCH / "run_all"), "--quick", "signing")
     assert out.splitlines()[0].split()[:2] == ["figure", "ours"]
@@ -83,7 +88,7 @@ def test_run_all_prints_a_table() -> None:
 @pytest.mark.parametrize("args", [["cache_hit.py", "--batch", "0"], ["cold.py", "--samples", "0"],
                                   ["auth_qps.py", "-l", "0"], ["resolver_qps.py", "--rounds", "0"], ["memory.py", "--names", "0"],
                                   ["nxflood.py", "--names", "0"],
-                                  ["signing.py", "--names", "0"]])
+                                  ["signing.py", "--names", "0"], ["zone_scale.py", "--names", "1"]])
 def test_scripts_reject_bad_sizes_in_one_line(args: list[str]) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], capture_output=True,
                           text=True, timeout=60)
