@@ -724,7 +724,18 @@ class Case:
     replies: dict[str, Reply]
     folded: dict[str, frozenset[str]]  # after the documented normalisations
     exact: dict[str, frozenset[str]]
-    extra: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)  # ours over TCP when ours truncated
+
+    @property
+    def limit(self) -> int:
+        """The UDP size the question allows (servers cap EDNS payloads at 1232)."""
+        t = self.question.transport
+        return 65535 if t == "tcp" else 512 if t == "udp" else max(512, min(1232, int(t[3:])))
+
+    def ours_tc_justified(self) -> bool:
+        """We truncated, and our whole response (asked again over TCP) is larger than allowed."""
+        full = self.extra.get("ours_tcp_size")
+        return self.flag("ours", dns.flags.TC) and full is not None and full > self.limit
 
     def lines(self, who: str, section: str | None = None) -> set[str]:
         return {l for l in self.folded[who] if section is None or l.startswith(section + " ")}
@@ -856,12 +867,21 @@ def _owner_case_only(c: Case) -> bool:
 def _ours_truncates_what_fits(c: Case) -> bool:
     """We set TC where Knot and NSD send the whole response: ours, rendered over TCP, is larger
     than the UDP limit while theirs fit (no name compression inside RDATA)."""
-    if not (c.flag("ours", dns.flags.TC) and not c.flag("knot", dns.flags.TC)
-            and not c.flag("nsd", dns.flags.TC)):
-        return False
-    limit = 512 if c.question.transport == "udp" else min(1232, int(c.question.transport[3:]))
-    full = c.extra.get("ours_tcp_size")
-    return full is not None and full > limit >= max(c.replies["knot"].size, c.replies["nsd"].size)
+    return (not c.flag("knot", dns.flags.TC) and not c.flag("nsd", dns.flags.TC)
+            and c.ours_tc_justified()
+            and c.limit >= max(c.replies["knot"].size, c.replies["nsd"].size))
+
+
+def _peers_truncate_differently(c: Case) -> bool:
+    """Knot and NSD differ on TC alone: their whole responses differ in size (NSD adds the apex
+    NS RRset, the proofs differ) and one fits the UDP limit where the other does not. We must set
+    TC exactly when our own whole response does not fit."""
+    return (c.flag("knot", dns.flags.TC) != c.flag("nsd", dns.flags.TC)
+            and (c.header("knot").replace(" TC", "") == c.header("nsd").replace(" TC", "")))
+
+
+def _ours_tc_when_needed(c: Case) -> bool:
+    return c.ours_tc_justified() or (not c.flag("ours", dns.flags.TC) and c.replies["ours"].size <= c.limit)
 
 
 def _is_referral(c: Case, who: str) -> bool:
@@ -936,10 +956,13 @@ def _cname_query_below_dname(c: Case) -> bool:
 def _aa_cleared_by_cname_into_cut(c: Case) -> bool:
     """A CNAME (or DNAME) chain from authoritative data into a delegation: Knot and NSD keep AA
     (the answer's first RRset is ours to vouch for) and add the referral; we clear AA."""
-    return (c.flag("knot", dns.flags.AA) and c.flag("nsd", dns.flags.AA)
+    if not (c.flag("knot", dns.flags.AA) and c.flag("nsd", dns.flags.AA)
             and not c.flag("ours", dns.flags.AA)
-            and any(_fields(l)[3] in ("CNAME", "DNAME") for l in c.lines("ours", "answer"))
-            and c.diff("knot", "ours") <= {c.header("knot"), c.header("ours")})
+            and c.diff("knot", "ours") <= {c.header("knot"), c.header("ours")}):
+        return False
+    m = c.extra.get("ours_tcp") or c.replies["ours"].message  # truncated: the TCP answer shows it
+    return (any(r.rdtype in (dns.rdatatype.CNAME, dns.rdatatype.DNAME) for r in m.answer)
+            and any(r.rdtype == dns.rdatatype.NS for r in m.authority))
 
 
 def _nsd_literal_wildcard_nodata(c: Case) -> bool:
@@ -1021,7 +1044,7 @@ def _knot_nsec_query_at_cname(c: Case) -> bool:
 
 
 def _ours_answer_as_nsd(c: Case) -> bool:
-    return c.lines("ours", "answer") == c.lines("nsd", "answer")
+    return c.lines("ours", "answer") == c.lines("nsd", "answer") or c.ours_tc_justified()
 
 
 def _nsd_nxdomain_after_dname(c: Case) -> bool:
@@ -1063,6 +1086,8 @@ PEER_DIFFERENCES = [
           "knot"),
     Known("nsd-less-additional-at-512", _nsd_drops_additional_sigs.__doc__,
           _nsd_drops_additional_sigs, "own", _ours_as_knot_but_additional),
+    Known("peers-truncate-differently", _peers_truncate_differently.__doc__,
+          _peers_truncate_differently, "own", _ours_tc_when_needed),
 ]
 
 OUR_DEFECTS = [
@@ -1088,5 +1113,6 @@ def ask_all(servers: dict[str, tuple[str, int]], signed: Signed, q: Question) ->
     case = make_case(signed, q, replies)
     if replies["ours"].message.flags & dns.flags.TC and q.transport != "tcp":
         tcp = Question(q.name, q.rdtype, q.do, "tcp")
-        case.extra["ours_tcp_size"] = ask(servers["ours"], tcp).size
+        full = ask(servers["ours"], tcp)
+        case.extra["ours_tcp_size"], case.extra["ours_tcp"] = full.size, full.message
     return case
