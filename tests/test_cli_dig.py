@@ -92,11 +92,75 @@ def test_negative_and_refused_still_exit_zero(served):
     assert proc.returncode == 0 and "status: REFUSED" in proc.stdout
 
 
-def test_no_reply_exits_9():
-    port = free_port()  # nothing listens there
-    proc = cid_dig("@127.0.0.1", "-p", str(port), "+time=1", "+tries=1", "x.cid", "A")
+def _comm_errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith(";; communications error to ")]
+
+
+@pytest.mark.parametrize("transport", ["+notcp", "+tcp"])
+def test_refused_is_said_at_once(transport):
+    # Nothing listens: the kernel says so at once (ICMP port unreachable on the connected UDP
+    # socket, RST for TCP). Each try fails immediately, as dig's do; with +time=30 a wait for
+    # a reply would run into the subprocess timeout.
+    port = free_port("127.0.72.1")
+    proc = subprocess.run([sys.executable, "-m", "resolver", "dig", "@127.0.72.1", "-p", str(port),
+                           "x.cid", "A", "+time=30", "+tries=3", transport],
+                          capture_output=True, text=True, timeout=20)
     assert proc.returncode == 9
-    assert "no reply" in proc.stderr and "Traceback" not in proc.stderr
+    assert _comm_errors(proc.stderr) == [f";; communications error to 127.0.72.1#{port}: connection refused"] * 3
+    assert proc.stderr.rstrip().endswith(";; no servers could be reached") and "Traceback" not in proc.stderr
+    assert f"; <<>> cid dig <<>> @127.0.72.1 -p {port} x.cid A +time=30 +tries=3 {transport}" in proc.stdout
+
+
+@pytest.fixture
+def silent_server():
+    """A UDP socket that takes queries and never answers (a server that is there but mute)."""
+    import socket
+    port = free_port("127.0.72.2")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.72.2", port))
+    yield port
+    sock.close()
+
+
+def test_no_reply_is_a_timeout_and_exits_9(silent_server):
+    proc = cid_dig("@127.0.72.2", "-p", str(silent_server), "+time=1", "+tries=2", "x.cid", "A")
+    assert proc.returncode == 9
+    assert _comm_errors(proc.stderr) == [f";; communications error to 127.0.72.2#{silent_server}: timed out"] * 2
+    assert "no servers could be reached" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_deadline_bounds_the_tries(silent_server):
+    # +time=5 +tries=3 would wait 15 s; --deadline 1 stops after the first second.
+    proc = subprocess.run([sys.executable, "-m", "resolver", "dig", "@127.0.72.2", "-p", str(silent_server),
+                           "x.cid", "+time=5", "+tries=3", "--deadline", "1"],
+                          capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 9
+    errors = _comm_errors(proc.stderr)
+    assert 1 <= sum("timed out" in e for e in errors) < 3, proc.stderr
+
+
+def test_header_echoes_every_option(served):
+    args = ["-p", str(served.port), "@127.0.0.1", "pool-7.ex.cid", "SVCB", "+dnssec", "+tcp", "+norec",
+            "+time=3", "--timeout", "2"]
+    proc = cid_dig(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1] == "; <<>> cid dig <<>> " + " ".join(args)
+
+
+def test_resolver_options_among_the_words(served):
+    # dig lets options come anywhere; the resolver options do too, after the name as well.
+    proc = cid_dig("pool-7.ex.cid", "A", "+short", "--hint", f"ex.cid.=127.0.0.1:{served.port}",
+                   "--no-validate", "--deadline", "5", "--timeout=1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["192.0.2.7"]
+    proc = cid_dig("pool-7.ex.cid", "--hint", f"ex.cid.=127.0.0.1:{served.port}", "--deadline", "soon")
+    assert proc.returncode == 2 and "--deadline" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cid_dig("pool-7.ex.cid", "--hint", f"ex.cid.=127.0.0.1:{served.port}", "--no-validate",
+                   "--require-secure")
+    assert proc.returncode == 2 and "--require-secure" in proc.stderr and "--no-validate" in proc.stderr
+    proc = cid_dig("--no-validate", "pool-7.ex.cid", "--hint", f"ex.cid.=127.0.0.1:{served.port}",
+                   "--require-secure")  # one before the name, one after: still refused
+    assert proc.returncode == 2 and "exclude each other" in proc.stderr
 
 
 @pytest.mark.parametrize("args, message", [
@@ -115,7 +179,7 @@ def test_usage_errors(args, message):
 
 
 def test_without_server_uses_the_builtin_resolver(served):
-    proc = cid_dig("--hint", f"ex.cid.=127.0.0.1:{served.port}", "pool-7.ex.cid", "A",
+    proc = cid_dig("--hint", f"ex.cid.=127.0.0.1:{served.port}", "--no-validate", "pool-7.ex.cid", "A",
                    "+short")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["192.0.2.7"]

@@ -154,3 +154,115 @@ def test_dig_trace_shows_which_nsec3_proved_what(served_nsec3):
                    f"next closer nope.bj.cmcc.cid. (hash {next_closer})" in line for line in proof), proof
         # Every NSEC3 that did come is listed, so the gap in the chain can be seen.
         assert sum("NSEC3 in response:" in line for line in proof) >= 2
+
+
+# --- honest errors and timing -------------------------------------------------------------------
+
+def _to(events, server, kind):
+    return [e for e in events if type(e).__name__ == kind and e.server == server]
+
+
+async def test_refused_server_fails_at_once_and_is_held_down(served):
+    import asyncio
+
+    from resolver import Resolver
+    from support.net import free_port
+
+    fed, port, anchor = served
+    dead = ("127.0.72.1", free_port("127.0.72.1"))  # nothing listens: connection refused
+    # timeout=30: a refused server waited on like a silent one would run into the 20 s bound.
+    async with asyncio.timeout(20):
+        r = Resolver({"cid.": [f"{dead[0]}:{dead[1]}", f"127.0.0.2:{port}"], "far-ops.net.": [f"127.0.0.7:{port}"]},
+                     anchor, port=port, timeout=30)
+        first = await r.resolve("cid:pool-7.bj.cmcc.cid")
+        assert first.status.value == "secure" and first.rcode == "NOERROR"
+        sent, failed = _to(first.trace, dead, "QuerySent"), _to(first.trace, dead, "ServerFailed")
+        # Asked first (never measured), with the zone's DNSKEY query sent alongside; both refused,
+        # neither retried.
+        assert 1 <= len(sent) <= 2 and [e.reason for e in failed] == ["connection refused"] * len(sent)
+        assert r.cache.servers.is_down(dead)
+        second = await r.resolve("cid:pool-1.open.cid")  # new questions to cid.'s servers
+        assert second.status.value == "insecure" and _to(second.trace, dead, "QuerySent") == []
+
+
+async def test_every_server_refused_fails_with_each_named_and_no_retries(served):
+    import asyncio
+
+    from resolver import Resolver
+    from support.net import free_port
+
+    _, port, _ = served
+    dead = [("127.0.72.1", free_port("127.0.72.1")), ("127.0.72.3", free_port("127.0.72.3"))]
+    async with asyncio.timeout(20):
+        r = Resolver({"cid.": [f"{a}:{p}" for a, p in dead]}, None, timeout=30, retries=3, validation="off")
+        lookup = await r.lookup("pool-7.bj.cmcc.cid.", "SVCB")
+    assert lookup.rcode == "SERVFAIL"
+    assert f"127.0.72.1:{dead[0][1]} connection refused; 127.0.72.3:{dead[1][1]} connection refused" in lookup.why
+    for server in dead:  # one try per question (minimised, then the full name); retries are for timeouts
+        questions = {e.qname for e in _to(lookup.trace, server, "QuerySent")}
+        assert len(_to(lookup.trace, server, "QuerySent")) == len(questions) == 2
+
+
+def test_resolve_refused_everywhere_exits_1_at_once(served):
+    from support.net import free_port
+    dead = free_port("127.0.72.1")
+    p = cid("resolve", "cid:pool-7.bj.cmcc.cid", "--hint", f"cid.=127.0.72.1:{dead}", "--no-validate",
+            "--timeout", "30", timeout=20)
+    assert p.returncode == 1 and "connection refused" in p.stdout and "timeout" not in p.stdout
+
+
+def _resolver_from(*argv):
+    from resolver.cli.main import build_parser
+    from resolver.cli.options import resolver_from_args
+    return resolver_from_args(build_parser("resolve").parse_args(["resolve", "cid:x.cid", *argv]))
+
+
+def test_timeout_is_the_wait_for_each_response_retries_included():
+    import dns.rdatatype
+
+    def waits(r):
+        engine = r.engine("pool-7.cid.", dns.rdatatype.A)
+        first = engine.next_actions()[0]
+        engine.on_timeout(first.token)
+        again = engine.next_actions()[0]
+        assert again.server == first.server
+        return first.timeout, again.timeout
+
+    assert waits(_resolver_from("--hint", "cid.=127.0.72.1", "--timeout", "1.5", "--no-validate")) == (1.5, 1.5)
+    # Without --timeout, the library's backoff (spec/resolution.md §2.1): 2 s, then 4 s.
+    assert waits(_resolver_from("--hint", "cid.=127.0.72.1", "--no-validate")) == (2.0, 4.0)
+
+
+def test_deadline_bounds_the_whole_resolution():
+    import socket
+
+    from support.net import free_port
+    assert _resolver_from("--hint", "cid.=127.0.72.1", "--deadline", "3").max_time == 3
+    port = free_port("127.0.72.2")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:  # takes queries, never answers
+        mute.bind(("127.0.72.2", port))
+        # --timeout 30 alone would wait until the default 10 s budget; the 8 s bound fails that.
+        p = cid("resolve", "cid:pool-7.cid", "--hint", f"cid.=127.0.72.2:{port}", "--no-validate",
+                "--timeout", "30", "--deadline", "1.5", timeout=8)
+    assert p.returncode == 1 and "time budget exhausted" in p.stdout, p.stdout + p.stderr
+    p = cid("resolve", "cid:pool-7.cid", "--hint", "cid.=127.0.72.2", "--deadline", "0")
+    assert p.returncode == 2 and "--deadline 0" in p.stderr
+
+
+def test_dig_json_carries_the_validation_status(served):
+    for name, status in (("pool-7.bj.cmcc.cid.", "secure"), ("pool-1.open.cid.", "insecure")):
+        p = cid("dig", name, "SVCB", "+json", *opts(served))
+        assert p.returncode == 0, p.stderr
+        doc = json.loads(p.stdout)
+        assert doc["validation"]["status"] == status and doc["validation"]["why"], doc
+        assert ("ad" in doc["flags"]) is (status == "secure")
+    _, port, _ = served
+    direct = json.loads(cid("dig", "@127.0.0.4", "-p", str(port), "pool-7.bj.cmcc.cid.", "+json").stdout)
+    assert "validation" not in direct  # a server's answer: nothing was validated
+
+
+def test_dig_header_via_the_resolver_echoes_the_command(served):
+    args = ["pool-7.bj.cmcc.cid.", "CAPS", "+dnssec", *opts(served)]
+    p = cid("dig", *args)
+    assert p.returncode == 0, p.stderr
+    assert "; <<>> cid dig <<>> " + " ".join(args) in p.stdout.splitlines()

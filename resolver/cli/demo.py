@@ -32,19 +32,22 @@ def _show(result, good: bool) -> None:
     print(format_resolution(result))
 
 
-def _serving_help(fed) -> str:
-    apex = fed.apex_zone
+def _serving_help(fed, config) -> str:
+    from ..demo.run import export_line
+
     deep = next(z for z in fed.zones if z.name == "bj.cmcc.cid.")
-    anchor = fed.trust_anchor
     return "\n".join([
         f"serving {len(fed.zones)} zones; federation: {fed.directory / 'federation.json'}",
         *(f"  {z.name:<20} {z.address}:{z.port}  {'signed' if z.signed else 'unsigned'}"
           for z in fed.zones),
-        "try:",
-        f"  cid resolve cid:pool-7.bj.cmcc.cid --hint {apex.name}={apex.address} --port {apex.port}"
-        f" --trust-anchor {anchor}",
-        f"  cid dig pool-7.bj.cmcc.cid CAPS +trace --hint {apex.name}={apex.address} --port {apex.port}"
-        f" --trust-anchor {anchor}",
+        f"client configuration: {config} (hints, port, trust anchor); to use it with no flags:",
+        "",
+        f"  {export_line(config)}",
+        "",
+        "then try:",
+        "  cid resolve cid:pool-7.bj.cmcc.cid [--json]",
+        "  cid dig pool-7.bj.cmcc.cid CAPS +trace",
+        "  cid find cid. --where accel_vendor=nvidia --where 'accel_free>=2' --sort price_per_hour --limit 5",
         f"  dig @{deep.address} -p {deep.port} pool-7.bj.cmcc.cid TYPE65380 +dnssec",
         "Ctrl-C stops.",
     ])
@@ -53,14 +56,17 @@ def _serving_help(fed) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..demo.build import build
     from ..demo.run import run as run_demo
+    from ..demo.run import write_config
 
     if not 1 <= args.port <= 65535:
         raise CliError(f"--port {args.port}: not a port number")
     try:
         fed = build(args.dir, args.port, progress=lambda m: print(m, flush=True))
+        config = write_config(fed)
     except OSError as exc:
         raise CliError(f"cannot write {args.dir}: {exc.strerror}") from None
     print(f"trust anchor: {fed.trust_anchor}", flush=True)
+    print(f"client configuration: {config}", flush=True)
 
     def show(result, good: bool) -> None:
         _show(result, good)
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         return await run_demo(fed, serve=args.serve, show=show,
-                              serving_banner=lambda: print(_serving_help(fed), flush=True))
+                              serving_banner=lambda: print(_serving_help(fed, config), flush=True))
 
     try:
         return loop.run(main())

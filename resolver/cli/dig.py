@@ -3,28 +3,18 @@
 Arguments are read the way dig reads them (``@server``, ``+option``/``+nooption`` anywhere on
 the line), so they are collected as plain words and parsed here rather than by argparse.
 Exit status follows dig: 0 whenever a response arrived, 9 when none did, 2 for usage errors.
+A refused or unreachable server is said at once (``;; communications error to ADDR#PORT:
+connection refused``), never waited on. dnspython is imported only when a query is made.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import socket
 import sys
 import time
 from dataclasses import dataclass
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rdatatype
-
-import resolver  # noqa: F401  (registers CAPS/LOAD so TYPE names resolve)
-
 from .main import CliError
-from .output import render_message
 
 NO_REPLY = 9  # dig's status when no server answered
 DEFAULT_TIMEOUT = 5.0
@@ -33,6 +23,8 @@ BOOLEAN_OPTIONS = ("dnssec", "short", "json", "tcp", "cd", "rec", "trace")
 
 
 def register(subparsers) -> None:
+    from .options import add_resolver_options
+
     parser = subparsers.add_parser(
         "dig",
         help="query a DNS server like dig, or resolve with the built-in resolver",
@@ -41,22 +33,13 @@ def register(subparsers) -> None:
     )
     # Also accepted among the words (dig lets options appear anywhere); declared here so that
     # they show in --help and work before the first word. The resolver options are the
-    # ones ``cid resolve`` takes, for the built-in resolver mode.
-    try:
-        from .options import add_resolver_options
-    except ModuleNotFoundError as exc:
-        if exc.name != "resolver.cli.options":
-            raise
-        parser.add_argument("--port", type=int, help="server port (default 53)")
-        parser.add_argument("--hint", action="append", default=[], metavar="ZONE=ADDR[:PORT]")
-        parser.add_argument("--trust-anchor", metavar="FILE")
-        parser.add_argument("--timeout", type=float, metavar="S")
-    else:
-        add_resolver_options(parser)
+    # ones ``cid resolve`` takes, for the built-in resolver mode; --deadline and --timeout
+    # also bound a query to @SERVER.
+    add_resolver_options(parser)
     parser.add_argument("-p", dest="port", type=int, metavar="PORT", help="server port (as dig)")
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="...",
                         help="@SERVER, NAME, TYPE and +options in any order")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, dig_parser=parser)
 
 
 @dataclass
@@ -71,13 +54,15 @@ class Options:
 
 def parse_words(args: argparse.Namespace) -> Options:
     """Read dig-style words into ``args`` (server, port, name, rdtype, dnssec, short, json,
-    tcp, cd, rec, trace, hint, trust_anchor) and return them as Options as well."""
-    opts = Options(port=args.port)
-    if getattr(args, "timeout", None):
-        opts.timeout = args.timeout
+    tcp, cd, rec, trace, and every ``--option`` of the parser: hint, trust_anchor, timeout,
+    deadline, no_validate, require_secure) and return them as Options as well."""
+    opts = Options()
     flags = {"dnssec": False, "short": False, "json": False, "tcp": False, "cd": False,
              "rec": True, "trace": False}
     positional: list[str] = []
+    later: list[str] = []  # --options among the words, parsed by the dig parser itself below
+    parser = getattr(args, "dig_parser", None)
+    known = parser._option_string_actions if parser is not None else {}
     words = list(args.words)
     i = 0
     while i < len(words):
@@ -85,33 +70,37 @@ def parse_words(args: argparse.Namespace) -> Options:
         i += 1
         if word.startswith("@") and len(word) > 1:
             opts.server, port = _split_server(word[1:])
-            opts.port = port if port is not None else opts.port
+            if port is not None:
+                args.port = port
         elif word.startswith("+") and len(word) > 1:
             _plus_option(word[1:], flags, opts)
-        elif word in ("-p", "--port", "-t", "-q", "--hint", "--trust-anchor", "--timeout"):
+        elif word in ("-t", "-q"):
             if i >= len(words):
                 raise CliError(f"option {word} needs a value")
-            value = words[i]
-            i += 1
-            if word in ("-p", "--port"):
-                opts.port = _int(value, word)
-            elif word == "-t":
-                opts.rdtype = value
-            elif word == "-q":
-                opts.name = value
-            elif word == "--hint":
-                args.hint.append(value)
-            elif word == "--timeout":
-                try:
-                    args.timeout = opts.timeout = float(value)
-                except ValueError:
-                    raise CliError(f"--timeout: {value!r} is not a number") from None
+            if word == "-t":
+                opts.rdtype = words[i]
             else:
-                args.trust_anchor = value
+                opts.name = words[i]
+            i += 1
+        elif word.split("=", 1)[0] in known and word not in ("-h", "--help"):
+            action = known[word.split("=", 1)[0]]
+            later.append(word)
+            if action.nargs != 0 and "=" not in word:
+                if i >= len(words):
+                    raise CliError(f"option {word} needs a value")
+                later.append(words[i])
+                i += 1
         elif word.startswith("-") and word != "-":
             raise CliError(f"unknown option {word}")
         else:
             positional.append(word)
+    if later:
+        parser.parse_args(later, namespace=args)  # same types and errors as before the first word
+    opts.port = args.port
+    if opts.port is not None and not 0 < opts.port <= 65535:
+        raise CliError(f"port {opts.port} is out of range (1-65535)")
+    if getattr(args, "timeout", None):
+        opts.timeout = args.timeout
     type_given = False
     for word in positional:
         if opts.name is None:
@@ -132,8 +121,18 @@ def parse_words(args: argparse.Namespace) -> Options:
         setattr(args, key, value)
     if not getattr(args, "timeout", None) and opts.timeout != DEFAULT_TIMEOUT:
         args.timeout = opts.timeout  # +time=S also bounds the built-in resolver
-    args.server, args.port, args.name, args.rdtype = opts.server, opts.port, opts.name, opts.rdtype
+    args.server, args.name, args.rdtype = opts.server, opts.name, opts.rdtype
     return opts
+
+
+def header(args: argparse.Namespace) -> str:
+    """dig's first line, echoing the command line as given (every option)."""
+    argv = list(getattr(args, "argv", None) or [])
+    if "dig" in argv:
+        argv = argv[argv.index("dig") + 1:]
+    else:
+        argv = list(getattr(args, "words", ()))
+    return "; <<>> cid dig <<>> " + " ".join(argv)
 
 
 def _split_server(text: str) -> tuple[str, int | None]:
@@ -177,6 +176,10 @@ def _int(text: str, what: str) -> int:
 
 
 def _is_type(word: str) -> bool:
+    import dns.rdatatype
+
+    import resolver.records  # noqa: F401  (CAPS/LOAD are type names too)
+
     try:
         dns.rdatatype.from_text(word)
     except (dns.rdatatype.UnknownRdatatype, ValueError):
@@ -187,21 +190,22 @@ def _is_type(word: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     opts = parse_words(args)
     if opts.server is None:
-        try:
-            module = importlib.import_module("resolver.cli.resolve_mode")
-        except ModuleNotFoundError as exc:
-            if exc.name != "resolver.cli.resolve_mode":
-                raise
-            print("cid dig: no @SERVER given and the built-in resolver is not available",
-                  file=sys.stderr)
-            return 2
-        return int(module.dig_via_resolver(args))
+        from .resolve_mode import dig_via_resolver
+        return int(dig_via_resolver(args))
     if args.trace:
         raise CliError("+trace needs the built-in resolver: leave out @SERVER")
     return query_server(args, opts)
 
 
 def query_server(args: argparse.Namespace, opts: Options) -> int:
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.rdatatype
+
+    from .output import render_message
+
     try:
         qname = dns.name.from_text(opts.name)
     except dns.exception.DNSException as exc:
@@ -215,13 +219,16 @@ def query_server(args: argparse.Namespace, opts: Options) -> int:
         query.flags |= dns.flags.CD
     address = _address(opts.server)
     port = opts.port if opts.port is not None else 53
+    deadline = getattr(args, "deadline", None)
 
     started = time.monotonic()
-    response, transport = _exchange(query, address, port, args.tcp, opts)
+    response, transport = _exchange(query, address, port, args.tcp, opts,
+                                    None if deadline is None else started + deadline)
     elapsed_ms = int((time.monotonic() - started) * 1000)
     if response is None:
-        print(f";; communications error to {address}#{port}: no reply after {opts.tries} "
-              f"tries ({transport})", file=sys.stderr)
+        if not (args.json or args.short):
+            print(f"\n{header(args)}\n; (1 server found)")
+        print(";; no servers could be reached", file=sys.stderr)
         return NO_REPLY
     if args.json:
         print(render_message(response, "json"))
@@ -230,7 +237,7 @@ def query_server(args: argparse.Namespace, opts: Options) -> int:
         if text:
             print(text)
     else:
-        print(f"\n; <<>> cid dig <<>> @{opts.server} {opts.name} {opts.rdtype}")
+        print(f"\n{header(args)}")
         print(";; Got answer:")
         print(render_message(response, "dig"))
         print(f";; Query time: {elapsed_ms} msec")
@@ -241,33 +248,78 @@ def query_server(args: argparse.Namespace, opts: Options) -> int:
 
 
 def _address(server: str) -> str:
+    import socket
+
     try:
         return socket.getaddrinfo(server, None, proto=socket.IPPROTO_UDP)[0][4][0]
     except (socket.gaierror, UnicodeError) as exc:
         raise CliError(f"cannot resolve server {server!r}: {exc}") from None
 
 
-def _exchange(
-    query: dns.message.Message, address: str, port: int, tcp: bool, opts: Options
-) -> tuple[dns.message.Message | None, str]:
-    """Send like dig: UDP first (retried), TCP when asked or when the UDP answer has TC."""
+def _exchange(query, address: str, port: int, tcp: bool, opts: Options, deadline: float | None):
+    """Send like dig: UDP first, TCP when asked or when the UDP answer has TC; up to ``tries``
+    tries, each waiting ``timeout`` (never past ``deadline``). A refused or unreachable server is
+    reported at once (a connected UDP socket gets the ICMP error; TCP gets the RST), as dig does:
+    ``;; communications error to ADDR#PORT: connection refused``. Returns (response or None,
+    transport)."""
+    import dns.exception
+    import dns.flags
+    import dns.query
+
+    from ..drivers.transport import reason
+
     transport = "TCP" if tcp else "UDP"
     for _ in range(opts.tries):
+        wait = opts.timeout
+        if deadline is not None:
+            wait = min(wait, deadline - time.monotonic())
+            if wait <= 0:
+                _comm_error(address, port, "deadline reached (--deadline)")
+                break
         try:
-            if not tcp:
-                response = dns.query.udp(query, address, port=port, timeout=opts.timeout,
-                                         ignore_unexpected=True)
+            if transport == "UDP":
+                response = _udp(query, address, port, wait)
                 if not response.flags & dns.flags.TC:
                     return response, "UDP"
                 print(";; Truncated, retrying in TCP mode.", file=sys.stderr)
                 transport = "TCP"
-            return dns.query.tcp(query, address, port=port, timeout=opts.timeout), "TCP"
-        except dns.exception.Timeout:
-            continue
-        except (OSError, EOFError):
-            if transport == "TCP":
-                time.sleep(0.1)  # refused / reset: dig also retries before giving up
-            continue
+                if deadline is not None:
+                    wait = max(0.001, min(wait, deadline - time.monotonic()))
+            return dns.query.tcp(query, address, port=port, timeout=wait), "TCP"
+        except (TimeoutError, dns.exception.Timeout):
+            _comm_error(address, port, "timed out")
+        except EOFError:
+            _comm_error(address, port, "connection closed before a full response")
+        except OSError as exc:  # refused, unreachable: known at once, no waiting
+            _comm_error(address, port, reason(exc))
         except dns.exception.DNSException as exc:
             raise CliError(f"malformed reply from {address}#{port}: {exc}", NO_REPLY) from None
     return None, transport
+
+
+def _comm_error(address: str, port: int, why: str) -> None:
+    print(f";; communications error to {address}#{port}: {why}", file=sys.stderr, flush=True)
+
+
+def _udp(query, address: str, port: int, timeout: float):
+    """One UDP exchange on a connected socket (so ICMP port unreachable comes back as
+    ECONNREFUSED instead of a silent wait); datagrams that are not the reply are ignored."""
+    import select
+    import socket
+
+    import dns.message
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    wire = query.to_wire()
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.connect((address, port))
+        sock.send(wire)
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([sock], [], [], left)[0]:
+                raise TimeoutError
+            data = sock.recv(65535)
+            response = dns.message.from_wire(data, ignore_trailing=True, raise_on_truncation=False)
+            if query.is_response(response):
+                return response

@@ -1,9 +1,9 @@
 """The event loop every ``cid`` command runs on: uvloop where installed (the serving and
-resolving hot paths are faster on it), the stock asyncio loop otherwise."""
+resolving hot paths are faster on it), the stock asyncio loop otherwise. asyncio itself is
+imported only when a command runs a loop (``cid --help`` never does)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -14,5 +14,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         import uvloop
     except ImportError:
+        import asyncio
         return asyncio.run(coro)
     return uvloop.run(coro)

@@ -1,27 +1,26 @@
 """``cid dig NAME [TYPE]`` without @SERVER: answer with our own validating resolver, printed in
 dig's layout; AD only when the answer is secure; ``+trace`` prints each delegation step and
-each validation verdict, one per line, before the answer."""
+each validation verdict, one per line, before the answer. ``+json`` adds the validation
+status and why (``"validation": {"status", "why"}``) to dig's JSON form."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-
-from . import loop
-from ..engine.result import Lookup
-from ..status import Status
 from .main import CliError
-from .options import resolver_from_args
-from .output import render_message
 
 
 def dig_via_resolver(args: argparse.Namespace) -> int:
+    import dns.exception
+    import dns.name
+    import dns.rdatatype
+
+    from . import loop
+    from .dig import header
+    from .options import resolver_from_args
+    from .output import message_to_json, render_message
+
     try:
         qname = dns.name.from_text(args.name)
         rdtype = dns.rdatatype.from_text(getattr(args, "rdtype", None) or "A")
@@ -34,8 +33,22 @@ def dig_via_resolver(args: argparse.Namespace) -> int:
     lookup = loop.run(resolver.lookup(qname, rdtype, cd=cd, tcp=bool(getattr(args, "tcp", False)), policy=False))
     message = to_message(lookup, dnssec=bool(getattr(args, "dnssec", False)), cd=cd)
     style = "json" if getattr(args, "json", False) else "short" if getattr(args, "short", False) else "dig"
+    config = getattr(args, "config_file", None)
+    if style == "json":
+        doc = message_to_json(message)
+        doc["validation"] = {"status": lookup.status.value, "why": lookup.why}
+        if config is not None:
+            doc["config"] = str(config)
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0
     out = []
-    if getattr(args, "trace", False) and style != "json":
+    if style == "dig":
+        out.append("\n" + header(args))
+        if config is not None:
+            out.append(f"; (resolver settings from {config})")
+    if getattr(args, "trace", False):
+        if config is not None and style != "dig":
+            out.append(f";; resolver settings from {config}")
         out.extend(str(event) for event in lookup.trace)
     out.append(render_message(message, style))
     if style == "dig":
@@ -45,8 +58,15 @@ def dig_via_resolver(args: argparse.Namespace) -> int:
     return 0
 
 
-def to_message(lookup: Lookup, *, dnssec: bool, cd: bool) -> dns.message.Message:
+def to_message(lookup, *, dnssec: bool, cd: bool):
     """The response a validating recursive resolver would send for this lookup."""
+    import dns.flags
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+
+    from ..status import Status
+
     query = dns.message.make_query(lookup.qname, lookup.rdtype, want_dnssec=dnssec)
     if cd:
         query.flags |= dns.flags.CD

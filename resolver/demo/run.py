@@ -58,7 +58,59 @@ async def keep_load_live(refresher: LoadRefresher, stop: asyncio.Event) -> None:
             refresher.tick()
 
 
+CONFIG_NAME = "config.toml"
+
+
+def config_text(fed: Federation) -> str:
+    """The client configuration (spec/resolution.md §11) that resolves the federation with no
+    flags: the apex's server as hint, its port, the trust anchor (relative to the file)."""
+    apex = fed.apex_zone
+    anchor = fed.trust_anchor
+    try:
+        anchor_text = str(anchor.relative_to(fed.directory))
+    except ValueError:
+        anchor_text = str(anchor)
+    path = fed.directory / CONFIG_NAME
+    return "\n".join([
+        "# cid client configuration for the demo federation (written by cid demo).",
+        f"#   export CID_CONFIG={_quote_sh(str(path))}",
+        "# then: cid resolve cid:pool-7.bj.cmcc.cid; cid find cid. --where accel_vendor=nvidia",
+        f"hints = {{ {_toml(fed.apex)} = [{_toml(apex.address)}] }}",
+        f"port = {apex.port}",
+        f"trust_anchor = {_toml(anchor_text)}",
+        'validation = "on"',
+        "require_secure = false",
+        "",
+    ])
+
+
+def write_config(fed: Federation) -> Path:
+    """Write ``DIR/config.toml`` (config_text) and return its path."""
+    path = fed.directory / CONFIG_NAME
+    path.write_text(config_text(fed), encoding="utf-8")
+    return path
+
+
+def export_line(path: Path) -> str:
+    """The one shell line that makes every cid command use ``path``."""
+    return f"export CID_CONFIG={_quote_sh(str(path.resolve()))}"
+
+
+def _toml(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quote_sh(text: str) -> str:
+    import shlex
+    return shlex.quote(text)
+
+
 def resolver_for(fed: Federation, **options) -> Resolver:
+    """A Resolver for the federation: from the configuration ``write_config`` wrote when it is
+    there (so the demo itself checks that file), else from the federation directly."""
+    path = fed.directory / CONFIG_NAME
+    if path.is_file():
+        return Resolver.from_config(path, **options)
     apex = fed.apex_zone
     return Resolver(hints={fed.apex: [apex.address]}, trust_anchor=fed.trust_anchor,
                     port=apex.port, **options)

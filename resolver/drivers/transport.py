@@ -14,6 +14,7 @@ length framing, one query per connection.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import struct
 
@@ -25,8 +26,31 @@ from ..engine.case import Match, match, parse_reply
 MAX_TCP_MESSAGE = 65535
 
 
-class TransportError(Exception):
-    """The exchange failed in a way other than a timeout (refused, reset, malformed)."""
+class TransportError(OSError):
+    """The exchange failed in a way other than a timeout (refused, reset, malformed); ``str``
+    is the reason (see ``reason``). An OSError, as the socket errors it stands for."""
+
+
+# errno -> the reason reported (dig's words). Refused and unreachable come back at once (ICMP on
+# the connected UDP socket, RST or no route for TCP): the server is not there, so the engine
+# moves on without waiting and holds the server down (engine/selection.py UNREACHABLE).
+_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.EHOSTDOWN: "host unreachable",
+    errno.ECONNRESET: "connection reset",
+    errno.EPIPE: "connection reset",
+    errno.EADDRNOTAVAIL: "address not available",
+}
+
+
+def reason(exc: OSError) -> str:
+    """One short lower-case reason for a failed exchange, as dig words it."""
+    text = _REASONS.get(exc.errno)
+    if text is not None:
+        return text
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
 
 
 MIN_CASE_GRACE = 0.05  # seconds to wait for an exact reply after a case-only mismatch
@@ -55,7 +79,7 @@ class _UdpExchange:
                 return
             except OSError as exc:  # ICMP port unreachable etc. on the connected socket
                 if not self.done.done():
-                    self.done.set_exception(TransportError(f"{exc.strerror or exc}"))
+                    self.done.set_exception(TransportError(reason(exc)))
                 return
             self.datagram_received(data, addr)
             if self.done.done():
@@ -106,10 +130,10 @@ async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout
             loop.remove_reader(fd)
             if exchange._held is not None:
                 exchange._held.cancel()
-    except TimeoutError:
+    except (TimeoutError, TransportError):
         raise
     except OSError as exc:  # refused, unreachable (TimeoutError is an OSError too: kept apart)
-        raise TransportError(f"{exc.strerror or exc}") from None
+        raise TransportError(reason(exc)) from None
     finally:
         sock.close()
 
@@ -117,7 +141,12 @@ async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout
 async def query_tcp(query: dns.message.Message, server: tuple[str, int], timeout: float,
                     wire: bytes | None = None) -> dns.message.Message:
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(server[0], server[1])
+        try:
+            reader, writer = await asyncio.open_connection(server[0], server[1])
+        except TimeoutError:
+            raise
+        except OSError as exc:  # refused (RST), no route: at once, never waited on
+            raise TransportError(reason(exc)) from None
         try:
             wire = query.to_wire() if wire is None else wire
             writer.write(struct.pack("!H", len(wire)) + wire)
@@ -126,6 +155,10 @@ async def query_tcp(query: dns.message.Message, server: tuple[str, int], timeout
             data = await reader.readexactly(length)
         except asyncio.IncompleteReadError:
             raise TransportError("connection closed before a full response") from None
+        except (TimeoutError, TransportError):
+            raise
+        except OSError as exc:
+            raise TransportError(reason(exc)) from None
         finally:
             writer.close()
     try:

@@ -1,8 +1,9 @@
 """Server selection (the infrastructure cache): which of a zone's servers to ask first, how
 long to wait, and what each server is known not to support.
 
-* Order: servers that recently timed out go last for ``DOWN_FOR`` seconds (held down: one
-  dead server does not cost a timeout on every query); the rest by smoothed round-trip time,
+* Order: servers that recently timed out, refused the connection or were unreachable go last
+  for ``DOWN_FOR`` seconds (held down: one dead server does not cost a timeout, or a wasted
+  try, on every query); the rest by smoothed round-trip time,
   unknown servers first so that each gets measured (Knot Resolver lib/selection, Unbound
   infra cache). Once all live servers are measured, with probability ``EXPLORE`` a random
   other live server goes first, so a server whose RTT was measured once on a bad day is
@@ -31,6 +32,9 @@ NO_EDNS_FOR = 900.0    # as Unbound's infra-host-ttl
 NO_CASE_FOR = 3600.0
 CASE_STRIKES = 2       # consecutive case mismatches before a server counts as not echoing
 MAX_TRACKED = 10_000   # bound on remembered servers (hostile zones can name many)
+# Failure reasons (drivers/transport.py's words) that mean "nothing is there": reported at once
+# by the kernel (ICMP port/host/network unreachable, TCP RST), never retried, held down.
+UNREACHABLE = frozenset({"connection refused", "network unreachable", "host unreachable"})
 
 
 @dataclass
@@ -47,6 +51,9 @@ class ServerSelection:
         self.clock = clock
         self.rng = rng if rng is not None else random.Random()
         self._stats: dict[Server, _Stats] = {}
+        # The longest one attempt may wait. ``cid ... --timeout S`` sets it to S, so that every
+        # try waits S as its help says; Resolver(timeout=...) keeps the doubling up to 8 s.
+        self.max_timeout = MAX_TIMEOUT
 
     def order(self, servers: Sequence[Server], rng: random.Random | None = None) -> list[Server]:
         now = self.clock()
@@ -70,8 +77,9 @@ class ServerSelection:
         return ordered
 
     def timeout(self, base: float, attempt: int) -> float:
-        """Wait for attempt ``attempt`` (0 = first) at one server: exponential backoff."""
-        return min(base * (2 ** attempt), max(base, MAX_TIMEOUT))
+        """Wait for attempt ``attempt`` (0 = first) at one server: exponential backoff, capped
+        at ``max_timeout`` (MAX_TIMEOUT unless set; never below ``base``)."""
+        return min(base * (2 ** attempt), max(base, self.max_timeout))
 
     def _get(self, server: Server) -> _Stats:
         st = self._stats.get(server)
@@ -87,6 +95,11 @@ class ServerSelection:
         st.down_until = 0.0
 
     def timed_out(self, server: Server) -> None:
+        self._get(server).down_until = self.clock() + DOWN_FOR
+
+    def unreachable(self, server: Server) -> None:
+        """Connection refused or no route: held down like a timeout (it costs no wait, but
+        a try that cannot succeed should not come before servers that may answer)."""
         self._get(server).down_until = self.clock() + DOWN_FOR
 
     def is_down(self, server: Server) -> bool:

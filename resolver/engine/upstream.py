@@ -28,6 +28,7 @@ from .actions import Send
 from .classify import Kind, classify
 from .querywire import build_query
 from .scrub import scrub
+from .selection import UNREACHABLE
 from .surface import Wait
 
 Server = tuple[str, int]
@@ -68,6 +69,10 @@ class Upstream:
             self.cache.servers.answered(server, self.clock() - sent_at)
         elif reply[0] == "timeout":
             self.cache.servers.timed_out(server)
+        elif reply[0] == "error" and reply[1] in UNREACHABLE:
+            # Refused / no route: known at once, so no wait was spent; the server is held down
+            # like one that timed out, and _ask does not retry it (only timeouts are retried).
+            self.cache.servers.unreachable(server)
 
     def _query(self, zone, server: Server, qname, qtype, *, tcp: bool, edns: bool, case: bool,
                attempt: int) -> tuple[Send, float]:
