@@ -24,7 +24,7 @@ import dns.rdtypes.svcbbase as svcb
 
 from . import identifier as ident
 from . import schedule
-from .discovery.conditions import Where
+from .discovery.conditions import SortSpec, Where
 from .discovery.search import FindResult, find as _find
 from .dnssec.anchors import TrustAnchor, TrustAnchorError
 from .drivers.asyncio_driver import drive
@@ -540,16 +540,27 @@ class Resolver:
         rtt = self.reachability.srtt if len(self.reachability) else None
         return schedule.order_endpoints(endpoints, free=free, rtt=rtt), used
 
-    async def find(self, namespace: str, where: Where = None, sort: str | None = None, limit: int | None = None,
-                   deadline: float | None = None, **bounds) -> FindResult:
-        """Search ``namespace`` and its delegated child namespaces (spec/discovery.md §3).
+    async def find(self, namespace: str, where: Where = None, sort: SortSpec = None, limit: int | None = None,
+                   deadline: float | None = None, *, currency: str | None = None,
+                   rates: str | Path | Mapping[str, Any] | None = None, need: int | None = None,
+                   max_age: float | None = None, allow_stale: bool = False, **bounds) -> FindResult:
+        """Search ``namespace`` and its delegated child namespaces (spec/discovery.md §3, §5).
 
-        ``where``: conditions as strings (``"accel_free>=2"``), ``(key, op, value)`` tuples or
-        a mapping of equalities, ANDed; ``sort``: a key (``-`` reverses); ``limit``: keep the
-        first N; ``deadline``: seconds for the whole search (default 30). Returns a FindResult,
-        a ranked, read-only sequence of Resolutions with ``status``, ``why`` and ``skipped``.
-        Raises IdentifierError or ConditionError (both ValueError) before any query."""
-        result = await _find(self, namespace, where, sort, limit, deadline, **bounds)
+        ``where``: conditions as strings (``"accel_free>=2"``, ``"region in [bj,sh]"``,
+        ``"accel_memory_bytes>=80GiB"``), ``(key, op, value)`` tuples (``op`` ``"in"``/``"notin"``
+        with a list) or a mapping of equalities, ANDed; keys are registry keys, extension keys
+        (with a ``.``) or ``cost``. ``sort``: ``"price_per_hour+,accel_free-"`` or a list of keys
+        or ``(key, "asc"|"desc")``. ``limit``: keep the first N; ``deadline``: seconds for the
+        whole search (default 30). ``currency``: keep prices in this ISO 4217 code only;
+        ``rates``: a rates file (path) or mapping that converts prices (spec/discovery.md §5.4);
+        ``need``: devices needed (keeps ``accel_free >= need``, ranks by their cost);
+        ``max_age``: drop results whose LOAD ``ts`` is older (seconds); ``allow_stale``: let
+        stale LOAD count as live. Returns a FindResult, a ranked, read-only sequence of
+        Resolutions with ``status``, ``why``, ``skipped`` and ``matches``.
+        Raises IdentifierError or ConditionError (both ValueError) before any query, and
+        MixedCurrencies (a ConditionError) when prices in several currencies were to be compared."""
+        result = await _find(self, namespace, where, sort, limit, deadline, currency=currency, rates=rates,
+                             need=need, max_age=max_age, allow_stale=allow_stale, **bounds)
         if result.status is not Status.SECURE and self._refuses_resolution(result):
             raise ValidationRefused(namespace, result.status, result.why, result)
         return result

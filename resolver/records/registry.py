@@ -30,10 +30,18 @@ class KeySpec:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
+    # How a "str" value is written (spec/capabilities.md §1.8, §7.2): "lower" (lower case, the
+    # default), "label" (one lower-case DNS label), "version" (major.minor, ordered as numbers),
+    # "currency" (ISO 4217, upper case), "verbatim" (as the vendor spells it).
+    syntax: str | None = None
+
+    @property
+    def value_syntax(self) -> str | None:
+        return self.syntax or ("lower" if self.type == "str" else None)
 
 
-def _k(name, type_, unit, kind, description, cats=None, minimum=None, maximum=None, choices=None):
-    return KeySpec(name, type_, unit, kind, description, cats, minimum, maximum, choices)
+def _k(name, type_, unit, kind, description, cats=None, minimum=None, maximum=None, choices=None, syntax=None):
+    return KeySpec(name, type_, unit, kind, description, cats, minimum, maximum, choices, syntax)
 
 
 SOURCES = ("nominal", "measured", "estimated", "normalized", "aggregated")
@@ -47,10 +55,13 @@ _KEYS: tuple[KeySpec, ...] = (
     _k("accel_model", "str", "", "static", "model without vendor, form factor or memory: h100, a100, mi300x"),
     _k("accel_form_factor", "str", "", "static", "form factor / interface: sxm4, sxm5, pcie, oam, nvl"),
     _k("accel_memory_bytes", "int", "bytes", "static", "memory per device", minimum=0),
-    _k("accel_slug", "str", "", "static", "DNS-label-safe vendor-model-form-memory slug (browse sub-type)"),
-    _k("accel_product", "str", "", "static", "vendor's product string verbatim, e.g. A100-SXM4-40GB"),
+    _k("accel_slug", "str", "", "static", "DNS-label-safe vendor-model-form-memory slug (browse sub-type)",
+       syntax="label"),
+    _k("accel_product", "str", "", "static", "vendor's product string verbatim, e.g. A100-SXM4-40GB",
+       syntax="verbatim"),
     _k("accel_arch", "str", "", "static", "architecture / family: hopper, ampere, cdna3"),
-    _k("accel_compute_capability", "str", "", "static", "CUDA compute capability major.minor, e.g. 9.0"),
+    _k("accel_compute_capability", "str", "", "static", "CUDA compute capability major.minor, e.g. 9.0",
+       syntax="version"),
     _k("accel_count", "int", "count", "static", "devices installed", minimum=0),
     _k("accel_flops_fp16", "number", "FLOP/s", "static", "peak dense FP16 rate per device", minimum=0),
     _k("accel_flops_fp32", "number", "FLOP/s", "static", "peak FP32 rate per device", minimum=0),
@@ -64,12 +75,14 @@ _KEYS: tuple[KeySpec, ...] = (
     _k("storage_bytes", "int", "bytes", "static", "local storage", minimum=0),
     _k("network_bps", "int", "bit/s", "static", "nominal network bandwidth", minimum=0),
     # --- placement and commerce (static) ------------------------------------------------
-    _k("region", "str", "", "static", "region label, DNS-label-safe (matches topology.kubernetes.io/region)"),
+    _k("region", "str", "", "static", "region label, DNS-label-safe (matches topology.kubernetes.io/region)",
+       syntax="label"),
     _k("zone", "str", "", "static", "availability zone label"),
     _k("operator", "str", "", "static", "operator label"),
     _k("price_per_hour", "number", "currency/h", "any",
        "price per device-hour in `currency`: list price in CAPS, price now in LOAD", minimum=0),
-    _k("currency", "str", "", "static", "ISO 4217 code, upper case (the only upper-case registry value)"),
+    _k("currency", "str", "", "static", "ISO 4217 code, upper case (the only upper-case registry value)",
+       syntax="currency"),
     _k("version", "int", "", "any", "registry version the publisher followed (this document: 1)", minimum=1),
     # --- live state (LOAD) ---------------------------------------------------------------
     _k("ts", "int", "s", "live", "POSIX time (UTC seconds) the values were taken", minimum=0),
