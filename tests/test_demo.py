@@ -90,3 +90,56 @@ def test_second_demo_run_reuses_keys_and_trust_anchor(tmp_path: Path) -> None:
     assert second.trust_anchor.read_text() == anchor
     assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == keys
     assert len(keys) == 4 * 7  # KSK + ZSK, .key + .private, for each of the 7 signed zones
+
+
+def test_demo_writes_a_client_configuration(demo_run) -> None:
+    from resolver.client import Resolver
+
+    _, directory = demo_run
+    config = directory / "config.toml"
+    r = Resolver.from_config(config)  # the demo resolved its samples through this very file
+    fed = json.loads((directory / "federation.json").read_text())
+    apex = next(z for z in fed["zones"] if z["name"] == fed["apex"])
+    assert r.port == apex["port"] and r.validation == "on" and not r.require_secure
+    assert [str(z) for z in r.trust_anchor.zones] == ["cid."]
+    assert f"export CID_CONFIG={config}" in config.read_text()
+
+
+def test_demo_serve_prints_the_one_export_line_the_readme_examples_need(tmp_path: Path) -> None:
+    import shlex
+    import signal
+    import threading
+    import time
+
+    port = free_port("127.0.10.1")
+    proc = subprocess.Popen([sys.executable, "-m", "resolver", "demo", "--serve", "--dir", str(tmp_path / "out"),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not any(line.startswith("Ctrl-C stops.") for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        exports = [line.strip() for line in lines if line.strip().startswith("export ")]
+        assert len(exports) == 1 and exports[0].startswith("export CID_CONFIG="), "".join(lines)
+        cid = f"{shlex.quote(sys.executable)} -m resolver"
+
+        def shell(command: str) -> subprocess.CompletedProcess:
+            # A fresh shell where the user pasted the export line; no other set-up, no flags.
+            env = {k: v for k, v in __import__("os").environ.items() if k != "CID_CONFIG"}
+            return subprocess.run(["bash", "-c", f"{exports[0]} && cd / && {command}"], capture_output=True,
+                                  text=True, timeout=60, env=env)
+
+        p = shell(f"{cid} resolve cid:pool-7.bj.cmcc.cid")
+        assert p.returncode == 0 and "status: secure" in p.stdout, p.stdout + p.stderr
+        p = shell(f"{cid} resolve cid:pool-7.bj.cmcc.cid --json")
+        assert json.loads(p.stdout)["endpoints"], p.stderr
+        p = shell(f"{cid} dig pool-7.bj.cmcc.cid CAPS +trace")
+        assert p.returncode == 0 and "accel_slug=nvidia-h100-sxm5-80gb" in p.stdout and " ad" in p.stdout, p.stderr
+        p = shell(f"{cid} find cid. --where accel_vendor=nvidia --where 'accel_free>=2' --limit 5")
+        assert p.returncode == 0 and "cid:" in p.stdout, p.stdout + p.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
