@@ -266,3 +266,77 @@ def test_dig_header_via_the_resolver_echoes_the_command(served):
     p = cid("dig", *args)
     assert p.returncode == 0, p.stderr
     assert "; <<>> cid dig <<>> " + " ".join(args) in p.stdout.splitlines()
+
+
+# --- Python errors speak Python; no endpoint connecting names every endpoint ---------------------
+
+def _unreachable_federation():
+    from support.net import free_port
+    ports = free_port("127.0.72.11"), free_port("127.0.72.12")
+    bj = F.ZONES["bj.cmcc.cid."][1] + f"""
+down 300 SVCB 1 a alpn=h2 port={ports[0]}
+down 300 SVCB 2 b alpn=h2 port={ports[1]}
+a 300 A 127.0.72.11
+b 300 A 127.0.72.12
+"""
+    return F.build(now=time.time(), overrides={"bj.cmcc.cid.": bj}), ports
+
+
+async def test_aiohttp_error_lists_every_endpoint_tried():
+    import asyncio
+    import socket
+
+    import aiohttp
+
+    from resolver import AiohttpResolver, Resolver
+    from resolver.aiohttp_resolver import Connector, EndpointsUnreachable
+
+    fed, ports = _unreachable_federation()
+    tried = [("127.0.72.11", ports[0]), ("127.0.72.12", ports[1])]
+    async with asyncio.timeout(30), F.serving(fed) as port:
+        async with Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0) as r:
+            resolver = AiohttpResolver(r)
+            async with aiohttp.ClientSession(connector=Connector(resolver)) as http:
+                with pytest.raises(EndpointsUnreachable) as info:
+                    await http.get("http://down.bj.cmcc.cid/")
+            err = info.value
+            assert isinstance(err, aiohttp.ClientConnectorError) and not isinstance(err, aiohttp.ClientConnectorDNSError)
+            assert err.tried == tried and err.resolution.identifier == "cid:down.bj.cmcc.cid"
+            assert f"127.0.72.11:{ports[0]}, 127.0.72.12:{ports[1]}" in str(err) and "2 endpoint" in str(err)
+            # aiohttp's own connector: its error names one address; tried() has them all.
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver)) as http:
+                with pytest.raises(aiohttp.ClientConnectorError):
+                    await http.get("http://down.bj.cmcc.cid/")
+            assert resolver.tried("down.bj.cmcc.cid") == tried
+            with pytest.raises(OSError) as info:  # no IPv6 address: the endpoints are listed
+                await resolver.resolve("down.bj.cmcc.cid", 80, socket.AF_INET6)
+            assert "a.bj.cmcc.cid. priority 1: 127.0.72.11; b.bj.cmcc.cid. priority 2: 127.0.72.12" in str(info.value)
+
+
+async def test_aiohttp_resolver_messages_name_no_cli_flags(served):
+    import asyncio
+    import socket
+
+    from resolver import AiohttpResolver, Resolver
+    from resolver.aiohttp_resolver import ResolutionError, _python_words
+
+    fed, port, anchor = served
+    async with asyncio.timeout(30):
+        messages = []
+        async with Resolver({"cid.": [f"127.0.0.2:{port}"]}, None, port=port, timeout=1) as unanchored:
+            with pytest.raises(ResolutionError) as info:  # indeterminate: refused
+                await AiohttpResolver(unanchored).resolve("pool-7.bj.cmcc.cid", 80, socket.AF_INET)
+            messages.append(str(info.value))
+            assert info.value.errno == socket.EAI_FAIL and "trust_anchor=" in str(info.value)
+            with pytest.raises(ResolutionError) as info:  # outside every hinted namespace
+                await AiohttpResolver(unanchored).resolve("pool.example.org", 80, socket.AF_INET)
+            messages.append(str(info.value))
+            assert "Resolver(hints=...)" in str(info.value) and "fallback=" in str(info.value)
+        async with Resolver({"cid.": [f"127.0.0.2:{port}"]}, anchor, port=port, timeout=1) as r:
+            with pytest.raises(ResolutionError) as info:
+                await AiohttpResolver(r, require_secure=True).resolve("pool-1.open.cid", 80, socket.AF_INET)
+            messages.append(str(info.value))
+            assert "require_secure=True" in str(info.value)
+    assert all(" --" not in m for m in messages), messages
+    assert _python_words("no hint covers x.org.: give a --hint for one of its zones") == \
+        "no hint covers x.org.: add one of its zones to Resolver(hints=...)"
