@@ -341,3 +341,18 @@ def test_rates_file_that_cannot_be_read(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(RatesError, match="not UTF-8"):
         Rates.load(binary)
+
+
+def test_hostile_input_is_a_one_line_condition_error_never_a_crash():
+    import random
+    rng = random.Random(10)
+    atoms = ["accel_free", "region", "price_per_hour", "accel_memory_bytes", "acme.x", "cost", " in ", " notin ",
+             "=", "!=", "<", "<=", ">", ">=", "==", "[", "]", ",", '"', " ", "1", "-1", "1e999", "nan", "inf",
+             "80GiB", "USD", "%", "北京", "\u202e", "\x00", "\\", "'", ";", "$(", "0x1F", ".", "-", "_", "9" * 30]
+    for _ in range(3000):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randint(1, 8)))
+        for parse in (Condition.parse, SortKey.parse, parse_sort):
+            try:
+                parse(text)
+            except ConditionError as exc:
+                assert "\n" not in str(exc) and len(str(exc)) < 600, (text, str(exc))

@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--where {exc}") from None
     try:
         sort = parse_sort(args.sort) if args.sort is not None else None
-    except ConditionError as exc:
-        raise CliError(f"--sort {exc}") from None
+    except ConditionError as exc:  # "sort key bogus: unknown key ..." -> "--sort bogus: ..."
+        raise CliError(f"--sort {str(exc).removeprefix('sort key ').removeprefix('sort ')}") from None
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit {args.limit}: must be at least 1")
     if args.need is not None and not 1 <= args.need <= 1_000_000:
