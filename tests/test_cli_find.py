@@ -157,6 +157,9 @@ def test_rates_convert_and_need_ranks_by_cost(served, rates):
     assert any(line.startswith("; skipped mi-c.cmcc.cid.: LOAD is stale") for line in p.stderr.splitlines())
     p = cid("find", "cid", "--rates", rates, "--need", "2", "--where", "cost<=5USD", *opts(served))
     assert first_words(p) == ["cid:a100-b.cmcc.cid"]
+    p = cid("find", "cid", "--currency", "CNY", "--sort", "cost-", *opts(served))  # cost of 1 device
+    assert first_words(p) == ["cid:h100-a.cmcc.cid", "cid:mi-c.cmcc.cid"]
+    assert "cost 21.50 CNY/h" in p.stdout and "cost 15.00 CNY/h" in p.stdout
 
 
 def test_max_age_and_allow_stale(served):

@@ -187,6 +187,10 @@ def test_where_forms():
     assert parse_where(("accel_memory_bytes", ">=", "80GiB")) == (Condition.parse("accel_memory_bytes>=80GiB"),)
     both = parse_where(["accel_free=1", ("accel_count", ">", 2), one])
     assert both == (one, Condition.parse("accel_count>2"), one)
+    assert parse_where([Condition("accel_free", "=", "1")]) == (one,)  # built by hand: checked too
+    assert parse_where(Condition("region", "in", "[bj,sh]")) == (region,)
+    with pytest.raises(ConditionError, match="unknown key"):
+        parse_where([Condition("bogus", "=", "1")])
     assert parse_where(("accel_free=1", "accel_count>2", "cpu_free<3")) == tuple(
         map(Condition.parse, ("accel_free=1", "accel_count>2", "cpu_free<3")))
 
@@ -356,3 +360,16 @@ def test_hostile_input_is_a_one_line_condition_error_never_a_crash():
                 parse(text)
             except ConditionError as exc:
                 assert "\n" not in str(exc) and len(str(exc)) < 600, (text, str(exc))
+
+
+def test_the_unit_examples_of_the_registry_document_parse_as_written():
+    import re
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parent.parent / "spec" / "capabilities.md").read_text()
+    table = doc.split("### 7.1 Units")[1].split("###")[0]
+    examples = re.findall(r"`([a-z_.]+(?:>=|<=|<|>|=)[^`]+)`(?: \(([0-9.]+)\))?", table)
+    assert len(examples) >= 9
+    for text, value in examples:
+        c = Condition.parse(text)
+        if value:
+            assert c.values[0] == (float(value) if "." in value else int(value)), text

@@ -164,12 +164,13 @@ _SHOWN = {"accel_slug", "accel_kind", "accel_free", "accel_count", "cpu_free", "
 def format_results(result: FindResult) -> str:
     """One aligned line per identifier with the figures a person chooses by."""
     extra = [k.key for k in result.sort if k.key not in _SHOWN]
-    rows = [_row(r, m, extra) for r, m in zip(result, result.matches)]
+    show_cost = result.need is not None or any(k.key == "cost" for k in result.sort)
+    rows = [_row(r, m, extra, show_cost) for r, m in zip(result, result.matches)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
-def _row(r: Resolution, m: Match, extra: list[str]) -> list[str]:
+def _row(r: Resolution, m: Match, extra: list[str], show_cost: bool) -> list[str]:
     from ..discovery.conditions import lookup_key
     caps = r.capabilities
     load = (r.load or {}) if m.load_live else {}
@@ -188,7 +189,7 @@ def _row(r: Resolution, m: Match, extra: list[str]) -> list[str]:
     else:
         price_text = "-"
     row = [r.identifier, r.status.value, what, free, util, price_text]
-    if m.need is not None:
+    if show_cost:
         row.append(f"cost {m.cost:.2f} {m.compare_currency}/h" if m.cost is not None else "cost -")
     region = _text(caps.get("region", "-"))
     if r.endpoints and r.endpoints[0].addresses:

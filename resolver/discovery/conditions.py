@@ -526,7 +526,8 @@ def parse_where(where: Where) -> tuple[Condition, ...]:
     out = []
     for item in where:
         if isinstance(item, Condition):
-            out.append(item)
+            # One built by hand (Condition("accel_free", ">=", "2")) is read like its text.
+            out.append(item if item.info is not None and item.values else Condition.parse(str(item)))
         elif isinstance(item, str):
             out.append(Condition.parse(item))
         elif isinstance(item, tuple) and len(item) == 3:
