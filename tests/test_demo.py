@@ -140,6 +140,15 @@ def test_demo_serve_prints_the_one_export_line_the_readme_examples_need(tmp_path
         assert p.returncode == 0 and "accel_slug=nvidia-h100-sxm5-80gb" in p.stdout and " ad" in p.stdout, p.stderr
         p = shell(f"{cid} find cid. --where accel_vendor=nvidia --where 'accel_free>=2' --limit 5")
         assert p.returncode == 0 and "cid:" in p.stdout, p.stdout + p.stderr
+        # The README's "Using it" commands, as written (with the demo's port), after the one export.
+        readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+        block = readme.split("## Using it", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+        commands = [line.split("#", 1)[0].replace("[--json]", "").replace("5300", str(port)).strip()
+                    for line in block.splitlines() if line.startswith("cid ") and not line.startswith("cid demo")]
+        assert len(commands) >= 3 and not any("--hint" in c or "--trust-anchor" in c for c in commands), commands
+        for command in commands:
+            p = shell(cid + command[3:])
+            assert p.returncode == 0 and p.stdout, (command, p.stdout, p.stderr)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
