@@ -340,3 +340,37 @@ async def test_aiohttp_resolver_messages_name_no_cli_flags(served):
     assert all(" --" not in m for m in messages), messages
     assert _python_words("no hint covers x.org.: give a --hint for one of its zones") == \
         "no hint covers x.org.: add one of its zones to Resolver(hints=...)"
+
+
+def test_unreachable_reasons_are_the_ones_the_engine_holds_down():
+    import errno
+
+    from resolver.drivers.transport import reason
+    from resolver.engine.selection import UNREACHABLE, ServerSelection
+
+    said = {reason(OSError(code, "x")) for code in (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH,
+                                                   errno.EHOSTDOWN)}
+    assert said == UNREACHABLE == {"connection refused", "network unreachable", "host unreachable"}
+    assert reason(OSError(errno.ECONNRESET, "Connection reset by peer")) == "connection reset"
+    assert reason(OSError(errno.EACCES, "Permission denied")) == "permission denied"
+    clock = [100.0]
+    servers = ServerSelection(lambda: clock[0])
+    a, b = ("127.0.72.1", 53), ("127.0.72.2", 53)
+    servers.unreachable(a)
+    assert servers.order([a, b]) == [b, a] and servers.is_down(a)
+    clock[0] += 31
+    assert not servers.is_down(a)  # held down for 30 s, then asked again like any other
+
+
+async def test_refused_over_tcp_too(served):
+    import asyncio
+
+    from resolver import Resolver
+    from support.net import free_port
+
+    dead = ("127.0.72.1", free_port("127.0.72.1"))
+    async with asyncio.timeout(20):
+        r = Resolver({"cid.": [f"{dead[0]}:{dead[1]}"]}, None, timeout=30, validation="off")
+        lookup = await r.lookup("pool-7.cid.", "A", tcp=True)
+    assert lookup.rcode == "SERVFAIL" and f"127.0.72.1:{dead[1]} connection refused" in lookup.why
+    assert len(_to(lookup.trace, dead, "QuerySent")) == 1 and r.cache.servers.is_down(dead)
