@@ -96,6 +96,7 @@ def test_price_condition_carries_its_currency():
     ("compute_norm>=11", "out of range 0..10"),
     ("accel_memory_bytes>=80XB", "unknown unit 'XB'"),
     ("queue_wait_s<5m", "unknown unit 'm'"),                     # minutes or milliseconds?
+    ("ts>=1h", "takes no unit"),                                 # a point in time, not a duration
     ("accel_kind=quantum", "accel_kind is one of gpu, npu, tpu, fpga, asic"),
     ("region=cn bj", "one DNS label"),
     ("region<bj", "compare it with = != in notin"),

@@ -37,7 +37,7 @@ def register(subparsers) -> None:
                              "units: 80GiB, 512G, 3GHz, 10Gbps, 5min, 80%%; repeat to AND")
     parser.add_argument("--sort", metavar="KEYS",
                         help="rank by KEY[+|-][,KEY[+|-]...], e.g. price_per_hour+,accel_free- "
-                             "(no suffix: descending for *_free, *_count, *_bytes, *_norm; ascending "
+                             "(no suffix: descending for *_free, *_count, *_bytes, *_norm, *_hz, *_bps; ascending "
                              "otherwise); default: free capacity, or cost with --need")
     parser.add_argument("--limit", type=int, metavar="N", help="print the first N matches")
     parser.add_argument("--currency", metavar="CODE",

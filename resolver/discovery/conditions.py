@@ -85,6 +85,8 @@ class KeyInfo:
 
     @property
     def unit(self) -> str:
+        if self.name == "ts":
+            return ""  # a point in time (POSIX seconds), not a duration: no suffixes
         return self.spec.unit if self.spec is not None else units.unit_of_name(self.name)
 
     @property
