@@ -14,6 +14,13 @@ the file ``cid demo --serve`` writes; the demo federation is started here on a f
 127.0.10.1 and stopped at the end). Prints the median, min and max wall time of each, the
 median net of the python start-up, and the median CPU time (user + system; less sensitive to
 other work on a shared machine than wall time, which is what the targets are about).
+
+Bytecode: an installed cid runs from cached .pyc files (pip writes them for dependencies; our
+own are written on first use). This machine's sessions set PYTHONDONTWRITEBYTECODE=1, which
+makes every run compile the package's sources again; by default the measured commands run
+without it, with a private PYTHONPYCACHEPREFIX in the temporary directory (nothing is written
+into the source tree; the warm-up round fills it). ``--no-bytecode-cache`` measures as the
+environment says.
 """
 
 from __future__ import annotations
@@ -89,10 +96,14 @@ class Demo:
                 self.proc.wait()
 
 
-def run(runs: int = 15, python: str = sys.executable, resolve: bool = True) -> dict:
+def run(runs: int = 15, python: str = sys.executable, resolve: bool = True, bytecode_cache: bool = True) -> dict:
     python = str(Path(python))
     script = Path(python).with_name("cid")
+    tmp = tempfile.TemporaryDirectory(prefix="cid-startup-")
     env = {k: v for k, v in os.environ.items() if k != "CID_CONFIG"}
+    if bytecode_cache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp.name) / "pycache")
     commands: dict[str, list[str]] = {
         "python3 -c pass": [python, "-c", "pass"],
         "python3 -m resolver --help": [python, "-m", "resolver", "--help"],
@@ -111,7 +122,6 @@ def run(runs: int = 15, python: str = sys.executable, resolve: bool = True) -> d
             seen.add(other.resolve())
             commands[f"{other} --version"] = [str(other), "--version"]
     demo = None
-    tmp = tempfile.TemporaryDirectory(prefix="cid-startup-")
     try:
         if resolve:
             demo = Demo(python, Path(tmp.name) / "demo")
@@ -143,7 +153,8 @@ def run(runs: int = 15, python: str = sys.executable, resolve: bool = True) -> d
                       "net_of_python_s": median - base, "cpu_s": statistics.median(cpu[name]),
                       "cpu_net_of_python_s": statistics.median(cpu[name]) - base_cpu, "target_s": target,
                       "met": None if target is None else median <= target}
-    return {"runs": runs, "python": python, "load_average": os.getloadavg(), "rows": rows}
+    return {"runs": runs, "python": python, "load_average": os.getloadavg(), "bytecode_cache": bytecode_cache,
+            "rows": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,18 +163,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--python", default=sys.executable, help="the interpreter cid is installed for")
     p.add_argument("--no-resolve", action="store_true", help="leave out the demo resolution")
     p.add_argument("--quick", action="store_true", help="2 rounds, no demo: checks the script only")
+    p.add_argument("--no-bytecode-cache", action="store_true",
+                   help="keep the environment's PYTHONDONTWRITEBYTECODE (sources compiled on every run)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    cache = not args.no_bytecode_cache
     if args.quick:
-        result = run(2, args.python, resolve=False)
+        result = run(2, args.python, resolve=False, bytecode_cache=cache)
     else:
         if args.runs < 10:
             p.error("--runs: at least 10")
-        result = run(args.runs, args.python, resolve=not args.no_resolve)
+        result = run(args.runs, args.python, resolve=not args.no_resolve, bytecode_cache=cache)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{result['runs']} rounds, {result['python']}, load average "
+    print(f"{result['runs']} rounds, {result['python']}, "
+          f"{'bytecode cached' if result['bytecode_cache'] else 'no bytecode cache'}, load average "
           f"{' '.join(f'{x:.2f}' for x in result['load_average'])}")
     width = max(map(len, result["rows"]))
     print(f"{'command':<{width}}  median    min     max   net of python   CPU   (net)   target (wall, median)")
