@@ -459,7 +459,9 @@ class Resolver:
             return False
         if result.unvalidated and self.validation == "on":
             return True
-        return self.require_secure and result.status is not Status.SECURE and not result.unvalidated
+        # Under require_secure only an answer from an unsigned zone is refused: an indeterminate
+        # result that is a failure (a budget spent, servers down) stays a failure.
+        return self.require_secure and result.status is Status.INSECURE
 
     def _remember(self, identifier: str, result: Resolution) -> None:
         if result.rcode != "SERVFAIL" or result.status is Status.BOGUS:
@@ -668,8 +670,9 @@ def _result(name, rcode: str, used: list[tuple[str, Lookup]], endpoints, capabil
     why, stale = _stale_note(why, used)
     ttl = min(lk.ttl for _, lk in used)
     trace = tuple(event for _, lk in used for event in lk.trace)
+    load_stale = any(lk.stale for label, lk in used if label == "LOAD")
     return Resolution(ident.to_cid(name), ident.to_dns(name), rcode, status, why, ttl,
-                      tuple(endpoints), capabilities, load, trace, load_ttl, stale, _unvalidated(used))
+                      tuple(endpoints), capabilities, load, trace, load_ttl, stale, _unvalidated(used), load_stale)
 
 
 def _unvalidated(used: list[tuple[str, Lookup]]) -> bool:

@@ -43,6 +43,8 @@ class Resolution:
     # Some answer used could not be validated at all (indeterminate and not a failure: no
     # trust anchor covers it): what the validation policy refuses (spec/resolution.md §5.1).
     unvalidated: bool = field(default=False, compare=False, repr=False)
+    # The LOAD itself came from expired cache (RFC 8767): never live capacity (discovery.md §5.5).
+    load_stale: bool = field(default=False, compare=False, repr=False)
 
     @property
     def found(self) -> bool:

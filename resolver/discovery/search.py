@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from dataclasses import dataclass, field, replace
@@ -353,9 +352,6 @@ class _Search:
 
 # --- what is shown, and in which order (spec/discovery.md §5) ------------------------------------
 
-_STALE_LABELS = re.compile(r"\[stale: (.*?) served from expired cache")
-
-
 def _finite(value: Any) -> float | int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -363,14 +359,8 @@ def _finite(value: Any) -> float | int | None:
 
 
 def load_served_stale(r: Resolution) -> bool:
-    """Whether LOAD came from expired cache (RFC 8767). A Resolution says which of its lookups
-    were served stale in ``why``; when it cannot be told, any stale part counts as LOAD."""
-    if not r.stale or r.load is None:
-        return False
-    match = _STALE_LABELS.search(r.why)
-    if match is None:
-        return True
-    return any(label == "LOAD" or label.startswith("LOAD ") for label in match.group(1).split(", "))
+    """Whether LOAD came from expired cache (RFC 8767)."""
+    return r.load is not None and r.load_stale
 
 
 class _View:
