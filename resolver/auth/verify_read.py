@@ -333,6 +333,9 @@ class _TextReader:
                 progress(step)  # type: ignore[misc]
             if not line or line[0] == ";":
                 continue
+            if check_lines and '"' in line:
+                self._quoted(line)
+                continue
             if ";" in line:
                 line = line[:line.index(";")]
             if line.isspace() or not line:
@@ -356,6 +359,15 @@ class _TextReader:
             if dns.node.NodeKind.CNAME in kinds and dns.node.NodeKind.REGULAR in kinds:
                 raise _GiveUp
         return data
+
+    def _quoted(self, line: str) -> None:
+        """A record with quoted strings (TXT, ...): the fields before the first quote are plain,
+        and dnspython parses the rest of the line (quotes, and a comment after them)."""
+        quote = line.index('"')
+        head = line[:quote]
+        if ";" in head or _TRICKY.search(line.replace('"', "")) or line[0] == "$":
+            raise _GiveUp
+        self._record(line, head)
 
     @staticmethod
     def _generic_only(line: str) -> bool:
@@ -407,8 +419,8 @@ class _TextReader:
         self.owners[token] = found
         return found
 
-    def _record(self, line: str) -> None:
-        fields = line.split()
+    def _record(self, line: str, head: str | None = None) -> None:
+        fields = line.split() if head is None else head.split()
         if self.data is None:
             # No $ORIGIN yet: the origin is the owner of the first record, which must be an SOA.
             if line[0].isspace() or len(fields) < 2 or not fields[0].endswith("."):
@@ -438,6 +450,15 @@ class _TextReader:
         if rdtype is None:
             rdtype = self._type(fields[at])
         rest = fields[at + 1:]
+        if head is not None:
+            # The rdata text: the line after the type, found token by token (only blanks between).
+            position = 0
+            for token in fields[:at + 1]:
+                position = line.index(token, position) + len(token)
+            wire, payload = self._dnspython(rdtype, line[position:])
+            covers = payload[0].covered if rdtype == RRSIG else _NONE
+            self._add(node, key, rdtype, covers, ttl, wire, payload)
+            return
         if rdtype == RRSIG:
             found = self._rrsig(rest)
             if found is None:
@@ -447,10 +468,13 @@ class _TextReader:
         else:
             wire, payload = self._rdata(rdtype, rest)
             covers = _NONE
-            if rdtype == SOA and key != self.zone_folded:
-                raise _GiveUp
-            if rdtype == CNAME:
-                self.cnames.append(node)
+        self._add(node, key, rdtype, covers, ttl, wire, payload)
+
+    def _add(self, node: Node, key: bytes, rdtype: int, covers: int, ttl: int, wire: bytes, payload: Any) -> None:
+        if rdtype == SOA and key != self.zone_folded:
+            raise _GiveUp
+        if rdtype == CNAME:
+            self.cnames.append(node)
         sets = node.sets
         slot = (rdtype, covers)
         rs = sets.get(slot)
@@ -502,7 +526,10 @@ class _TextReader:
     def _rdata(self, rdtype: int, rest: list[str]) -> tuple[bytes, Any]:
         if rdtype == A and len(rest) == 1:
             address = rest[0]
-            wire = socket.inet_pton(socket.AF_INET, address) if address.count(".") == 3 else b""
+            try:
+                wire = socket.inet_pton(socket.AF_INET, address)
+            except OSError:
+                wire = b""
             if wire and socket.inet_ntop(socket.AF_INET, wire) == address:
                 return wire, None
         elif rdtype == AAAA and len(rest) == 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import os
 import re
 import sys
 import time
@@ -59,8 +60,15 @@ class Progress:
         self.close()
         if self.enabled:
             assert self._tqdm is not None
+            try:
+                sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+            except (OSError, ValueError):
+                sized = False
+            # A terminal that reports no width (a bare pseudo-terminal) gets 80 columns.
             self._bar = self._tqdm(desc=name, unit=f" {unit}" if unit else "it", total=total, file=sys.stderr,
-                                   leave=False, dynamic_ncols=True, mininterval=0.2, smoothing=0.1,
+                                   leave=False, dynamic_ncols=sized, ncols=None if sized else 80,
+                                   nrows=None if sized else 24,
+                                   mininterval=0.2, smoothing=0.1,
                                    bar_format=None if unit else "{desc}: {elapsed}")
 
     def total(self, count: int) -> None:
