@@ -75,6 +75,41 @@ class _State:
         return self.default_ttl
 
 
+class _Lines:
+    """The lines of an open file without their line ends, blank ones skipped, numbered; checked
+    to be UTF-8 (dnspython's reader requires it) only where they are not plain ASCII."""
+
+    __slots__ = ("_handle", "_path", "number")
+
+    def __init__(self, handle, path: str):
+        self._handle = handle
+        self._path = path
+        self.number = 0
+
+    def __iter__(self):
+        path = self._path
+        for line in self._handle:
+            self.number += 1
+            line = line.rstrip(b"\r\n")
+            if not line:
+                continue
+            if not line.isascii():
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise MasterFileError(f"{path}:{self.number}: not UTF-8 text (byte {exc.start} "
+                                          "of the line)") from None
+            yield line
+
+    def next(self) -> bytes | None:
+        """The next line (for records continued in parentheses), or None at the end."""
+        line = self._handle.readline()
+        if not line:
+            return None
+        self.number += 1
+        return line.rstrip(b"\r\n")
+
+
 class Reader:
     """Reads one master file (and what it includes) into ``sink``."""
 
@@ -92,58 +127,53 @@ class Reader:
 
     def _read_file(self, path: str, state: _State, depth: int) -> None:
         try:
-            data = Path(path).read_bytes()
+            handle = open(path, "rb")
         except OSError as exc:
             raise MasterFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MasterFileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-        lines = data.split(b"\n")
-        count = len(lines)
-        i = 0
+        with handle:
+            self._read_lines(handle, path, state, depth)
+
+    def _read_lines(self, handle, path: str, state: _State, depth: int) -> None:
+        lines = _Lines(handle, path)
         sink = self.sink
-        names = state.names
         rdtype_of = rdatawire.rdtype_of
         to_wire = rdatawire.to_wire
         progress = self.progress
-        while i < count:
-            line = lines[i]
-            i += 1
-            lineno = i
-            if progress is not None and not i & 0x3FFF:
-                progress(self.lines_read + i)
-            if not line or line[0] == 59:  # ';'
+        ttls: dict[bytes, int] = {}
+        types: dict[bytes, int] = {}
+        last_token = None
+        name_fn = self._name_fn(state)
+        for line in lines:
+            if line[0] == 59:  # ';'
                 continue
-            if line[-1] == 13:  # '\r'
-                line = line[:-1]
-            tricky = b'"' in line or (b"\\" in line and line.count(b"\\") != line.count(_GENERIC))
-            if tricky:
-                text, i = self._tricky_record(lines, i - 1, path)
-                if text is None:
-                    continue
-                self._dnspython_record(text, state, path, lineno, depth)
+            lineno = lines.number
+            if progress is not None and not lineno & 0x3FFF:
+                progress(self.lines_read + lineno)
+            if b'"' in line or (b"\\" in line and line.count(b"\\") != line.count(_GENERIC)):
+                text = self._tricky_record(lines, line, path)
+                if text is not None:
+                    self._dnspython_record(text, state, path, lineno, depth)
+                    last_token = None
                 continue
             if b";" in line:
                 line = line[:line.index(b";")]
             if b"(" in line or b")" in line:
-                line, i = self._join_parens(lines, line, i, path, lineno)
+                line = self._join_parens(lines, line, path, lineno)
             fields = line.split()
             if not fields:
                 continue
-            if line[0] == 36:  # '$'
+            first = line[0]
+            if first == 36:  # '$'
                 self._directive(fields, state, path, lineno, depth)
-                names = state.names
+                name_fn = self._name_fn(state)
+                last_token = None
                 continue
             # owner
-            if line[0] not in (32, 9):
+            if first != 32 and first != 9:
                 token = fields[0]
-                found = names.get(token)
-                if found is None:
-                    found = self._owner(token, state, path, lineno)
-                    if len(names) < 8192:
-                        names[token] = found
-                state.last_key, state.last_wire = found
+                if token != last_token:
+                    state.last_key, state.last_wire = self._owner(token, state, path, lineno)
+                    last_token = token
                 at = 1
             else:
                 if state.last_key is None:
@@ -157,13 +187,19 @@ class Reader:
                 continue  # leading whitespace then nothing (dnspython treats it as blank)
             token = fields[at]
             if 48 <= token[0] <= 57:
-                ttl = self._ttl(token, path, lineno)
+                ttl = ttls.get(token)
+                if ttl is None:
+                    ttl = ttls[token] = self._ttl(token, path, lineno)
                 state.last_ttl = ttl
                 at += 1
-                if at < n and fields[at].upper() in _CLASS_WORDS or (at < n and fields[at][:5].upper() == b"CLASS"):
-                    self._class(fields[at], path, lineno)
-                    at += 1
-            elif token.upper() in _CLASS_WORDS or token[:5].upper() == b"CLASS":
+                if at < n:
+                    token = fields[at]
+                    if token == b"IN":
+                        at += 1
+                    elif token.upper() in _CLASS_WORDS or token[:5].upper() == b"CLASS":
+                        self._class(token, path, lineno)
+                        at += 1
+            elif token == b"IN" or token.upper() in _CLASS_WORDS or token[:5].upper() == b"CLASS":
                 self._class(token, path, lineno)
                 at += 1
                 if at < n and 48 <= fields[at][0] <= 57:
@@ -172,9 +208,12 @@ class Reader:
                     at += 1
             if at >= n:
                 raise MasterFileError(f"{path}:{lineno}: unexpected end of input")
-            rdtype = rdtype_of(fields[at])
+            rdtype = types.get(fields[at])
             if rdtype is None:
-                raise MasterFileError(f"{path}:{lineno}: unknown type {fields[at].decode(errors='replace')}")
+                rdtype = rdtype_of(fields[at])
+                if rdtype is None:
+                    raise MasterFileError(f"{path}:{lineno}: unknown type {fields[at].decode(errors='replace')}")
+                types[fields[at]] = rdtype
             rest = fields[at + 1:]
             if rest and rest[0] == _GENERIC:
                 try:
@@ -184,34 +223,51 @@ class Reader:
                 if rdata is not None and not _generic_ok(rdtype, rdata):
                     rdata = None
             else:
-                rdata = to_wire(rdtype, rest, lambda t: self._rdata_name(t, state))
+                rdata = to_wire(rdtype, rest, name_fn)
             if rdata is None:
                 rdata = self._dnspython_rdata(rdtype, b" ".join(rest), state, path, lineno)
             if ttl is None:
                 ttl = state.implicit_ttl()
-            if rdtype == _SOA and state.default_ttl is None:
-                # dnspython's pre-RFC 2308 rule: no $TTL yet, so SOA MINIMUM becomes the default.
+                if rdtype == _SOA and state.default_ttl is None:
+                    # dnspython's pre-RFC 2308 rule: no $TTL yet, so SOA MINIMUM is the default.
+                    state.default_ttl = int.from_bytes(rdata[-4:], "big")
+                    state.default_from_soa = True
+                    ttl = state.implicit_ttl()
+                if ttl is None:
+                    raise MasterFileError(f"{path}:{lineno}: missing default TTL value")
+            elif rdtype == _SOA and state.default_ttl is None:
                 state.default_ttl = int.from_bytes(rdata[-4:], "big")
                 state.default_from_soa = True
-                if ttl is None:
-                    ttl = state.implicit_ttl()
-            if ttl is None:
-                raise MasterFileError(f"{path}:{lineno}: missing default TTL value")
-            covers = int.from_bytes(rdata[:2], "big") if rdtype == _RRSIG else 0
-            sink(key, wire, rdtype, covers, ttl, rdata, path, lineno)
-        self.lines_read += count
+            sink(key, wire, rdtype, (rdata[0] << 8) | rdata[1] if rdtype == _RRSIG else 0, ttl, rdata,
+                 path, lineno)
+        self.lines_read += lines.number
+
+    def _name_fn(self, state: _State) -> Callable[[bytes], bytes]:
+        """Name tokens inside RDATA → wire form, remembered (signer names, NS targets repeat)."""
+        cache: dict[bytes, bytes] = {}
+        convert = self._rdata_name
+
+        def name(token: bytes) -> bytes:
+            found = cache.get(token)
+            if found is None:
+                found = convert(token, state)
+                if len(cache) > 4096:
+                    cache.clear()
+                if token[-1] == 46 or len(token) < 16:  # signer names, NS targets: they repeat
+                    cache[token] = found
+            return found
+        return name
 
     # --- pieces -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _join_parens(lines: list[bytes], line: bytes, i: int, path: str, lineno: int) -> tuple[bytes, int]:
+    def _join_parens(lines: "_Lines", line: bytes, path: str, lineno: int) -> bytes:
         depth = line.count(b"(") - line.count(b")")
         parts = [line.replace(b"(", b" ").replace(b")", b" ")]
         while depth > 0:
-            if i >= len(lines):
+            more = lines.next()
+            if more is None:
                 raise MasterFileError(f"{path}:{lineno}: unbalanced parentheses")
-            more = lines[i]
-            i += 1
             if b'"' in more or b"\\" in more.replace(_GENERIC, b""):
                 raise NeedsDnspython  # quotes or escapes inside a multi-line record: rare
             if b";" in more:
@@ -220,22 +276,20 @@ class Reader:
             parts.append(more.replace(b"(", b" ").replace(b")", b" "))
         if depth < 0:
             raise MasterFileError(f"{path}:{lineno}: unbalanced parentheses")
-        return b" ".join(parts), i
+        return b" ".join(parts)
 
     @staticmethod
-    def _tricky_record(lines: list[bytes], i: int, path: str) -> tuple[bytes | None, int]:
+    def _tricky_record(lines: "_Lines", line: bytes | None, path: str) -> bytes | None:
         """A record with quotes or escapes: its text (comments removed, parentheses kept for
-        dnspython's tokenizer) and the index of the line after it."""
+        dnspython's tokenizer), reading further lines while parentheses are open."""
         out = bytearray()
         depth = 0
-        start = i
+        start = lines.number
         while True:
-            if i >= len(lines):
+            if line is None:
                 if depth:
-                    raise MasterFileError(f"{path}:{start + 1}: unbalanced parentheses")
+                    raise MasterFileError(f"{path}:{start}: unbalanced parentheses")
                 break
-            line = lines[i]
-            i += 1
             quoted = escaped = False
             for pos, c in enumerate(line):
                 if escaped:
@@ -252,27 +306,34 @@ class Reader:
                         depth += 1
                     elif c == 41:
                         depth -= 1
-            out += line.rstrip(b"\r") + b" "
+            out += line + b" "
             if depth <= 0:
                 break
+            line = lines.next()
         text = bytes(out)
-        return (text if text.strip() else None), i
+        return text if text.strip() else None
 
     def _owner(self, token: bytes, state: _State, path: str, lineno: int) -> tuple[bytes, bytes]:
         if token == b"@":
-            name = state.origin
-        elif _PLAIN_NAME.fullmatch(token):
-            labels = token.split(b".")
+            return wirename.key_of(state.origin), state.origin_wire
+        if _PLAIN_NAME.fullmatch(token):
             if token == b".":
-                labels = [b""]
-            name = dns.name.Name(labels if not labels[-1] else labels + list(state.origin.labels))
-        else:
-            try:
-                name = dns.name.from_text(token.decode("utf-8"), state.origin)
-            except (dns.exception.DNSException, UnicodeError) as exc:
-                raise MasterFileError(f"{path}:{lineno}: {exc}") from None
-        if len(name.to_wire()) > 255:
-            raise MasterFileError(f"{path}:{lineno}: the DNS name is too long")
+                return b"", b"\x00"
+            if token[-1] == 46:  # absolute
+                labels = token[:-1].split(b".")
+                wire = b"".join([bytes((len(label),)) + label for label in labels]) + b"\x00"
+                key = wirename.key_of_labels(labels)
+            else:
+                labels = token.split(b".")
+                wire = b"".join([bytes((len(label),)) + label for label in labels]) + state.origin_wire
+                key = wirename.key_of_labels([*labels, *state.origin.labels])
+            if len(wire) > 255:
+                raise MasterFileError(f"{path}:{lineno}: the DNS name is too long")
+            return key, wire
+        try:
+            name = dns.name.from_text(token.decode("utf-8"), state.origin)
+        except (dns.exception.DNSException, UnicodeError) as exc:
+            raise MasterFileError(f"{path}:{lineno}: {exc}") from None
         return wirename.key_of_labels(name.labels), name.to_wire()
 
     def _rdata_name(self, token: bytes, state: _State) -> bytes:

@@ -118,10 +118,8 @@ def _sigtime(token: bytes) -> int:
 
 
 def _b64(tokens: list[bytes]) -> bytes:
-    text = b"".join(tokens)
-    if not _B64.fullmatch(text) or len(text) % 4:
-        raise ValueError("base64")
-    return binascii.a2b_base64(text)
+    # strict_mode refuses what base64.b64decode(validate=True), dnspython's call, refuses
+    return binascii.a2b_base64(b"".join(tokens) if len(tokens) > 1 else tokens[0], strict_mode=True)
 
 
 def bitmap(tokens: list[bytes]) -> bytes:
@@ -210,15 +208,26 @@ def _soa(tokens, name):
             + _SOA_TAIL(_uint(tokens[2], 2**32), *(ttl_of(t) for t in tokens[3:7])))
 
 
+_RRSIG_HEADS: dict[tuple[bytes, ...], bytes] = {}
+
+
 def _rrsig(tokens, name):
-    if len(tokens) < 9:
-        return None
-    covered = rdtype_of(tokens[0])
-    if covered is None:
-        return None
-    return (_RRSIG_HEAD(covered, _algorithm(tokens[1]), _uint(tokens[2], 256), ttl_of(tokens[3]),
-                        _sigtime(tokens[4]), _sigtime(tokens[5]), _uint(tokens[6], 65536))
-            + name(tokens[7]) + _b64(tokens[8:]))
+    # Every field but the signature repeats across a zone's RRSIGs of one type and depth.
+    head_tokens = tuple(tokens[:8])
+    head = _RRSIG_HEADS.get(head_tokens)
+    if head is None:
+        if len(tokens) < 9:
+            return None
+        covered = rdtype_of(tokens[0])
+        if covered is None:
+            return None
+        head = (_RRSIG_HEAD(covered, _algorithm(tokens[1]), _uint(tokens[2], 256), ttl_of(tokens[3]),
+                            _sigtime(tokens[4]), _sigtime(tokens[5]), _uint(tokens[6], 65536))
+                + name(tokens[7]))
+        if len(_RRSIG_HEADS) > 4096:
+            _RRSIG_HEADS.clear()
+        _RRSIG_HEADS[head_tokens] = head
+    return head + _b64(tokens[8:])
 
 
 def _nsec(tokens, name):
