@@ -79,7 +79,7 @@ def test_price_condition_carries_its_currency():
     ("accel_free= ", "empty value"),
     # unknown keys name the nearest registry keys; extension keys need a '.'
     ("accel_fre>=2", "nearest registry keys: accel_free"),
-    ("model=llama", "nearest registry keys: cpu_model, accel_model"),
+    ("modl=llama", "nearest registry keys: model"),
     ("util>0.5", "accel_util_ratio"),
     ("no_such_key!=1", "unknown key 'no_such_key'"),
     ("Accel_Free>=1", "keys are lower case, did you mean accel_free?"),

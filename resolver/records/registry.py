@@ -66,6 +66,11 @@ _KEYS: tuple[KeySpec, ...] = (
     _k("accel_flops_fp16", "number", "FLOP/s", "static", "peak dense FP16 rate per device", minimum=0),
     _k("accel_flops_fp32", "number", "FLOP/s", "static", "peak FP32 rate per device", minimum=0),
     _k("accel_interconnect", "str", "", "static", "device interconnect: nvlink, xgmi, pcie"),
+    # --- what an inference endpoint serves (static) --------------------------------------
+    _k("model", "str", "", "static", "model an inference endpoint serves, as its publisher names it: "
+       "llama-3-70b-instruct", syntax="verbatim"),
+    _k("max_context_tokens", "int", "count", "static", "longest context an inference endpoint accepts, in tokens",
+       minimum=1),
     # --- host (static) -----------------------------------------------------------------
     _k("cpu_count", "int", "count", "static", "logical CPUs", minimum=0),
     _k("cpu_model", "str", "", "static", "CPU model string"),
