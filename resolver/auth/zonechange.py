@@ -1,7 +1,7 @@
 """Incremental change of a served zone: replace, add or delete RRsets without a pass over the zone.
 
 This is the primitive DNS UPDATE, lease expiry and live LOAD refreshes build on
-(spec/dnssec.md §6.2). A change names RRsets (``put``: replace or add, with the RRSIGs that
+(spec/authoritative.md §3). A change names RRsets (``put``: replace or add, with the RRSIGs that
 cover it; ``delete``); ``apply`` then, in one step that readers never see half done:
 
 * rewrites the blob of each name changed (``zonedb``), creating or removing the name — and

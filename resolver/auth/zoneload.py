@@ -3,7 +3,7 @@
 ``load`` returns a complete ``ZoneData`` or raises ``ZoneLoadError``: a zone with an error
 loads nothing, so a server that is reloading keeps serving its old data. What is checked, and
 how it is reported, follows ``named-checkzone`` (BIND 9.18) and ``kzonecheck`` (Knot 3.2) —
-spec/dnssec.md §6 has the table:
+spec/authoritative.md §2 has the table:
 
 * errors (``<path>:<line>: <message>``): syntax and RDATA errors; an SOA below the apex
   ("SOA record not at top of zone"); a second, different SOA, CNAME or DNAME at one name

@@ -115,7 +115,7 @@ def run_auth(args: argparse.Namespace) -> int:
     store = ZoneStore()
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     # Every zone is loaded completely before the first socket opens: no query ever sees a
-    # partial zone, and a zone with an error stops the start (spec/dnssec.md §6).
+    # partial zone, and a zone with an error stops the start (spec/authoritative.md §2).
     for path in args.zone:
         loaded = load_zone_data(path, strict=args.strict, show_progress=show)
         for warning in loaded.warnings:
