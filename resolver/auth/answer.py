@@ -54,6 +54,7 @@ A, AAAA, ANY, CNAME, DS, NS, NSEC, RRSIG, SOA = (
     dns.rdatatype.SOA,
 )
 SVCB, HTTPS, DNAME = dns.rdatatype.SVCB, dns.rdatatype.HTTPS, dns.rdatatype.DNAME
+MX, SRV = dns.rdatatype.MX, dns.rdatatype.SRV
 _ADDRESS_TYPES = (A, AAAA)
 _FORMERR_QTYPES = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY})
 _TRANSFER_QTYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})
@@ -193,6 +194,11 @@ def _lookup(zone: ZoneData, qkey: bytes, qwire: bytes, qtype: int, do: bool,
     if cut is not None and not (cut == qkey and qtype == DS):
         _referral(zone, zone.node(cut), do, result)
         return None
+    if zone.dnames:
+        # RFC 6672 §2.3: a DNAME occludes whatever lies below it, even data in the file.
+        for ancestor in reversed(wirename.ancestor_keys(qkey, zone.apex)[1:]):
+            if ancestor in zone.dnames:
+                return _dname(zone, zone.node(ancestor), qkey, qwire, qtype, do, result)
 
     node = zone.node(qkey)
     if node is not None:
@@ -208,8 +214,6 @@ def _lookup(zone: ZoneData, qkey: bytes, qwire: bytes, qtype: int, do: bool,
         return None
 
     encloser = zone.closest_encloser(qkey)
-    if encloser in zone.dnames and encloser != qkey:
-        return _dname(zone, zone.node(encloser), qkey, qwire, do, result)
     source = encloser + _WILDCARD + _END
     result.deps.append(source)
     wildcard = zone.node(source)
@@ -286,10 +290,11 @@ def _from_node(zone: ZoneData, node: Node, qkey: bytes, qwire: bytes, qtype: int
     return target
 
 
-def _dname(zone: ZoneData, node: Node, qkey: bytes, qwire: bytes, do: bool,
+def _dname(zone: ZoneData, node: Node, qkey: bytes, qwire: bytes, qtype: int, do: bool,
            result: Answer) -> tuple[bytes, bytes] | None:
     """RFC 6672 §3.2: qname lies below a DNAME: the DNAME (signed) and the CNAME it implies
-    (unsigned, TTL of the DNAME), then on to the new name; YXDOMAIN if it would be too long."""
+    (unsigned, TTL of the DNAME), then on to the new name — unless the question was for the
+    CNAME, which is then answered (as Knot and NSD do); YXDOMAIN if it would be too long."""
     dname = node.rrsets[DNAME]
     result.answer.append((node.wire, dname))
     sig = node.sigs.get(DNAME) if do else None
@@ -304,6 +309,8 @@ def _dname(zone: ZoneData, node: Node, qkey: bytes, qwire: bytes, do: bool,
     cname = RRset(CNAME, 0, dname.ttl,
                   [RR_HEAD.pack(CNAME, IN, dname.ttl, len(target_wire)) + target_wire])
     result.answer.append((qwire, cname))
+    if qtype == CNAME:
+        return None
     return wirename.key_of_wire(target_wire), target_wire
 
 
@@ -338,11 +345,14 @@ def _wildcard_nodata3(zone: ZoneData, qkey: bytes, wildcard: bytes, do: bool,
 
 
 def _referral(zone: ZoneData, cut: Node, do: bool, result: Answer) -> None:
-    """Delegation (RFC 1034 §4.3.2 step 3b, RFC 4035 §3.1.4): not authoritative."""
-    result.authoritative = False
+    """Delegation (RFC 1034 §4.3.2 step 3b, RFC 4035 §3.1.4): not authoritative — unless a CNAME
+    or DNAME of ours led here, which the answer's first RRset is (AA stays, as Knot and NSD)."""
+    if not result.answer:
+        result.authoritative = False
     ns = cut.rrsets[NS]
     result.authority.append((cut.wire, ns))
-    if do:
+    if do and zone.signed:
+        # Unsigned zones send no DS with referrals (as Knot and NSD): nothing could prove it.
         ds = cut.rrsets.get(DS)
         if ds is not None:
             result.authority.append((cut.wire, ds))
@@ -380,10 +390,15 @@ def _svcb_target(rdata: bytes) -> bytes:
 
 
 def _add_additional(zone: ZoneData, owner: bytes, rrset: RRset, do: bool, result: Answer) -> None:
-    """Addresses of NS and SVCB/HTTPS targets we are authoritative for (RFC 9460 §4.2)."""
+    """Addresses of NS, MX, SRV and SVCB/HTTPS targets we are authoritative for (RFC 1035
+    §3.3.9, RFC 2782, RFC 9460 §4.2)."""
     rdtype = rrset.rdtype
     if rdtype == NS:
         names = [c[10:] for c in rrset.chunks]
+    elif rdtype == MX:  # RFC 1035 §3.3.9: preference, exchange
+        names = [c[12:] for c in rrset.chunks]
+    elif rdtype == SRV:  # RFC 2782: priority, weight, port, target
+        names = [c[16:] for c in rrset.chunks if c[16:] != b"\x00"]
     elif rdtype in (SVCB, HTTPS):
         names = []
         for chunk in rrset.chunks:
