@@ -85,3 +85,40 @@ def test_cli_signed_zone_passes_bind_and_ldns(tmp_path):
     reference = load_zone(path, fast=False)
     sign_zone(reference, [key], inception=1767225600, expiration=2082758400, workers=1)
     assert out.read_text() == zone_to_text(reference, generic=True)
+
+
+# --- sign_text: a fresh plain file signed without dnspython objects per record -----------------------
+
+from resolver.auth import sign_text  # noqa: E402
+from support.example_zone import ZONE as EXAMPLE  # noqa: E402
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("generic", [True, False])
+@pytest.mark.parametrize("roles", ["csk", "ksk+zsk", "two algorithms"])
+def test_sign_text_equals_sign_zone_and_zone_to_text(tmp_path, workers, generic, roles):
+    keys = {"csk": [generate_key(ORIGIN, 15, 257)],
+            "ksk+zsk": [generate_key(ORIGIN, 15, 257), generate_key(ORIGIN, 15, 256)],
+            "two algorithms": [generate_key(ORIGIN, 15, 257), generate_key(ORIGIN, 8, 256)]}[roles]
+    for text in (EXAMPLE, HEAD + "".join(f"pool-{i} A 10.0.{i >> 8}.{i & 255}\npool-{i} AAAA 2001:db8::{i:x}\n"
+                                          for i in range(150))
+                 + "MiXeD.Case 60 IN TXT \"a; b\" \"c\"\n*.w CNAME pool-1\nv6 AAAA ::1.2.3.4\n"):
+        path = tmp_path / "z.db"
+        path.write_text(text)
+        data = sign_text.read(path.read_text())
+        assert data is not None
+        plan = sign_text.prepare(data, keys, now=NOW)
+        signed = sign_text.signed_text(plan, generic=generic, workers=workers)
+        reference = load_zone(path, fast=False)
+        sign_zone(reference, keys, now=NOW, workers=1)
+        assert signed.text == zone_to_text(reference, generic=generic)
+        assert signed.rrsigs == signed.text.count(" IN RRSIG ")
+
+
+def test_sign_text_leaves_re_signing_to_dnspython(tmp_path):
+    path = zone_file(tmp_path, 20)
+    zone = load_zone(path)
+    sign_zone(zone, [generate_key(ORIGIN)], now=NOW)
+    path.write_text(zone_to_text(zone, generic=True))
+    assert sign_text.read(path.read_text()) is None  # old RRSIG/NSEC/DNSKEY: prepare_signing's job
+    assert sign_text.read("$ORIGIN example.com.\n@ 300 IN SOA ( ns1 hm 1 2 3 4 5 )\n@ 300 NS ns1\n") is None

@@ -215,35 +215,60 @@ def _collect_keys(args: argparse.Namespace, zone: dns.name.Name) -> list[ZoneKey
 
 
 def _sign(args: argparse.Namespace) -> int:
+    from ..auth import sign_text
     started = time.perf_counter()
     now = time.time()
     inception = parse_time(args.inception, now) if args.inception else None
     expiration = parse_time(args.expiration, now) if args.expiration else None
     jobs = _jobs(args)
+    origin = _name(args.origin) if args.origin else None
+    output = args.output or f"{args.zonefile}.signed"
     with Progress(args.progress) as bar:
-        bar.stage("load", None)
-        zone = _load(args.zonefile, args.origin)
-        keys = _collect_keys(args, zone.origin)
+        # A plain unsigned file is read, signed and written without dnspython objects per record
+        # (sign_text); anything else (re-signing, unusual syntax) is loaded by dnspython.
+        try:
+            with open(args.zonefile, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError):
+            text = None  # load_zone reports it
+        data = None
+        if text is not None:
+            bar.stage("read", "lines", text.count("\n") + 1)
+            data = sign_text.read(text, origin, bar.advance)
+            del text
+        if data is None:
+            bar.stage("load", None)
+            zone = _load(args.zonefile, args.origin)
+            zone_origin = zone.origin
+        else:
+            zone_origin = data.origin
+        keys = _collect_keys(args, zone_origin)
         bar.stage("sign", "names")
         try:
             # Signed and rendered by range in parallel, straight to text: no NSEC/RRSIG objects are built.
-            signed = signed_zone_text(zone, keys, inception=inception, expiration=expiration, now=now,
-                                      generic=not args.friendly, workers=jobs, progress=bar.advance,
-                                      total=bar.total)
+            if data is not None:
+                plan = sign_text.prepare(data, keys, inception=inception, expiration=expiration, now=now)
+                signed = sign_text.signed_text(plan, generic=not args.friendly, workers=jobs, progress=bar.advance,
+                                               total=bar.total)
+                dnskey_ttl = data.nodes[data.origin_folded].sets[(dns.rdatatype.DNSKEY, 0)].ttl
+            else:
+                signed = signed_zone_text(zone, keys, inception=inception, expiration=expiration, now=now,
+                                          generic=not args.friendly, workers=jobs, progress=bar.advance,
+                                          total=bar.total)
+                dnskey_ttl = _dnskey_ttl(zone)
         except ValueError as exc:
             raise CliError(str(exc)) from None
         bar.stage("write", None)
-    output = args.output or f"{args.zonefile}.signed"
-    rrsets, rrsigs = signed.rrsets, signed.rrsigs
-    try:
-        write_text(output, signed.text)
-        if args.ds_out:
-            _write_ds(args.ds_out, zone.origin, [k.dnskey for k in keys], "SHA256", _dnskey_ttl(zone))
-    except OSError as exc:
-        raise CliError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
+        rrsets, rrsigs = signed.rrsets, signed.rrsigs
+        try:
+            write_text(output, signed.text)
+            if args.ds_out:
+                _write_ds(args.ds_out, zone_origin, [k.dnskey for k in keys], "SHA256", dnskey_ttl)
+        except OSError as exc:
+            raise CliError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
     elapsed = time.perf_counter() - started
     tags = " ".join(f"{k.algorithm}/{k.key_tag}{'(KSK)' if k.is_ksk else '(ZSK)'}" for k in keys)
-    print(f"{zone.origin}: signed {rrsets} RRsets with {rrsigs} RRSIGs using {tags} in {elapsed:.2f} s"
+    print(f"{zone_origin}: signed {rrsets} RRsets with {rrsigs} RRSIGs using {tags} in {elapsed:.2f} s"
           f" -> {output}")
     return 0
 
