@@ -83,6 +83,12 @@ def prepare(data: ZoneData, keys: list[ZoneKey], *, inception: int | None = None
             expiration: int | None = None, now: float | None = None) -> Plan:
     """As ``signer.prepare_signing`` for a fresh zone: the keys' DNSKEYs added at the apex, the
     names in canonical order, the NSEC chain laid out. Raises ValueError as it does."""
+    with parallel_sign.no_gc():
+        return _prepare(data, keys, inception, expiration, now)
+
+
+def _prepare(data: ZoneData, keys: list[ZoneKey], inception: int | None, expiration: int | None,
+             now: float | None) -> Plan:
     origin = data.origin
     if not keys:
         raise ValueError("no keys to sign with")
@@ -96,9 +102,8 @@ def prepare(data: ZoneData, keys: list[ZoneKey], *, inception: int | None = None
     dnskeys = apex.sets[(DNSKEY, _NONE)] = RRset(soa_rs.ttl)  # no DNSKEY before: the SOA's TTL
     for key in keys:
         dnskeys.items.setdefault(key.dnskey.to_digestable(origin), key.dnskey)
-    order = sorted([(verify_parallel.canonical_key(node.labels), key, node) for key, node in data.nodes.items()],
-                   key=lambda entry: entry[0])
-    names = verify_parallel.authoritative(data)
+    order = verify_parallel.canonical_order(data)
+    names = verify_parallel.authoritative(data, order)
     position = {id(node): i for i, (_, _, node) in enumerate(order)}
     auth: list[bool | None] = [None] * len(order)
     following: list[tuple[str, tuple[bytes, ...]] | None] = [None] * len(order)
@@ -214,7 +219,9 @@ def signed_text(plan: Plan, *, generic: bool = True, workers: int | None = None,
     def task(lo: int, hi: int) -> tuple[str, int, int]:
         return sign_range(plan, lo, hi, generic)
 
-    parts = parallel_sign.map_ranges(task, len(plan.order), count, progress=progress,
-                                     pieces=count * PIECES_PER_WORKER if progress is not None or count > 1 else None)
+    with parallel_sign.no_gc():
+        parts = parallel_sign.map_ranges(task, len(plan.order), count, progress=progress,
+                                         pieces=count * PIECES_PER_WORKER if progress is not None or count > 1
+                                         else None)
     head = f"$ORIGIN {plan.data.origin}\n"
     return SignedText(head + "".join(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts))

@@ -181,28 +181,66 @@ def canonical_key(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
     return tuple([label.lower() for label in reversed(labels)])
 
 
-def authoritative(data: ZoneData) -> list[tuple[bytes, Node, bool]]:
+def canonical_order(data: ZoneData) -> list[tuple[Any, bytes, Node]]:
+    """(canonical key, folded owner, node) for every node, in DNSSEC canonical order."""
+    if data.plain:
+        # Plain names (the text reader's): the folded owner is the lower-cased labels joined by
+        # dots, none inside a label; joined root first with NUL (below every label octet), they
+        # sort as canonical_key does, as one bytes string each.
+        entries = [(b"\0".join(key.split(b".")[::-1]) if key != b"." else b"", key, node)
+                   for key, node in data.nodes.items()]
+    else:
+        entries = [(canonical_key(node.labels), key, node) for key, node in data.nodes.items()]
+    entries.sort(key=_first)
+    return entries
+
+
+def _first(entry: tuple[Any, ...]) -> Any:
+    return entry[0]
+
+
+def authoritative(data: ZoneData, order: list[tuple[Any, bytes, Node]] | None = None
+                  ) -> list[tuple[bytes, Node, bool]]:
     """(folded owner, node, is_delegation) for every name the zone is authoritative for, in
-    DNSSEC canonical order (as signer.authoritative_names)."""
-    order = sorted([(canonical_key(node.labels), key, node) for key, node in data.nodes.items()],
-                   key=lambda entry: entry[0])
+    DNSSEC canonical order (as signer.authoritative_names); ``order``: canonical_order(data)."""
+    if order is None:
+        order = canonical_order(data)
     origin = data.origin_folded
+    plain = data.plain
     result = []
-    cut: tuple[bytes, ...] | None = None
+    cut: Any = None
     for ckey, key, node in order:
-        if cut is not None and len(ckey) > len(cut) and ckey[:len(cut)] == cut:
-            continue  # glue or occluded data below a zone cut or DNAME
+        if cut is not None:
+            if plain:
+                if ckey.startswith(cut):
+                    continue  # glue or occluded data below a zone cut or DNAME
+            elif len(ckey) > len(cut) and ckey[:len(cut)] == cut:
+                continue
         cut = None
         if not node.sets:
             continue
         delegation = (NS, _NONE) in node.sets and key != origin
         if delegation or (DNAME, _NONE) in node.sets:
-            cut = ckey
+            cut = ckey + b"\0" if plain else ckey
         result.append((key, node, delegation))
     return result
 
 
+_NSEC_TYPES: dict[tuple[Any, ...], list[int]] = {}
+
+
 def _nsec_types(node: Node, delegation: bool) -> list[int]:
+    """The types an NSEC at ``node`` lists (as signer._nsec_types); do not modify the list."""
+    shape = (delegation, *node.sets)
+    types = _NSEC_TYPES.get(shape)
+    if types is None:
+        types = _nsec_types_of(node, delegation)
+        if len(_NSEC_TYPES) < 4096:
+            _NSEC_TYPES[shape] = types
+    return types
+
+
+def _nsec_types_of(node: Node, delegation: bool) -> list[int]:
     types = {RRSIG, NSEC}
     for rdtype, _ in node.sets:
         if rdtype in _STRIPPED:
@@ -283,6 +321,12 @@ def verify(data: ZoneData, now: float | None = None, workers: int | None = 1,
     ``total(n)`` is called once with the number of names to check and ``progress(k)`` as each
     range of ``k`` names is done (a progress bar's ``reset``/``update``).
     """
+    with parallel_sign.no_gc():
+        return _verify(data, now, workers, progress, total)
+
+
+def _verify(data: ZoneData, now: float | None, workers: int | None, progress: Callable[[int], None] | None,
+            total: Callable[[int], None] | None) -> list[str]:
     now = time.time() if now is None else now
     origin = data.origin
     origin_key = data.origin_folded

@@ -129,6 +129,7 @@ class ZoneData:
         self.rdclass = rdclass
         self.nodes: dict[bytes, Node] = {}
         self.zone: dns.zone.Zone | None = None  # the dnspython zone, when made from one
+        self.plain = False  # every owner a plain name (read_text): folded owners split into labels
 
         self.zone_keys: dict[bytes, dns.name.Name] = {}  # folded owner -> the zone's node key (from_zone)
 
@@ -401,6 +402,7 @@ class _TextReader:
             raise _GiveUp
         self.zone_origin = origin
         self.data = ZoneData(origin)
+        self.data.plain = True
         self.zone_folded = folded(origin.labels)
         self.zone_suffix = b"" if origin == dns.name.root else b"." + self.zone_folded
 

@@ -6,13 +6,18 @@ The zone has --names owner names (default 100 000), each with one A RRset, so a 
 holds about two RRSIGs per name (A and NSEC). Each tool runs as a user runs it (a fresh
 process: load, sign, write); wall time is measured and RRSIGs are counted in each output.
 dnssec-signzone runs with its default thread count (one per CPU) and -P (no post-signing
-verification: ours does not verify either). Prints RRSIG/s for both and the ratio (target ≥ 2).
+verification: ours does not verify either). With --rounds N the two tools run alternately N times
+each on the same files and the medians are compared. Prints RRSIG/s for both, the ratio
+(target ≥ 2), the CPU time of each (user + system of the process and its children: what the work
+costs, whatever else runs on the machine) and the load average at the start.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,7 +64,8 @@ def _timed(args: list[str], cwd: Path) -> tuple[float, float]:
     return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def run(names: int = 100_000) -> dict[str, float]:
+def run(names: int = 100_000, rounds: int = 1) -> dict[str, float]:
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="cid-bench-sign-") as tmp:
         work = Path(tmp)
         zone = generate(work / f"{ORIGIN}zone", names)
@@ -68,34 +74,47 @@ def run(names: int = 100_000) -> dict[str, float]:
                                 text=True, cwd=hierarchy.ROOT, timeout=60, check=True)
         keyfile = work / (keygen.stdout.strip() + ".key")
         ours_out, bind_out = work / "ours.signed", work / "bind.signed"
-        ours_s, ours_cpu = _timed([*cid, "zone", "sign", str(zone), "--key", str(keyfile), "-o", str(ours_out)],
-                        hierarchy.ROOT)
-        # -S: take the key (and its DNSKEY) from -K, as ours adds it; -z: the one key (SEP flag)
-        # signs all data, as a CSK; -O full: one record per line.
-        bind_s, bind_cpu = _timed([require("dnssec-signzone"), "-S", "-P", "-z", "-O", "full", "-o", ORIGIN,
-                         "-f", str(bind_out), "-K", str(work), str(zone)], work)
+        ours, bind = [], []
+        for i in range(rounds):
+            # Alternated, and each side first in every other round, so drifting load hits both.
+            sides = ["ours", "bind"] if i % 2 == 0 else ["bind", "ours"]
+            for side in sides:
+                if side == "ours":
+                    ours.append(_timed([*cid, "zone", "sign", str(zone), "--key", str(keyfile), "-o", str(ours_out)],
+                                       hierarchy.ROOT))
+                else:
+                    # -S: take the key (and its DNSKEY) from -K, as ours adds it; -z: the one key (SEP
+                    # flag) signs all data, as a CSK; -O full: one record per line.
+                    bind.append(_timed([require("dnssec-signzone"), "-S", "-P", "-z", "-O", "full", "-o", ORIGIN,
+                                        "-f", str(bind_out), "-K", str(work), str(zone)], work))
         ours_n, bind_n = count_rrsigs(ours_out), count_rrsigs(bind_out)
     if not ours_n or not bind_n:
         raise RuntimeError(f"no RRSIGs counted (ours {ours_n}, dnssec-signzone {bind_n})")
-    return {"ours_s": ours_s, "bind_s": bind_s, "ours_cpu": ours_cpu, "bind_cpu": bind_cpu, "ours_rrsigs": ours_n, "bind_rrsigs": bind_n,
-            "ours_per_s": ours_n / ours_s, "bind_per_s": bind_n / bind_s,
-            "ratio": (ours_n / ours_s) / (bind_n / bind_s)}
+    ours_s, ours_cpu = statistics.median(t for t, _ in ours), statistics.median(c for _, c in ours)
+    bind_s, bind_cpu = statistics.median(t for t, _ in bind), statistics.median(c for _, c in bind)
+    return {"ours_s": ours_s, "bind_s": bind_s, "ours_cpu": ours_cpu, "bind_cpu": bind_cpu, "ours_rrsigs": ours_n,
+            "bind_rrsigs": bind_n, "ours_per_s": ours_n / ours_s, "bind_per_s": bind_n / bind_s,
+            "ratio": (ours_n / ours_s) / (bind_n / bind_s), "rounds": rounds, "load": load}
 
 
 def report(r: dict[str, float]) -> str:
     return (f"signing: cid zone sign {r['ours_per_s']:,.0f} RRSIG/s ({r['ours_rrsigs']} in {r['ours_s']:.1f} s), "
             f"dnssec-signzone {r['bind_per_s']:,.0f} RRSIG/s ({r['bind_rrsigs']} in {r['bind_s']:.1f} s)"
             f"  → ratio {r['ratio']:.2f}× (target ≥ 2); CPU time ours {r['ours_cpu']:.1f} s, "
-            f"dnssec-signzone {r['bind_cpu']:.1f} s")
+            f"dnssec-signzone {r['bind_cpu']:.1f} s; medians of {r['rounds']} alternated rounds, "
+            f"load average {r['load']:.2f} at the start")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--names", type=int, default=100_000, help="owner names in the zone (default 100000)")
+    p.add_argument("--rounds", type=int, default=1, help="alternated runs of each tool; medians (default 1)")
     args = p.parse_args(argv)
     if not 1 <= args.names <= 2_000_000:
         p.error("--names must be 1..2000000")
-    print(report(run(args.names)))
+    if not 1 <= args.rounds <= 50:
+        p.error("--rounds must be 1..50")
+    print(report(run(args.names, args.rounds)))
     return 0
 
 
