@@ -79,6 +79,12 @@ def test_zone_scale_script_against_nsd() -> None:
     assert "NSD" in out and "PSS" in out and len(ratios(out)) == 3  # start, memory, qps
 
 
+def test_verify_script_against_dnssec_verify() -> None:
+    out = bench(str(BENCH / "verify.py"), "--names", "40", "--jobs", "2")
+    # Both verified the same BIND-signed file (each exits non-zero otherwise): 3 RRSIGs a name + apex.
+    assert "dnssec-verify -z" in out and "(40 names, 126 RRSIGs)" in out and len(ratios(out)) == 1
+
+
 def test_run_all_prints_a_table() -> None:
     out = bench(str(BENCH / "run_all"), "--quick", "signing")
     assert out.splitlines()[0].split()[:2] == ["figure", "ours"]
@@ -88,7 +94,8 @@ def test_run_all_prints_a_table() -> None:
 @pytest.mark.parametrize("args", [["cache_hit.py", "--batch", "0"], ["cold.py", "--samples", "0"],
                                   ["auth_qps.py", "-l", "0"], ["resolver_qps.py", "--rounds", "0"], ["memory.py", "--names", "0"],
                                   ["nxflood.py", "--names", "0"],
-                                  ["signing.py", "--names", "0"], ["zone_scale.py", "--names", "1"]])
+                                  ["signing.py", "--names", "0"], ["zone_scale.py", "--names", "1"],
+                                  ["verify.py", "--names", "0"], ["verify.py", "--rounds", "0"]])
 def test_scripts_reject_bad_sizes_in_one_line(args: list[str]) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], capture_output=True,
                           text=True, timeout=60)
