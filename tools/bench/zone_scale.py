@@ -48,6 +48,7 @@ ORIGIN = "scale.cid."
 OURS_ADDRESS, NSD_ADDRESS = "127.0.71.101", "127.0.71.102"
 CAPS_HEX = "82ab616363656c5f636f756e7408aa616363656c5f6b696e64a3677075"
 START_TIMEOUT = 3600.0
+OURS_SRC: Path | None = None  # --ours-src: run the resolver package found there
 
 
 def address(i: int) -> str:
@@ -137,8 +138,9 @@ def command(who: str, workdir: Path, zone: Path, listen: str, port: int) -> list
 @contextlib.contextmanager
 def started(args: list[str], log: Path) -> Iterator[subprocess.Popen]:
     with open(log, "ab") as out:
+        # python -m looks in the working directory first: --ours-src picks the package served
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=hierarchy.ROOT)
+                                cwd=OURS_SRC or hierarchy.ROOT)
     try:
         yield proc
     finally:
@@ -283,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nsec3", action="store_true", help="sign with NSEC3 (no salt, 0 iterations)")
     p.add_argument("--rounds", type=int, default=3, help="alternated rounds, medians (default 3)")
     p.add_argument("-l", "--seconds", type=int, default=5, help="dnsperf -l per server and round (default 5)")
+    p.add_argument("--ours-src", type=Path, help="directory holding the resolver package to serve "
+                   "(e.g. `git archive HEAD resolver | tar -x -C DIR`; default: this checkout)")
     args = p.parse_args(argv)
+    global OURS_SRC
+    OURS_SRC = args.ours_src
     try:
         sizes = [int(x) for x in args.names.split(",")]
     except ValueError:
