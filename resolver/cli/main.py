@@ -25,6 +25,9 @@ SUBCOMMANDS = {
     "dig": "query a DNS server like dig, or resolve with the built-in resolver",
     "zone": "make keys, sign and verify zones",
     "serve": "run a server (auth, ...)",
+    "register": "register an identifier by signed DNS UPDATE (with a lease)",
+    "unregister": "remove an identifier's records by signed DNS UPDATE",
+    "load": "replace an identifier's LOAD (live state) by signed DNS UPDATE",
 }
 
 
