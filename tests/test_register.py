@@ -52,6 +52,9 @@ def test_key_files_bind_knot_and_plain(tmp_path):
     plain = tmp_path / "plain"
     plain.write_text(f"upd:{SECRET}\n")
     assert tsigkeys.read_key_file(plain).secret == SECRET
+    slashes = tsigkeys.make_key("s", "////" + SECRET[4:])  # a secret with // is not a comment
+    (tmp_path / "slashes.key").write_text(tsigkeys.bind_key_text(slashes) + "// trailing comment\n")
+    assert tsigkeys.read_key_file(tmp_path / "slashes.key") == slashes
     made = tsigkeys.generate_key("gen")
     (tmp_path / "gen.key").write_text(tsigkeys.bind_key_text(made))
     assert tsigkeys.read_key_file(tmp_path / "gen.key") == made

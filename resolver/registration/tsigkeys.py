@@ -85,13 +85,18 @@ def parse_key(text: str, *, where: str = "--key") -> TsigKey:
     raise TsigKeyError(f"{where}: expected NAME:SECRET or ALGORITHM:NAME:SECRET (as nsupdate -y)")
 
 
-_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*|#[^\n]*", re.S)
+_COMMENTS_OR_STRINGS = re.compile(r'"[^"]*"|/\*.*?\*/|//[^\n]*|#[^\n]*', re.S)
+
+
+def _uncomment(text: str) -> str:
+    """named.conf comments removed; quoted strings (a secret may hold ``//``) kept as they are."""
+    return _COMMENTS_OR_STRINGS.sub(lambda m: m.group(0) if m.group(0).startswith('"') else " ", text)
 _BIND_KEY = re.compile(r'key\s+("([^"]*)"|([^\s{]+))\s*\{(.*?)\}\s*;', re.S)
 _BIND_FIELD = re.compile(r'(\w+)\s+("([^"]*)"|([^\s;]+))\s*;')
 
 
 def _bind_keys(text: str, where: str) -> list[TsigKey]:
-    body = _COMMENTS.sub(" ", text)
+    body = _uncomment(text)
     keys = []
     for match in _BIND_KEY.finditer(body):
         name = match.group(2) if match.group(2) is not None else match.group(3)
@@ -132,7 +137,7 @@ def _knot_keys(text: str, where: str) -> list[TsigKey]:
 
 def parse_key_file_text(text: str, *, where: str = "key file") -> list[TsigKey]:
     """Every key in a key file's text (BIND clauses, a Knot key section, or one NAME:SECRET line)."""
-    if re.search(r"\bkey\s+(\"[^\"]*\"|[^\s{]+)\s*\{", _COMMENTS.sub(" ", text)):
+    if re.search(r"\bkey\s+(\"[^\"]*\"|[^\s{]+)\s*\{", _uncomment(text)):
         keys = _bind_keys(text, where)
     elif re.search(r"^\s*key:\s*$", text, re.M):
         keys = _knot_keys(text, where)
