@@ -35,9 +35,14 @@ def register(subparsers) -> None:
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", parser_class=type(parser))
     kinds.required = True
     auth = kinds.add_parser("auth", help="authoritative server for signed zone files")
-    add_listen_option(auth)
-    auth.add_argument("--zone", action="append", required=True, metavar="FILE",
+    auth.add_argument("--listen", action="append", metavar="ADDR:PORT",
+                      help="address to serve on, UDP and TCP (repeatable; port 0 picks one); "
+                           "with --config, replaces the file's listen addresses")
+    auth.add_argument("--zone", action="append", metavar="FILE",
                       help="master file of a zone to serve (repeatable)")
+    auth.add_argument("--config", metavar="FILE",
+                      help="TOML configuration: zones, journal, TSIG keys and grants "
+                           "(spec/registration.md); takes signed updates; SIGHUP reloads it")
     auth.add_argument("--strict", action="store_true",
                       help="CAPS/LOAD values that break the key registry are errors, not warnings")
     auth.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
@@ -111,6 +116,12 @@ def _log(line: str) -> None:
 
 
 def run_auth(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        if args.zone:
+            raise CliError("--zone and --config do not go together: list the zones in the config file")
+        return run_live(args)
+    if not args.zone or not args.listen:
+        raise CliError("give --listen ADDR:PORT and --zone FILE, or --config FILE")
     listen = listen_addresses(args)
     store = ZoneStore()
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
@@ -126,6 +137,65 @@ def run_auth(args: argparse.Namespace) -> int:
         _log(f"zone {zone.origin} loaded from {path} ({len(zone.blobs)} names, {loaded.records} "
              f"records, {signed}, {loaded.seconds:.1f} s)")
     return serve_until_stopped(AuthServer(store, listen))
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """``cid serve auth --config FILE``: live zones (signed updates, leases, journal), SIGHUP
+    reloads the configuration and changed zone files (spec/registration.md)."""
+    import logging
+
+    from resolver.auth import authconfig, livesetup
+    logging.basicConfig(level=logging.INFO, format="cid serve: %(message)s", stream=sys.stderr)
+    path = Path(args.config)
+    try:
+        config = authconfig.load(path)
+    except authconfig.ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if args.listen:
+        config.listen = list(args.listen)
+    if not config.listen:
+        raise CliError(f"{path}: no listen addresses (set listen = [...] or give --listen)")
+    listen = [parse_listen(text) for text in config.listen]
+    try:
+        primary = livesetup.open_primary(config)
+    except (livesetup.SetupError, OSError, ValueError) as exc:
+        raise CliError(str(exc), 1) from None
+    banner = []
+    for live in primary.zones.values():
+        data = live.data
+        signed = "NSEC3-signed" if data.nsec3 is not None else "signed" if data.signed else "unsigned"
+        banner.append(f"zone {live.origin} serial {live.committed_serial} ({len(data.blobs)} names, "
+                      f"{signed}, {len(live.keys)} key(s), {len(live.leases)} lease(s), journal "
+                      f"{live.journal.path if live.journal else 'none'})")
+        if live.problem:
+            banner.append(f"warning: {live.problem}")
+    server = AuthServer(primary.store, listen, primary=primary)
+    reloading = asyncio.Lock()
+
+    async def do_reload() -> None:
+        async with reloading:
+            _log(f"SIGHUP: reloading {path}")
+            try:
+                fresh = authconfig.load(path)
+                if args.listen:
+                    fresh.listen = list(args.listen)
+                for line in await livesetup.reload(primary, fresh):
+                    _log(line)
+                _log("reload done")
+            except Exception as exc:  # noqa: BLE001 - a bad edit must not stop the server
+                _log(f"reload failed, still serving the previous configuration: {exc}")
+
+    def started() -> None:
+        for live in primary.zones.values():
+            live.start()
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGHUP, lambda: asyncio.ensure_future(do_reload()))
+
+    async def cleanup() -> None:
+        for live in list(primary.zones.values()):
+            live.close()
+
+    return serve_until_stopped(server, banner=banner, cleanup=cleanup, started=started)
 
 
 def load_zone_data(path: str, *, strict: bool = False, show_progress: bool = False):
@@ -153,14 +223,17 @@ def load_zone_data(path: str, *, strict: bool = False, show_progress: bool = Fal
 
 
 def serve_until_stopped(server: DnsServer, *, banner: Sequence[str] = (),
-                        cleanup: Callable[[], Awaitable[None]] | None = None) -> int:
+                        cleanup: Callable[[], Awaitable[None]] | None = None,
+                        started: Callable[[], None] | None = None) -> int:
     """Run ``server`` on uvloop (asyncio if absent) until SIGINT/SIGTERM; ``banner`` lines are
-    logged once it listens, ``cleanup`` awaited after it closed."""
-    return loop.run(_serve(server, banner, cleanup))
+    logged once it listens, ``started`` called then (on the loop), ``cleanup`` awaited after it
+    closed."""
+    return loop.run(_serve(server, banner, cleanup, started))
 
 
 async def _serve(server: DnsServer, banner: Sequence[str],
-                 cleanup: Callable[[], Awaitable[None]] | None) -> int:
+                 cleanup: Callable[[], Awaitable[None]] | None,
+                 started: Callable[[], None] | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -176,6 +249,8 @@ async def _serve(server: DnsServer, banner: Sequence[str],
             for host, port in server.addresses:
                 shown = f"[{host}]" if ":" in host else host
                 _log(f"listening on {shown}:{port} (UDP, TCP)")
+            if started is not None:
+                started()
             await stop.wait()
             _log("stopping")
         finally:

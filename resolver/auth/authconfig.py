@@ -1,0 +1,230 @@
+"""``cid serve auth --config FILE``: the TOML configuration of an authoritative server.
+
+The schema (spec/registration.md §2)::
+
+    listen = ["127.0.74.1:5300"]      # ADDR:PORT, [V6]:PORT or ADDR (port 53); UDP and TCP
+    journal = "journal"               # directory of the zones' journals (relative to this file)
+    min_lease = 30                    # seconds: shorter requested leases are raised to this
+    max_lease = 604800                # seconds: the longest lease granted (optional)
+    strict = false                    # CAPS/LOAD registry problems in zone files are errors
+
+    [[zone]]
+    file = "ex.cid.zone.signed"       # master file (relative to this file)
+    name = "ex.cid."                  # optional; checked against the file
+    keys = "keys"                     # key directory (K<zone>+<alg>+<tag>.key/.private);
+                                      # default: the zone file's directory
+    browse = true                     # maintain _compute / sub-type / _children PTRs
+    caps_check = "strict"             # "strict": CAPS/LOAD breaking the registry are refused;
+                                      # "warn": accepted (logged)
+    notify = ["127.0.74.2:53"]        # secondaries to NOTIFY (read by the replication side)
+    allow_transfer = ["xfr-key.", "127.0.74.2"]  # TSIG key names and/or addresses
+
+    [[key]]
+    name = "provider-a."
+    algorithm = "hmac-sha256"         # hmac-sha224/256/384/512
+    secret = "base64..."              # or secret_file = "path" (the base64 text)
+      [[key.grant]]
+      zone = "ex.cid."
+      subtree = ["pool-7.ex.cid."]    # one name or a list; relative names are relative to the zone
+      types = ["SVCB", "A", "AAAA", "CAPS", "LOAD"]   # default: every type
+      max_lease = 300                 # seconds (optional)
+
+Errors are ``ConfigError`` naming the file and the entry.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.exception
+import dns.name
+
+from .policy import Grant, Keyring, PolicyError, TsigKey, make_key, parse_types
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; str() names the file and what is wrong."""
+
+
+@dataclass
+class ZoneConfig:
+    file: Path
+    name: dns.name.Name | None = None
+    keys: Path | None = None
+    browse: bool = True
+    caps_strict: bool = True
+    notify: list[str] = field(default_factory=list)
+    allow_transfer: list[str] = field(default_factory=list)
+
+    @property
+    def key_directory(self) -> Path:
+        return self.keys if self.keys is not None else self.file.parent
+
+
+@dataclass
+class AuthConfig:
+    path: Path
+    listen: list[str] = field(default_factory=list)
+    journal: Path | None = None
+    zones: list[ZoneConfig] = field(default_factory=list)
+    keys: list[TsigKey] = field(default_factory=list)
+    min_lease: int = 30
+    max_lease: int | None = None
+    strict: bool = False
+
+    def keyring(self) -> Keyring:
+        return Keyring({key.name: key for key in self.keys})
+
+    def zone(self, name: dns.name.Name | str) -> ZoneConfig | None:
+        wanted = dns.name.from_text(name) if isinstance(name, str) else name
+        return next((z for z in self.zones if z.name == wanted), None)
+
+
+_TOP = {"listen", "journal", "zone", "key", "min_lease", "max_lease", "strict"}
+_ZONE = {"file", "name", "keys", "browse", "caps_check", "notify", "allow_transfer"}
+_KEY = {"name", "algorithm", "secret", "secret_file", "grant"}
+_GRANT = {"zone", "subtree", "types", "max_lease"}
+
+
+def load(path: str | Path) -> AuthConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return parse(raw, path)
+
+
+def parse(raw: dict, path: Path) -> AuthConfig:
+    base = path.parent
+    _unknown(raw, _TOP, f"{path}")
+    config = AuthConfig(path)
+    listen = raw.get("listen", [])
+    config.listen = [listen] if isinstance(listen, str) else [str(x) for x in _list(listen, f"{path}: listen")]
+    if "journal" in raw:
+        config.journal = _path(base, raw["journal"], f"{path}: journal")
+    config.min_lease = _int(raw.get("min_lease", 30), f"{path}: min_lease", 1)
+    if "max_lease" in raw:
+        config.max_lease = _int(raw["max_lease"], f"{path}: max_lease", 1)
+    config.strict = _bool(raw.get("strict", False), f"{path}: strict")
+    for i, entry in enumerate(_list(raw.get("zone", []), f"{path}: zone")):
+        where = f"{path}: zone #{i + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a table")
+        _unknown(entry, _ZONE, where)
+        if "file" not in entry:
+            raise ConfigError(f"{where}: 'file' is required")
+        zone = ZoneConfig(_path(base, entry["file"], f"{where}: file"))
+        if "name" in entry:
+            zone.name = _name(entry["name"], f"{where}: name")
+        if "keys" in entry:
+            zone.keys = _path(base, entry["keys"], f"{where}: keys")
+        zone.browse = _bool(entry.get("browse", True), f"{where}: browse")
+        check = entry.get("caps_check", "strict")
+        if check not in ("strict", "warn"):
+            raise ConfigError(f"{where}: caps_check must be \"strict\" or \"warn\", not {check!r}")
+        zone.caps_strict = check == "strict"
+        zone.notify = [str(x) for x in _list(entry.get("notify", []), f"{where}: notify")]
+        zone.allow_transfer = [str(x) for x in _list(entry.get("allow_transfer", []), f"{where}: allow_transfer")]
+        config.zones.append(zone)
+    names = set()
+    for i, entry in enumerate(_list(raw.get("key", []), f"{path}: key")):
+        where = f"{path}: key #{i + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a table")
+        _unknown(entry, _KEY, where)
+        if "name" not in entry:
+            raise ConfigError(f"{where}: 'name' is required")
+        where = f"{path}: key {entry['name']}"
+        secret = entry.get("secret")
+        if secret is None and "secret_file" in entry:
+            secret_path = _path(base, entry["secret_file"], f"{where}: secret_file")
+            try:
+                secret = secret_path.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{where}: secret_file: {exc.strerror or exc}") from None
+        if secret is None:
+            raise ConfigError(f"{where}: 'secret' or 'secret_file' is required")
+        grants = [_grant(g, f"{where}: grant #{j + 1}") for j, g in
+                  enumerate(_list(entry.get("grant", []), f"{where}: grant"))]
+        try:
+            key = make_key(str(entry["name"]), str(entry.get("algorithm", "hmac-sha256")), str(secret), grants)
+        except PolicyError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        if key.name in names:
+            raise ConfigError(f"{where}: defined twice")
+        names.add(key.name)
+        config.keys.append(key)
+    return config
+
+
+def _grant(entry, where: str) -> Grant:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a table")
+    _unknown(entry, _GRANT, where)
+    if "zone" not in entry:
+        raise ConfigError(f"{where}: 'zone' is required")
+    zone = _name(entry["zone"], f"{where}: zone")
+    subtrees = entry.get("subtree", [zone.to_text()])
+    subtrees = [subtrees] if isinstance(subtrees, str) else _list(subtrees, f"{where}: subtree")
+    names = []
+    for text in subtrees:
+        try:
+            name = dns.name.from_text(str(text), origin=zone)
+        except dns.exception.DNSException as exc:
+            raise ConfigError(f"{where}: subtree {text!r}: {exc}") from None
+        if not name.is_subdomain(zone):
+            raise ConfigError(f"{where}: subtree {name} is not in zone {zone}")
+        names.append(name)
+    try:
+        types = parse_types(entry.get("types"), where)
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from None
+    max_lease = _int(entry["max_lease"], f"{where}: max_lease", 1) if "max_lease" in entry else None
+    return Grant(zone, tuple(names), types, max_lease)
+
+
+def _unknown(entry: dict, allowed: set[str], where: str) -> None:
+    extra = sorted(set(entry) - allowed)
+    if extra:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(extra)} (known: {', '.join(sorted(allowed))})")
+
+
+def _list(value, where: str) -> list:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list")
+    return value
+
+
+def _path(base: Path, value, where: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: expected a path")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _name(value, where: str) -> dns.name.Name:
+    try:
+        name = dns.name.from_text(str(value))
+    except dns.exception.DNSException as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return name
+
+
+def _int(value, where: str, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{where}: expected an integer ≥ {minimum}, not {value!r}")
+    return value
+
+
+def _bool(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, not {value!r}")
+    return value
+
+
+__all__ = ["AuthConfig", "ConfigError", "ZoneConfig", "load", "parse"]
