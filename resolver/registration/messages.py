@@ -225,7 +225,8 @@ TSIG_ERROR_NAMES = {16: "BADSIG", 17: "BADKEY", 18: "BADTIME", 22: "BADTRUNC"}  
 TSIG_MEANINGS = {
     dns.rcode.BADSIG: "BADSIG: the server knows the key name but the signature did not verify (wrong secret "
                       "or algorithm)",
-    dns.rcode.BADKEY: "BADKEY: the server does not know this key (name or algorithm)",
+    dns.rcode.BADKEY: "BADKEY: the server does not know this key (name or algorithm), or does not let it "
+                      "make this change (Knot answers a change outside a key's ACL this way)",
     dns.rcode.BADTIME: "BADTIME: this machine's clock and the server's differ by more than the fudge",
     dns.rcode.BADTRUNC: "BADTRUNC: bad truncation of the MAC",
 }
