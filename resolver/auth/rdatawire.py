@@ -289,4 +289,6 @@ _CONVERTERS = {
     int(T.DNSKEY): _dnskey, int(T.CDNSKEY): _dnskey, int(T.DS): _ds, int(T.CDS): _ds,
 }
 
-__all__ = ["bitmap", "generic", "rdtype_of", "to_wire", "ttl_of", "wirename"]
+CONVERTERS = _CONVERTERS  # type → converter(tokens, name_fn): the reader's inner loop calls them
+
+__all__ = ["CONVERTERS", "bitmap", "generic", "rdtype_of", "to_wire", "ttl_of", "wirename"]

@@ -258,6 +258,7 @@ class _TextReader:
     def __init__(self, origin: dns.name.Name | None):
         self.zone_origin = origin
         self.origin = origin  # $ORIGIN
+        self.origin_folded = folded(origin.labels) if origin is not None else b"."
         self.default_ttl: int | None = None
         self.data: ZoneData | None = None
         self.owners: dict[str, tuple[bytes, Node]] = {}  # owner token -> (folded, node), per $ORIGIN
@@ -286,15 +287,21 @@ class _TextReader:
                 raise _GiveUp
             labels = self.origin.labels
         elif _PLAIN_NAME.fullmatch(token):
-            parts = token.encode("ascii").split(b".")
-            if parts[-1]:
+            raw = token.encode("ascii")
+            if raw[-1:] != b".":
                 if self.origin is None:
                     raise _GiveUp
-                labels = tuple(parts) + self.origin.labels
+                labels = tuple(raw.split(b".")) + self.origin.labels
+                key = raw.lower() + b"." + self.origin_folded if self.origin_folded != b"." else raw.lower() + b"."
             else:
-                labels = tuple(parts)
-            if sum(len(label) + 1 for label in labels) > 255:
+                labels = tuple(raw.split(b"."))
+                key = raw.lower()
+            # Wire length: the labels and a length octet each (the dotted text and one more).
+            if len(key) + 1 > 255:
                 raise _GiveUp  # dnspython: name too long
+            found = (labels, key)
+            self.names[token] = found
+            return found
         else:
             raise _GiveUp
         found = (labels, folded(labels))
@@ -389,6 +396,7 @@ class _TextReader:
                 self.origin = saved
                 raise _GiveUp
             self.origin = dns.name.Name(labels)
+            self.origin_folded = folded(labels)
             self.owners.clear()
             self.heads.clear()
             self.parsed.clear()  # relative names in rdata now mean something else
@@ -446,6 +454,9 @@ class _TextReader:
             if ttl > dns.ttl.MAX_TTL:
                 raise _GiveUp
             at += 2
+        elif token == "IN" and self.default_ttl is not None and not fields[at + 1][0].isdigit():
+            ttl = self.default_ttl
+            at += 1
         else:
             ttl, at = self._ttl_class(fields, at)
         rdtype = self.types.get(fields[at])

@@ -293,26 +293,138 @@ class _NodesView(Mapping):
         return len(self._zone.blobs)
 
 
+# Kinds of a name (``ZoneBuilder.kinds``): the indexes it belongs in.
+K_NSEC, K_NS, K_DNAME, K_HASHED = 1, 2, 4, 8
+_ONE = struct.Struct("!HHHIHHIH").pack  # RRSET_HEAD + RR_HEAD of an RRset of one record
+
+
+def kind_of(keys: Iterable[SetKey]) -> int:
+    """``K_*`` bits of a name from its RRset keys (hashed: NSEC3 and its RRSIGs only)."""
+    kind = 0
+    nsec3 = other = False
+    for rdtype, _ in keys:
+        if rdtype == NSEC:
+            kind |= K_NSEC
+        elif rdtype == NS:
+            kind |= K_NS
+        elif rdtype == DNAME:
+            kind |= K_DNAME
+        elif rdtype == NSEC3:
+            nsec3 = True
+            continue
+        elif rdtype == RRSIG:
+            continue
+        other = True
+    if nsec3 and not other:
+        kind |= K_HASHED
+    return kind
+
+
+def _merge(sets: Sets, rdtype: int, covers: int, ttl: int, rdata: bytes) -> None:
+    """One record into RRsets, as dnspython's reader adds it: smallest TTL, duplicates
+    dropped, a singleton type keeps its last record."""
+    entry = sets.get((rdtype, covers))
+    if entry is None:
+        sets[(rdtype, covers)] = [ttl, {rdata: None}]
+        return
+    if ttl < entry[0]:
+        entry[0] = ttl
+    if rdtype in _SINGLETONS:
+        entry[1] = {rdata: None}
+    else:
+        entry[1][rdata] = None
+
+
+def encode_run(records: list) -> tuple[bytes, int]:
+    """The blob and ``K_*`` kind of one name from its records (type, covered, ttl, rdata,
+    ...) in file order, merged as ``_merge`` does; the common shape (each RRset one record,
+    as most of a signed zone is) is packed without building RRsets first."""
+    groups: dict[int, list] = {}
+    for rec in records:
+        rdtype, covers, ttl, rdata = rec[0], rec[1], rec[2], rec[3]
+        k = (rdtype << 16) | covers
+        g = groups.get(k)
+        if g is None:
+            groups[k] = [ttl, rdata, None]
+        else:
+            if ttl < g[0]:
+                g[0] = ttl
+            if rdtype in _SINGLETONS:
+                g[1], g[2] = rdata, None
+            elif g[2] is None:
+                if g[1] != rdata:
+                    g[2] = {g[1]: None, rdata: None}
+            else:
+                g[2][rdata] = None
+    out = []
+    kind = 0
+    nsec3 = other = False
+    for k, (ttl, rdata, many) in groups.items():
+        rdtype = k >> 16
+        if many is None:
+            size = len(rdata)
+            out.append(_ONE(rdtype, k & 0xFFFF, 1, 10 + size, rdtype, IN, ttl, size))
+            out.append(rdata)
+        else:
+            head = struct.pack("!HHI", rdtype, IN, ttl)
+            body = b"".join([head + _RDLEN.pack(len(rd)) + rd for rd in many])
+            out.append(RRSET_HEAD.pack(rdtype, k & 0xFFFF, len(many), len(body)))
+            out.append(body)
+        if rdtype == NSEC:
+            kind |= K_NSEC
+        elif rdtype == NS:
+            kind |= K_NS
+        elif rdtype == DNAME:
+            kind |= K_DNAME
+        elif rdtype == NSEC3:
+            nsec3 = True
+            continue
+        elif rdtype == RRSIG:
+            continue
+        other = True
+    if nsec3 and not other:
+        kind |= K_HASHED
+    return b"".join(out), kind
+
+
 class ZoneBuilder:
     """Collects records (owner, type, TTL, RDATA in wire form) into a ``ZoneData``.
 
     Records of one owner usually come together (every signer writes a name's records in one
-    run), so a name's RRsets are encoded once when the next owner starts; an owner seen again
-    later (Knot writes signatures and the NSEC chain in sections of their own) is decoded and
-    merged. Merging follows dnspython's reader: an RRset's TTL is the smallest given, duplicate
-    records are dropped, a singleton type (SOA, CNAME, ...) keeps its last record.
+    run): ``add_run`` takes such a run and encodes it at once; ``add`` takes one record at a
+    time and encodes a name when the next owner starts. An owner seen again later (Knot writes
+    signatures and the NSEC chain in sections of their own; a file read in ranges by several
+    workers, ``merge``) is decoded and merged. Merging follows dnspython's reader: an RRset's
+    TTL is the smallest given, duplicate records are dropped, a singleton type (SOA, CNAME, ...)
+    keeps its last record. ``kinds`` says, per name, which indexes it belongs in.
     """
 
     def __init__(self, origin: dns.name.Name):
         self.origin = origin
         self.apex = wirename.key_of(origin)
         self.blobs: dict[bytes, bytes] = {}
+        self.kinds: dict[bytes, int] = {}
         self.spelled: dict[bytes, bytes] = {}
         self.order_sorted = True
+        self.first_key: bytes | None = None
         self._last_key: bytes | None = None
         self._key: bytes | None = None
         self._sets: Sets = {}
         self.records = 0
+
+    def _spelling(self, key: bytes, wire: bytes) -> None:
+        if key not in self.spelled:
+            lower = wire.lower()
+            if lower != wire:
+                self.spelled[key] = wire
+
+    def _order(self, key: bytes) -> None:
+        last = self._last_key
+        if last is None:
+            self.first_key = key
+        elif key <= last:
+            self.order_sorted = False
+        self._last_key = key
 
     def add(self, key: bytes, wire: bytes, rdtype: int, covers: int, ttl: int, rdata: bytes) -> None:
         if key != self._key:
@@ -320,31 +432,61 @@ class ZoneBuilder:
             self._key = key
             blob = self.blobs.get(key)
             self._sets = decode_sets(blob) if blob is not None else {}
-            if key not in self.spelled and blob is None:
-                lower = wire.lower()
-                if lower != wire:
-                    self.spelled[key] = wire
+            if blob is None:
+                self._spelling(key, wire)
         self.records += 1
-        entry = self._sets.get((rdtype, covers))
-        if entry is None:
-            self._sets[(rdtype, covers)] = [ttl, {rdata: None}]
-            return
-        if ttl < entry[0]:
-            entry[0] = ttl
-        if rdtype in _SINGLETONS:
-            entry[1] = {rdata: None}
+        _merge(self._sets, rdtype, covers, ttl, rdata)
+
+    def add_run(self, key: bytes, wire: bytes, records: list) -> None:
+        """Records of one owner, (type, covered, ttl, rdata, ...) each, in file order."""
+        if self._key is not None:
+            self._flush()
+        self.records += len(records)
+        old = self.blobs.get(key)
+        if old is None:
+            self._spelling(key, wire)
+            blob, kind = encode_run(records)
         else:
-            entry[1][rdata] = None
+            sets = decode_sets(old)
+            for rec in records:
+                _merge(sets, rec[0], rec[1], rec[2], rec[3])
+            blob, kind = encode(sets), kind_of(sets)
+        self.blobs[key] = blob
+        self.kinds[key] = kind
+        self._order(key)
 
     def _flush(self) -> None:
         key = self._key
         if key is None:
             return
         self.blobs[key] = encode(self._sets)
-        if self._last_key is not None and key <= self._last_key:
-            self.order_sorted = False
-        self._last_key = key
+        self.kinds[key] = kind_of(self._sets)
+        self._order(key)
         self._key = None
+
+    def merge(self, blobs: dict[bytes, bytes], kinds: dict[bytes, int], spelled: dict[bytes, bytes],
+              order_sorted: bool, first_key: bytes | None, last_key: bytes | None, records: int) -> None:
+        """What another builder collected from the part of the file after this one's."""
+        self._flush()
+        mine = self.blobs
+        for key in mine.keys() & blobs.keys():
+            sets = decode_sets(mine[key])
+            for (rdtype, covers), (ttl, rdatas) in decode_sets(blobs[key]).items():
+                for rdata in rdatas:
+                    _merge(sets, rdtype, covers, ttl, rdata)
+            blobs[key] = encode(sets)
+            kinds[key] = kind_of(sets)
+        for key, wire in spelled.items():
+            if key not in mine and key not in self.spelled:
+                self.spelled[key] = wire
+        if not order_sorted:
+            self.order_sorted = False
+        if first_key is not None:
+            self._order(first_key)
+            self._last_key = last_key
+        mine.update(blobs)
+        self.kinds.update(kinds)
+        self.records += records
 
     def sets_of(self, key: bytes) -> Sets:
         """The RRsets collected so far at one name (for checks before ``finish``)."""
@@ -354,22 +496,13 @@ class ZoneBuilder:
 
     def finish(self) -> ZoneData:
         self._flush()
-        blobs, hashed = {}, {}
-        nsec, cuts, dnames = [], set(), set()
-        apex = self.apex
-        for key, blob in self.blobs.items():
-            has_nsec, has_ns, has_dname, is_hashed, _ = _Flags.of(set_keys(blob))
-            if is_hashed:
-                hashed[key] = blob
-                continue
-            blobs[key] = blob
-            if has_nsec:
-                nsec.append(key)
-            if has_ns and key != apex:
-                cuts.add(key)
-            if has_dname:
-                dnames.add(key)
-        self.blobs = {}
+        blobs, kinds, apex = self.blobs, self.kinds, self.apex
+        hashed = {key: blobs.pop(key) for key, kind in kinds.items() if kind & K_HASHED}
+        nsec = [key for key, kind in kinds.items() if kind & (K_NSEC | K_HASHED) == K_NSEC]
+        cuts = {key for key, kind in kinds.items() if kind & (K_NS | K_HASHED) == K_NS}
+        cuts.discard(apex)
+        dnames = {key for key, kind in kinds.items() if kind & (K_DNAME | K_HASHED) == K_DNAME}
+        self.blobs, self.kinds = {}, {}
         order = list(blobs)
         if not self.order_sorted:
             order.sort()

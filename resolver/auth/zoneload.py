@@ -19,6 +19,7 @@ spec/authoritative.md §2 has the table:
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,50 +61,89 @@ Progress = Callable[[int, int], None]  # (lines read, names so far)
 
 
 def load(path: str | Path, origin: str | dns.name.Name | None = None, *, strict: bool = False,
-         progress: Progress | None = None, now: float | None = None) -> Loaded:
-    """Read, check and build the zone in ``path`` (see the module text)."""
+         progress: Progress | None = None, now: float | None = None,
+         jobs: int | None = None) -> Loaded:
+    """Read, check and build the zone in ``path`` (see the module text). A large file is read
+    by ``jobs`` processes (default: the cores this process may use), one byte range each
+    (``parload``); the zone is the same whatever ``jobs`` is."""
+    from . import parload
     started = time.monotonic()
     filename = str(path)
     if not Path(filename).is_file():
         raise ZoneLoadError(f"{filename}: no such file")
     origin = _origin(filename, origin)
-    checks = _Checks(origin, strict, time.time() if now is None else now)
-    builder = ZoneBuilder(origin)
-    add = builder.add
-    apex = builder.apex
-    special = _SPECIAL
-    outside = checks.outside
-    check = checks.record
+    when = time.time() if now is None else now
 
-    def sink(key: bytes, wire: bytes, rdtype: int, covers: int, ttl: int, rdata: bytes,
-             where: str, line: int) -> None:
-        if not key.startswith(apex):
-            outside(wire, where, line)
-            return
-        if rdtype in special and not check(key, wire, rdtype, covers, rdata, where, line):
-            return
-        add(key, wire, rdtype, covers, ttl, rdata)
+    def new_part() -> Part:
+        return Part(origin, strict, when)
 
-    report = None
-    if progress is not None:
-        def report(lines: int) -> None:
-            progress(lines, len(builder.blobs))
-    reader = masterfile.Reader(origin, sink, progress=report)
+    enabled = gc.isenabled()
+    gc.disable()  # millions of short-lived containers, none in a cycle
     try:
-        reader.read(filename)
-    except masterfile.MasterFileError as exc:
-        raise ZoneLoadError(str(exc)) from None
-    except masterfile.NeedsDnspython:
-        return _load_with_dnspython(filename, origin, started)
-    checks.finish(builder, filename)
-    try:
-        zone = builder.finish()
-    except ValueError as exc:
-        raise ZoneLoadError(f"{filename}: {exc}") from None
+        try:
+            part, lines = parload.read(filename, origin, new_part, jobs=jobs, progress=progress)
+        except masterfile.MasterFileError as exc:
+            raise ZoneLoadError(str(exc)) from None
+        except masterfile.NeedsDnspython:
+            return _load_with_dnspython(filename, origin, started)
+        builder = part.builder
+        part.checks.finish(builder, filename)
+        records = builder.records
+        try:
+            zone = builder.finish()
+        except ValueError as exc:
+            raise ZoneLoadError(f"{filename}: {exc}") from None
+    finally:
+        if enabled:
+            gc.enable()
     if progress is not None:
-        progress(reader.lines_read, len(zone.blobs) + len(zone.hashed))
-    return Loaded(zone, checks.warnings(), builder.records, reader.lines_read,
-                  time.monotonic() - started)
+        progress(lines, len(zone.blobs) + len(zone.hashed))
+    return Loaded(zone, part.checks.warnings(), records, lines, time.monotonic() - started)
+
+
+class Part:
+    """The builder and the checks of the records read from a file, or from one byte range of
+    it; ``export`` and ``absorb`` carry a range's part from a worker to the reader of the
+    range before it."""
+
+    def __init__(self, origin: dns.name.Name, strict: bool, now: float):
+        self.builder = builder = ZoneBuilder(origin)
+        self.checks = checks = _Checks(origin, strict, now)
+        add_run = builder.add_run
+        apex = builder.apex
+        special = _SPECIAL
+        outside = checks.outside
+        check = checks.record
+        good_times = checks.good_times
+
+        def sink(key: bytes, wire: bytes, records: list, where: str) -> None:
+            if not key.startswith(apex):
+                for record in records:
+                    outside(wire, where, record[4])
+                return
+            for record in records:
+                rdtype = record[0]
+                if rdtype in special:
+                    if rdtype == _RRSIG and record[3][8:16] in good_times:
+                        continue
+                    check(key, wire, rdtype, record[1], record[3], where, record[4])
+            add_run(key, wire, records)
+        self.sink = sink
+
+    def export(self) -> tuple:
+        b = self.builder
+        b.sets_of(b.apex)  # flushes
+        return ((b.blobs, b.kinds, b.spelled, b.order_sorted, b.first_key, b._last_key, b.records),
+                self.checks.export())
+
+    def can_absorb(self, exported: tuple) -> bool:
+        """Whether a later range's part fits this one without a check needing the lines again
+        (a singleton RRset given differently on both sides: the error names the second line)."""
+        return self.checks.agrees(exported[1])
+
+    def absorb(self, exported: tuple) -> None:
+        self.builder.merge(*exported[0])
+        self.checks.absorb(exported[1])
 
 
 def _origin(filename: str, origin: str | dns.name.Name | None) -> dns.name.Name:
@@ -156,6 +196,9 @@ class _Checks:
         self.future = 0
         self.first_expired: tuple[int, str] | None = None
         self.first_future: tuple[int, str] | None = None
+        # RRSIG expiration + inception fields (8 bytes) known to be valid now: most of a zone's
+        # signatures share a few windows, so the check is one lookup for them
+        self.good_times: set[bytes] = set()
 
     def outside(self, wire: bytes, where: str, line: int) -> None:
         self.out_of_zone.append(f"{where}:{line}: ignoring out-of-zone data ({_text(wire)})")
@@ -166,6 +209,10 @@ class _Checks:
         if rdtype == _RRSIG:
             expiration = int.from_bytes(rdata[8:12], "big")
             inception = int.from_bytes(rdata[12:16], "big")
+            if inception <= self.now <= expiration:
+                if len(self.good_times) < 4096:
+                    self.good_times.add(rdata[8:16])
+                return True
             if expiration < self.now:
                 self.expired += 1
                 if self.first_expired is None or expiration < self.first_expired[0]:
@@ -203,6 +250,30 @@ class _Checks:
                 raise ZoneLoadError(message + " (--strict)")
             self.maps.append(message)
         return True
+
+    # --- a range read by a worker (Part.export / absorb) -----------------------------------------
+
+    def export(self) -> tuple:
+        return (self.singletons, self.cnames, self.out_of_zone, self.maps, self.expired,
+                self.future, self.first_expired, self.first_future)
+
+    def agrees(self, exported: tuple) -> bool:
+        mine = self.singletons
+        return all(mine.get(k, v) == v for k, v in exported[0].items())
+
+    def absorb(self, exported: tuple) -> None:
+        singletons, cnames, out_of_zone, maps, expired, future, first_expired, first_future = exported
+        self.singletons.update(singletons)
+        for key, where in cnames.items():
+            self.cnames.setdefault(key, where)
+        self.out_of_zone += out_of_zone
+        self.maps += maps
+        self.expired += expired
+        self.future += future
+        if first_expired is not None and (self.first_expired is None or first_expired[0] < self.first_expired[0]):
+            self.first_expired = first_expired
+        if first_future is not None and (self.first_future is None or first_future[0] > self.first_future[0]):
+            self.first_future = first_future
 
     def finish(self, builder: ZoneBuilder, filename: str) -> None:
         for key, (where, line, wire) in self.cnames.items():
