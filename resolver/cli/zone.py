@@ -138,6 +138,15 @@ def register(subparsers) -> None:
                    help="progress bar on stderr (default auto: only when stderr is a terminal)")
     p.set_defaults(func=_verify)
 
+    p = sub.add_parser("export", help="write a live zone (as its journal says) as a master file",
+                       description="The zone as acknowledged: base file plus journal replay, read "
+                                   "from the journal directory of a `cid serve auth --config` file "
+                                   "(also while that server runs).")
+    p.add_argument("zone", metavar="ZONE")
+    p.add_argument("--config", "-c", required=True, metavar="FILE", help="the server's TOML configuration")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
+    p.set_defaults(func=_export)
+
 
 def parse_time(text: str, now: float) -> int:
     """BIND-style times: YYYYMMDDHHMMSS, seconds since the epoch, or now±N with an optional unit."""
@@ -339,3 +348,22 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
     print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {zone.origin}")
     return 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..auth import authconfig, export
+    from ..auth.livesetup import SetupError
+    try:
+        config = authconfig.load(args.config)
+        zone = export.export_config(config, _name(args.zone))
+        if args.output:
+            export.write(zone, args.output)
+        else:
+            sys.stdout.writelines(export.zone_lines(zone))
+    except authconfig.ConfigError as exc:
+        raise CliError(str(exc)) from None
+    except SetupError as exc:
+        raise CliError(str(exc), 1) from None
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{args.config}: {exc}", 1) from None
+    return 0
