@@ -51,9 +51,12 @@ def default_jobs() -> int:
 
 def read(path: str, origin: dns.name.Name, new_part: Callable, *, jobs: int | None = None,
          progress: Callable[[int, int], None] | None = None,
-         min_bytes: int = PARALLEL_MIN_BYTES, head_bytes: int = HEAD_BYTES):
+         min_bytes: int | None = None, head_bytes: int | None = None):
     """The part (``zoneload.Part``) holding every record of ``path``, and the lines read.
-    Raises what ``masterfile.Reader`` raises, for the first error in the file."""
+    Raises what ``masterfile.Reader`` raises, for the first error in the file. ``min_bytes``
+    and ``head_bytes`` default to the module's values as they are at the call."""
+    min_bytes = PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
+    head_bytes = HEAD_BYTES if head_bytes is None else head_bytes
     part = new_part()
     report = None
     if progress is not None:
@@ -113,10 +116,11 @@ def read(path: str, origin: dns.name.Name, new_part: Callable, *, jobs: int | No
     return part, reader.lines_read
 
 
-def split_points(handle, size: int, jobs: int, head_bytes: int = HEAD_BYTES) -> list[int]:
+def split_points(handle, size: int, jobs: int, head_bytes: int | None = None) -> list[int]:
     """Offsets where the head ends and each later range starts (``jobs`` ranges of about equal
     size after the head), each the first line of an owner following another owner's lines."""
     out: list[int] = []
+    head_bytes = HEAD_BYTES if head_bytes is None else head_bytes
     head = _boundary(handle, min(head_bytes, size // (4 * jobs)), size)
     if head is None:
         return []
