@@ -12,7 +12,8 @@ the zone's ``LiveZone``, which replies once the change is durable. Refusals befo
 * no TSIG at all: NOTAUTH (this server never takes unsigned updates);
 * a zone we do not serve (or not class IN): NOTAUTH;
 * anything dnspython cannot read as an UPDATE (zone section not one SOA-type RR, RDATA in a
-  delete-RRset, a bad UPDATE-LEASE option, ...): FORMERR.
+  delete-RRset, a bad UPDATE-LEASE option, ...), or a TSIG whose CLASS is not ANY or TTL not 0
+  (RFC 8945 §4.2; neither is covered by the MAC): FORMERR.
 
 TSIG-signed queries (``nsupdate`` signs the SOA queries it makes to find the zone) are
 answered like any query and the response signed with the same key.
@@ -32,6 +33,7 @@ import dns.name
 import dns.opcode
 import dns.rcode
 import dns.rdataclass
+import dns.rdatatype
 import dns.tsig
 
 from ..serving import LATER, Handled, Reply
@@ -112,6 +114,8 @@ class Primary:
             return self._tsig_error(wire, dns.rcode.BADKEY, tcp)
         except Exception:  # noqa: BLE001 - malformed, whatever dnspython raised
             return _header_only(wire, dns.rcode.FORMERR)
+        if message.had_tsig and not _tsig_class_ttl_ok(wire, message):
+            return _header_only(wire, dns.rcode.FORMERR)
         if message.opcode() == dns.opcode.UPDATE:
             return self._update(message, tcp, later)
         if not message.had_tsig:
@@ -184,6 +188,18 @@ class Primary:
                 message.id, error, b"")
             response.want_tsig_sign = False
         return response.to_wire()
+
+
+def _tsig_class_ttl_ok(wire: bytes, message: dns.message.Message) -> bool:
+    """RFC 8945 §4.2: the TSIG RR (the message's last) has CLASS ANY and TTL 0. Neither is
+    under the MAC and dnspython does not look at them, so a copy altered there would otherwise
+    verify and be carried out as the signer sent it."""
+    rdlen = len(message.tsig[0].to_wire())
+    at = len(wire) - rdlen - 10  # TYPE, CLASS, TTL, RDLENGTH before the RDATA
+    if at < 12:
+        return False
+    rdtype, rdclass, ttl, length = struct.unpack_from("!HHIH", wire, at)
+    return (rdtype, rdclass, ttl, length) == (dns.rdatatype.TSIG, dns.rdataclass.ANY, 0, rdlen)
 
 
 def _strip_tsig(message: dns.message.Message) -> bytes:
