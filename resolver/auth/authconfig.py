@@ -18,6 +18,14 @@ The schema (spec/registration.md §2)::
                                       # "warn": accepted (logged)
     notify = ["127.0.74.2:53"]        # secondaries to NOTIFY (read by the replication side)
     allow_transfer = ["xfr-key.", "127.0.74.2"]  # TSIG key names and/or addresses
+    # Signatures and key rollover (spec/dnssec.md §6; times in seconds):
+    signature_validity = 1209600      # RRSIG validity of online signatures (14 days)
+    resign_refresh = 0.5              # re-sign when this fraction of a signature's validity is left
+    resign_batch = 500                # RRsets per re-signing change (one journaled change each)
+    propagation_delay = 3600          # time for a change to reach every secondary
+    parent_ds_ttl = 86400             # the parent's DS TTL when the parent zone is not served here
+    parent = "127.0.74.9:53"          # the parent's primary, for DS changes by signed UPDATE
+    parent_key = "child-ds."          # the TSIG key (a [[key]] below) for those UPDATEs
 
     [[key]]
     name = "provider-a."
@@ -57,6 +65,13 @@ class ZoneConfig:
     caps_strict: bool = True
     notify: list[str] = field(default_factory=list)
     allow_transfer: list[str] = field(default_factory=list)
+    signature_validity: int = 14 * 86400
+    resign_refresh: float = 0.5
+    resign_batch: int = 500
+    propagation_delay: int = 3600
+    parent_ds_ttl: int = 86400
+    parent: str | None = None
+    parent_key: dns.name.Name | None = None
 
     @property
     def key_directory(self) -> Path:
@@ -83,7 +98,8 @@ class AuthConfig:
 
 
 _TOP = {"listen", "journal", "zone", "key", "min_lease", "max_lease", "strict"}
-_ZONE = {"file", "name", "keys", "browse", "caps_check", "notify", "allow_transfer"}
+_ZONE = {"file", "name", "keys", "browse", "caps_check", "notify", "allow_transfer", "signature_validity",
+         "resign_refresh", "resign_batch", "propagation_delay", "parent_ds_ttl", "parent", "parent_key"}
 _KEY = {"name", "algorithm", "secret", "secret_file", "grant"}
 _GRANT = {"zone", "subtree", "types", "max_lease"}
 
@@ -130,6 +146,7 @@ def parse(raw: dict, path: Path) -> AuthConfig:
         zone.caps_strict = check == "strict"
         zone.notify = [str(x) for x in _list(entry.get("notify", []), f"{where}: notify")]
         zone.allow_transfer = [str(x) for x in _list(entry.get("allow_transfer", []), f"{where}: allow_transfer")]
+        _signing(zone, entry, where)
         config.zones.append(zone)
     names = set()
     for i, entry in enumerate(_list(raw.get("key", []), f"{path}: key")):
@@ -159,7 +176,33 @@ def parse(raw: dict, path: Path) -> AuthConfig:
             raise ConfigError(f"{where}: defined twice")
         names.add(key.name)
         config.keys.append(key)
+    for i, zone in enumerate(config.zones):
+        if (zone.parent is None) != (zone.parent_key is None):
+            raise ConfigError(f"{path}: zone #{i + 1}: parent and parent_key go together (DS changes "
+                              "are sent as TSIG-signed UPDATEs)")
+        if zone.parent_key is not None and zone.parent_key not in names:
+            raise ConfigError(f"{path}: zone #{i + 1}: parent_key {zone.parent_key} is not a [[key]]")
     return config
+
+
+def _signing(zone: ZoneConfig, entry: dict, where: str) -> None:
+    """The signature and rollover settings of a zone table."""
+    zone.signature_validity = _int(entry.get("signature_validity", zone.signature_validity),
+                                   f"{where}: signature_validity", 2)
+    refresh = entry.get("resign_refresh", zone.resign_refresh)
+    if isinstance(refresh, bool) or not isinstance(refresh, (int, float)) or not 0 < refresh < 1:
+        raise ConfigError(f"{where}: resign_refresh must be a fraction between 0 and 1, not {refresh!r}")
+    zone.resign_refresh = float(refresh)
+    zone.resign_batch = _int(entry.get("resign_batch", zone.resign_batch), f"{where}: resign_batch", 1)
+    zone.propagation_delay = _int(entry.get("propagation_delay", zone.propagation_delay),
+                                  f"{where}: propagation_delay", 0)
+    zone.parent_ds_ttl = _int(entry.get("parent_ds_ttl", zone.parent_ds_ttl), f"{where}: parent_ds_ttl", 0)
+    if "parent" in entry:
+        if not isinstance(entry["parent"], str) or not entry["parent"]:
+            raise ConfigError(f"{where}: parent must be \"ADDR:PORT\"")
+        zone.parent = entry["parent"]
+    if "parent_key" in entry:
+        zone.parent_key = _name(entry["parent_key"], f"{where}: parent_key")
 
 
 def _grant(entry, where: str) -> Grant:

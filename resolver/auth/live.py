@@ -124,6 +124,7 @@ class Request:
     key_lease: int | None = None
     expire: list[tuple[bytes, int, bytes]] | None = None  # lease idents due (internal)
     rrsets: list[tuple[dns.name.Name, int, int, list[bytes]]] | None = None  # set RRsets (internal)
+    resign: list[tuple[bytes, int]] | None = None  # (key, type) RRsets to sign afresh (resign.py)
     done: asyncio.Future | None = None
     outcome: Outcome = field(default_factory=Outcome)
     granted: int | None = None
@@ -168,6 +169,7 @@ class LiveZone:
         self.batches = 0
         self.updates = 0
         self.problem = self._check_keys()
+        self.maintenance = None  # re-signing and key rollover (rollover.Maintenance), when managed
         install_recorder(data)
         if journal is not None:
             for lease in journal.leases():
@@ -261,6 +263,7 @@ class LiveZone:
         now = self.clock()
         overlay = Overlay(self.data)
         lease_ops: dict[tuple[bytes, int, bytes], Lease | None] = {}
+        resign: list[tuple[bytes, int]] = []
         for request in batch:
             if self.failed or self.problem:
                 request.outcome = Outcome(dns.rcode.SERVFAIL if self.failed else dns.rcode.REFUSED,
@@ -268,8 +271,10 @@ class LiveZone:
                 continue
             if request.expire is not None:
                 self._expire_into(overlay, request, lease_ops, now)
-            elif request.rrsets is not None:
-                self._set_into(overlay, request, lease_ops)
+            elif request.rrsets is not None or request.resign is not None:
+                if request.rrsets is not None:
+                    self._set_into(overlay, request, lease_ops)
+                resign += request.resign or ()
             else:
                 self._update_into(overlay, request, lease_ops, now)
         touched = overlay.touched()
@@ -278,8 +283,8 @@ class LiveZone:
             touched = overlay.touched()
         self.batches += 1
         diff = None
-        if touched:
-            diff = self._apply(overlay, touched, now)
+        if touched or (resign and self.signer is not None and self.data.signed):
+            diff = self._apply(overlay, touched, now, resign)
             if diff is None:  # refused as a whole: each request alone
                 return self._one_by_one(batch)
         upserts = [l for l in lease_ops.values() if l is not None]
@@ -402,7 +407,8 @@ class LiveZone:
 
     # --- applying ---------------------------------------------------------------------------
 
-    def _apply(self, overlay: Overlay, touched: list[bytes], now: float) -> Diff | None:
+    def _apply(self, overlay: Overlay, touched: list[bytes], now: float,
+               resign: list[tuple[bytes, int]] = ()) -> Diff | None:
         data = self.data
         apex = data.apex
         old_serial = soa_serial(data)
@@ -414,6 +420,7 @@ class LiveZone:
         overlay.set_rrset(apex, data.apex_wire, SOA, soa_entry[0], [soa_rdata])
         touched = overlay.touched()
         phases: list[list[zonechange.Change]] = [[], [], []]
+        changed: set[tuple[bytes, int]] = set()
         new_cuts = {k for k in touched if k != apex and NS in overlay.states[k]
                     and NS not in overlay.original.get(k, {})}
         gone_cuts = {k for k in touched if k != apex and NS in overlay.original.get(k, {})
@@ -432,6 +439,7 @@ class LiveZone:
                 if old.get(rdtype) == new.get(rdtype):
                     continue
                 entry = new.get(rdtype)
+                changed.add((key, rdtype))
                 if entry is None:
                     phases[phase].append(zonechange.Change(owner, rdtype))
                     continue
@@ -440,6 +448,8 @@ class LiveZone:
                 if self.signer is not None and data.signed and cut is None and (not at_cut or rdtype == DS):
                     sigs = tuple(self.signer.sign(owner, rdtype, ttl, list(rdatas)))
                 phases[phase].append(zonechange.Change(owner, rdtype, ttl, rdatas, sigs))
+        if resign and self.signer is not None:
+            phases[1] += self._resigned(resign, changed)
         sign = self.signer.sign if self.signer is not None else None
         blobs, hashed = data.blobs, data.hashed
         blobs.log, hashed.log = {}, {}
@@ -460,6 +470,25 @@ class LiveZone:
             return self._diff(blobs.log, hashed.log, old_serial, soa_serial(data), now)
         finally:
             blobs.log, hashed.log = None, None
+
+    def _resigned(self, resign: list[tuple[bytes, int]], changed: set) -> list[zonechange.Change]:
+        """Unchanged RRsets signed afresh (expiring signatures, a retired key's signatures)."""
+        data = self.data
+        out = []
+        for key, rdtype in dict.fromkeys(resign):
+            if (key, rdtype) in changed:
+                continue  # changed in this batch: signed already
+            hashed = rdtype == NSEC3 and data.nsec3 is not None
+            blob = dict.get(data.hashed if hashed else data.blobs, key)
+            sets = decode_sets(blob) if blob else {}
+            entry = sets.get((rdtype, 0))
+            if entry is None or (RRSIG, rdtype) not in sets:
+                continue  # gone meanwhile, or never signed (a cut's NS, glue)
+            owner = wirename.name_of_wire(data.owner_wire(key))
+            rdatas = tuple(entry[1])
+            out.append(zonechange.Change(owner, rdtype, entry[0], rdatas,
+                                         tuple(self.signer.sign(owner, rdtype, entry[0], list(rdatas)))))
+        return out
 
     def _diff(self, plain: dict, hashed: dict, serial_from: int, serial_to: int, now: float) -> Diff:
         data = self.data
@@ -550,11 +579,16 @@ class LiveZone:
             self._arm_timer()
 
     def start(self) -> None:
-        """Start the lease timer (on the running loop); expired leases go at once."""
+        """Start the lease timer (on the running loop); expired leases go at once. Re-signing
+        and rollover (``maintenance``) start their own timer."""
         if self.expire_due() is None:
             self._arm_timer()
+        if self.maintenance is not None:
+            self.maintenance.start()
 
     def close(self) -> None:
+        if self.maintenance is not None:
+            self.maintenance.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -578,7 +612,9 @@ class LiveZone:
             "signed": data.signed,
             "nsec3": data.nsec3 is not None,
             "keys": [k.key_tag for k in self.keys],
-            "next_resign": next_resign(data),
+            "next_resign": (self.maintenance.next_due() if self.maintenance is not None
+                            else next_resign(data)),
+            "keys_state": self.maintenance.status() if self.maintenance is not None else None,
             "leases": len(leases),
             "next_expiry": leases[0].expires if leases else None,
             "active_leases": [

@@ -8,8 +8,11 @@ then the RRs in canonical form and order, §6.2–6.3), the same bytes ``dns.dns
 builds (the tests check equality); Ed25519 signs through libsodium (``sign_crypto``).
 
 Key roles are the signer's (``signer._roles``): per algorithm, KSKs sign DNSKEY and ZSKs the
-rest; an algorithm with one kind of key uses it for everything. Validity: inception now − 1 h,
-expiration now + 14 days (spec/dnssec.md §1), from an injectable clock.
+rest; an algorithm with one kind of key uses it for everything. CDS and CDNSKEY are signed like
+DNSKEY, by the KSKs: a parent accepts them only when signed by a key its DS set names (RFC 7344
+§4.1). Validity: inception now − 1 h, expiration now + ``validity`` (14 days by default,
+spec/dnssec.md §1), from an injectable clock. ``on_sign(owner_canonical, type, inception,
+expiration)``, when set, hears of every RRset signed (the re-signing index, ``resign.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from .keys import ZoneKey
 from .signer import INCEPTION_BACKDATE, VALIDITY
 
 DNSKEY = 48
+CDS = 59
+CDNSKEY = 60
+_BY_KSK = frozenset({DNSKEY, CDS, CDNSKEY})
 _IN = 1
 # Types whose RDATA holds no domain name that RFC 4034 §6.2 (as RFC 6840 §5.1 left it)
 # lower-cases: their canonical RDATA is their wire RDATA. Every other type goes through
@@ -63,7 +69,8 @@ def label_count(owner: dns.name.Name) -> int:
 class RRsetSigner:
     """``sign(owner, rdtype, ttl, rdatas) -> [RRSIG RDATA]`` with a zone's keys."""
 
-    def __init__(self, keys: list[ZoneKey], *, clock: Callable[[], float] = time.time):
+    def __init__(self, keys: list[ZoneKey], *, clock: Callable[[], float] = time.time,
+                 validity: int = VALIDITY):
         if not keys:
             raise ValueError("no keys to sign with")
         zones = {k.zone for k in keys}
@@ -72,6 +79,8 @@ class RRsetSigner:
         self.zone = next(iter(zones))
         self.signer_wire = self.zone.canonicalize().to_wire()
         self.clock = clock
+        self.validity = validity
+        self.on_sign: Callable[[bytes, int, int, int], None] | None = None
         self.keys = list(keys)
         self.ksks: list[tuple[Any, int, int]] = []
         self.zsks: list[tuple[Any, int, int]] = []
@@ -90,7 +99,7 @@ class RRsetSigner:
 
     def window(self) -> tuple[int, int]:
         now = int(self.clock())
-        return now - INCEPTION_BACKDATE, now + VALIDITY
+        return now - INCEPTION_BACKDATE, now + self.validity
 
     def sign(self, owner: dns.name.Name, rdtype: int, ttl: int, rdatas) -> list[bytes]:
         return self.sign_wire(owner.canonicalize().to_wire(), label_count(owner), rdtype, ttl,
@@ -109,10 +118,12 @@ class RRsetSigner:
         body = b"".join([prefix + struct.pack("!H", len(rd)) + rd for rd in canon])
         start, end = self.window()
         out = []
-        for signer, algorithm, tag in (self.ksks if rdtype == DNSKEY else self.zsks):
+        for signer, algorithm, tag in (self.ksks if rdtype in _BY_KSK else self.zsks):
             head = _HEAD.pack(rdtype, algorithm, labels, ttl, end, start, tag) + self.signer_wire
             out.append(head + signer.sign(head + body))
         self.signatures += len(out)
+        if self.on_sign is not None:
+            self.on_sign(owner_canonical, rdtype, start, end)
         return out
 
 
