@@ -29,7 +29,7 @@ from pathlib import Path
 
 import dns.name
 
-from . import wirename, zoneload
+from . import resign, wirename, zoneload
 from .authconfig import AuthConfig, ZoneConfig
 from .journal import Journal, file_name, fsync_write
 from .keys import KeyFileError, load_zone_keys
@@ -145,9 +145,11 @@ def _check_origin(zone: ZoneConfig, data: ZoneData) -> None:
 
 
 def _live(store, data, keys, journal, zone: ZoneConfig, config: AuthConfig, clock) -> LiveZone:
-    return LiveZone(store, data, keys=keys, journal=journal, browse_names=zone.browse,
+    live = LiveZone(store, data, keys=keys, journal=journal, browse_names=zone.browse,
                     caps_strict=zone.caps_strict, clock=clock, min_lease=config.min_lease,
                     max_lease=config.max_lease, config=zone)
+    resign.manage(live, zone)  # re-signing before expiry (resign.py)
+    return live
 
 
 def replay(store: ZoneStore, live: LiveZone, journal: Journal) -> int:
@@ -299,7 +301,11 @@ async def reload(primary: Primary, config: AuthConfig, *, clock: Callable[[], fl
         keys = _keys(zone, live.origin)
         if [k.key_tag for k in keys] != [k.key_tag for k in live.keys]:
             live.keys = keys
-            live.signer = RRsetSigner(keys, clock=live.clock) if keys else None
+            signer = RRsetSigner(keys, clock=live.clock, validity=zone.signature_validity) if keys else None
+            if live.maintenance is not None:
+                live.maintenance.set_signer(signer)
+            else:
+                live.signer = signer
             live.our_dnskeys = {canonical_rdata(DNSKEY, k.dnskey.to_wire()) for k in keys}
             lines.append(f"zone {live.origin}: keys {', '.join(str(k.key_tag) for k in keys) or 'none'}")
         if live.journal is not None and sha256_of(zone.file) != live.journal.get_meta("file_sha256"):
