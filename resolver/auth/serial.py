@@ -2,9 +2,9 @@
 
 Policy (spec/registration.md §5): each committed change moves the serial to
 ``old + 1`` (mod 2**32), or to the current Unix time when that is *greater* than ``old + 1``
-in RFC 1982 terms — so a zone whose serial is a Unix time (Knot's ``unixtime`` policy) stays
-one, a zone with a date-style or small serial keeps counting by one, and the serial never goes
-backwards whatever the clock does.
+in RFC 1982 terms — so a zone whose serial is small or a Unix time (Knot's ``unixtime``
+policy) moves to and stays on Unix time, a date-style serial above the current Unix time keeps
+counting by one, and the serial never goes backwards whatever the clock does.
 """
 
 from __future__ import annotations
