@@ -380,3 +380,14 @@ def test_malformed_updates_get_formerr_and_fuzz_changes_nothing(server, site, tm
     assert server.proc.poll() is None
     assert server.serial() == serial and not server.rrset("pool-1.ex.cid.", "TXT")
     lp.verify(lp.export(site, tmp_path / "fuzzed.zone"))
+
+
+def test_export_errors_are_one_line(site, tmp_path):
+    out = lp.cid("zone", "export", "nope.cid.", "--config", str(site.config))
+    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "no zone nope.cid." in out.stderr, out.stderr
+    out = lp.cid("zone", "export", ZONE, "--config", str(tmp_path / "missing.toml"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "cannot read" in out.stderr, out.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[zone]]\nfile = 3\n")
+    out = lp.cid("zone", "export", ZONE, "--config", str(bad))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "expected a path" in out.stderr, out.stderr
