@@ -29,7 +29,7 @@ from pathlib import Path
 
 import dns.name
 
-from . import resign, wirename, zoneload
+from . import resign, rollover, wirename, zoneload
 from .authconfig import AuthConfig, ZoneConfig
 from .journal import Journal, file_name, fsync_write
 from .keys import KeyFileError, load_zone_keys
@@ -149,6 +149,7 @@ def _live(store, data, keys, journal, zone: ZoneConfig, config: AuthConfig, cloc
                     caps_strict=zone.caps_strict, clock=clock, min_lease=config.min_lease,
                     max_lease=config.max_lease, config=zone)
     resign.manage(live, zone)  # re-signing before expiry (resign.py)
+    rollover.manage(live, zone, config.journal)  # key state and rolls (rollover.py)
     return live
 
 
@@ -263,6 +264,7 @@ def open_primary(config: AuthConfig, store: ZoneStore | None = None, *,
             live.close()
         raise
     primary.config = config
+    rollover.attach(primary)
     return primary
 
 
@@ -299,7 +301,12 @@ async def reload(primary: Primary, config: AuthConfig, *, clock: Callable[[], fl
         live.caps_strict = zone.caps_strict
         live.min_lease, live.max_lease = config.min_lease, config.max_lease
         keys = _keys(zone, live.origin)
-        if [k.key_tag for k in keys] != [k.key_tag for k in live.keys]:
+        roller = getattr(live.maintenance, "roller", None)
+        if roller is not None:  # keys follow the key state (rollover.py)
+            roller.zone = zone
+            roller.load()
+            live.maintenance.poke()
+        elif [k.key_tag for k in keys] != [k.key_tag for k in live.keys]:
             live.keys = keys
             signer = RRsetSigner(keys, clock=live.clock, validity=zone.signature_validity) if keys else None
             if live.maintenance is not None:
@@ -322,6 +329,7 @@ async def reload(primary: Primary, config: AuthConfig, *, clock: Callable[[], fl
             primary.add(fresh)
             lines.append(f"zone {fresh.origin} reloaded from {zone.file}")
         live.problem = live.failed or live._check_keys() if live.journal is not None else live.problem
+    rollover.attach(primary)
     if old_config.listen != config.listen:
         lines.append("listen addresses changed: restart the server to apply them")
     primary.config = config

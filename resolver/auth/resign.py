@@ -127,6 +127,7 @@ class Upkeep:
         self._again = False
         self.started = False
         self.steps: list[Callable[[], "asyncio.Future | None"]] = []  # more work per tick (rollover)
+        self.roller = None  # rollover.Roller, when the zone has key state
 
     def set_signer(self, signer: RRsetSigner | None) -> None:
         self.live.signer = signer
@@ -161,7 +162,9 @@ class Upkeep:
         return self._task
 
     def next_due(self) -> float | None:
-        return self.resigner.next_due()
+        dues = [d for d in (self.resigner.next_due(), self.roller.next_due() if self.roller else None)
+                if d is not None]
+        return min(dues) if dues else None
 
     def _arm(self) -> None:
         if not self.started:
@@ -213,8 +216,11 @@ class Upkeep:
         return done
 
     def status(self) -> dict:
-        return {"next_resign": self.next_due(), "indexed": len(self.resigner.latest),
-                "resigned": self.resigner.resigned}
+        out = {"next_resign": self.resigner.next_due(), "indexed": len(self.resigner.latest),
+               "resigned": self.resigner.resigned}
+        if self.roller is not None:
+            out.update(self.roller.status())
+        return out
 
 
 def manage(live: LiveZone, zone, clock: Callable[[], float] | None = None) -> Upkeep:

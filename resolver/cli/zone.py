@@ -128,6 +128,16 @@ def register(subparsers) -> None:
     p.add_argument("--origin", metavar="NAME", help="zone name when reading a zone file")
     p.set_defaults(func=_ds)
 
+    p = sub.add_parser("rollover", help="roll a zone's ZSK (pre-publication) or KSK (double-DS) on a live server",
+                       description="Make the new key and start the roll; the server of --config carries it "
+                                   "out on its timer, each wait taken from the zone's TTLs (spec/dnssec.md §6).")
+    p.add_argument("zone", metavar="ZONE")
+    role = p.add_mutually_exclusive_group(required=True)
+    role.add_argument("--zsk", action="store_const", const="zsk", dest="role")
+    role.add_argument("--ksk", action="store_const", const="ksk", dest="role")
+    p.add_argument("--config", required=True, metavar="FILE", help="the server's TOML configuration")
+    p.set_defaults(func=_rollover)
+
     p = sub.add_parser("verify", help="check every signature and the NSEC chain of a signed zone")
     p.add_argument("zonefile", metavar="SIGNEDZONE")
     p.add_argument("--origin", metavar="NAME")
@@ -366,4 +376,16 @@ def _export(args: argparse.Namespace) -> int:
         raise CliError(str(exc), 1) from None
     except (OSError, ValueError) as exc:
         raise CliError(f"{args.config}: {exc}", 1) from None
+    return 0
+
+
+def _rollover(args: argparse.Namespace) -> int:
+    from ..auth import authconfig, rollover
+    try:
+        config = authconfig.load(args.config)
+        print(rollover.start_roll(config, _name(args.zone), args.role))
+    except (authconfig.ConfigError, rollover.RolloverError) as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot write the new key: {exc.strerror or exc}") from None
     return 0
