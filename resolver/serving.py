@@ -7,6 +7,9 @@ A server subclasses ``DnsServer`` and supplies two things:
   (unreadable: the datagram is dropped, the TCP stream closed because its framing can no longer
   be trusted), ``LATER`` (the server calls ``later(response)`` once, when it has the answer) or
   ``DROPPED`` (overloaded: no answer; the client times out and retries);
+* ``handle_from(wire, tcp, later, peer)`` — the same with the client's (host, port); by default
+  it calls ``handle``. It may also return a ``Stream`` on TCP: several responses to one query
+  (zone transfers, RFC 5936 §2.2), written in order while the connection reads nothing else;
 * ``udp_cache()`` — asked once per UDP wake-up: ``(responses, now)``, a dict from query bytes
   after the ID to a rendered response without its ID — or, when ``now`` is not None, to an
   ``(expiry, response)`` pair that holds while ``expiry > now``. Those bytes hold everything a
@@ -26,7 +29,7 @@ import enum
 import logging
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Self
 
 log = logging.getLogger(__name__)
@@ -49,8 +52,16 @@ class Outcome(enum.Enum):
 
 LATER, DROPPED = Outcome.LATER, Outcome.DROPPED
 
+class Stream:
+    """Several responses to one TCP query, in order (zone transfers, RFC 5936 §2.2): an async
+    iterator of response messages. The connection reads no further query until it ends."""
+
+    def __init__(self, messages: AsyncIterator[bytes]):
+        self.messages = messages
+
+
 Reply = Callable[[bytes], None]
-Handled = bytes | Outcome | None
+Handled = bytes | Outcome | Stream | None
 
 
 # Rendered responses without their ID, or (expiry, response) pairs, by query bytes after the ID.
@@ -72,10 +83,18 @@ class DnsServer:
         self._tcp: list[asyncio.base_events.Server] = []
         self._tcp_connections: set[_TcpConnection] = set()
         self._addresses: list[tuple[str, int]] = []
+        # Responses sent, by header RCODE (/metrics): one list increment per answer.
+        self.udp_rcodes = [0] * 16
+        self.tcp_rcodes = [0] * 16
 
     # What a server supplies -----------------------------------------------------------------
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         raise NotImplementedError
+
+    def handle_from(self, wire: bytes, tcp: bool, later: Reply, peer) -> Handled:
+        """``handle`` for a client at ``peer`` (host, port), for servers whose answer depends on
+        who asks (transfer ACLs)."""
+        return self.handle(wire, tcp, later)
 
     def udp_cache(self) -> tuple[ResponseDict, float | None]:
         return _NO_RESPONSES, None
@@ -180,6 +199,7 @@ class _UdpListener:
         sock = self.sock
         responses, now = self.server.udp_cache()  # once per wake-up: nothing changes it meanwhile
         fast = self.server.udp_fast
+        rcodes = self.server.udp_rcodes
         for _ in range(UDP_BATCH):
             try:
                 data, addr = sock.recvfrom(65535)
@@ -200,6 +220,7 @@ class _UdpListener:
                     log.exception("failed to answer a UDP query from %s", addr)
                     continue
             if cached is not None:
+                rcodes[cached[3] & 15] += 1
                 try:
                     sock.sendto(cached, addr)
                 except OSError as exc:  # full send buffer, unreachable client: drop this answer
@@ -210,6 +231,7 @@ class _UdpListener:
     def _send(self, response: bytes, addr) -> None:
         if self.closed:
             return
+        self.server.udp_rcodes[response[3] & 15] += 1
         try:
             self.sock.sendto(response, addr)
         except OSError as exc:  # full send buffer, unreachable client: drop this answer
@@ -217,7 +239,7 @@ class _UdpListener:
 
     def _slow(self, data: bytes, addr) -> None:
         try:
-            outcome = self.server.handle(data, False, lambda response: self._send(response, addr))
+            outcome = self.server.handle_from(data, False, lambda response: self._send(response, addr), addr)
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
             log.exception("failed to answer a UDP query from %s", addr)
             return
@@ -237,6 +259,8 @@ class _TcpConnection(asyncio.Protocol):
         self.outstanding = 0
         self.reading_paused = False
         self.writing_paused = False
+        self.streaming: asyncio.Task | None = None
+        self.drained: asyncio.Event | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -262,7 +286,7 @@ class _TcpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         buffer = self.buffer
-        while len(buffer) >= 2:
+        while len(buffer) >= 2 and self.streaming is None:
             length = (buffer[0] << 8) | buffer[1]
             if len(buffer) < 2 + length:
                 break  # at most 64 KiB + 2 buffered: the length prefix bounds it
@@ -275,7 +299,8 @@ class _TcpConnection(asyncio.Protocol):
 
     def _handle(self, wire: bytes) -> bool:
         try:
-            outcome = self.server.handle(wire, True, self._delivered)
+            peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+            outcome = self.server.handle_from(wire, True, self._delivered, peer)
         except Exception:  # noqa: BLE001 - a bug must cost one connection, not the server
             log.exception("failed to answer a TCP query")
             return False
@@ -283,6 +308,12 @@ class _TcpConnection(asyncio.Protocol):
             return False
         if isinstance(outcome, bytes):
             self._write(outcome)
+        elif isinstance(outcome, Stream):
+            self.outstanding += 1
+            if self.transport is not None and not self.reading_paused:
+                self.reading_paused = True
+                self.transport.pause_reading()
+            self.streaming = asyncio.ensure_future(self._pump(outcome))
         elif outcome is LATER:
             self.outstanding += 1
             if self.outstanding >= self.server.max_tcp_outstanding and not self.reading_paused \
@@ -295,15 +326,38 @@ class _TcpConnection(asyncio.Protocol):
         self.outstanding -= 1
         self._write(response)
         if self.reading_paused and self.outstanding < self.server.max_tcp_outstanding \
-                and not self.writing_paused:
+                and not self.writing_paused and self.streaming is None:
             self.reading_paused = False
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.resume_reading()
         if self.transport is not None and not self.transport.is_closing():
             self._arm_idle_timer()
 
+    async def _pump(self, stream: Stream) -> None:
+        try:
+            async for response in stream.messages:
+                if self.transport is None or self.transport.is_closing():
+                    return
+                self._write(response)
+                if self.writing_paused:  # the client reads slower than we make messages
+                    self.drained = asyncio.Event()
+                    await self.drained.wait()
+        except Exception:  # noqa: BLE001 - a bug must cost one connection, not the server
+            log.exception("failed to stream a TCP response")
+            self.close()
+            return
+        finally:
+            self.outstanding -= 1
+            self.streaming = None
+        if self.transport is not None and not self.transport.is_closing():
+            if not self.writing_paused and self.outstanding < self.server.max_tcp_outstanding:
+                self.reading_paused = False
+                self.transport.resume_reading()
+            self.data_received(b"")  # queries pipelined behind the stream; re-arms the idle timer
+
     def _write(self, response: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            self.server.tcp_rcodes[response[3] & 15] += 1
             self.transport.write(struct.pack("!H", len(response)) + response)
 
     def pause_writing(self) -> None:
@@ -315,7 +369,10 @@ class _TcpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.writing_paused = False
-        if self.reading_paused and self.outstanding < self.server.max_tcp_outstanding:
+        if self.drained is not None:
+            self.drained.set()
+        if self.reading_paused and self.outstanding < self.server.max_tcp_outstanding \
+                and self.streaming is None:
             self.reading_paused = False
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.resume_reading()
@@ -323,4 +380,6 @@ class _TcpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.idle is not None:
             self.idle.cancel()
+        if self.streaming is not None:
+            self.streaming.cancel()
         self.server._tcp_connections.discard(self)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..serving import TCP_IDLE_TIMEOUT, DnsServer, Handled, Reply, ResponseDict
 from .answer import answer_query
 from .store import ZoneStore
+from .transfer import Transfers, is_transfer
 
 if TYPE_CHECKING:
     from .primary import Primary
@@ -38,14 +39,22 @@ class AuthServer(DnsServer):
         super().__init__(listen, tcp_idle_timeout=tcp_idle_timeout,
                          max_tcp_connections=max_tcp_connections)
         self.store = store
-        # Live zones (``--config``): UPDATE and TSIG-signed messages go there (primary.py).
+        # Live zones (``--config``): UPDATE and TSIG-signed messages go there (primary.py),
+        # AXFR and IXFR to their transfers (transfer.py); without, transfers are refused.
         self.primary = primary
+        self.transfers = Transfers(primary) if primary is not None else None
 
     def udp_cache(self) -> tuple[ResponseDict, float | None]:
         # Same contract as answer_query's cache: identical bytes after the ID get the identical
         # response (only ever stored for well-formed queries, never for QR=1). Read per wake-up
         # because the store replaces the dict whenever the served data changes.
         return self.store.responses, None
+
+    def handle_from(self, wire: bytes, tcp: bool, later: Reply, peer) -> Handled:
+        # Transfers depend on who asks (allow_transfer); everything else does not.
+        if self.transfers is not None and is_transfer(wire):
+            return self.transfers.handle(wire, tcp, peer)
+        return self.handle(wire, tcp, later)
 
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         # Queries: synchronous, an answer or None (drop the datagram / close the stream).
