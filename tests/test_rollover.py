@@ -227,3 +227,62 @@ async def test_a_second_roll_and_a_combined_key_are_refused(tmp_path, capsys):
     assert cid(["zone", "rollover", PARENT, "--zsk", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert "has no separate ZSK" in err and "\n" not in err
+
+
+async def test_ksk_roll_with_the_parent_on_another_server_by_signed_update(tmp_path):
+    """The parent is another primary: the child's server sends the DS set as a TSIG-signed UPDATE."""
+    a, b = "127.0.94.4", "127.0.94.5"
+    port = free_port(a)
+    secret = "c2VjcmV0LWZvci1yb2xsb3Zlci10ZXN0cy0xMjM0NQ=="
+    child, child_keys = sign(tmp_path, CHILD, f"$ORIGIN {CHILD}\n$TTL {TTL}\n@ SOA ns2.{PARENT} h 1 3600 600 86400 {TTL}\n"
+                             f"@ NS ns2.{PARENT}\nwww A 192.0.2.1\nwww TXT \"child\"\n", T0)
+    ds = (tmp_path / f"{CHILD}ds").read_text()
+    parent, parent_keys = sign(tmp_path, PARENT, f"$ORIGIN {PARENT}\n$TTL {TTL}\n@ SOA ns1 h 1 3600 600 86400 {TTL}\n"
+                               f"@ NS ns1\nns1 A {a}\nns2 A {b}\nc NS ns2\n{ds}", T0)
+    key = (f'[[key]]\nname = "child-ds."\nsecret = "{secret}"\n[[key.grant]]\nzone = "{PARENT}"\n'
+           f'subtree = "{CHILD}"\ntypes = ["DS"]\n')
+    for name in ("pj", "cj"):
+        (tmp_path / name).mkdir()
+    pconf, cconf = tmp_path / "parent.toml", tmp_path / "child.toml"
+    pconf.write_text(f'listen = ["{a}:{port}"]\njournal = "pj"\n[[zone]]\nfile = "{parent}"\nkeys = "{parent_keys}"\n{key}')
+    cconf.write_text(f'listen = ["{b}:{port}"]\njournal = "cj"\n[[zone]]\nfile = "{child}"\nkeys = "{child_keys}"\n'
+                     f'propagation_delay = 60\nparent_ds_ttl = {TTL}\nparent = "{a}:{port}"\nparent_key = "child-ds."\n{key}')
+    clock = Clock(T0)
+    servers = []
+    try:
+        for conf, address in ((pconf, a), (cconf, b)):
+            primary = livesetup.open_primary(authconfig.load(conf), clock=clock)
+            server = AuthServer(primary.store, [(address, port)], primary=primary)
+            await server.start()
+            servers.append((primary, server))
+            for live in primary.zones.values():
+                live.start()
+                await live.maintenance.poke()
+        parent_live, child_live = servers[0][0].zone(PARENT), servers[1][0].zone(CHILD)
+        roller = child_live.maintenance.roller
+        ta = tmp_path / f"{PARENT}ds"
+        async with Resolver({PARENT: [f"{a}:{port}"]}, trust_anchor=ta, port=port, clock=clock) as kept:
+            async def validates() -> None:
+                result = await kept.lookup(f"www.{CHILD}", "TXT", policy=False)
+                assert result.status is Status.SECURE, (result.status, result.why)
+            await validates()
+            assert cid(["zone", "rollover", CHILD, "--ksk", "--config", str(cconf)]) == 0
+            for _ in range(10):
+                if not roller.state.rolls():
+                    break
+                clock.now = max(clock.now, roller.next_due())
+                await child_live.maintenance.poke()
+                await validates()
+            assert not roller.state.rolls()
+        from resolver.auth import wirename
+        from resolver.auth.zonedb import decode_sets
+        parent_ds = decode_sets(dict.get(parent_live.data.blobs, wirename.key_of(dns.name.from_text(CHILD))))[(43, 0)]
+        new_ksk = next(k for k in child_live.keys if k.is_ksk)
+        from resolver.auth.signer import ds_records
+        assert set(parent_ds[1]) == {d.to_wire() for d in ds_records(CHILD, [new_ksk.dnskey])}
+        assert parent_live.journal.last_seq() >= 2  # two signed UPDATEs, journaled by the parent
+    finally:
+        for primary, server in servers:
+            await server.close()
+            for live in primary.zones.values():
+                live.close()

@@ -149,7 +149,7 @@ def _live(store, data, keys, journal, zone: ZoneConfig, config: AuthConfig, cloc
                     caps_strict=zone.caps_strict, clock=clock, min_lease=config.min_lease,
                     max_lease=config.max_lease, config=zone)
     resign.manage(live, zone)  # re-signing before expiry (resign.py)
-    rollover.manage(live, zone, config.journal)  # key state and rolls (rollover.py)
+    rollover.manage(live, zone, config.journal, config.keyring())  # key state and rolls (rollover.py)
     return live
 
 

@@ -127,8 +127,9 @@ def _ds_wire(origin: dns.name.Name, keys: list[ZoneKey], rdtype: int = DS) -> li
 class Roller:
     """Advances the rolls of one live zone; one of its Upkeep's steps (module text)."""
 
-    def __init__(self, live: LiveZone, zone, state: KeyState, primary=None):
+    def __init__(self, live: LiveZone, zone, state: KeyState, primary=None, tsig=None):
         self.live, self.zone, self.state, self.primary = live, zone, state, primary
+        self.tsig = tsig  # policy.TsigKey for UPDATEs to a parent served elsewhere
         self.files: list[ZoneKey] = []
         self.log: list[str] = []  # steps done (status, tests)
 
@@ -256,6 +257,9 @@ class Roller:
     async def _parent_ds(self) -> int:
         """Put the wanted DS set into the parent when it is served here; the parent's DS TTL."""
         parent = self._parent()
+        if parent is None and self.zone.parent is not None and self.tsig is not None:
+            await self._send_ds()
+            return self.zone.parent_ds_ttl
         if parent is None:
             return self.zone.parent_ds_ttl
         key = wirename.key_of(self.live.origin)
@@ -264,6 +268,30 @@ class Roller:
         if request.outcome.rcode:
             raise RuntimeError(f"parent {parent.origin}: DS change refused: {request.outcome.reason}")
         return ttl
+
+    async def _send_ds(self) -> None:
+        """The wanted DS set as a TSIG-signed UPDATE (RFC 2136) to the parent's primary."""
+        import dns.asyncquery
+        import dns.message
+        import dns.rcode
+        import dns.update
+
+        host, _, port_text = self.zone.parent.rpartition(":")
+        host, port = (host, int(port_text)) if host else (self.zone.parent, 53)
+        origin = self.live.origin
+        soa = dns.message.make_query(origin.parent(), "SOA")  # the parent's apex: the answer or the authority
+        answer = await dns.asyncquery.tcp(soa, host, port=port, timeout=5)
+        rrsets = [r for r in answer.answer + answer.authority if r.rdtype == dns.rdatatype.SOA]
+        if not rrsets:
+            raise RuntimeError(f"parent {self.zone.parent}: no SOA found for {origin}")
+        parent_zone = rrsets[0].name
+        update = dns.update.UpdateMessage(parent_zone, keyring={self.tsig.name: self.tsig.tsig},
+                                          keyname=self.tsig.name, keyalgorithm=self.tsig.algorithm)
+        update.replace(origin, self.zone.parent_ds_ttl,
+                       *[ds for ds in ds_records(origin, [k.dnskey for k in self._in_ds()], "SHA256")])
+        reply = await dns.asyncquery.tcp(update, host, port=port, timeout=10)
+        if reply.rcode() != dns.rcode.NOERROR:
+            raise RuntimeError(f"parent {self.zone.parent}: DS update refused: {dns.rcode.to_text(reply.rcode())}")
 
     def _parent(self) -> LiveZone | None:
         if self.primary is None:
@@ -302,11 +330,12 @@ class Roller:
                 "rolls": self.state.rolls()}
 
 
-def manage(live: LiveZone, zone, journal_dir: Path | None) -> Roller | None:
+def manage(live: LiveZone, zone, journal_dir: Path | None, keyring=None) -> Roller | None:
     """Key state for ``live`` (a zone with a journal directory); its Roller, run by the upkeep."""
     if journal_dir is None or live.maintenance is None:
         return None
-    roller = Roller(live, zone, KeyState(journal_dir, live.origin))
+    tsig = keyring.get(zone.parent_key) if keyring is not None and zone.parent_key is not None else None
+    roller = Roller(live, zone, KeyState(journal_dir, live.origin), tsig=tsig)
     roller.load()
     upkeep = live.maintenance
     upkeep.steps.append(roller.step)
