@@ -71,7 +71,7 @@ def _source(zone: str, leaves: int, net: str) -> str:
         for i in range(leaves):
             lines += [f"pool-{i} IN SVCB 1 . alpn=h2 port=8443",
                       f"pool-{i} IN A 192.0.2.{i % 250 + 1}",
-                      f"pool-{i} IN AAAA 2001:db8::{i + 1:x}",
+                      f"pool-{i} IN AAAA 2001:db8::{(i + 1) >> 16:x}:{(i + 1) & 0xffff:x}",
                       f"pool-{i} 3600 IN CAPS accel_kind=gpu accel_count=8 region={label}",
                       f"pool-{i} 15 IN LOAD accel_free={i % 8} util=0.5"]
     return "\n".join(lines) + "\n"
