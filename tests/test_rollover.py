@@ -286,3 +286,26 @@ async def test_ksk_roll_with_the_parent_on_another_server_by_signed_update(tmp_p
             await server.close()
             for live in primary.zones.values():
                 live.close()
+
+
+async def test_a_swap_cut_short_is_done_again_after_a_restart(tmp_path):
+    """The key state says "swapped" but the zone change never happened (what kill -9 between
+    the two writes leaves): after a restart the step runs again and the zone validates."""
+    config = build(tmp_path)
+    clock = Clock(T0)
+    ta = tmp_path / f"{PARENT}ds"
+    async with Served(config, clock) as s:
+        roller = s.child.maintenance.roller
+        assert cid(["zone", "rollover", CHILD, "--ksk", "--config", str(config)]) == 0
+        clock.now = max(clock.now, roller.next_due())
+        await s.child.maintenance.poke()  # ds-add done
+        roll = roller.state.rolls()[0]
+        assert roll["step"] == "swap"
+        roller.state.set(roll["algorithm"], roll["new"], clock.now, published=1, active=1)
+        roller.state.set(roll["algorithm"], roll["old"], clock.now, published=0, active=0)
+    clock.now = roll["due"]
+    async with Served(config, clock) as s:
+        roller = s.child.maintenance.roller
+        assert roller.state.rolls()[0]["step"] == "ds-remove"  # the start's tick did the swap again
+        async with Resolver({PARENT: [f"{ADDRESS}:{s.port}"]}, trust_anchor=ta, clock=clock) as kept:
+            await check(s, kept, ta, clock.now)

@@ -302,6 +302,9 @@ async def reload(primary: Primary, config: AuthConfig, *, clock: Callable[[], fl
         live.min_lease, live.max_lease = config.min_lease, config.max_lease
         keys = _keys(zone, live.origin)
         roller = getattr(live.maintenance, "roller", None)
+        if live.maintenance is not None:
+            live.maintenance.resigner.refresh = zone.resign_refresh
+            live.maintenance.resigner.batch = zone.resign_batch
         if roller is not None:  # keys follow the key state (rollover.py)
             roller.zone = zone
             roller.load()

@@ -159,14 +159,19 @@ class Roller:
         return min(dues) if dues else None
 
     async def step(self) -> None:
-        self.load()
-        for _ in range(20):  # bounded: steps due at once run one after another
-            now = self.live.clock()
-            due = [r for r in self.state.rolls() if r["due"] <= now]
-            if not due:
-                return
-            for roll in due:
-                await self._step(roll, now)
+        # A step cut short (kill -9 between the key state and the zone change) is done again
+        # from its start: every step is idempotent, and the key check waits until it is done.
+        self.load(check=not self.state.rolls())
+        try:
+            for _ in range(20):  # bounded: steps due at once run one after another
+                now = self.live.clock()
+                due = [r for r in self.state.rolls() if r["due"] <= now]
+                if not due:
+                    return
+                for roll in due:
+                    await self._step(roll, now)
+        finally:
+            self.load()
 
     async def _step(self, roll: dict, now: float) -> None:
         live, zone, state = self.live, self.zone, self.state
@@ -188,8 +193,8 @@ class Roller:
             state.advance(role, "resign", now)
         elif step == "resign":
             left, max_ttl = self._signed_by(old)
-            if left:
-                request = await live.run(Request(resign=left))
+            for start in range(0, len(left), zone.resign_batch):  # bounded batches, one change each
+                request = await live.run(Request(resign=left[start:start + zone.resign_batch]))
                 if request.outcome.rcode:
                     return
             state.advance(role, "remove", now + max_ttl + wait)
