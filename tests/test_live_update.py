@@ -265,18 +265,9 @@ def _raw_tcp(server: lp.Running, wire: bytes) -> bytes:
     import socket
     with socket.create_connection((server.address, server.port), timeout=10) as sock:
         sock.sendall(struct.pack("!H", len(wire)) + wire)
-        head = _recv(sock, 2)
-        return _recv(sock, struct.unpack("!H", head)[0])
-
-
-def _recv(sock, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise ConnectionError("closed")
-        data += chunk
-    return data
+        with sock.makefile("rb") as stream:
+            (length,) = struct.unpack("!H", stream.read(2))
+            return stream.read(length)
 
 
 def _raw_udp(server: lp.Running, wire: bytes, timeout: float = 5) -> bytes:
