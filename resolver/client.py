@@ -183,7 +183,10 @@ class Resolver:
         self._background: set[asyncio.Task] = set()  # prefetch refreshes (cancelled by close)
         self._refreshing: set[tuple] = set()
         # Counters for operators (cid ctl, /metrics): cache-driven work done.
-        self.stats = {"prefetch": 0, "prefetch_skipped": 0, "stale": 0}
+        self.stats = {"prefetch": 0, "prefetch_skipped": 0, "stale": 0, "hits": 0, "misses": 0,
+                      "resolution_hits": 0, "resolution_misses": 0, "validation_secure": 0,
+                      "validation_insecure": 0, "validation_bogus": 0, "validation_indeterminate": 0}
+        self.upstream_observer: Callable[[float, str], None] | None = None  # (seconds, outcome), metrics
         # Measured connect RTT per endpoint address (spec/resolution.md §4 rule 3), fed by probe().
         self.reachability = schedule.Reachability()
 
@@ -322,6 +325,7 @@ class Resolver:
         asked = (name, rdtype)
         hit = self._hot_hit(asked)
         if hit is not None:
+            self.stats["hits"] += 1
             if hit.status is not Status.SECURE and policy:
                 return self._checked(hit)
             return hit
@@ -339,7 +343,9 @@ class Resolver:
         refresh = refresh or _REFRESH.get()
         hit = self._cached(name, rdtype, asked)
         if hit is not None:
+            self.stats["hits"] += 1
             return hit
+        self.stats["misses"] += 1
         key = (name.canonicalize(), rdtype, cd, tcp, refresh)
         pending = self._inflight.get(key)
         if pending is not None:
@@ -399,7 +405,8 @@ class Resolver:
         return lookup
 
     async def _drive(self, engine: Engine) -> Lookup:
-        result = await drive(engine)
+        result = await drive(engine, self.upstream_observer)
+        self.stats["validation_" + result.status.value] += 1
         if result.stale:
             self.stats["stale"] += 1
         for name, rdtype in engine.prefetch:
@@ -437,6 +444,7 @@ class Resolver:
         cache = self.cache
         entry = cache.get_resolution(identifier)
         if entry is not None:
+            self.stats["resolution_hits"] += 1
             cached = entry.value
             now = self.clock()
             if now - entry.stored >= 1:  # hand out the remaining TTL, recomputed once a second
@@ -446,6 +454,7 @@ class Resolver:
                     self._background_task(("resolve", identifier), lambda: self._refresh_resolution(identifier))
             result = cached
         else:
+            self.stats["resolution_misses"] += 1
             result = await self._resolve(identifier)
             self._remember(identifier, result)
         if policy and result.status is not Status.SECURE and self._refuses_resolution(result):

@@ -15,7 +15,7 @@ from ..client import Resolver, ResolverConfigError
 from ..service import RecursiveServer
 from .main import CliError
 from .options import add_resolver_options, resolver_from_args
-from .serve import add_listen_option, listen_addresses, serve_until_stopped
+from .serve import _log, add_listen_option, listen_addresses, parse_listen, serve_until_stopped
 
 
 def register(kinds) -> None:
@@ -26,6 +26,9 @@ def register(kinds) -> None:
     add_listen_option(parser)
     parser.add_argument("--config", metavar="FILE",
                         help="resolver settings (TOML, as Resolver.from_config) instead of --hint/--trust-anchor")
+    parser.add_argument("--http", metavar="ADDR:PORT",
+                        help="also serve HTTP there: /v1/resolve, /v1/find, DoH (/dns-query), /healthz, "
+                             "/metrics (spec/service.md, HTTP API); port 0 picks one")
     add_resolver_options(parser)
     parser.set_defaults(func=run)
 
@@ -57,5 +60,18 @@ def run(args: argparse.Namespace) -> int:
     resolver = resolver_from(args)
     anchored = "validating" if resolver.trust_anchor is not None else "no trust anchor: nothing validates"
     zones = ", ".join(str(zone) for zone in resolver.hints)
-    return serve_until_stopped(RecursiveServer(resolver, listen),
-                               banner=[f"resolver for {zones} ({anchored})"], cleanup=resolver.close)
+    server = RecursiveServer(resolver, listen)
+    started = None
+    if args.http is not None:
+        from ..http import DnsWithHttp, HttpFrontEnd, make_app
+        try:
+            host, port = parse_listen(args.http, default_port=80)
+        except CliError as exc:
+            raise CliError(str(exc).replace("--listen", "--http", 1)) from None
+        server = DnsWithHttp(server, HttpFrontEnd(make_app(server, resolver), host, port))
+
+        def started() -> None:
+            h, p = server.http.address
+            _log(f"HTTP on {f'[{h}]' if ':' in h else h}:{p} (API, DoH, /healthz, /metrics)")
+    return serve_until_stopped(server, banner=[f"resolver for {zones} ({anchored})"], cleanup=resolver.close,
+                               started=started)

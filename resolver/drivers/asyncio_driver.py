@@ -4,6 +4,8 @@ flight at once, see engine/surface.py), report each outcome as it comes, until D
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from ..engine.actions import Done, EngineStateError, Send
 from ..engine.engine import Engine
@@ -11,7 +13,8 @@ from ..engine.result import Lookup
 from .transport import TransportError, exchange
 
 
-async def drive(engine: Engine) -> Lookup:
+async def drive(engine: Engine, observe: Callable[[float, str], None] | None = None) -> Lookup:
+    """``observe(seconds, outcome)`` is told each upstream exchange's duration (metrics)."""
     # The engine bounds the number of actions (query budget); each exchange is bounded by its
     # timeout. Queries still in flight when the engine is done (an unused prefetch) are cancelled.
     pending: dict[asyncio.Future, Send] = {}
@@ -20,7 +23,7 @@ async def drive(engine: Engine) -> Lookup:
             for action in engine.next_actions():
                 if isinstance(action, Done):
                     return action.result
-                pending[asyncio.ensure_future(_perform(action))] = action
+                pending[asyncio.ensure_future(_perform(action, observe))] = action
             if not pending:
                 raise EngineStateError("the engine waits but has no query in flight")
             finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -38,7 +41,12 @@ async def drive(engine: Engine) -> Lookup:
             task.cancel()
 
 
-async def _perform(action: Send) -> tuple[str, object]:
+async def _perform(action: Send, observe: Callable[[float, str], None] | None = None) -> tuple[str, object]:
+    if observe is not None:
+        started = time.perf_counter()
+        outcome = await _perform(action)
+        observe(time.perf_counter() - started, outcome[0])
+        return outcome
     try:
         return "response", await exchange(action.query, action.server, tcp=action.tcp, timeout=action.timeout,
                                          wire=action.wire)
