@@ -14,7 +14,7 @@ from ..discovery.conditions import parse_sort, parse_where
 from ..discovery.prices import MixedCurrencies, currency_code
 from ..status import Status
 from .content import encoded
-from .errors import ApiError
+from .errors import RESOLVER_KEY, ApiError
 
 MAX_IDENTIFIER = 300  # characters: a DNS name is at most 253 written, plus "cid:"
 MAX_WHERE = 16  # conditions per find
@@ -41,7 +41,7 @@ def _refused(exc: ValidationRefused) -> ApiError:
 
 
 async def resolve(request: web.Request) -> web.Response:
-    resolver: Resolver = request.app["resolver"]
+    resolver: Resolver = request.app[RESOLVER_KEY]
     identifier = _identifier(request.match_info["identifier"], "identifier")
     try:
         result = await resolver.resolve(identifier)
@@ -81,7 +81,7 @@ def _number(request: web.Request, name: str, kind: type, low: float, high: float
 
 
 async def find(request: web.Request) -> web.Response:
-    resolver: Resolver = request.app["resolver"]
+    resolver: Resolver = request.app[RESOLVER_KEY]
     known = {"namespace", "where", "sort", "limit", "currency", "need", "max_age", "allow_stale", "deadline"}
     unknown = sorted(set(request.query) - known)
     if unknown:

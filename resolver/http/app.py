@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from . import api, doh, metrics, openapi
-from .errors import error_response, json_errors
+from .errors import DNS_KEY, METRICS_KEY, OPENAPI_KEY, RESOLVER_KEY, error_response, json_errors
 
 log = logging.getLogger(__name__)
 
@@ -55,32 +55,32 @@ ROUTES: list[tuple[str, str, Any, dict]] = [
 
 
 async def healthz(request: web.Request) -> web.Response:
-    addresses = request.app["dns"].addresses
+    addresses = request.app[DNS_KEY].addresses
     body = {"status": "ok" if addresses else "not serving", "dns": [f"{h}:{p}" for h, p in addresses]}
     return web.json_response(body, status=200 if addresses else 503)
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(request.app["openapi"])
+    return web.json_response(request.app[OPENAPI_KEY])
 
 
 @web.middleware
 async def counted(request: web.Request, handler) -> web.StreamResponse:
     response = await handler(request)
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
-    request.app["metrics"].count_http(route, response.status)
+    request.app[METRICS_KEY].count_http(route, response.status)
     return response
 
 
 def make_app(dns_server, resolver) -> web.Application:
     """The application over ``dns_server`` (a RecursiveServer, for DoH and counters) and its Resolver."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[counted, json_errors])
-    app["dns"], app["resolver"] = dns_server, resolver
-    app["metrics"] = metrics.Metrics(dns_server, resolver)
+    app[DNS_KEY], app[RESOLVER_KEY] = dns_server, resolver
+    app[METRICS_KEY] = metrics.Metrics(dns_server, resolver)
     own = {"/healthz": healthz, "/v1/openapi.json": openapi_json}
     for method, path, handler, _ in ROUTES:
         app.router.add_route(method, path, handler or own[path])
-    app["openapi"] = openapi.document([(m, p, op) for m, p, _, op in ROUTES])
+    app[OPENAPI_KEY] = openapi.document([(m, p, op) for m, p, _, op in ROUTES])
     return app
 
 

@@ -11,7 +11,7 @@ import binascii
 from aiohttp import web
 
 from ..serving import DROPPED, LATER
-from .errors import ApiError
+from .errors import DNS_KEY, METRICS_KEY, ApiError
 
 DNS_MESSAGE = "application/dns-message"
 MAX_MESSAGE = 65535
@@ -34,7 +34,7 @@ def _ttl(response: bytes) -> int | None:
 async def _answer(request: web.Request, wire: bytes) -> web.Response:
     if len(wire) < HEADER:
         raise ApiError(400, "bad_dns_message", f"a DNS message is at least {HEADER} octets, got {len(wire)}")
-    server = request.app["dns"]
+    server = request.app[DNS_KEY]
     loop = asyncio.get_running_loop()
     later: asyncio.Future = loop.create_future()
     outcome = server.handle(wire, True, lambda response: later.done() or later.set_result(response))
@@ -48,7 +48,7 @@ async def _answer(request: web.Request, wire: bytes) -> web.Response:
                 outcome = await later
         except TimeoutError:
             raise ApiError(504, "timeout", "no answer in time") from None
-    request.app["metrics"].count_doh(outcome)
+    request.app[METRICS_KEY].count_doh(outcome)
     ttl = _ttl(outcome)
     headers = {"Cache-Control": f"max-age={ttl}"} if ttl is not None else {}
     return web.Response(body=outcome, content_type=DNS_MESSAGE, headers=headers)

@@ -11,6 +11,11 @@ from aiohttp import web
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
+# What the handlers find in the application (aiohttp AppKeys: typed, no string clashes).
+DNS_KEY: web.AppKey = web.AppKey("dns", object)
+RESOLVER_KEY: web.AppKey = web.AppKey("resolver", object)
+METRICS_KEY: web.AppKey = web.AppKey("metrics", object)
+OPENAPI_KEY: web.AppKey = web.AppKey("openapi", dict)
 
 
 class ApiError(Exception):

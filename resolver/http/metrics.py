@@ -12,6 +12,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .errors import METRICS_KEY
+
 STATUSES = ("secure", "insecure", "bogus", "indeterminate")
 UPSTREAM_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -91,5 +93,5 @@ class Metrics:
 
 
 async def handler(request: web.Request) -> web.Response:
-    body = generate_latest(request.app["metrics"].registry)
+    body = generate_latest(request.app[METRICS_KEY].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
