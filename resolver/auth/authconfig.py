@@ -16,8 +16,10 @@ The schema (spec/registration.md §2)::
     browse = true                     # maintain _compute / sub-type / _children PTRs
     caps_check = "strict"             # "strict": CAPS/LOAD breaking the registry are refused;
                                       # "warn": accepted (logged)
-    notify = ["127.0.74.2:53"]        # secondaries to NOTIFY (read by the replication side)
-    allow_transfer = ["xfr-key.", "127.0.74.2"]  # TSIG key names and/or addresses
+    notify = ["127.0.74.2:53", "127.0.74.3:53 key xfr-key."]  # secondaries to NOTIFY (RFC 1996),
+                                      # TSIG-signed with the named [[key]] when given (notify.py)
+    allow_transfer = ["xfr-key.", "127.0.74.2"]  # AXFR/IXFR by these TSIG keys or from these
+                                      # addresses/prefixes; empty: none (transfer.py)
     # Signatures and key rollover (spec/dnssec.md §6; times in seconds):
     signature_validity = 1209600      # RRSIG validity of online signatures (14 days)
     resign_refresh = 0.5              # re-sign when this fraction of a signature's validity is left
@@ -182,7 +184,22 @@ def parse(raw: dict, path: Path) -> AuthConfig:
                               "are sent as TSIG-signed UPDATEs)")
         if zone.parent_key is not None and zone.parent_key not in names:
             raise ConfigError(f"{path}: zone #{i + 1}: parent_key {zone.parent_key} is not a [[key]]")
+    _check_replication(config, path, names)
     return config
+
+
+def _check_replication(config: AuthConfig, path: Path, names: set) -> None:
+    from .notify import NotifyError, parse_target
+    from .transfer import AclError, TransferAcl
+    for i, zone in enumerate(config.zones):
+        try:
+            TransferAcl(zone.allow_transfer, names)
+            for entry in zone.notify:
+                target = parse_target(entry)
+                if target.key is not None and target.key not in names:
+                    raise NotifyError(f"notify: {entry!r}: no [[key]] named {target.key}")
+        except (AclError, NotifyError) as exc:
+            raise ConfigError(f"{path}: zone #{i + 1}: {exc}") from None
 
 
 def _signing(zone: ZoneConfig, entry: dict, where: str) -> None:

@@ -166,6 +166,8 @@ class LiveZone:
         self._timer: asyncio.TimerHandle | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
         self.committed_serial = soa_serial(data)
+        # Called after every commit (and batch without one): NOTIFY (notify.py) watches this.
+        self.on_commit: Callable[["LiveZone"], None] | None = None
         self.batches = 0
         self.updates = 0
         self.problem = self._check_keys()
@@ -241,6 +243,11 @@ class LiveZone:
         self._after_commit()
 
     def _after_commit(self) -> None:
+        if self.on_commit is not None:
+            try:
+                self.on_commit(self)
+            except Exception:  # noqa: BLE001 - a NOTIFY problem must not stop updates
+                log.exception("zone %s: after-commit hook failed", self.origin)
         if self.queue and not self._scheduled and self.inflight < MAX_INFLIGHT:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._drain)

@@ -74,8 +74,8 @@ class AclError(ValueError):
 class TransferAcl:
     """``allow_transfer``: TSIG key names and source addresses or prefixes (module text)."""
 
-    def __init__(self, entries: Iterable[str], key_names: Iterable[dns.name.Name] = ()):
-        known = set(key_names)
+    def __init__(self, entries: Iterable[str], key_names: Iterable[dns.name.Name] | None = None):
+        known = set(key_names) if key_names is not None else None
         self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         self.keys: set[dns.name.Name] = set()
         for entry in entries:
@@ -89,7 +89,7 @@ class TransferAcl:
                 name = dns.name.from_text(text)
             except dns.exception.DNSException:
                 raise AclError(f"allow_transfer: {text!r} is neither an address nor a key name") from None
-            if known and name not in known:
+            if known is not None and name not in known:
                 raise AclError(f"allow_transfer: {text!r} is neither an address nor a configured [[key]]")
             self.keys.add(name)
 

@@ -181,17 +181,36 @@ def run_live(args: argparse.Namespace) -> int:
                     fresh.listen = list(args.listen)
                 for line in await livesetup.reload(primary, fresh):
                     _log(line)
+                for live in primary.zones.values():
+                    if live.on_commit is None:  # zones added or reloaded: NOTIFY them too
+                        live.on_commit = send_notify
+                        send_notify(live)
                 _log("reload done")
             except Exception as exc:  # noqa: BLE001 - a bad edit must not stop the server
                 _log(f"reload failed, still serving the previous configuration: {exc}")
 
+    from resolver.auth.notify import Notifier, parse_target
+    notifier = Notifier(primary.keyring, listen[0][0] if listen else None)
+    notified: dict[object, int] = {}
+
+    def send_notify(live) -> None:
+        # RFC 1996: tell the secondaries once per durable serial (at start, after commits).
+        targets = [parse_target(t) for t in getattr(live.config, "notify", []) or []]
+        if targets and notified.get(live.origin) != live.committed_serial:
+            notified[live.origin] = live.committed_serial
+            notifier.keyring = primary.keyring  # reloads replace the keyring
+            notifier.notify(live.origin, live.committed_serial, targets)
+
     def started() -> None:
         for live in primary.zones.values():
+            live.on_commit = send_notify
             live.start()
+            send_notify(live)
         asyncio.get_running_loop().add_signal_handler(
             signal.SIGHUP, lambda: asyncio.ensure_future(do_reload()))
 
     async def cleanup() -> None:
+        await notifier.close()
         for live in list(primary.zones.values()):
             live.close()
 
