@@ -63,9 +63,9 @@ class Metrics:
         stats = self.resolver.stats
         hits = CounterMetricFamily("cid_cache_hits", "Lookups answered from the cache", labels=["layer"])
         misses = CounterMetricFamily("cid_cache_misses", "Lookups that ran the resolution engine", labels=["layer"])
-        hits.add_metric(["lookup"], stats.get("hits", 0))
+        hits.add_metric(["lookup"], self.resolver.hits)
         misses.add_metric(["lookup"], stats.get("misses", 0))
-        hits.add_metric(["resolution"], stats.get("resolution_hits", 0))
+        hits.add_metric(["resolution"], self.resolver.resolution_hits)
         misses.add_metric(["resolution"], stats.get("resolution_misses", 0))
         yield hits
         yield misses
