@@ -101,9 +101,22 @@ class Primary:
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         if len(wire) < 12 or ((wire[2] << 8) | wire[3]) & _QR:
             return None
+        message = self.read(wire, tcp, one_rr_per_rrset=True)
+        if not isinstance(message, dns.message.Message):
+            return message
+        if message.opcode() == dns.opcode.UPDATE:
+            return self._update(message, tcp, later)
+        if not message.had_tsig:
+            return answer_query(self.store, wire, tcp=tcp)
+        return self._signed_query(message, tcp)
+
+    def read(self, wire: bytes, tcp: bool, *, one_rr_per_rrset: bool = False) -> dns.message.Message | bytes:
+        """The request, its TSIG checked (RFC 8945 §5.2), or the reply that refuses it:
+        NOTAUTH with the TSIG error for a bad key, signature or time, FORMERR for bytes that
+        do not parse or a TSIG altered outside its MAC. Updates and transfers both read here."""
         try:
             message = dns.message.from_wire(wire, keyring=self.keyring.tsig_keyring,
-                                            one_rr_per_rrset=True)
+                                            one_rr_per_rrset=one_rr_per_rrset)
         except dns.message.UnknownTSIGKey:
             return self._tsig_error(wire, dns.rcode.BADKEY, tcp)
         except dns.tsig.BadSignature:
@@ -113,14 +126,10 @@ class Primary:
         except (dns.tsig.BadKey, dns.tsig.BadAlgorithm):
             return self._tsig_error(wire, dns.rcode.BADKEY, tcp)
         except Exception:  # noqa: BLE001 - malformed, whatever dnspython raised
-            return _header_only(wire, dns.rcode.FORMERR)
+            return header_only(wire, dns.rcode.FORMERR)
         if message.had_tsig and not _tsig_class_ttl_ok(wire, message):
-            return _header_only(wire, dns.rcode.FORMERR)
-        if message.opcode() == dns.opcode.UPDATE:
-            return self._update(message, tcp, later)
-        if not message.had_tsig:
-            return answer_query(self.store, wire, tcp=tcp)
-        return self._signed_query(message, tcp)
+            return header_only(wire, dns.rcode.FORMERR)
+        return message
 
     def _update(self, message: dns.message.Message, tcp: bool, later: Reply) -> Handled:
         if not message.had_tsig:
@@ -167,9 +176,9 @@ class Primary:
         try:
             message = dns.message.from_wire(wire, keyring=_skip_keyring, one_rr_per_rrset=True)
         except Exception:  # noqa: BLE001
-            return _header_only(wire, dns.rcode.FORMERR)
+            return header_only(wire, dns.rcode.FORMERR)
         if not message.had_tsig:
-            return _header_only(wire, dns.rcode.FORMERR)
+            return header_only(wire, dns.rcode.FORMERR)
         rdata = message.tsig[0]
         log.info("TSIG %s from key %s: refused", dns.rcode.to_text(error), message.keyname)
         response = dns.message.make_response(message)
@@ -221,11 +230,11 @@ def _reply(message: dns.message.Message, rcode: int, tcp: bool, reason: str | No
     return response.to_wire(max_size=65535 if tcp else 512)
 
 
-def _header_only(wire: bytes, rcode: int) -> bytes:
+def header_only(wire: bytes, rcode: int) -> bytes:
     """A response of just the header (and the question, when it can be copied)."""
     qid = wire[:2]
     flags = ((wire[2] << 8) | wire[3]) & 0x7900 | _QR  # opcode and RD copied
     return qid + struct.pack("!HHHHH", flags | (rcode & 0xF), 0, 0, 0, 0)
 
 
-__all__ = ["Primary"]
+__all__ = ["Primary", "header_only"]

@@ -141,18 +141,9 @@ class Transfers:
 
     def handle(self, wire: bytes, tcp: bool, peer) -> Handled:
         primary = self.primary
-        try:
-            message = dns.message.from_wire(wire, keyring=primary.keyring.tsig_keyring)
-        except dns.message.UnknownTSIGKey:
-            return primary._tsig_error(wire, dns.rcode.BADKEY, tcp)
-        except dns.tsig.BadSignature:
-            return primary._tsig_error(wire, dns.rcode.BADSIG, tcp)
-        except dns.tsig.BadTime:
-            return primary._tsig_error(wire, dns.rcode.BADTIME, tcp)
-        except (dns.tsig.BadKey, dns.tsig.BadAlgorithm):
-            return primary._tsig_error(wire, dns.rcode.BADKEY, tcp)
-        except Exception:  # noqa: BLE001 - malformed, whatever dnspython raised
-            return _error(wire, dns.rcode.FORMERR)
+        message = primary.read(wire, tcp)
+        if not isinstance(message, dns.message.Message):
+            return message
         question = message.question[0]
         qtype = question.rdtype
         host = peer[0] if peer else None
@@ -352,11 +343,6 @@ def _reply(message: dns.message.Message, rcode: int) -> bytes:
     response = dns.message.make_response(message)
     response.set_rcode(rcode)
     return response.to_wire()
-
-
-def _error(wire: bytes, rcode: int) -> bytes:
-    flags = ((wire[2] << 8) | wire[3]) & 0x7900 | 0x8000
-    return wire[:2] + struct.pack("!HHHHH", flags | rcode, 0, 0, 0, 0)
 
 
 __all__ = ["AclError", "TransferAcl", "Transfers", "is_transfer"]
