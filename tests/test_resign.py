@@ -18,11 +18,10 @@ import dns.name
 import pytest
 
 from resolver import Resolver
-from resolver.auth import authconfig, livesetup
 from resolver.auth.keys import KSK_FLAGS, ZSK_FLAGS, generate_key, write_key_files
-from resolver.auth.server import AuthServer
 from resolver.auth.zonedb import RRSIG, decode_sets
 from resolver.cli.main import main as cid
+from tests.support.live_primary import InProcess
 from resolver.status import Status
 
 ADDRESS = "127.0.94.1"
@@ -81,24 +80,14 @@ async def lookup_status(port: int, ta: Path, now: float, name: str = f"www.{ZONE
         return result.status
 
 
-class Served:
+class Served(InProcess):
     def __init__(self, config: Path, clock: Clock):
-        self.config = authconfig.load(config)
-        self.clock = clock
+        super().__init__(config, clock, ADDRESS)
 
     async def __aenter__(self):
-        self.primary = livesetup.open_primary(self.config, clock=self.clock)
+        await super().__aenter__()
         self.live = self.primary.zone(ZONE)
-        self.server = AuthServer(self.primary.store, [(ADDRESS, 0)], primary=self.primary)
-        await self.server.start()
-        self.port = self.server.addresses[0][1]
-        self.live.start()
         return self
-
-    async def __aexit__(self, *exc):
-        await self.server.close()
-        for live in self.primary.zones.values():
-            live.close()
 
 
 async def test_signatures_renewed_in_batches_past_the_refresh_point(tmp_path):

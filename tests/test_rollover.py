@@ -34,6 +34,7 @@ from resolver.auth.keys import KSK_FLAGS, ZSK_FLAGS, generate_key, write_key_fil
 from resolver.auth.server import AuthServer
 from resolver.auth.signer import verify_zone
 from resolver.cli.main import main as cid
+from tests.support.live_primary import InProcess
 from resolver.status import Status
 from tests.support.net import free_port
 from tests.support.peer_servers import unbound
@@ -79,26 +80,14 @@ def build(tmp: Path, t0: int = T0) -> Path:
     return config
 
 
-class Served:
+class Served(InProcess):
     def __init__(self, config: Path, clock: Clock):
-        self.config = authconfig.load(config)
-        self.clock = clock
+        super().__init__(config, clock, ADDRESS, poke=True)
 
     async def __aenter__(self):
-        self.primary = livesetup.open_primary(self.config, clock=self.clock)
+        await super().__aenter__()
         self.child = self.primary.zone(CHILD)
-        self.server = AuthServer(self.primary.store, [(ADDRESS, 0)], primary=self.primary)
-        await self.server.start()
-        self.port = self.server.addresses[0][1]
-        for live in self.primary.zones.values():
-            live.start()
-            await live.maintenance.poke()
         return self
-
-    async def __aexit__(self, *exc):
-        await self.server.close()
-        for live in self.primary.zones.values():
-            live.close()
 
 
 async def check(s: Served, kept: Resolver, ta: Path, now: float, unbound=None) -> None:

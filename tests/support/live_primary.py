@@ -234,3 +234,34 @@ def until(check, what: str, timeout: float = 10.0, interval: float = 0.1):
 
 __all__ = ["NARROW", "PROV", "Running", "Site", "ZONE", "build", "cid", "export", "serve", "start", "stop",
            "until", "verify"]
+
+
+class InProcess:
+    """Our primary in this process, its clock injected (``open_primary`` + ``AuthServer`` on
+    ``address``, an ephemeral port): every zone of ``config`` started, and with ``poke`` its
+    upkeep run once at start."""
+
+    def __init__(self, config: Path, clock, address: str, *, poke: bool = False):
+        from resolver.auth import authconfig
+        self.config = authconfig.load(config)
+        self.clock = clock
+        self.address = address
+        self.poke = poke
+
+    async def __aenter__(self):
+        from resolver.auth import livesetup
+        from resolver.auth.server import AuthServer
+        self.primary = livesetup.open_primary(self.config, clock=self.clock)
+        self.server = AuthServer(self.primary.store, [(self.address, 0)], primary=self.primary)
+        await self.server.start()
+        self.port = self.server.addresses[0][1]
+        for live in self.primary.zones.values():
+            live.start()
+            if self.poke:
+                await live.maintenance.poke()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.server.close()
+        for live in self.primary.zones.values():
+            live.close()
