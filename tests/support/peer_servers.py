@@ -61,6 +61,38 @@ def process(args: list[str], log: Path, grace: float = 5.0) -> Iterator[subproce
             proc.wait(timeout=5)
 
 
+def named_options(workdir: Path, address: str, port: int, extra: str = "") -> str:
+    """named.conf's ``options`` (an authoritative-only named on ``address``, files in
+    ``workdir``; ``extra`` lines added inside) and an empty ``controls``."""
+    return f"""options {{
+  directory "{workdir}";
+  pid-file "{workdir}/named.pid";
+  session-keyfile "{workdir}/session.key";
+  managed-keys-directory "{workdir}";
+  listen-on port {port} {{ {address}; }};
+  listen-on-v6 {{ none; }};
+  recursion no;
+  dnssec-validation no;
+  notify no;
+{extra}}};
+controls {{ }};
+"""
+
+
+def knot_head(workdir: Path, address: str, port: int) -> str:
+    """knot.conf's ``server``, ``log`` (stderr) and ``database`` sections."""
+    return f"""server:
+  listen: {address}@{port}
+  rundir: "{workdir}"
+  user: root
+log:
+  - target: stderr
+    any: info
+database:
+  storage: "{workdir}/db"
+"""
+
+
 @contextlib.contextmanager
 def nsd(workdir: Path, address: str, port: int, zones: Mapping[str, Path], *,
         control: bool = False) -> Iterator[Path]:
@@ -115,19 +147,7 @@ def named(workdir: Path, address: str, port: int, zones: Mapping[str, Path], *,
     zone_blocks = "".join(f'zone "{name}" {{ type primary; file "{path}"; }};\n'
                           for name, path in zones.items())
     conf = workdir / "named.conf"
-    conf.write_text(f"""options {{
-  directory "{workdir}";
-  pid-file "{workdir}/named.pid";
-  session-keyfile "{workdir}/session.key";
-  managed-keys-directory "{workdir}";
-  listen-on port {port} {{ {address}; }};
-  listen-on-v6 {{ none; }};
-  recursion no;
-  dnssec-validation no;
-  notify no;
-}};
-controls {{ }};
-{zone_blocks}""")
+    conf.write_text(named_options(workdir, address, port) + zone_blocks)
     check = subprocess.run([require("named-checkconf"), *(["-z"] if check_zones else []), str(conf)],
                            capture_output=True, text=True)
     if check.returncode != 0:
@@ -144,16 +164,7 @@ def knot(workdir: Path, address: str, port: int, zones: Mapping[str, Path]) -> I
     workdir.mkdir(parents=True, exist_ok=True)
     zone_list = "".join(f"  - domain: {name}\n    file: \"{path}\"\n" for name, path in zones.items())
     conf = workdir / "knot.conf"
-    conf.write_text(f"""server:
-  listen: {address}@{port}
-  rundir: "{workdir}"
-  user: root
-log:
-  - target: stderr
-    any: info
-database:
-  storage: "{workdir}/db"
-template:
+    conf.write_text(knot_head(workdir, address, port) + f"""template:
   - id: default
     storage: "{workdir}"
     zonefile-sync: -1

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from .peer_servers import process, wait_until_answers
+from .peer_servers import knot_head, named_options, process, wait_until_answers
 from .peers import require
 
 XFR_KEY = "xfr."
@@ -54,16 +54,7 @@ zone:
 def knot(workdir: Path, address: str, port: int, zone: str, primary: str, primary_port: int) -> Iterator[Path]:
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "knot.conf"
-    conf.write_text(f"""server:
-  listen: {address}@{port}
-  rundir: "{workdir}"
-  user: root
-log:
-  - target: stderr
-    any: info
-database:
-  storage: "{workdir}/db"
-key:
+    conf.write_text(knot_head(workdir, address, port) + f"""key:
   - id: {XFR_KEY}
     algorithm: hmac-sha256
     secret: {XFR_SECRET}
@@ -102,22 +93,10 @@ def bind(workdir: Path, address: str, port: int, zone: str, primary: str, primar
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "named.conf"
     conf.write_text(f"""key "{XFR_KEY}" {{ algorithm hmac-sha256; secret "{XFR_SECRET}"; }};
-options {{
-  directory "{workdir}";
-  pid-file "{workdir}/named.pid";
-  session-keyfile "{workdir}/session.key";
-  managed-keys-directory "{workdir}";
-  listen-on port {port} {{ {address}; }};
-  listen-on-v6 {{ none; }};
-  recursion no;
-  dnssec-validation no;
-  notify no;
-  transfer-source {address};
+""" + named_options(workdir, address, port, f"""  transfer-source {address};
   notify-source {address};
   allow-transfer {{ key "{XFR_KEY}"; }};
-}};
-controls {{ }};
-zone "{zone}" {{
+""") + f"""zone "{zone}" {{
   type secondary;
   file "{workdir}/{zone}db";
   primaries {{ {primary} port {primary_port} key "{XFR_KEY}"; }};

@@ -14,7 +14,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from .peer_servers import process, wait_until_answers
+from .peer_servers import knot_head, named_options, process, wait_until_answers
 from .peers import require
 
 SECRET = "ZOExvQuEZSD+4qOkL8jLEtwnVEVdyVlaivW3KaEIkIE="
@@ -79,19 +79,7 @@ def bind(workdir: Path, address: str, port: int, zone: str = "ex.cid.") -> Itera
     conf = workdir / "named.conf"
     conf.write_text(f"""key "upd" {{ algorithm hmac-sha256; secret "{SECRET}"; }};
 key "narrow" {{ algorithm hmac-sha256; secret "{NARROW_SECRET}"; }};
-options {{
-  directory "{workdir}";
-  pid-file "{workdir}/named.pid";
-  session-keyfile "{workdir}/session.key";
-  managed-keys-directory "{workdir}";
-  listen-on port {port} {{ {address}; }};
-  listen-on-v6 {{ none; }};
-  recursion no;
-  dnssec-validation no;
-  notify no;
-}};
-controls {{ }};
-dnssec-policy "ed" {{ keys {{ csk lifetime unlimited algorithm ed25519; }}; }};
+""" + named_options(workdir, address, port) + f"""dnssec-policy "ed" {{ keys {{ csk lifetime unlimited algorithm ed25519; }}; }};
 zone "{bare}" {{
   type primary; file "{workdir}/zone.db"; key-directory "{workdir}";
   dnssec-policy "ed"; inline-signing no;
@@ -116,16 +104,7 @@ def knot(workdir: Path, address: str, port: int, zone: str = "ex.cid.") -> Itera
     (workdir / "db").mkdir(exist_ok=True)
     (workdir / "zone.db").write_text(_zone_text(zone, address))
     conf = workdir / "knot.conf"
-    conf.write_text(f"""server:
-  listen: {address}@{port}
-  rundir: "{workdir}"
-  user: root
-log:
-  - target: stderr
-    any: info
-database:
-  storage: "{workdir}/db"
-key:
+    conf.write_text(knot_head(workdir, address, port) + f"""key:
   - id: upd
     algorithm: hmac-sha256
     secret: {SECRET}
