@@ -231,7 +231,8 @@ class _UdpListener:
     def _send(self, response: bytes, addr) -> None:
         if self.closed:
             return
-        self.server.udp_rcodes[response[3] & 15] += 1
+        if len(response) > 3:  # a handler's bytes are sent as given, even shorter than a header
+            self.server.udp_rcodes[response[3] & 15] += 1
         try:
             self.sock.sendto(response, addr)
         except OSError as exc:  # full send buffer, unreachable client: drop this answer
@@ -357,7 +358,8 @@ class _TcpConnection(asyncio.Protocol):
 
     def _write(self, response: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.server.tcp_rcodes[response[3] & 15] += 1
+            if len(response) > 3:
+                self.server.tcp_rcodes[response[3] & 15] += 1
             self.transport.write(struct.pack("!H", len(response)) + response)
 
     def pause_writing(self) -> None:
