@@ -84,7 +84,7 @@ def server_dig(server: tuple[str, int], case, timeout: float = 15) -> tuple[dict
 
 
 def server_resolve(server: tuple[str, int], case) -> tuple[dict, str]:
-    """The Resolution `cid resolve` builds (client.py) from a recursive server's answers: SVCB;
+    """The Resolution `cid resolve` builds (resolver/client/assembly.py) from a recursive server's answers: SVCB;
     unless NXDOMAIN or failed, A and AAAA of each ServiceMode target, CAPS and LOAD; the
     weakest verdict of them all."""
     name = dns.name.from_text(case.name)
