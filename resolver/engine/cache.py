@@ -585,6 +585,10 @@ class Cache:
     def clear(self) -> None:
         self.flush()
 
+    def entries(self) -> list[Entry]:
+        """Every entry, least recently used first (reading does not reorder): for snapshots."""
+        return list(self._lru.values())
+
     def dump(self) -> list[CacheRecord]:
         """Every entry, least recently used first (reading does not reorder)."""
         return list(self._records())
