@@ -126,7 +126,14 @@ def register(subparsers) -> None:
     p.add_argument("sources", nargs="+", metavar="KEYFILE|SIGNEDZONE")
     p.add_argument("--digest", choices=["sha256", "sha384"], default="sha256")
     p.add_argument("--origin", metavar="NAME", help="zone name when reading a zone file")
+    p.add_argument("--format", choices=["ds", "bind", "unbound"], default="ds",
+                   help="ds (default): master-file DS records (our --trust-anchor, Unbound's "
+                        "trust-anchor-file, delv -a with +root); bind: a trust-anchors { ... static-ds ... }; "
+                        "clause (named.conf, delv -a); unbound: DS records with the trust-anchor: line as a "
+                        "comment, for trust-anchor-file or auto-trust-anchor-file")
     p.set_defaults(func=_ds)
+
+    _register_delegation(sub)
 
     p = sub.add_parser("rollover", help="roll a zone's ZSK (pre-publication) or KSK (double-DS) on a live server",
                        description="Make the new key and start the roll; the server of --config carries it "
@@ -326,8 +333,23 @@ def _ds(args: argparse.Namespace) -> int:
         if dnskeys is None:
             raise CliError(f"{source}: no DNSKEY records at {zone.origin}; is the zone signed?")
         lines += _ds_lines(zone.origin, list(dnskeys), args.digest, dnskeys.ttl)
-    print("\n".join(lines))
+    print(_ds_in_format(lines, args.format), end="")
     return 0
+
+
+def _ds_in_format(lines: list[str], form: str) -> str:
+    """The DS records as a trust anchor file in ``form`` (spec/dnssec.md §3: we read all three)."""
+    text = "\n".join(lines) + "\n"
+    if form == "ds":
+        return text
+    from ..dnssec.anchors import TrustAnchor
+    anchor = TrustAnchor.from_text(text, source="DS records")
+    if form == "bind":
+        return anchor.to_bind()
+    # Unbound reads master-file DS lines from trust-anchor-file and auto-trust-anchor-file; the
+    # comment shows the same anchor as an unbound.conf trust-anchor: line.
+    comments = [f'; unbound.conf: trust-anchor: "{line}"' for line in anchor.to_text().splitlines()]
+    return "\n".join(comments) + "\n" + anchor.to_text()
 
 
 def _jobs(args: argparse.Namespace) -> int | None:
@@ -388,4 +410,144 @@ def _rollover(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot write the new key: {exc.strerror or exc}") from None
+    return 0
+
+
+# --- delegation ------------------------------------------------------------------------------
+
+DELEGATE_HELP = """Create the child zone CHILD and delegate it from PARENT (spec/delegation.md §4).
+
+In --dir (default ./CHILD) it writes: keys/ (a CSK, or KSK + ZSK with --zsk, BIND key files),
+CHILD.zone (SOA, NS and the in-zone name servers' addresses), CHILD.zone.signed, CHILD.ds and
+CHILD.toml (a `cid serve auth --config` file for the child; copy its [[zone]] table into an
+existing server's configuration to serve it there). Then it adds NS, glue (addresses of name
+servers inside CHILD) and DS (from the child's KSK) to the parent, and the parent's
+_children._compute PTR (spec/discovery.md §2.2), either to a master file (--parent-file,
+re-signed with the parent's keys, serial bumped) or to a live primary by one TSIG-signed
+UPDATE (--server, --key or --key-file; ours, BIND or Knot), on condition that CHILD has no NS
+there yet. If the parent refuses, the child's new files are removed again."""
+
+UNDELEGATE_HELP = """Remove the delegation of CHILD from PARENT: NS, DS, glue below the cut and the
+_children._compute PTR, in a master file (re-signed, serial bumped) or by one signed UPDATE.
+The child's own files (zone, keys, config) are left as they are."""
+
+
+def _parent_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("parent", metavar="PARENT")
+    p.add_argument("child", metavar="CHILD")
+    where = p.add_argument_group("the parent (one of)")
+    where.add_argument("--parent-file", metavar="FILE",
+                       help="the parent's master file: if signed, re-signed in place; if unsigned, rewritten "
+                            "with the change (comments are not kept) and signed to FILE.signed")
+    where.add_argument("--parent-keys", metavar="DIR", action="append",
+                       help="the parent's key directory (default: FILE's directory and the current one)")
+    where.add_argument("-o", "--output", metavar="OUT", help="signed parent output (see --parent-file)")
+    where.add_argument("--server", metavar="ADDR[:PORT]", help="the parent's primary (takes RFC 2136 UPDATE)")
+    keys = where.add_mutually_exclusive_group()
+    keys.add_argument("--key", metavar="[ALG:]NAME:SECRET", help="TSIG key as nsupdate -y takes it")
+    keys.add_argument("--key-file", metavar="FILE", help="TSIG key file (tsig-keygen, keymgr -t, or NAME:SECRET)")
+    where.add_argument("--key-name", metavar="NAME", help="the key to use when --key-file holds several")
+
+
+def _register_delegation(sub) -> None:
+    p = sub.add_parser("delegate", help="create a child zone and delegate it (NS, glue, DS, _children)",
+                       description=DELEGATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _parent_options(p)
+    p.add_argument("--ns", action="append", default=[], metavar="NAME[=ADDR,...]",
+                   help="a name server of the child (relative names are under CHILD); names inside CHILD "
+                        "need their addresses (glue); repeatable, at least one")
+    p.add_argument("--algorithm", "-a", choices=sorted(ALGORITHMS), default="ed25519")
+    p.add_argument("--zsk", action="store_true", help="a KSK and a ZSK instead of one CSK")
+    p.add_argument("--dir", metavar="DIR", help="where the child's files go (default: ./CHILD)")
+    p.add_argument("--listen", action="append", default=[], metavar="ADDR:PORT",
+                   help="listen addresses in CHILD.toml (default: the glue addresses, port 53)")
+    p.set_defaults(func=_delegate)
+
+    p = sub.add_parser("undelegate", help="remove a child's delegation (NS, glue, DS, _children) from its parent",
+                       description=UNDELEGATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _parent_options(p)
+    p.set_defaults(func=_undelegate)
+
+
+def _parent_target(args: argparse.Namespace):
+    """("file", path, key dirs) or ("live", (host, port), TSIG key)."""
+    if (args.parent_file is None) == (args.server is None):
+        raise CliError("give the parent: --parent-file FILE or --server ADDR[:PORT] with --key/--key-file")
+    if args.parent_file is not None:
+        if args.key or args.key_file:
+            raise CliError("--key/--key-file go with --server, not with --parent-file")
+        path = Path(args.parent_file)
+        dirs = [Path(d) for d in args.parent_keys] if args.parent_keys else \
+            list(dict.fromkeys([path.resolve().parent, Path.cwd().resolve()]))
+        return "file", path, dirs
+    if args.parent_keys or args.output:
+        raise CliError("--parent-keys/--output go with --parent-file, not with --server")
+    from ..registration import transport, tsigkeys
+    try:
+        server = transport.parse_server(args.server)
+    except ValueError as exc:
+        raise CliError(f"--server {exc}") from None
+    try:
+        if args.key:
+            key = tsigkeys.parse_key(args.key)
+        elif args.key_file:
+            key = tsigkeys.read_key_file(args.key_file, args.key_name)
+        else:
+            raise CliError("a live parent needs its TSIG key: --key NAME:SECRET or --key-file FILE")
+    except tsigkeys.TsigKeyError as exc:
+        raise CliError(str(exc)) from None
+    return "live", server, key
+
+
+def _delegate(args: argparse.Namespace) -> int:
+    from ..auth import delegate as dg
+    parent, child = _name(args.parent), _name(args.child)
+    try:
+        dg.check_names(parent, child)
+        servers = [dg.parse_server(text, child) for text in args.ns]
+        kind, where, extra = _parent_target(args)
+        # The parent's refusals first, so that nothing is created for a delegation that cannot be made.
+        if kind == "file":
+            dg.check_file_parent(parent, child, where, extra)
+        elif dg.live_delegation(where, parent, child):
+            raise dg.DelegationError(f"{child} is already delegated by {args.server}; undelegate it first")
+        directory = Path(args.dir) if args.dir else Path(child.to_text(omit_final_dot=True).lower())
+        made = dg.create_child(child, servers, directory, algorithm=ALGORITHMS[args.algorithm], split=args.zsk,
+                               listen=args.listen)
+        try:
+            if kind == "file":
+                change = dg.delegate_file(parent, made, where, key_dirs=extra,
+                                          output=Path(args.output) if args.output else None)
+                done = f"{change.signed} (serial {change.serial})"
+            else:
+                dg.delegate_live(where, extra, parent, made)
+                done = f"{args.server} by UPDATE (key {extra.name})"
+        except BaseException:
+            made.remove()
+            raise
+    except dg.DelegationError as exc:
+        raise CliError(str(exc), exc.code) from None
+    tags = " ".join(f"{k.key_tag}({'KSK' if k.is_ksk else 'ZSK'})" for k in made.keys)
+    print(f"{child}: zone {made.signed_file}, keys {tags} in {made.key_directory}, DS {made.ds_file}, "
+          f"config {made.config_file}")
+    print(f"{parent}: NS, glue, DS and _children PTR for {child} added -> {done}")
+    return 0
+
+
+def _undelegate(args: argparse.Namespace) -> int:
+    from ..auth import delegate as dg
+    parent, child = _name(args.parent), _name(args.child)
+    try:
+        dg.check_names(parent, child)
+        kind, where, extra = _parent_target(args)
+        if kind == "file":
+            change = dg.undelegate_file(parent, child, where, key_dirs=extra,
+                                        output=Path(args.output) if args.output else None)
+            done = f"{change.signed} (serial {change.serial})"
+        else:
+            dg.undelegate_live(where, extra, parent, child)
+            done = f"{args.server} by UPDATE (key {extra.name})"
+    except dg.DelegationError as exc:
+        raise CliError(str(exc), exc.code) from None
+    print(f"{parent}: NS, glue, DS and _children PTR of {child} removed -> {done}; the child's files are left alone")
     return 0
