@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 import dns.exception
@@ -91,6 +92,19 @@ def _format_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of a map value, its keys and short strings interned: every cached
+    Resolution carries its CAPS and LOAD maps, and thousands of them repeat the same registry
+    keys and values ("accel_vendor": "nvidia"), which would otherwise each be a string object."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= 64 else value
+    if isinstance(value, dict):
+        return {sys.intern(k): _copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy(v) for v in value]
+    return value
+
+
 @dns.immutable.immutable
 class MapRdata(dns.rdata.Rdata):
     """An rdata whose whole RDATA is one canonical msgpack map."""
@@ -107,8 +121,8 @@ class MapRdata(dns.rdata.Rdata):
 
     @property
     def mapping(self) -> dict[str, Any]:
-        """A fresh, mutable copy of the map."""
-        return json.loads(json.dumps(self.data.value))
+        """A fresh, mutable copy of the map (keys and short strings shared, see _copy)."""
+        return _copy(self.data.value)
 
     def to_styled_text(self, style) -> str:
         return " ".join(f"{k}={_format_value(v)}" for k, v in self.data.value.items())
