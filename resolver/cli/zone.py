@@ -128,9 +128,10 @@ def register(subparsers) -> None:
     p.add_argument("--origin", metavar="NAME", help="zone name when reading a zone file")
     p.add_argument("--format", choices=["ds", "bind", "unbound"], default="ds",
                    help="ds (default): master-file DS records (our --trust-anchor, Unbound's "
-                        "trust-anchor-file, delv -a with +root); bind: a trust-anchors { ... static-ds ... }; "
-                        "clause (named.conf, delv -a); unbound: DS records with the trust-anchor: line as a "
-                        "comment, for trust-anchor-file or auto-trust-anchor-file")
+                        "trust-anchor-file); bind: a trust-anchors { NAME static-ds ...; }; clause (delv -a FILE "
+                        "+root=NAME, named.conf); unbound: the DS records headed by their unbound.conf "
+                        "trust-anchor: lines as comments (trust-anchor-file, auto-trust-anchor-file). "
+                        "--trust-anchor reads all three")
     p.set_defaults(func=_ds)
 
     _register_delegation(sub)
