@@ -166,7 +166,12 @@ def test_file_parent_refusals(tmp_path: Path) -> None:
     assert neither.returncode == 2 and "--parent-file" in neither.stderr
     not_there = cid("zone", "undelegate", parent, "c.rp.cid.", "--parent-file", str(source))
     assert not_there.returncode == 1 and "not delegated" in not_there.stderr
-    for proc in (outside, no_glue, no_keys, neither, not_there):
+    other = tmp_path / "other.zone"
+    other.write_text(parent_zone_text("other.cid.", "127.0.152.1"))
+    wrong_file = cid("zone", "delegate", parent, "c.rp.cid.", "--ns", "ns1=127.0.152.9", "--parent-file", str(other),
+                     "--dir", str(tmp_path / "c"))
+    assert wrong_file.returncode == 2 and "is the zone other.cid., not rp.cid." in wrong_file.stderr
+    for proc in (outside, no_glue, no_keys, neither, not_there, wrong_file):
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "c").exists() and not (tmp_path / "x").exists()
 
@@ -188,6 +193,15 @@ def test_live_parent_ours_by_update(tmp_path: Path) -> None:
                          "--key", f"deleg.:{WRONG}")
         assert wrong.returncode == 1 and "NOTAUTH" in wrong.stderr and len(wrong.stderr.splitlines()) == 1
         assert not (tmp_path / "wrong").exists() and running.serial() == serial  # nothing made, nothing changed
+
+        unknown = delegate(parent, child, f"ns1={c_addr}", tmp_path / "unknown", "--server", site.server,
+                           "--key", f"nobody.:{SECRET}")
+        assert unknown.returncode == 1 and "NOTAUTH/BADKEY" in unknown.stderr
+        # prov. may change only some subtrees of the zone (support/live_primary.py): not this one.
+        refused = delegate(parent, child, f"ns1={c_addr}", tmp_path / "refused", "--server", site.server,
+                           "--key", live_primary.PROV)
+        assert refused.returncode == 1 and "REFUSED" in refused.stderr and not (tmp_path / "refused").exists()
+        assert running.serial() == serial
 
         done = delegate(parent, child, f"ns1={c_addr}", child_dir, "--server", site.server, "--key", key)
         assert done.returncode == 0, done.stderr

@@ -257,11 +257,16 @@ def _ptr(target: dns.name.Name) -> dns.rdata.Rdata:
 
 
 def _load_parent(path: Path, parent: dns.name.Name) -> dns.zone.Zone:
+    """The file's own zone (its $ORIGIN or SOA owner), so that another zone's file is named as
+    such; a file that does not say its origin is read as PARENT."""
     try:
-        zone = load_zone(path, parent)
+        return load_zone(path)
+    except ZoneFileError:
+        pass
+    try:
+        return load_zone(path, parent)
     except ZoneFileError as exc:
         raise DelegationError(str(exc)) from None
-    return zone
 
 
 def _write_parent(zone: dns.zone.Zone, path: Path, output: Path | None, key_dirs: list[Path],
