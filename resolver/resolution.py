@@ -10,7 +10,7 @@ from typing import Any
 from .status import Status
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     target: str
     priority: int
@@ -23,7 +23,7 @@ class Endpoint:
                 "alpn": list(self.alpn), "addresses": list(self.addresses)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resolution:
     identifier: str          # the cid: spelling
     name: str                # the DNS spelling (trailing dot)

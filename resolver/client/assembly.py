@@ -86,8 +86,10 @@ class Assembly:
     def _remember(self, identifier: str, result: Resolution) -> None:
         if result.rcode != "SERVFAIL" or result.status is Status.BOGUS:
             size = 256 * (1 + len(result.endpoints)) + 128 * (len(result.capabilities) + len(result.load or ()))
-            self.cache.put_resolution(identifier, dns.name.from_text(result.name), replace(result, trace=()),
-                                      result.status, result.ttl, size)
+            # The key asked for is usually the canonical spelling itself: keep one string.
+            spelled = identifier if identifier == result.identifier else result.identifier
+            self.cache.put_resolution(identifier, dns.name.from_text(result.name),
+                                      replace(result, trace=(), identifier=spelled), result.status, result.ttl, size)
 
     async def _refresh_resolution(self, identifier: str) -> None:
         REFRESH.set(True)  # this task's context only
