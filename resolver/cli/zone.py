@@ -500,6 +500,16 @@ def _parent_target(args: argparse.Namespace):
     return "live", server, key
 
 
+def _change_parent(args: argparse.Namespace, kind: str, where, extra, on_file, on_live) -> str:
+    """Change a file parent (``on_file(path, key_dirs=, output=)``) or a live one
+    (``on_live(server, key)``); says where the change went."""
+    if kind == "file":
+        change = on_file(where, key_dirs=extra, output=Path(args.output) if args.output else None)
+        return f"{change.signed} (serial {change.serial})"
+    on_live(where, extra)
+    return f"{args.server} by UPDATE (key {extra.name})"
+
+
 def _delegate(args: argparse.Namespace) -> int:
     from ..auth import delegate as dg
     parent, child = _name(args.parent), _name(args.child)
@@ -516,13 +526,9 @@ def _delegate(args: argparse.Namespace) -> int:
         made = dg.create_child(child, servers, directory, algorithm=ALGORITHMS[args.algorithm], split=args.zsk,
                                listen=args.listen)
         try:
-            if kind == "file":
-                change = dg.delegate_file(parent, made, where, key_dirs=extra,
-                                          output=Path(args.output) if args.output else None)
-                done = f"{change.signed} (serial {change.serial})"
-            else:
-                dg.delegate_live(where, extra, parent, made)
-                done = f"{args.server} by UPDATE (key {extra.name})"
+            done = _change_parent(args, kind, where, extra,
+                                  lambda path, **kw: dg.delegate_file(parent, made, path, **kw),
+                                  lambda server, key: dg.delegate_live(server, key, parent, made))
         except BaseException:
             made.remove()
             raise
@@ -541,13 +547,9 @@ def _undelegate(args: argparse.Namespace) -> int:
     try:
         dg.check_names(parent, child)
         kind, where, extra = _parent_target(args)
-        if kind == "file":
-            change = dg.undelegate_file(parent, child, where, key_dirs=extra,
-                                        output=Path(args.output) if args.output else None)
-            done = f"{change.signed} (serial {change.serial})"
-        else:
-            dg.undelegate_live(where, extra, parent, child)
-            done = f"{args.server} by UPDATE (key {extra.name})"
+        done = _change_parent(args, kind, where, extra,
+                              lambda path, **kw: dg.undelegate_file(parent, child, path, **kw),
+                              lambda server, key: dg.undelegate_live(server, key, parent, child))
     except dg.DelegationError as exc:
         raise CliError(str(exc), exc.code) from None
     print(f"{parent}: NS, glue, DS and _children PTR of {child} removed -> {done}; the child's files are left alone")
