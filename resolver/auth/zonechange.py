@@ -187,9 +187,14 @@ def _apex_types(zone: ZoneData, staged: _Staged) -> set[int]:
     return {t for t, _ in sets}
 
 
-def _below_cut(zone: ZoneData, key: bytes) -> bool:
-    cut = zone.find_cut(key)
-    return cut is not None and cut != key
+def _below_cut(zone: ZoneData, staged: _Staged, key: bytes) -> bool:
+    """Strictly below a zone cut as the batch leaves the zone: an NS the batch adds or removes
+    at an ancestor counts (a journal replay brings a delegation and its glue in one batch)."""
+    for ancestor in wirename.ancestor_keys(key, zone.apex)[1:-1]:
+        sets = staged.sets.get(ancestor)
+        if (NS, 0) in sets if sets is not None else ancestor in zone.cuts:
+            return True
+    return False
 
 
 def _check_cuts(zone: ZoneData, staged: _Staged, before: dict[bytes, bool]) -> None:
@@ -267,7 +272,7 @@ def _nsec_upkeep(zone: ZoneData, staged: _Staged, before: dict[bytes, bool],
     chain = zone.nsec_names
     removed = {k for k in before if k in chain and not _exists(staged.sets[k]) and k not in explicit}
     added = sorted(k for k in before if _exists(staged.sets[k]) and k not in chain
-                   and not _below_cut(zone, k) and k not in explicit)
+                   and not _below_cut(zone, staged, k) and k not in explicit)
     changed = [k for k in before if k in chain and k not in removed and k not in explicit]
     for key in removed:
         staged.of(key).pop((NSEC, 0), None)
