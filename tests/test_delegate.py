@@ -1,5 +1,5 @@
 """`cid zone delegate` / `cid zone undelegate` (issue 9): a child namespace made and delegated
-from a parent that is a master file, our live primary (signed UPDATE) or BIND (signed UPDATE),
+from a parent that is a master file, or a live primary changed by signed UPDATE (ours, BIND, Knot),
 then validated through parent → child by our resolver and by Unbound, found by `cid find`
 through `_children`, and gone (NXDOMAIN, secure) after undelegation. Every server is real and
 on port 53 of its own loopback address, so resolvers follow the referral's glue as on the
@@ -239,26 +239,40 @@ def test_live_parent_restarts_after_delegation(tmp_path: Path) -> None:
         assert running.rrset(child, "DS") and running.rrset(f"_children._compute.{parent}", "PTR")
 
 
-def test_live_parent_bind_by_update(tmp_path: Path) -> None:
-    parent, child, p_addr, c_addr = "bp.cid.", "c.bp.cid.", "127.0.152.5", "127.0.152.6"
+@contextlib.contextmanager
+def peer_primary(kind: str, workdir: Path, address: str, zone: str):
+    """BIND (named listens only on addresses on an interface: added to lo for the while) or Knot,
+    each signing online and taking updates signed with the ``upd`` key."""
+    if kind == "bind":
+        with loopback_address(address), update_primaries.bind(workdir, address, 53, zone=zone) as primary:
+            yield primary
+    else:
+        with update_primaries.knot(workdir, address, 53, zone=zone) as primary:
+            yield primary
+
+
+@pytest.mark.parametrize("kind", ["bind", "knot"])
+def test_live_parent_peer_by_update(tmp_path: Path, kind: str) -> None:
+    n = {"bind": 5, "knot": 12}[kind]
+    parent, child, p_addr, c_addr = f"{kind}.cid.", f"c.{kind}.cid.", f"127.0.152.{n}", f"127.0.152.{n + 1}"
     child_dir = tmp_path / "child"
-    with loopback_address(p_addr), update_primaries.bind(tmp_path / "bind", p_addr, 53, zone=parent) as bind:
-        anchor = bind.trust_anchor()
-        wrong = delegate(parent, child, f"ns1={c_addr}", tmp_path / "wrong", "--server", bind.server,
+    with peer_primary(kind, tmp_path / kind, p_addr, parent) as peer:
+        anchor = peer.trust_anchor()
+        wrong = delegate(parent, child, f"ns1={c_addr}", tmp_path / "wrong", "--server", peer.server,
                          "--key", f"upd:{WRONG}")
         assert wrong.returncode == 1 and "NOTAUTH" in wrong.stderr and not (tmp_path / "wrong").exists()
-        done = delegate(parent, child, f"ns1={c_addr}", child_dir, "--server", bind.server, "--key", bind.key)
+        done = delegate(parent, child, f"ns1={c_addr}", child_dir, "--server", peer.server, "--key", peer.key)
         assert done.returncode == 0, done.stderr
-        rerun = delegate(parent, child, f"ns1={c_addr}", tmp_path / "again", "--server", bind.server, "--key", bind.key)
+        rerun = delegate(parent, child, f"ns1={c_addr}", tmp_path / "again", "--server", peer.server, "--key", peer.key)
         assert rerun.returncode == 1 and "already delegated" in rerun.stderr
         with serve_child(child_dir, child, c_addr):
-            # named signs the change a moment after acknowledging it.
+            # named and knotd may sign the change a moment after acknowledging it.
             live_primary.until(lambda: lookup(parent, p_addr, anchor, f"ns1.{child}").status.value == "secure",
-                               "BIND to sign the delegation", timeout=15, interval=0.3)
+                               f"{kind} to sign the delegation", timeout=15, interval=0.3)
             assert_secure(parent, p_addr, anchor, f"ns1.{child}")
             assert child in find_namespaces(parent, p_addr, anchor)
-            undone = cid("zone", "undelegate", parent, child, "--server", bind.server, "--key", bind.key)
+            undone = cid("zone", "undelegate", parent, child, "--server", peer.server, "--key", peer.key)
             assert undone.returncode == 0, undone.stderr
             live_primary.until(lambda: lookup(parent, p_addr, anchor, f"ns1.{child}").rcode == "NXDOMAIN",
-                               "BIND to remove the delegation", timeout=15, interval=0.3)
+                               f"{kind} to remove the delegation", timeout=15, interval=0.3)
             assert_gone(parent, p_addr, anchor, f"ns1.{child}")
