@@ -203,9 +203,10 @@ def test_live_parent_ours_by_update(tmp_path: Path) -> None:
         assert refused.returncode == 1 and "REFUSED" in refused.stderr and not (tmp_path / "refused").exists()
         assert running.serial() == serial
 
-        done = delegate(parent, child, f"ns1={c_addr}", child_dir, "--server", site.server, "--key", key)
+        done = delegate(parent, child, f"ns1={c_addr}", child_dir, "--server", site.server, "--key", key, "--zsk")
         assert done.returncode == 0, done.stderr
-        assert running.rrset(child, "DS") and running.rrset(f"_children._compute.{parent}", "PTR")
+        assert "(KSK)" in done.stdout and "(ZSK)" in done.stdout
+        assert len(running.rrset(child, "DS")) == 1  # the KSK's only and running.rrset(f"_children._compute.{parent}", "PTR")
         rerun = delegate(parent, child, f"ns1={c_addr}", tmp_path / "again", "--server", site.server, "--key", key)
         assert rerun.returncode == 1 and "already delegated" in rerun.stderr
 
@@ -213,7 +214,9 @@ def test_live_parent_ours_by_update(tmp_path: Path) -> None:
                 unbound_for(tmp_path / "unbound", parent, p_addr, site.trust_anchor()) as u:
             assert_secure(parent, p_addr, site.trust_anchor(), f"ns1.{child}", u)
             assert child in find_namespaces(parent, p_addr, site.trust_anchor())
-            undone = cid("zone", "undelegate", parent, child, "--server", site.server, "--key", key)
+            key_file = tmp_path / "deleg.key"  # tsig-keygen's form
+            key_file.write_text(f'key "deleg." {{\n\talgorithm hmac-sha256;\n\tsecret "{SECRET}";\n}};\n')
+            undone = cid("zone", "undelegate", parent, child, "--server", site.server, "--key-file", str(key_file))
             assert undone.returncode == 0, undone.stderr
             assert_gone(parent, p_addr, site.trust_anchor(), f"ns1.{child}", u)
             assert not running.rrset(f"_children._compute.{parent}", "PTR")
@@ -261,7 +264,8 @@ def test_live_parent_peer_by_update(tmp_path: Path, kind: str) -> None:
         wrong = delegate(parent, child, f"ns1={c_addr}", tmp_path / "wrong", "--server", peer.server,
                          "--key", f"upd:{WRONG}")
         assert wrong.returncode == 1 and "NOTAUTH" in wrong.stderr and not (tmp_path / "wrong").exists()
-        done = delegate(parent, child, f"ns1={c_addr}", child_dir, "--server", peer.server, "--key", peer.key)
+        done = delegate(parent, child, f"ns1={c_addr}", child_dir, "--server", peer.server, "--key", peer.key,
+                        "--algorithm", "ecdsap256sha256")
         assert done.returncode == 0, done.stderr
         rerun = delegate(parent, child, f"ns1={c_addr}", tmp_path / "again", "--server", peer.server, "--key", peer.key)
         assert rerun.returncode == 1 and "already delegated" in rerun.stderr
