@@ -22,6 +22,7 @@ import dns.rcode
 import pytest
 
 from resolver import Resolver
+from resolver.auth import authconfig
 from support import live_primary, peer_servers, update_primaries
 from support.live_primary import cid
 from support.misbehaving_hierarchy import loopback_address
@@ -206,6 +207,10 @@ def test_live_parent_ours_by_update(tmp_path: Path) -> None:
         done = delegate(parent, child, f"ns1={c_addr}", child_dir, "--server", site.server, "--key", key, "--zsk")
         assert done.returncode == 0, done.stderr
         assert "(KSK)" in done.stdout and "(ZSK)" in done.stdout
+        # The child's config sends its future DS changes (KSK roll) to this parent with this key.
+        config = authconfig.load(child_dir / f"{child.rstrip('.')}.toml")
+        assert config.zones[0].parent == site.server and str(config.zones[0].parent_key) == "deleg."
+        assert config.keys[0].name.to_text() == "deleg." and (child_dir / "parent.tsig").stat().st_mode & 0o077 == 0
         assert len(running.rrset(child, "DS")) == 1  # the KSK's only and running.rrset(f"_children._compute.{parent}", "PTR")
         rerun = delegate(parent, child, f"ns1={c_addr}", tmp_path / "again", "--server", site.server, "--key", key)
         assert rerun.returncode == 1 and "already delegated" in rerun.stderr

@@ -14,6 +14,7 @@ Undelegation removes exactly those records from the parent and never touches the
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -91,11 +92,20 @@ def parse_server(text: str, child: dns.name.Name) -> NameServer:
 
 # --- the child ---------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class ParentLink:
+    """A live parent the child's server sends its DS changes to (KSK rollover, spec/dnssec.md §6)."""
+
+    server: str  # ADDR:PORT
+    key: object  # registration.tsigkeys.TsigKey: name, algorithm, secret
+
+
 @dataclass
 class ChildZone:
     name: dns.name.Name
     servers: list[NameServer]
     directory: Path
+    parent: ParentLink | None = None
     keys: list[ZoneKey] = field(default_factory=list)
     ds: list[dns.rdata.Rdata] = field(default_factory=list)
     made: list[Path] = field(default_factory=list)  # what create_child wrote (removed on failure)
@@ -123,6 +133,10 @@ class ChildZone:
     @property
     def key_directory(self) -> Path:
         return self.directory / "keys"
+
+    @property
+    def parent_secret_file(self) -> Path:
+        return self.directory / "parent.tsig"
 
     def remove(self) -> None:
         """Undo ``create_child`` (only files it made: used when the parent refused the change)."""
@@ -152,16 +166,25 @@ def config_text(child: ChildZone, listen: list[str]) -> str:
             "# server's configuration (paths are relative to the configuration file).\n").format(zone=child.name)
     listen_line = ("listen = [" + ", ".join(f'"{x}"' for x in listen) + "]" if listen
                    else '# listen = ["ADDR:53"]   # where the name servers of this zone listen')
-    return (f"{head}{listen_line}\njournal = \"journal\"\n\n[[zone]]\nname = \"{child.name}\"\n"
+    text = (f"{head}{listen_line}\njournal = \"journal\"\n\n[[zone]]\nname = \"{child.name}\"\n"
             f"file = \"{child.signed_file.name}\"\nkeys = \"keys\"\n")
+    if child.parent is not None:
+        # A KSK roll replaces the DS at the parent by UPDATE with the key the delegation used.
+        key = child.parent.key
+        text += (f"parent = \"{child.parent.server}\"\nparent_key = \"{key.name}\"\nparent_ds_ttl = {TTL}\n\n"
+                 f"[[key]]\nname = \"{key.name}\"\nalgorithm = \"{key.algorithm}\"\n"
+                 f"secret_file = \"{child.parent_secret_file.name}\"\n")
+    return text
 
 
 def create_child(child: dns.name.Name, servers: list[NameServer], directory: Path, *, algorithm: int,
-                 split: bool = False, listen: list[str] | None = None, now: float | None = None) -> ChildZone:
+                 split: bool = False, listen: list[str] | None = None, parent: ParentLink | None = None,
+                 now: float | None = None) -> ChildZone:
     """Keys (a CSK, or KSK + ZSK with ``split``), the zone, its signed form, DS and config in
-    ``directory``. Refuses a directory that already holds the child's zone or keys."""
+    ``directory`` (with ``parent``: the parent's server and TSIG key, its secret in a 0600 file).
+    Refuses a directory that already holds the child's zone or keys."""
     now = time.time() if now is None else now
-    zone = ChildZone(child, servers, directory)
+    zone = ChildZone(child, servers, directory, parent)
     if not servers:
         raise DelegationError(f"give the name servers of {child}: --ns NAME[=ADDR,...] (at least one)", 2)
     existing = [p for p in (zone.zone_file, zone.signed_file, zone.config_file) if p.exists()]
@@ -189,6 +212,9 @@ def create_child(child: dns.name.Name, servers: list[NameServer], directory: Pat
         zone.ds = ds_records(child, [k.dnskey for k in zone.keys if k.is_ksk])
         zone.made.append(zone.ds_file)
         write_text(zone.ds_file, "".join(f"{child} {TTL} IN DS {d.to_text()}\n" for d in zone.ds))
+        if parent is not None:
+            _write_secret(zone.parent_secret_file, parent.key.secret)
+            zone.made.append(zone.parent_secret_file)
         zone.made.append(zone.config_file)
         write_text(zone.config_file, config_text(zone, listen or []))
     except OSError as exc:
@@ -198,6 +224,12 @@ def create_child(child: dns.name.Name, servers: list[NameServer], directory: Pat
         zone.remove()
         raise DelegationError(str(exc)) from None
     return zone
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(secret + "\n")
 
 
 # --- a parent that is a master file ------------------------------------------------------------
@@ -412,6 +444,6 @@ def undelegate_live(server: tuple[str, int], key, parent: dns.name.Name, child: 
     return servers
 
 
-__all__ = ["ChildZone", "DelegationError", "FileChange", "NameServer", "check_file_parent", "check_names",
+__all__ = ["ChildZone", "DelegationError", "FileChange", "NameServer", "ParentLink", "check_file_parent", "check_names",
            "create_child", "delegate_file", "delegate_live", "live_delegation", "parse_server",
            "undelegate_file", "undelegate_live"]

@@ -421,7 +421,9 @@ DELEGATE_HELP = """Create the child zone CHILD and delegate it from PARENT (spec
 In --dir (default ./CHILD) it writes: keys/ (a CSK, or KSK + ZSK with --zsk, BIND key files),
 CHILD.zone (SOA, NS and the in-zone name servers' addresses), CHILD.zone.signed, CHILD.ds and
 CHILD.toml (a `cid serve auth --config` file for the child; copy its [[zone]] table into an
-existing server's configuration to serve it there). Then it adds NS, glue (addresses of name
+existing server's configuration to serve it there; for a live parent it also names the parent
+and its TSIG key, the secret in parent.tsig, mode 0600, so that `cid zone rollover --ksk`
+replaces the DS there by UPDATE). Then it adds NS, glue (addresses of name
 servers inside CHILD) and DS (from the child's KSK) to the parent, and the parent's
 _children._compute PTR (spec/discovery.md §2.2), either to a master file (--parent-file,
 re-signed with the parent's keys, serial bumped) or to a live primary by one TSIG-signed
@@ -523,8 +525,9 @@ def _delegate(args: argparse.Namespace) -> int:
         elif dg.live_delegation(where, parent, child):
             raise dg.DelegationError(f"{child} is already delegated by {args.server}; undelegate it first")
         directory = Path(args.dir) if args.dir else Path(child.to_text(omit_final_dot=True).lower())
+        link = dg.ParentLink(f"{where[0]}:{where[1]}", extra) if kind == "live" else None
         made = dg.create_child(child, servers, directory, algorithm=ALGORITHMS[args.algorithm], split=args.zsk,
-                               listen=args.listen)
+                               listen=args.listen, parent=link)
         try:
             done = _change_parent(args, kind, where, extra,
                                   lambda path, **kw: dg.delegate_file(parent, made, path, **kw),
