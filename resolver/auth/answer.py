@@ -34,7 +34,7 @@ from . import wirename
 from .nsec3 import NSEC3
 from .respcache import soa_dependency
 from .store import ZoneStore
-from .wire import OwnerWriter, Query
+from .wire import CompressingWriter, Query
 from .zonedb import IN, RR_HEAD, Node, RRset, ZoneData
 
 ADVERTISED_PAYLOAD = 1232  # DNS flag day 2020: avoids IP fragmentation on common paths
@@ -477,33 +477,33 @@ def _header_only(qid: int, flags: int, rcode: int) -> bytes:
 
 def _render(query: Query, flags: int, rcode: int, result: Answer | None, max_size: int) -> bytes:
     """Response bytes; TC with the question only when answer and authority do not fit."""
-    writer = OwnerWriter(query.qname, query.qtype, query.qclass, max_size, query.edns >= 0)
+    writer = CompressingWriter(query.qname.to_wire(), query.qtype, query.qclass, max_size,
+                               query.edns >= 0)
     counts = [1, 0, 0, 0]
-    body = b""
     if result is not None:
         if result.authoritative:
             flags |= _AA
-        answer, counts[1] = writer.records(result.answer)
-        authority, counts[2] = writer.records(result.authority)
-        body = answer + authority
-        truncated = len(body) > writer.limit
+        counts[1] = writer.records(result.answer)
+        counts[2] = writer.records(result.authority)
+        truncated = writer.size > writer.limit
         for entry in result.additional if not truncated else ():
-            records, count = writer.records([entry])
-            if len(body) + len(records) > writer.limit:
+            mark = writer.mark()
+            count = writer.records([entry])
+            if writer.size > writer.limit:
                 # Glue for in-domain servers must be complete or the response truncated
                 # (RFC 9471 §3); other additional data is simply left out.
+                writer.rollback(mark)
                 truncated = result.glue_required
                 break
-            body += records
             counts[3] += count
         if truncated:
             # RFC 2181 §9: the client retries over TCP instead of using a partial RRset.
             flags |= _TC
             counts[1:] = [0, 0, 0]
-            body = b""
+            writer.rollback((0, 0, 0))
     opt = b""
     if query.edns >= 0:
         opt = wirefmt.opt_record(ADVERTISED_PAYLOAD, rcode >> 4, query.do)
         counts[3] += 1
     head = wirefmt.header(query.qid, flags | (rcode & 0xF), tuple(counts))
-    return head + writer.question + body + opt
+    return head + writer.question + writer.body() + opt

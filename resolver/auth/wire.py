@@ -6,10 +6,11 @@ never change, so both ends are done here directly:
 
 * ``parse_query`` reads only that shape and returns None for anything else, which the caller
   then hands to dnspython (so odd but legal queries still get dnspython's verdict);
-* ``OwnerWriter`` writes responses from records kept in wire form by the zone store
-  (``zonedb.RRset``), compressing owner names only against the question; ``ResponseWriter``
-  does the same for dnspython names (the recursive front end). Names inside RDATA are written
-  uncompressed, which every type allows and RFC 3597 §4 / RFC 4034 §6.2 require for most.
+* ``CompressingWriter`` writes authoritative responses from records kept in wire form by the
+  zone store (``zonedb.RRset``), compressing owners and the names inside RFC 1035 RDATA against
+  every earlier name, as NSD does (RFC 3597 §4 forbids it for other types);
+* ``ResponseWriter`` writes dnspython names for the recursive front end, compressing owner names
+  only against the question and leaving RDATA names uncompressed, which every type allows.
 """
 
 from __future__ import annotations
@@ -159,47 +160,116 @@ class ResponseWriter:
 
 
 
-class OwnerWriter(ResponseWriter):
-    """A ResponseWriter for sections of (owner in wire form, ``zonedb.RRset``)."""
+# RFC 3597 §4: only the RFC 1035 types may have names inside their RDATA compressed (never
+# SRV, DNAME, RRSIG, NSEC or SVCB targets, RFC 2782, RFC 6672 §2.5, RFC 4034, RFC 9460 §2.2).
+# type → (offset of the first name in the RDATA, how many names follow back to back)
+_COMPRESSIBLE = {2: (0, 1), 3: (0, 1), 4: (0, 1), 5: (0, 1), 6: (0, 2), 7: (0, 1), 8: (0, 1),
+                 9: (0, 1), 12: (0, 1), 14: (0, 2), 15: (2, 1)}
+_MAX_POINTER = 0x3FFF
 
-    def __init__(self, qname: dns.name.Name, qtype: int, qclass: int, max_size: int, edns: bool):
-        super().__init__(qname, qtype, qclass, max_size, edns)
-        # Offsets of every suffix of the question name by its lower-cased wire form.
-        by_wire: dict[bytes, int] = {}
-        question = self.question
+
+class CompressingWriter:
+    """Builds an authoritative response from sections of (owner in wire form, ``zonedb.RRset``),
+    compressing names as NSD does (RFC 1035 §4.1.4): every owner, and the names inside the RDATA
+    of the RFC 1035 types, point to the longest earlier occurrence of a suffix (matched without
+    regard to case); the rest of a name is written as given. Owners and those RDATA names are
+    written lower-cased (their canonical form, RFC 4034 §6.2, as Knot and NSD load them), so
+    a name spells as the question where its pointer leads there, else in lower case, as theirs.
+
+    ``records`` appends to the message; ``mark``/``rollback`` undo an RRset that did not fit,
+    forgetting the names it taught the compression table.
+    """
+
+    def __init__(self, qwire: bytes, qtype: int, qclass: int, max_size: int, edns: bool):
+        self.question = qwire + _TYPE_CLASS.pack(qtype, qclass)
+        table: dict[bytes, int] = {}
+        lowered = qwire.lower()  # length octets are below 64, so only letters change
         pos = 0
-        while question[pos]:
-            by_wire[question[pos:len(question) - 4].lower()] = 12 + pos
-            pos += 1 + question[pos]
-        self._by_wire = by_wire
-        self._wire_owners: dict[bytes, bytes] = {}
+        while qwire[pos]:
+            table[lowered[pos:]] = 12 + pos
+            pos += 1 + qwire[pos]
+        self._table = table
+        self._added: list[bytes] = []
+        self.parts: list[bytes] = []
+        self.size = 0  # bytes written after the question
+        self._base = 12 + len(self.question)
+        self.limit = max_size - self._base - (11 if edns else 0)
 
-    def owner_wire(self, wire: bytes) -> bytes:
-        found = self._wire_owners.get(wire)
-        if found is not None:
-            return found
-        by_wire = self._by_wire
-        lowered = wire.lower()  # length octets are below 64, so only letters change
+    def _name(self, wire: bytes, at: int) -> bytes:
+        """``wire`` to be written at message offset ``at``: compressed, its new suffixes learnt."""
+        table = self._table
+        lowered = wire.lower()
         pos = 0
         out = wire
         while wire[pos]:
-            offset = by_wire.get(lowered[pos:])
+            offset = table.get(lowered[pos:])
             if offset is not None:
                 out = wire[:pos] + struct.pack("!H", _POINTER | offset)
                 break
             pos += 1 + wire[pos]
-        self._wire_owners[wire] = out
+        stop, p = pos, 0
+        added = self._added
+        while p < stop and at + p <= _MAX_POINTER:
+            suffix = lowered[p:]
+            table[suffix] = at + p
+            added.append(suffix)
+            p += 1 + wire[p]
         return out
 
-    def records(self, section: "list[tuple[bytes, RRset]]") -> tuple[bytes, int]:
-        parts = []
+    def records(self, section: "list[tuple[bytes, RRset]]") -> int:
+        """Append every record of ``section``; returns how many."""
+        parts = self.parts
         count = 0
         for owner, rrset in section:
-            owner_wire = self.owner_wire(owner)
-            chunks = rrset.chunks
-            count += len(chunks)
-            parts.append(owner_wire + owner_wire.join(chunks))
-        return b"".join(parts), count
+            owner = owner.lower()
+            names = _COMPRESSIBLE.get(rrset.rdtype)
+            for chunk in rrset.chunks:
+                at = self._base + self.size
+                head = self._name(owner, at)
+                at += len(head) + 10
+                if names is None:
+                    parts.append(head)
+                    parts.append(chunk)
+                    self.size += len(head) + len(chunk)
+                else:
+                    rdata = self._rdata(chunk, names, at)
+                    parts.append(head)
+                    parts.append(chunk[:8])
+                    parts.append(struct.pack("!H", len(rdata)))
+                    parts.append(rdata)
+                    self.size += len(head) + 10 + len(rdata)
+                count += 1
+        return count
+
+    def _rdata(self, chunk: bytes, names: tuple[int, int], at: int) -> bytes:
+        first, count = names
+        pos = 10 + first
+        out = [chunk[10:pos]]
+        at += first
+        for _ in range(count):
+            end = pos
+            while chunk[end]:
+                end += 1 + chunk[end]
+            name = self._name(chunk[pos:end + 1].lower(), at)
+            out.append(name)
+            at += len(name)
+            pos = end + 1
+        out.append(chunk[pos:])
+        return b"".join(out)
+
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.parts), self.size, len(self._added)
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        parts, self.size, added = mark
+        del self.parts[parts:]
+        table = self._table
+        for suffix in self._added[added:]:
+            del table[suffix]
+        del self._added[added:]
+
+    def body(self) -> bytes:
+        return b"".join(self.parts)
 
 
 def opt_record(payload: int, ext_rcode: int, do: bool) -> bytes:
