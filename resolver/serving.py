@@ -32,6 +32,8 @@ import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Self
 
+from . import udp_batch
+
 log = logging.getLogger(__name__)
 
 TCP_IDLE_TIMEOUT = 10.0  # RFC 7766 §6.2.3: seconds, not minutes
@@ -173,8 +175,9 @@ class DnsServer:
 
 class _UdpListener:
     """UDP on a plain non-blocking socket read straight from the loop's reader callback: each
-    wake-up drains up to ``UDP_BATCH`` datagrams and answers repeats from the server's response
-    cache, without a protocol object or transport buffer per packet."""
+    wake-up drains up to ``UDP_BATCH`` datagrams (one recvmmsg where there is one,
+    ``udp_batch``) and answers repeats from the server's response cache, without a protocol
+    object or transport buffer per packet."""
 
     def __init__(self, server: DnsServer, sock: socket.socket):
         self.server = server
@@ -187,6 +190,8 @@ class _UdpListener:
             except OSError:
                 pass
         sock.setblocking(False)
+        # recvmmsg/sendmmsg where the system has them: two system calls per batch, not per query.
+        self.batch = udp_batch.Batch(sock, UDP_BATCH) if udp_batch.available() else None
         self.loop.add_reader(sock.fileno(), self._readable)
 
     def close(self) -> None:
@@ -196,6 +201,9 @@ class _UdpListener:
             self.sock.close()
 
     def _readable(self) -> None:
+        if self.batch is not None:
+            self._readable_batched(self.batch)
+            return
         sock = self.sock
         responses, now = self.server.udp_cache()  # once per wake-up: nothing changes it meanwhile
         fast = self.server.udp_fast
@@ -208,17 +216,7 @@ class _UdpListener:
             except OSError as exc:  # e.g. ICMP port unreachable reported for an earlier send
                 log.debug("UDP socket error: %s", exc)
                 continue
-            cached = responses.get(data[2:])  # the hot path: a repeat question
-            if cached is not None and now is not None:
-                cached = cached[1] if cached[0] > now else None  # type: ignore[index]
-            if cached is not None:
-                cached = data[:2] + cached  # type: ignore[operator]
-            else:
-                try:
-                    cached = fast(data)  # the next hottest: e.g. a random-subdomain flood's denials
-                except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
-                    log.exception("failed to answer a UDP query from %s", addr)
-                    continue
+            cached = self._quick(data, responses, now, fast, addr)
             if cached is not None:
                 rcodes[cached[3] & 15] += 1
                 try:
@@ -226,6 +224,54 @@ class _UdpListener:
                 except OSError as exc:  # full send buffer, unreachable client: drop this answer
                     log.debug("UDP send to %s failed: %s", addr, exc)
                 continue
+            self._slow(data, addr)
+
+    @staticmethod
+    def _quick(data: bytes, responses: ResponseDict, now: float | None,
+               fast: Callable[[bytes], bytes | None], addr) -> bytes | None:
+        """The answer from the response cache or the server's ``udp_fast``, else None."""
+        cached = responses.get(data[2:])  # the hot path: a repeat question
+        if cached is not None and now is not None:
+            cached = cached[1] if cached[0] > now else None  # type: ignore[index]
+        if cached is not None:
+            return data[:2] + cached  # type: ignore[operator]
+        try:
+            return fast(data)  # the next hottest: e.g. a random-subdomain flood's denials
+        except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
+            log.exception("failed to answer a UDP query from %s", addr)
+            return None
+
+    def _readable_batched(self, batch: udp_batch.Batch) -> None:
+        # One recvmmsg for up to UDP_BATCH datagrams, one sendmmsg for the answers found in
+        # the cache; the others take the usual path (answered by sendto, now or later).
+        responses, now = self.server.udp_cache()
+        fast = self.server.udp_fast
+        rcodes = self.server.udp_rcodes
+        try:
+            count = batch.receive()
+        except OSError as exc:  # e.g. ICMP port unreachable reported for an earlier send
+            log.debug("UDP socket error: %s", exc)
+            return
+        slow = []
+        for i in range(count):
+            data = batch.data(i)
+            if data is None:
+                continue
+            if now is None:
+                cached = responses.get(data[2:])
+                if cached is not None:
+                    cached = data[:2] + cached  # type: ignore[operator]
+                    rcodes[cached[3] & 15] += 1
+                    batch.reply(i, cached)
+                    continue
+            cached = self._quick(data, responses, now, fast, None)
+            if cached is not None:
+                rcodes[cached[3] & 15] += 1
+                batch.reply(i, cached)
+            else:
+                slow.append((data, batch.peer(i)))
+        batch.flush()
+        for data, addr in slow:
             self._slow(data, addr)
 
     def _send(self, response: bytes, addr) -> None:

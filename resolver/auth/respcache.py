@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-ENTRY_OVERHEAD = 320  # dict slots, key and value objects, the dependency tuple (measured, rounded)
+# Room for every distinct answer of a 100k-name signed zone (~110k questions × ~700 B): a
+# cyclic query mix larger than the cache would miss on every query (FIFO eviction).
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
+ENTRY_OVERHEAD = 390  # dict slots, key and value objects, the dependency tuple (tracemalloc, rounded)
 PER_DEPENDENCY = 16
 
 

@@ -7,7 +7,10 @@ identifiers (SVCB, A, AAAA, CAPS, LOAD each). The query file cycles those five t
 names, plus one in ten names that do not exist (NXDOMAIN with NSEC proof). Each server has its
 own loopback address (NSD with server-count 1, rate limiting off); dnsperf loads one at a time,
 alternating for --rounds rounds, and medians are reported. Prints qps and the ratio ours/NSD
-(target ≥ 0.6).
+(target ≥ 1.0, issue 8), and each round's qps: ours answers a question it has not answered
+before by looking it up and rendering it (tens of µs), then from its response cache, so the
+first round over a large zone (every question new, ~110k of them for 100k names) is slower
+than the later ones; NSD has no such warm-up.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from support import peer_servers
 from support.net import free_port
 from support.peers import require
 
-OURS_ADDRESS, NSD_ADDRESS = "127.0.54.1", "127.0.54.2"
+OURS_ADDRESS, NSD_ADDRESS = "127.0.155.1", "127.0.155.2"
 TYPES = ("SVCB", "A", "AAAA", "TYPE65380", "TYPE65381")
 
 
@@ -94,13 +97,16 @@ def run(seconds: int = 3, names: int = 1000, dnssec: bool = True, rounds: int = 
     return {"ours_qps": med(m["qps"] for m in mine), "nsd_qps": med(t["qps"] for t in theirs),
             "ours_lost": sum(m["lost"] for m in mine), "nsd_lost": sum(t["lost"] for t in theirs),
             "ours_size": mine[0]["size"], "nsd_size": theirs[0]["size"],
-            "ratio": med(m["qps"] / t["qps"] for m, t in zip(mine, theirs))}
+            "ratio": med(m["qps"] / t["qps"] for m, t in zip(mine, theirs)),
+            "rounds": [(m["qps"], t["qps"]) for m, t in zip(mine, theirs)]}
 
 
 def report(r: dict[str, float]) -> str:
     return (f"authoritative qps: cid serve auth {r['ours_qps']:,.0f} (lost {r['ours_lost']}, "
             f"{r['ours_size']} B/response), NSD {r['nsd_qps']:,.0f} (lost {r['nsd_lost']}, "
-            f"{r['nsd_size']} B/response)  → ratio {r['ratio']:.2f}× (target ≥ 0.6)")
+            f"{r['nsd_size']} B/response)  → ratio {r['ratio']:.2f}× (target ≥ 1.0)\n"
+            + "  rounds (ours / NSD qps): " + ", ".join(f"{o:,.0f} / {n:,.0f} ({o / n:.2f}×)"
+                                                  for o, n in r["rounds"]))
 
 
 def main(argv: list[str] | None = None) -> int:

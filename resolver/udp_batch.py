@@ -1,0 +1,180 @@
+"""Many UDP datagrams per system call: Linux recvmmsg(2) and sendmmsg(2) through ctypes.
+
+A DNS server on loopback spends most of each answer in the kernel, entering it twice per
+query and waking the client once per reply; NSD reads and writes in batches for that reason.
+The standard library has no binding for these calls, so this module declares the C structures
+(``struct mmsghdr``, ``struct iovec``) once and keeps every buffer preallocated: a batch costs
+two calls, one reset of the headers (one memmove from a template) and, per datagram, one copy
+in and one copy out.
+
+``Batch.receive`` fills up to ``size`` slots; ``data(i)`` and ``peer(i)`` read slot ``i``;
+``reply(i, response)`` queues a response to slot ``i``'s sender and ``flush`` sends every queued
+one (a send that would block is dropped: the client retries, RFC 1035 §4.2.1).
+``available()`` is False where the calls do not exist (not Linux, no libc): callers then use
+``socket.recvfrom``/``sendto``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import socket
+import struct
+
+MAX_DATAGRAM = 65535  # the largest UDP payload: never truncate what recvfrom would have read
+_NAME_SIZE = 32  # room for a sockaddr_in6 (28 octets)
+_MSG_DONTWAIT = 0x40
+_MSG_TRUNC = 0x20
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32),
+                ("msg_iov", ctypes.POINTER(_Iovec)), ("msg_iovlen", ctypes.c_size_t),
+                ("msg_control", ctypes.c_void_p), ("msg_controllen", ctypes.c_size_t),
+                ("msg_flags", ctypes.c_int)]
+
+
+class _Mmsghdr(ctypes.Structure):
+    _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
+
+
+_HDR = ctypes.sizeof(_Mmsghdr)
+_NAME_AT = _Mmsghdr.msg_hdr.offset + _Msghdr.msg_name.offset
+_NAMELEN_AT = _Mmsghdr.msg_hdr.offset + _Msghdr.msg_namelen.offset
+_FLAGS_AT = _Mmsghdr.msg_hdr.offset + _Msghdr.msg_flags.offset
+_LEN_AT = _Mmsghdr.msg_len.offset
+_IOV_LEN_AT = _Iovec.iov_len.offset
+_U32 = struct.Struct("=I")
+_PTR = struct.Struct("=Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "=I")
+_SIZE_T = struct.Struct("=Q" if ctypes.sizeof(ctypes.c_size_t) == 8 else "=I")
+_FAMILY = struct.Struct("=H")
+_PORT = struct.Struct("!H")
+_IN6_TAIL = struct.Struct("!I16sI")  # flowinfo, address, scope id (scope id in host order below)
+
+
+def _libc():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        recv, send = libc.recvmmsg, libc.sendmmsg
+    except (OSError, AttributeError):
+        return None
+    recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+    send.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+    recv.restype = send.restype = ctypes.c_int
+    return recv, send
+
+
+_CALLS = _libc()
+
+
+def available() -> bool:
+    return _CALLS is not None
+
+
+class Batch:
+    """Preallocated buffers for ``size`` datagrams in and ``size`` out on one socket."""
+
+    def __init__(self, sock: socket.socket, size: int):
+        assert _CALLS is not None
+        self._recvmmsg, self._sendmmsg = _CALLS
+        self.fd = sock.fileno()
+        self.size = size
+        self._in = ctypes.create_string_buffer(size * MAX_DATAGRAM)
+        self._out = ctypes.create_string_buffer(size * MAX_DATAGRAM)
+        self._names = ctypes.create_string_buffer(size * _NAME_SIZE)
+        self._in_iov = (_Iovec * size)()
+        self._out_iov = (_Iovec * size)()
+        self._in_hdrs = (_Mmsghdr * size)()
+        self._out_hdrs = (_Mmsghdr * size)()
+        names = ctypes.addressof(self._names)
+        self._name_ptrs = [names + i * _NAME_SIZE for i in range(size)]
+        for i in range(size):
+            self._in_iov[i].iov_base = ctypes.addressof(self._in) + i * MAX_DATAGRAM
+            self._in_iov[i].iov_len = MAX_DATAGRAM
+            self._out_iov[i].iov_base = ctypes.addressof(self._out) + i * MAX_DATAGRAM
+            for hdrs, iov in ((self._in_hdrs, self._in_iov), (self._out_hdrs, self._out_iov)):
+                hdr = hdrs[i].msg_hdr
+                hdr.msg_name = self._name_ptrs[i]
+                hdr.msg_namelen = _NAME_SIZE
+                hdr.msg_iov = ctypes.pointer(iov[i])
+                hdr.msg_iovlen = 1
+        # The kernel overwrites msg_namelen, msg_flags and msg_len: restored from this copy.
+        self._template = bytes(self._in_hdrs)
+        self._in_view = memoryview(self._in).cast("B")
+        self._out_view = memoryview(self._out).cast("B")
+        self._in_hdr_view = memoryview(self._in_hdrs).cast("B")
+        self._out_hdr_view = memoryview(self._out_hdrs).cast("B")
+        self._out_iov_view = memoryview(self._out_iov).cast("B")
+        self._in_hdrs_at = ctypes.addressof(self._in_hdrs)
+        self._out_hdrs_at = ctypes.addressof(self._out_hdrs)
+        self._queued = 0
+
+    def receive(self) -> int:
+        """Datagrams read now (0 when none is waiting); raises OSError for other errors."""
+        ctypes.memmove(self._in_hdrs, self._template, len(self._template))
+        n = self._recvmmsg(self.fd, self._in_hdrs_at, self.size, _MSG_DONTWAIT, None)
+        if n < 0:
+            code = ctypes.get_errno()
+            if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                return 0
+            raise OSError(code, errno.errorcode.get(code, "recvmmsg failed"))
+        return n
+
+    def data(self, i: int) -> bytes | None:
+        """Slot ``i``'s datagram (None if it was cut, which MAX_DATAGRAM never allows)."""
+        at = i * _HDR
+        if _U32.unpack_from(self._in_hdr_view, at + _FLAGS_AT)[0] & _MSG_TRUNC:
+            return None
+        length = _U32.unpack_from(self._in_hdr_view, at + _LEN_AT)[0]
+        start = i * MAX_DATAGRAM
+        return self._in_view[start:start + length].tobytes()
+
+    def peer(self, i: int):
+        """Slot ``i``'s sender as ``socket.recvfrom`` gives it: (host, port) or, for IPv6,
+        (host, port, flowinfo, scope_id)."""
+        name = self._names.raw[i * _NAME_SIZE:(i + 1) * _NAME_SIZE]
+        family = _FAMILY.unpack_from(name)[0]
+        port = _PORT.unpack_from(name, 2)[0]
+        if family == socket.AF_INET6:
+            flowinfo, address, _ = _IN6_TAIL.unpack_from(name, 4)
+            scope = _U32.unpack_from(name, 24)[0]
+            return socket.inet_ntop(socket.AF_INET6, address), port, flowinfo, scope
+        return socket.inet_ntop(socket.AF_INET, name[4:8]), port
+
+    def reply(self, i: int, response: bytes) -> None:
+        """Queue ``response`` to slot ``i``'s sender (sent by ``flush``)."""
+        j = self._queued
+        if j >= self.size or len(response) > MAX_DATAGRAM:
+            return
+        start = j * MAX_DATAGRAM
+        self._out_view[start:start + len(response)] = response
+        _SIZE_T.pack_into(self._out_iov_view, j * ctypes.sizeof(_Iovec) + _IOV_LEN_AT, len(response))
+        at = j * _HDR
+        _PTR.pack_into(self._out_hdr_view, at + _NAME_AT, self._name_ptrs[i])
+        self._out_hdr_view[at + _NAMELEN_AT:at + _NAMELEN_AT + 4] = \
+            self._in_hdr_view[i * _HDR + _NAMELEN_AT:i * _HDR + _NAMELEN_AT + 4]
+        self._queued = j + 1
+
+    def flush(self) -> int:
+        """Send what ``reply`` queued; returns how many were sent. A datagram the kernel
+        refuses (unreachable client) is skipped; once sending would block, the rest are dropped."""
+        count, start, sent = self._queued, 0, 0
+        self._queued = 0
+        while start < count:
+            n = self._sendmmsg(self.fd, self._out_hdrs_at + start * _HDR, count - start,
+                               _MSG_DONTWAIT)
+            if n < 0:
+                if ctypes.get_errno() in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    break
+                start += 1  # this one failed: go on with the next
+                continue
+            if n == 0:
+                break
+            start += n
+            sent += n
+        return sent
