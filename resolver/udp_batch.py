@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import mmap
 import socket
 import struct
 
@@ -84,8 +85,12 @@ class Batch:
         self._recvmmsg, self._sendmmsg = _CALLS
         self.fd = sock.fileno()
         self.size = size
-        self._in = ctypes.create_string_buffer(size * MAX_DATAGRAM)
-        self._out = ctypes.create_string_buffer(size * MAX_DATAGRAM)
+        # Anonymous mappings: pages are only backed once written (a datagram's first page or
+        # two per slot), where a zero-filled ctypes buffer would be resident at once (8 MiB).
+        self._in_map = mmap.mmap(-1, size * MAX_DATAGRAM)
+        self._out_map = mmap.mmap(-1, size * MAX_DATAGRAM)
+        self._in = (ctypes.c_char * (size * MAX_DATAGRAM)).from_buffer(self._in_map)
+        self._out = (ctypes.c_char * (size * MAX_DATAGRAM)).from_buffer(self._out_map)
         self._names = ctypes.create_string_buffer(size * _NAME_SIZE)
         self._in_iov = (_Iovec * size)()
         self._out_iov = (_Iovec * size)()
