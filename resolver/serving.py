@@ -253,17 +253,13 @@ class _UdpListener:
             log.debug("UDP socket error: %s", exc)
             return
         slow = []
-        for i in range(count):
+        # Plain responses (the authoritative cache): repeats answered inside the batch itself.
+        others = (batch.answer_repeats(count, responses, rcodes)  # type: ignore[arg-type]
+                  if now is None else range(count))
+        for i in others:
             data = batch.data(i)
             if data is None:
                 continue
-            if now is None:
-                cached = responses.get(data[2:])
-                if cached is not None:
-                    cached = data[:2] + cached  # type: ignore[operator]
-                    rcodes[cached[3] & 15] += 1
-                    batch.reply(i, cached)
-                    continue
             cached = self._quick(data, responses, now, fast, None)
             if cached is not None:
                 rcodes[cached[3] & 15] += 1
