@@ -158,3 +158,21 @@ def test_rollback_forgets_the_names_it_taught():
     undone.rollback(mark)
     undone.records(last)
     assert undone.body() == direct.body() and undone.size == direct.size
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_parse_query_keeps_the_question_name_as_sent(seed):
+    """``Query.qwire`` (what responses echo and compress against) is the name dnspython reads,
+    in the case the client sent; a fuzzed byte either keeps the two in agreement or is refused."""
+    from resolver.auth.wire import parse_query
+    rng = random.Random(seed)
+    text = (_name(rng).rstrip(".") + ".example.").lstrip(".")
+    name = "".join(c.upper() if rng.random() < 0.5 else c for c in text)
+    wire = bytearray(dns.message.make_query(name, "A", use_edns=rng.random() < 0.5).to_wire())
+    if seed % 2:
+        wire[rng.randrange(12, len(wire))] = rng.randrange(256)
+    query = parse_query(bytes(wire))
+    if query is None:
+        return
+    assert query.qwire == query.qname.to_wire()
+    assert query.qname == dns.message.from_wire(bytes(wire)).question[0].name

@@ -163,7 +163,7 @@ def _answer(store: ZoneStore, query: Query, tcp: bool, deps: list[bytes]) -> byt
             zone = parent
     if zone is None:
         return reply(dns.rcode.REFUSED)
-    result = resolve(zone, qkey, qname.to_wire(), qtype, query.do)
+    result = resolve(zone, qkey, query.qwire or qname.to_wire(), qtype, query.do)
     deps.extend(result.deps)
     return reply(result.rcode, result)
 
@@ -271,7 +271,7 @@ def _from_node(zone: ZoneData, node: Node, qkey: bytes, qwire: bytes, qtype: int
                 _add_nsec_of(node, result)
         return None
 
-    sig = node.sigs.get(qtype) if do else None
+    sig = node.sig(qtype) if do else None
     # A wildcard expansion keeps the source's records and RRSIG (whose labels field tells
     # validators it was synthesized, RFC 4035 §5.3.4) under the query name.
     result.answer.append((qwire, rrset))
@@ -297,7 +297,7 @@ def _dname(zone: ZoneData, node: Node, qkey: bytes, qwire: bytes, qtype: int, do
     CNAME, which is then answered (as Knot and NSD do); YXDOMAIN if it would be too long."""
     dname = node.rrsets[DNAME]
     result.answer.append((node.wire, dname))
-    sig = node.sigs.get(DNAME) if do else None
+    sig = node.sig(DNAME) if do else None
     if sig is not None:
         result.answer.append((node.wire, sig))
     # qname = <prefix>.<owner>: the prefix labels come first in qwire, then the owner's.
@@ -356,8 +356,9 @@ def _referral(zone: ZoneData, cut: Node, do: bool, result: Answer) -> None:
         ds = cut.rrsets.get(DS)
         if ds is not None:
             result.authority.append((cut.wire, ds))
-            if DS in cut.sigs:
-                result.authority.append((cut.wire, cut.sigs[DS]))
+            ds_sig = cut.sig(DS)
+            if ds_sig is not None:
+                result.authority.append((cut.wire, ds_sig))
         elif zone.nsec3 is not None:
             # RFC 5155 §7.2.7: the NSEC3 matching the cut (no DS bit), or under opt-out the
             # closest provable encloser proof with an opt-out NSEC3 covering the next closer.
@@ -423,8 +424,9 @@ def _add_additional(zone: ZoneData, owner: bytes, rrset: RRset, do: bool, result
             addrs = node.rrsets.get(addr_type)
             if addrs is not None:
                 result.additional.append((wire, addrs))
-                if do and addr_type in node.sigs:
-                    result.additional.append((wire, node.sigs[addr_type]))
+                sig = node.sig(addr_type) if do else None
+                if sig is not None:
+                    result.additional.append((wire, sig))
 
 
 def _add_negative_soa(zone: ZoneData, do: bool, result: Answer) -> None:
@@ -450,7 +452,7 @@ def _add_nsec_of(node: Node, result: Answer) -> None:
     if any(r.rdtype == NSEC and o == node.wire for o, r in result.authority):
         return
     result.authority.append((node.wire, nsec))
-    sig = node.sigs.get(NSEC)
+    sig = node.sig(NSEC)
     if sig is not None:
         result.authority.append((node.wire, sig))
 
@@ -465,7 +467,7 @@ def _add_nsec3(zone: ZoneData, owners: list[bytes], result: Answer) -> None:
         if any(r.rdtype == NSEC3 and o == node.wire for o, r in result.authority):
             continue  # one NSEC3 can serve two parts of a proof (RFC 5155 §7.2: once)
         result.authority.append((node.wire, nsec3))
-        sig = node.sigs.get(NSEC3)
+        sig = node.sig(NSEC3)
         if sig is not None:
             result.authority.append((node.wire, sig))
 
@@ -477,8 +479,8 @@ def _header_only(qid: int, flags: int, rcode: int) -> bytes:
 
 def _render(query: Query, flags: int, rcode: int, result: Answer | None, max_size: int) -> bytes:
     """Response bytes; TC with the question only when answer and authority do not fit."""
-    writer = CompressingWriter(query.qname.to_wire(), query.qtype, query.qclass, max_size,
-                               query.edns >= 0)
+    qwire = query.qwire or query.qname.to_wire()
+    writer = CompressingWriter(qwire, query.qtype, query.qclass, max_size, query.edns >= 0)
     counts = [1, 0, 0, 0]
     if result is not None:
         if result.authoritative:

@@ -47,6 +47,7 @@ class Query:
     edns: int  # -1: no OPT record
     payload: int
     do: bool
+    qwire: bytes = b""  # the question name as sent (uncompressed wire), when read by parse_query
 
 
 def parse_query(wire: bytes) -> Query | None:
@@ -78,6 +79,7 @@ def parse_query(wire: bytes) -> Query | None:
         if pos - 12 > 254:
             return None  # RFC 1035 §2.3.4: names are at most 255 octets
     labels.append(b"")
+    name_end = pos - 12
     if pos + 4 > end:
         return None
     qtype, qclass = _TYPE_CLASS.unpack_from(wire, pos)
@@ -112,7 +114,7 @@ def parse_query(wire: bytes) -> Query | None:
         qname = dns.name.Name(labels)
     except dns.name.NameTooLong:
         return None
-    return Query(qid, flags, qname, qtype, qclass, edns, payload, do)
+    return Query(qid, flags, qname, qtype, qclass, edns, payload, do, wire[12:12 + name_end])
 
 
 class TooBig(Exception):

@@ -94,19 +94,23 @@ def iter_rrsets(blob: bytes) -> Iterator[RRset]:
     unpack_head = RRSET_HEAD.unpack_from
     while pos < end:
         rdtype, covers, count, size = unpack_head(blob, pos)
-        pos += 10
-        body = blob[pos:pos + size]
-        pos += size
-        if count == 1:
-            chunks = [body]
-        else:
-            chunks = []
-            at = 0
-            for _ in range(count):
-                stop = at + 10 + ((body[at + 8] << 8) | body[at + 9])
-                chunks.append(body[at:stop])
-                at = stop
-        yield RRset(rdtype, covers, _TTL.unpack_from(body, 4)[0], chunks)
+        yield _rrset_at(blob, pos + 10, rdtype, covers, count, size)
+        pos += 10 + size
+
+
+def _rrset_at(blob: bytes, pos: int, rdtype: int, covers: int, count: int, size: int) -> RRset:
+    """The RRset whose ``count`` records (``size`` bytes) start at ``blob[pos]``."""
+    body = blob[pos:pos + size]
+    if count == 1:
+        chunks = [body]
+    else:
+        chunks = []
+        at = 0
+        for _ in range(count):
+            stop = at + 10 + ((body[at + 8] << 8) | body[at + 9])
+            chunks.append(body[at:stop])
+            at = stop
+    return RRset(rdtype, covers, _TTL.unpack_from(body, 4)[0], chunks)
 
 
 def set_keys(blob: bytes) -> list[SetKey]:
@@ -121,20 +125,42 @@ def set_keys(blob: bytes) -> list[SetKey]:
 
 
 class Node:
-    """The decoded RRsets of one name: data by type, signatures by covered type."""
+    """The decoded RRsets of one name: data by type (``rrsets``), signatures by covered type
+    (``sig``; ``sigs`` all of them). Signatures are split out of the blob only when asked for:
+    most answers need one of a name's RRSIGs, or none (no DO bit)."""
 
-    __slots__ = ("key", "wire", "rrsets", "sigs")
+    __slots__ = ("key", "wire", "rrsets", "_blob", "_sig_at", "_sigs")
 
     def __init__(self, key: bytes, wire: bytes, blob: bytes):
-        self.key, self.wire = key, wire
+        self.key, self.wire, self._blob = key, wire, blob
         rrsets: dict[int, RRset] = {}
-        sigs: dict[int, RRset] = {}
-        for rrset in iter_rrsets(blob):
-            if rrset.rdtype == RRSIG:
-                sigs[rrset.covers] = rrset
+        sig_at: dict[int, tuple[int, int, int]] = {}
+        pos, end = 0, len(blob)
+        unpack_head = RRSET_HEAD.unpack_from
+        while pos < end:
+            rdtype, covers, count, size = unpack_head(blob, pos)
+            if rdtype == RRSIG:
+                sig_at[covers] = (pos + 10, count, size)
             else:
-                rrsets[rrset.rdtype] = rrset
-        self.rrsets, self.sigs = rrsets, sigs
+                rrsets[rdtype] = _rrset_at(blob, pos + 10, rdtype, 0, count, size)
+            pos += 10 + size
+        self.rrsets, self._sig_at = rrsets, sig_at
+        self._sigs: dict[int, RRset] = {}
+
+    def sig(self, covered: int) -> RRset | None:
+        """The RRSIG RRset covering ``covered``, if any."""
+        found = self._sigs.get(covered)
+        if found is None:
+            at = self._sig_at.get(covered)
+            if at is None:
+                return None
+            found = self._sigs[covered] = _rrset_at(self._blob, at[0], RRSIG, covered, at[1], at[2])
+        return found
+
+    @property
+    def sigs(self) -> dict[int, RRset]:
+        """Every RRSIG RRset of the name by covered type, in blob order."""
+        return {covered: self.sig(covered) for covered in self._sig_at}  # type: ignore[misc]
 
     @property
     def name(self) -> dns.name.Name:
@@ -188,7 +214,7 @@ class ZoneData:
         # Negative answers are cached for min(SOA TTL, SOA MINIMUM) (RFC 2308 §3, RFC 4035 §3.1.3).
         self.negative_ttl = min(soa.ttl, minimum)
         self.negative_soa = soa.with_ttl(self.negative_ttl)
-        sig = apex.sigs.get(SOA)
+        sig = apex.sig(SOA)
         self.negative_soa_sig = sig.with_ttl(self.negative_ttl) if sig is not None else None
         self.signed = NSEC in apex.rrsets or DNSKEY in apex.rrsets
         from .nsec3 import Nsec3Chain  # nsec3 imports this module's names
