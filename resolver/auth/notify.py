@@ -106,8 +106,10 @@ class Notifier:
         timeout = self.first_timeout
         for attempt in range(1, self.tries + 1):
             query = dns.message.make_query(zone, dns.rdatatype.SOA)
+            # RFC 1996 §3.7: AA set, RD clear. The opcode lives in the same flags word, so it is
+            # set after them (assigning ``flags`` afterwards turned the NOTIFY into a QUERY).
+            query.flags = dns.flags.AA
             query.set_opcode(dns.opcode.NOTIFY)
-            query.flags = dns.flags.AA  # RFC 1996 §3.7: AA set, RD clear
             if key is not None:
                 query.use_tsig(key.tsig, key.name, algorithm=key.algorithm)
             self.sent += 1

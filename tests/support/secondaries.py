@@ -1,5 +1,10 @@
 """NSD, Knot and BIND as secondaries of our primary (issue 9 replication tests): TSIG on the
-transfers and on the NOTIFYs, loopback only. Each is a context manager yielding once it answers."""
+transfers and on the NOTIFYs, loopback only. Each is a context manager yielding once it answers,
+and transfers from its own address (so the primary's log names who took what).
+
+``primary_site`` is our primary set up for them (``allow_transfer`` the key, ``notify`` list);
+``zone_records`` and ``file_records`` put a transferred zone and a master file in one comparable
+form."""
 
 from __future__ import annotations
 
@@ -7,11 +12,56 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.query
+import dns.tsigkeyring
+import dns.xfr
+import dns.zone
+
+from . import live_primary as lp
 from .peer_servers import knot_head, named_options, process, wait_until_answers
 from .peers import require
 
 XFR_KEY = "xfr."
 XFR_SECRET = "eGZyLWtleS1zZWNyZXQtZm9yLXRyYW5zZmVycy0xMjM="
+XFR_RING = dns.tsigkeyring.from_text({XFR_KEY: XFR_SECRET})
+Record = tuple  # (relative owner, rdtype, covers, ttl, rdata text)
+
+
+def primary_site(directory: Path, address: str, port: int, notify: tuple[str, ...] = (),
+                 allow_transfer: tuple[str, ...] = (XFR_KEY,), notify_port: int | None = None) -> lp.Site:
+    """``live_primary.build`` plus the transfer key, ``allow_transfer`` and NOTIFY (signed with
+    the key) to ``notify`` addresses on ``notify_port`` (default: ``port``)."""
+    # Enough static names that one registration's IXFR is smaller than the zone (else the whole
+    # zone is the shorter answer, RFC 1995 §4, and IXFR would not be exercised).
+    static = "".join(f"static-{i}.{lp.ZONE} 300 IN A 127.0.151.{100 + i}\n" for i in range(40))
+    site = lp.build(directory, address, port, min_lease=1, extra_records=static)
+    targets = ", ".join(f'"{t}:{notify_port or port} key {XFR_KEY}"' for t in notify)
+    acl = ", ".join(f'"{entry}"' for entry in allow_transfer)
+    text = site.config.read_text().replace(
+        'keys = "keys"\n', f'keys = "keys"\nallow_transfer = [{acl}]\nnotify = [{targets}]\n', 1)
+    text += f'\n[[key]]\nname = "{XFR_KEY}"\nsecret = "{XFR_SECRET}"\n'
+    site.config.write_text(text)
+    return site
+
+
+def _records(zone: dns.zone.Zone) -> set[Record]:
+    return {(n, r.rdtype, r.covers, r.ttl, rd.to_text()) for n, node in zone.nodes.items()
+            for r in node.rdatasets for rd in r}
+
+
+def zone_records(address: str, port: int, keyring=XFR_RING, keyname: str | None = XFR_KEY,
+                 zone: str = lp.ZONE, **query) -> set[Record]:
+    """An AXFR (or with ``serial=N``, ``rdtype=IXFR``: an IXFR) of ``zone``, as records;
+    raises what dnspython raises when the transfer fails."""
+    target = dns.zone.Zone(zone)
+    message, _ = dns.xfr.make_query(target, keyring=keyring, keyname=keyname if keyring else None, **query)
+    dns.query.inbound_xfr(address, target, message, port=port, timeout=5)
+    return _records(target)
+
+
+def file_records(path: Path, zone: str = lp.ZONE) -> set[Record]:
+    """A master file (``cid zone export``'s output) as records."""
+    return _records(dns.zone.from_file(str(path), zone))
 
 
 @contextlib.contextmanager
@@ -40,6 +90,7 @@ key:
 zone:
   name: "{zone}"
   zonefile: "{workdir}/{zone}zone"
+  outgoing-interface: {address}
   request-xfr: {primary}@{primary_port} {XFR_KEY}
   allow-notify: {primary} {XFR_KEY}
   provide-xfr: 127.0.0.0/8 {XFR_KEY}
@@ -52,7 +103,7 @@ zone:
 
 @contextlib.contextmanager
 def knot(workdir: Path, address: str, port: int, zone: str, primary: str, primary_port: int) -> Iterator[Path]:
-    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "db").mkdir(parents=True, exist_ok=True)  # Knot's journal: IXFRs in are stored there
     conf = workdir / "knot.conf"
     conf.write_text(knot_head(workdir, address, port) + f"""key:
   - id: {XFR_KEY}
@@ -61,6 +112,7 @@ def knot(workdir: Path, address: str, port: int, zone: str, primary: str, primar
 remote:
   - id: primary
     address: {primary}@{primary_port}
+    via: {address}
     key: {XFR_KEY}
 acl:
   - id: notify_from_primary
