@@ -285,11 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nsec3", action="store_true", help="sign with NSEC3 (no salt, 0 iterations)")
     p.add_argument("--rounds", type=int, default=3, help="alternated rounds, medians (default 3)")
     p.add_argument("-l", "--seconds", type=int, default=5, help="dnsperf -l per server and round (default 5)")
+    p.add_argument("--net", default="127.0.71", metavar="A.B.C",
+                   help="loopback /24 to listen in: ours on .101, NSD on .102 (default 127.0.71)")
     p.add_argument("--ours-src", type=Path, help="directory holding the resolver package to serve "
                    "(e.g. `git archive HEAD resolver | tar -x -C DIR`; default: this checkout)")
     args = p.parse_args(argv)
-    global OURS_SRC
+    global OURS_SRC, OURS_ADDRESS, NSD_ADDRESS
     OURS_SRC = args.ours_src
+    if not (args.net.startswith("127.") and args.net.count(".") == 2):
+        p.error("--net: a loopback /24 such as 127.0.71")
+    OURS_ADDRESS, NSD_ADDRESS = f"{args.net}.101", f"{args.net}.102"
     try:
         sizes = [int(x) for x in args.names.split(",")]
     except ValueError:
