@@ -46,7 +46,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
-from . import browse, journal as journal_mod, wirename, zonechange
+from . import browse, journal as journal_mod, updatewire, wirename, zonechange
 from .journal import Commit, Diff, Journal, Lease, rr_wire
 from .onlinesign import RRsetSigner, canonical_rdata
 from .policy import Keyring, TsigKey
@@ -748,10 +748,8 @@ def render_response(request: Request) -> bytes:
     """The UPDATE response for ``request`` (TSIG-signed with the request's key when it was)."""
     message = request.message
     outcome = request.outcome
-    response = dns.message.make_response(message, our_payload=ADVERTISED_PAYLOAD)
-    response.set_rcode(outcome.rcode)
+    options = []
     if message.edns >= 0:
-        options = []
         if request.lease is not None and outcome.rcode == dns.rcode.NOERROR and request.granted:
             data = struct.pack("!I", request.granted)
             if request.key_lease is not None:
@@ -759,8 +757,18 @@ def render_response(request: Request) -> bytes:
             options.append(dns.edns.GenericOption(LEASE_OPTION, data))
         if outcome.ede is not None and outcome.rcode != dns.rcode.NOERROR:
             options.append(dns.edns.EDEOption(outcome.ede, (outcome.reason or "")[:300]))
+    max_size = 65535 if request.tcp else max(512, min(message.payload, 65535))
+    if isinstance(message, updatewire.LeanUpdate):
+        wire = updatewire.response(message, outcome.rcode, options, ADVERTISED_PAYLOAD, max_size)
+        if wire is not None:
+            return wire
+        message = dns.message.from_wire(message.wire, keyring={message.keyname: message.key},
+                                        one_rr_per_rrset=True)
+    response = dns.message.make_response(message, our_payload=ADVERTISED_PAYLOAD)
+    response.set_rcode(outcome.rcode)
+    if message.edns >= 0:
         response.use_edns(0, 0, ADVERTISED_PAYLOAD, options=options)
-    return response.to_wire(max_size=65535 if request.tcp else max(512, min(message.payload, 65535)))
+    return response.to_wire(max_size=max_size)
 
 
 __all__ = ["LiveZone", "Request", "apply_diff", "install_recorder", "next_resign",

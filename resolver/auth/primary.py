@@ -37,7 +37,7 @@ import dns.rdatatype
 import dns.tsig
 
 from ..serving import LATER, Handled, Reply
-from . import wirename
+from . import updatewire, wirename
 from .answer import answer_query
 from .live import LEASE_OPTION, LiveZone, Request
 from .policy import Keyring
@@ -101,6 +101,10 @@ class Primary:
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         if len(wire) < 12 or ((wire[2] << 8) | wire[3]) & _QR:
             return None
+        if (wire[2] >> 3) & 0xF == dns.opcode.UPDATE:
+            lean = updatewire.read(wire, self.keyring.tsig_keyring)
+            if lean is not None:  # the usual shape, verified; anything else as dnspython reads it
+                return self._update(lean, tcp, later)
         message = self.read(wire, tcp, one_rr_per_rrset=True)
         if not isinstance(message, dns.message.Message):
             return message
@@ -131,25 +135,28 @@ class Primary:
             return header_only(wire, dns.rcode.FORMERR)
         return message
 
-    def _update(self, message: dns.message.Message, tcp: bool, later: Reply) -> Handled:
+    def _update(self, message: dns.message.Message | updatewire.LeanUpdate, tcp: bool, later: Reply) -> Handled:
         if not message.had_tsig:
             log.info("unsigned update refused")
             return _reply(message, dns.rcode.NOTAUTH, tcp, "unsigned update", EDE_PROHIBITED)
-        zone_rr = message.question[0]
-        live = self.zones.get(wirename.key_of(zone_rr.name)) if zone_rr.rdclass == dns.rdataclass.IN else None
+        if isinstance(message, updatewire.LeanUpdate):
+            zone_name, zone_class, options = message.zone, message.zone_class, message.options
+        else:
+            zone_name, zone_class = message.question[0].name, message.question[0].rdclass
+            options = [(option.otype, option.to_wire()) for option in message.options]
+        live = self.zones.get(wirename.key_of(zone_name)) if zone_class == dns.rdataclass.IN else None
         if live is None:
-            log.info("update for zone %s (not served here) refused", zone_rr.name)
-            return _reply(message, dns.rcode.NOTAUTH, tcp, f"not authoritative for {zone_rr.name}", 20)
+            log.info("update for zone %s (not served here) refused", zone_name)
+            return _reply(_full(message), dns.rcode.NOTAUTH, tcp, f"not authoritative for {zone_name}", 20)
         lease = key_lease = None
-        for option in message.options:
-            if option.otype == LEASE_OPTION:
-                data = option.to_wire() if not hasattr(option, "data") else option.data
+        for otype, data in options:
+            if otype == LEASE_OPTION:
                 if len(data) == 4:
                     (lease,) = struct.unpack("!I", data)
                 elif len(data) == 8:
                     lease, key_lease = struct.unpack("!II", data)
                 else:
-                    return _reply(message, dns.rcode.FORMERR, tcp, "UPDATE-LEASE option of "
+                    return _reply(_full(message), dns.rcode.FORMERR, tcp, "UPDATE-LEASE option of "
                                   f"{len(data)} bytes (4 or 8)", 0)
         key = self.keyring.get(message.keyname)
         live.submit(Request(message, key, later, tcp, lease, key_lease))
@@ -197,6 +204,14 @@ class Primary:
                 message.id, error, b"")
             response.want_tsig_sign = False
         return response.to_wire()
+
+
+def _full(message: dns.message.Message | updatewire.LeanUpdate) -> dns.message.Message:
+    """The dnspython form of a request (a lean one read again: for the rare refusals)."""
+    if isinstance(message, updatewire.LeanUpdate):
+        return dns.message.from_wire(message.wire, keyring={message.keyname: message.key},
+                                     one_rr_per_rrset=True)
+    return message
 
 
 def _tsig_class_ttl_ok(wire: bytes, message: dns.message.Message) -> bool:
