@@ -28,12 +28,15 @@ Record = tuple  # (relative owner, rdtype, covers, ttl, rdata text)
 
 
 def primary_site(directory: Path, address: str, port: int, notify: tuple[str, ...] = (),
-                 allow_transfer: tuple[str, ...] = (XFR_KEY,), notify_port: int | None = None) -> lp.Site:
+                 allow_transfer: tuple[str, ...] = (XFR_KEY,), notify_port: int | None = None,
+                 static_names: int = 40) -> lp.Site:
     """``live_primary.build`` plus the transfer key, ``allow_transfer`` and NOTIFY (signed with
-    the key) to ``notify`` addresses on ``notify_port`` (default: ``port``)."""
+    the key) to ``notify`` addresses on ``notify_port`` (default: ``port``); ``static_names``
+    A records besides."""
     # Enough static names that one registration's IXFR is smaller than the zone (else the whole
     # zone is the shorter answer, RFC 1995 §4, and IXFR would not be exercised).
-    static = "".join(f"static-{i}.{lp.ZONE} 300 IN A 127.0.151.{100 + i}\n" for i in range(40))
+    static = "".join(f"static-{i}.{lp.ZONE} 300 IN A 127.0.{151 + i // 250}.{i % 250}\n"
+                     for i in range(static_names))
     site = lp.build(directory, address, port, min_lease=1, extra_records=static)
     targets = ", ".join(f'"{t}:{notify_port or port} key {XFR_KEY}"' for t in notify)
     acl = ", ".join(f'"{entry}"' for entry in allow_transfer)
