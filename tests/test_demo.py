@@ -31,6 +31,11 @@ def test_demo_resolves_samples_as_expected(demo_run) -> None:
     out = proc.stdout
     assert "pool-7.bj.cmcc.cid" in out and "secure" in out and "insecure" in out
     assert "NXDOMAIN" in out
+    # one provider stops heartbeating and its lease runs out: gone from answers and from find
+    assert "registered 21 providers by signed UPDATE" in out
+    gone = [line for line in out.splitlines() if "l4-edge.bj.cmcc.cid gone" in line]
+    assert gone and gone[0].startswith("--- ok"), out
+    assert "resolve: NXDOMAIN (secure); cid find cid:bj.cmcc.cid: 5 listed (was 6)" in out
 
 
 def test_federation_json_describes_every_zone(demo_run) -> None:
@@ -47,6 +52,10 @@ def test_federation_json_describes_every_zone(demo_run) -> None:
     assert len(fed["identifiers"]) >= 20
     assert all(i.startswith("cid:") for i in fed["identifiers"])
     assert [z["signed"] for z in fed["zones"]].count(False) == 1
+    for zone in fed["zones"]:  # BRIEF §3: the config `cid serve auth --config` serves, its TSIG keys
+        assert Path(zone["config"]).is_file()
+        assert all(set(k) == {"name", "algorithm", "secret"} for k in zone["keys"])
+    assert sum(bool(z["keys"]) for z in fed["zones"]) == 5  # every zone that lists compute
 
 
 def test_every_signed_demo_zone_passes_dnssec_verify(demo_run) -> None:
@@ -132,14 +141,19 @@ def test_demo_serve_prints_the_one_export_line_the_readme_examples_need(tmp_path
             return subprocess.run(["bash", "-c", f"{exports[0]} && cd / && {command}"], capture_output=True,
                                   text=True, timeout=60, env=env)
 
+        # Every command printed under "then try:", as printed (cid as this interpreter), exits 0.
+        at = next(i for i, line in enumerate(lines) if line.startswith("then try"))
+        tries = [line.strip() for line in lines[at + 1:] if line.startswith("  ")]
+        assert len(tries) >= 6 and any(t.startswith("dig ") for t in tries), tries
+        assert not any("[" in t.split("--caps")[0] for t in tries), tries  # nothing to edit first
+        for command in tries:
+            p = shell(cid + command[3:] if command.startswith("cid ") else command)
+            assert p.returncode == 0 and p.stdout, (command, p.stdout, p.stderr)
+            if command.startswith("dig "):
+                assert "status: NOERROR" in p.stdout and "TYPE65380" in p.stdout, p.stdout
+        assert "l4-edge.bj.cmcc.cid" in p.stdout, p.stdout  # the last find sees it back
         p = shell(f"{cid} resolve cid:pool-7.bj.cmcc.cid")
-        assert p.returncode == 0 and "status: secure" in p.stdout, p.stdout + p.stderr
-        p = shell(f"{cid} resolve cid:pool-7.bj.cmcc.cid --json")
-        assert json.loads(p.stdout)["endpoints"], p.stderr
-        p = shell(f"{cid} dig pool-7.bj.cmcc.cid CAPS +trace")
-        assert p.returncode == 0 and "accel_slug=nvidia-h100-sxm5-80gb" in p.stdout and " ad" in p.stdout, p.stderr
-        p = shell(f"{cid} find cid. --where accel_vendor=nvidia --where 'accel_free>=2' --limit 5")
-        assert p.returncode == 0 and "cid:" in p.stdout, p.stdout + p.stderr
+        assert "status: secure" in p.stdout, p.stdout
         # The README's "Using it" commands, as written (with the demo's port), after the one export.
         readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
         block = readme.split("## Using it", 1)[1].split("```sh", 1)[1].split("```", 1)[0]

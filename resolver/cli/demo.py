@@ -32,23 +32,52 @@ def _show(result, good: bool) -> None:
     print(format_resolution(result))
 
 
+def _register_hint(fed) -> str:
+    """``cid register`` bringing back the provider the demo stopped, with its zone's key."""
+    import shlex
+
+    from ..demo.build import endpoint_address
+    from ..demo.inventory import namespaces
+    from ..demo.providers import VANISHING
+
+    label, zone_name = VANISHING.removeprefix("cid:").split(".", 1)
+    zone = next(z for z in fed.zones if z.name == zone_name + ".")
+    ns = next(n for n in namespaces() if n.name == zone.name)
+    index, res = next((i, r) for i, r in enumerate(ns.resources) if r.label == label)
+    caps = " ".join(shlex.quote(f"{k}={v}") for k, v in res.caps.items())
+    return (f"cid register {VANISHING} --server {zone.address}:{zone.port} --key {shlex.quote(zone.keys[0].spec)}"
+            f" --endpoint h2://{endpoint_address(ns, index)}:{res.port} --caps {caps} --lease 60")
+
+
+def try_commands(fed) -> list[str]:
+    """The commands ``--serve`` suggests; each works after the export line (tests run them all)."""
+    deep = next(z for z in fed.zones if z.name == "bj.cmcc.cid.")
+    return [
+        "cid resolve cid:pool-7.bj.cmcc.cid",
+        "cid resolve cid:pool-7.bj.cmcc.cid --json",
+        "cid dig pool-7.bj.cmcc.cid CAPS +trace",
+        # prices in two currencies never rank together (spec/discovery.md §5): keep one
+        "cid find cid. --where accel_vendor=nvidia --where 'accel_free>=2' --sort price_per_hour"
+        " --currency CNY --limit 5",
+        f"dig @{deep.address} -p {deep.port} pool-7.bj.cmcc.cid TYPE65380 +dnssec",
+        _register_hint(fed),
+        "cid find cid:bj.cmcc.cid",
+    ]
+
+
 def _serving_help(fed, config) -> str:
     from ..demo.run import export_line
 
-    deep = next(z for z in fed.zones if z.name == "bj.cmcc.cid.")
     return "\n".join([
-        f"serving {len(fed.zones)} zones; federation: {fed.directory / 'federation.json'}",
-        *(f"  {z.name:<20} {z.address}:{z.port}  {'signed' if z.signed else 'unsigned'}"
+        f"serving {len(fed.zones)} zones on the live primary; federation: {fed.directory / 'federation.json'}",
+        *(f"  {z.name:<20} {z.address}:{z.port}  {'signed' if z.signed else 'unsigned'}  config {z.config.name}"
           for z in fed.zones),
         f"client configuration: {config} (hints, port, trust anchor); to use it with no flags:",
         "",
         f"  {export_line(config)}",
         "",
-        "then try:",
-        "  cid resolve cid:pool-7.bj.cmcc.cid [--json]",
-        "  cid dig pool-7.bj.cmcc.cid CAPS +trace",
-        "  cid find cid. --where accel_vendor=nvidia --where 'accel_free>=2' --sort price_per_hour --limit 5",
-        f"  dig @{deep.address} -p {deep.port} pool-7.bj.cmcc.cid TYPE65380 +dnssec",
+        "then try (the last two bring back the provider that disappeared, with a 60 s lease):",
+        *(f"  {command}" for command in try_commands(fed)),
         "Ctrl-C stops.",
     ])
 
@@ -73,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     async def main() -> int:
-        return await run_demo(fed, serve=args.serve, show=show,
+        return await run_demo(fed, serve=args.serve, show=show, say=lambda line: print(line, flush=True),
                               serving_banner=lambda: print(_serving_help(fed, config), flush=True))
 
     try:

@@ -6,6 +6,7 @@ Children are signed before parents, because a parent carries the DS of each sign
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..records import registry
 from ..records.caps import CAPS as CapsRdata
 from ..records.load import LOAD as LoadRdata
 from .inventory import APEX, Namespace, Resource, namespaces
+from .liveconfig import ProviderKey, config_text, provider_key
 
 ADDRESS_PREFIX = "127.0.10."
 ENDPOINT_PREFIX = "127.0.11."
@@ -37,6 +39,9 @@ class BuiltZone:
     address: str
     port: int
     signed: bool
+    config: Path  # what `cid serve auth --config` serves: base file, keys, journal, TSIG keys
+    base: Path  # the file the live primary starts from (regional zones: no resources yet)
+    keys: tuple[ProviderKey, ...] = ()  # TSIG keys allowed to register under the zone
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Federation:
             "trust_anchor": str(self.trust_anchor),
             "zones": [
                 {"name": z.name, "file": str(z.file), "address": z.address, "port": z.port,
-                 "signed": z.signed}
+                 "signed": z.signed, "config": str(z.config), "keys": [k.to_json() for k in z.keys]}
                 for z in self.zones
             ],
             "identifiers": list(self.identifiers),
@@ -68,24 +73,35 @@ def _label(child: str, parent: str) -> str:
     return dns.name.from_text(child).relativize(dns.name.from_text(parent)).to_text()
 
 
+def endpoint_address(ns: Namespace, index: int) -> str:
+    """The loopback address of the ``index``-th resource of ``ns``."""
+    return f"{ENDPOINT_PREFIX}{ns.host * 16 + index}"
+
+
+def svcb_texts(ns: Namespace, res: Resource, index: int) -> list[str]:
+    """The resource's SVCB rdatas (presentation form, absolute targets): its own address first,
+    the namespace's shared gateway second when it has one."""
+    texts = [f"1 . alpn={','.join(res.alpn)} port={res.port} ipv4hint={endpoint_address(ns, index)}"]
+    if res.gateway:
+        texts.append(f"2 gw.{ns.name} alpn=h2,h3 port=443")
+    return texts
+
+
 def _resource_lines(ns: Namespace, res: Resource, index: int) -> list[str]:
     caps = CapsRdata(dns.rdataclass.IN, records.CAPS, res.caps)
     load = LoadRdata(dns.rdataclass.IN, records.LOAD, {**res.load, "ts": int(time.time())})
-    alpn = ",".join(res.alpn)
-    endpoint = f"{ENDPOINT_PREFIX}{ns.host * 16 + index}"
-    lines = [
-        f"{res.label} {TTL} IN SVCB 1 . alpn={alpn} port={res.port} ipv4hint={endpoint}",
-        f"{res.label} {TTL} IN A {endpoint}",
+    return [
+        *(f"{res.label} {TTL} IN SVCB {text}" for text in svcb_texts(ns, res, index)),
+        f"{res.label} {TTL} IN A {endpoint_address(ns, index)}",
         f"{res.label} {CAPS_TTL} IN CAPS {caps.to_text()}",
         f"{res.label} {LOAD_TTL} IN LOAD {load.to_text()}",
     ]
-    if res.gateway:
-        lines.insert(1, f'{res.label} {TTL} IN SVCB 2 gw alpn=h2,h3 port=443')
-    return lines
 
 
-def zone_source(ns: Namespace, by_name: dict[str, Namespace], serial: int) -> str:
-    """Master-file text of one namespace, without DNSSEC records other than child DS (added later)."""
+def zone_source(ns: Namespace, by_name: dict[str, Namespace], serial: int, *, resources: bool = True) -> str:
+    """Master-file text of one namespace, without DNSSEC records other than child DS (added later).
+
+    ``resources=False``: the namespace before its providers register (the live primary's base)."""
     lines = [
         f"; demo namespace {ns.name} ({'signed' if ns.signed else 'unsigned'})",
         f"$ORIGIN {ns.name}",
@@ -99,16 +115,17 @@ def zone_source(ns: Namespace, by_name: dict[str, Namespace], serial: int) -> st
     for child in ns.children:
         label = _label(child, ns.name)
         lines += [f"{label} IN NS ns1.{label}", f"ns1.{label} IN A {ADDRESS_PREFIX}{by_name[child].host}"]
-    for i, res in enumerate(ns.resources):
-        lines += _resource_lines(ns, res, i)
-    lines += _browse_lines(ns)
+    if resources:
+        for i, res in enumerate(ns.resources):
+            lines += _resource_lines(ns, res, i)
+    lines += _browse_lines(ns, resources)
     return "\n".join(lines) + "\n"
 
 
-def _browse_lines(ns: Namespace) -> list[str]:
+def _browse_lines(ns: Namespace, resources: bool = True) -> list[str]:
     """Discovery names of spec/discovery.md: browse and sub-type PTRs, child namespace pointers."""
     lines = [f"{registry.children_name(ns.name)} {CAPS_TTL} IN PTR {child}" for child in ns.children]
-    for res in ns.resources:
+    for res in ns.resources if resources else ():
         target = f"{res.label}.{ns.name}"
         lines += [f"{browse} {CAPS_TTL} IN PTR {target}"
                   for browse in registry.browse_names(ns.name, res.caps)]
@@ -133,14 +150,34 @@ def _zone_keys(origin: dns.name.Name, key_dir: Path) -> tuple[zkeys.ZoneKey, zke
     return ksk, zsk
 
 
+def _write_served(ns: Namespace, source: Path, path: Path, keys: list[zkeys.ZoneKey], now: float) -> None:
+    """The master file ``source`` signed with ``keys`` (none: unsigned) into ``path``, CAPS/LOAD
+    in RFC 3597 form so BIND, NSD and Knot can serve any zone of federation.json."""
+    zone = zonefile.load_zone(source, ns.name)
+    if keys:
+        signer.sign_zone(zone, keys, now=now)
+    zonefile.write_zone(zone, path, generic=True)
+
+
 def build(directory: Path, port: int, *, now: float | None = None,
           progress=lambda msg: None) -> Federation:
-    """Write every zone (signed where the plan says so) and return where everything is."""
+    """Write every zone (signed where the plan says so) and its live-primary configuration, and
+    return where everything is.
+
+    Per zone: the source (``zones/NAME.zone``, friendly CAPS/LOAD text), the served snapshot
+    (``file``: offline-signed, every resource in it, so peers can serve the federation without
+    the demo running; the demo overwrites it with an export of the live zone once providers have
+    registered), the live primary's base (``base``: regional zones without their resources,
+    which arrive by signed UPDATE) and the ``cid serve auth --config`` file (``config``). The
+    journal directory is emptied: the bases are new, and providers register again.
+    """
     now = time.time() if now is None else now
     directory = directory.resolve()
-    zone_dir, key_dir = directory / "zones", directory / "keys"
+    zone_dir, key_dir, journal_dir = directory / "zones", directory / "keys", directory / "journal"
     zone_dir.mkdir(parents=True, exist_ok=True)
     key_dir.mkdir(parents=True, exist_ok=True)
+    if journal_dir.exists():
+        shutil.rmtree(journal_dir)
     plan = namespaces()
     by_name = {ns.name: ns for ns in plan}
     serial = int(now)
@@ -148,26 +185,33 @@ def build(directory: Path, port: int, *, now: float | None = None,
     built: dict[str, BuiltZone] = {}
     # Deepest first so each parent can include its children's DS.
     for ns in sorted(plan, key=lambda n: -len(dns.name.from_text(n.name))):
-        text = zone_source(ns, by_name, serial)
-        for child in ns.children:
-            for ds in ds_of.get(child, []):
-                text += f"{_label(child, ns.name)} IN DS {ds.to_text()}\n"
+        ds_text = "".join(f"{_label(child, ns.name)} IN DS {ds.to_text()}\n"
+                          for child in ns.children for ds in ds_of.get(child, []))
         source = zone_dir / f"{ns.name}zone"
-        source.write_text(text)
-        # The file each server loads is in RFC 3597 form for CAPS/LOAD, so BIND, NSD and Knot
-        # can serve any zone of federation.json; the source stays in the friendly form.
-        zone = zonefile.load_zone(source, ns.name)
+        source.write_text(zone_source(ns, by_name, serial) + ds_text)
+        keys: list[zkeys.ZoneKey] = []
         if ns.signed:
             key, zsk = _zone_keys(dns.name.from_text(ns.name), key_dir)
-            signer.sign_zone(zone, [key, zsk], now=now)
-            served = zone_dir / f"{ns.name}zone.signed"
+            keys = [key, zsk]
             ds_of[ns.name] = signer.ds_records(dns.name.from_text(ns.name), [key])
             progress(f"signed {ns.name:<20} KSK {key.key_tag:>5}  ZSK {zsk.key_tag:>5}")
         else:
-            served = zone_dir / f"{ns.name}zone.served"
             progress(f"wrote  {ns.name:<20} (unsigned)")
-        zonefile.write_zone(zone, served, generic=True)
-        built[ns.name] = BuiltZone(ns.name, served, f"{ADDRESS_PREFIX}{ns.host}", port, ns.signed)
+        served = zone_dir / f"{ns.name}zone.{'signed' if ns.signed else 'served'}"
+        _write_served(ns, source, served, keys, now)
+        base = served
+        if ns.resources:
+            base_source = zone_dir / f"{ns.name}zone.base-source"
+            base_source.write_text(zone_source(ns, by_name, serial, resources=False) + ds_text)
+            base = zone_dir / f"{ns.name}zone.base"
+            _write_served(ns, base_source, base, keys, now)
+        address = f"{ADDRESS_PREFIX}{ns.host}"
+        provider_keys = (provider_key(ns.name),) if ns.resources else ()
+        config = zone_dir / f"{ns.name}auth.toml"
+        config.write_text(config_text(ns.name, f"{address}:{port}", base, key_dir, journal_dir / ns.name.rstrip("."),
+                                      config, provider_keys[0] if provider_keys else None,
+                                      [res.label for res in ns.resources]))
+        built[ns.name] = BuiltZone(ns.name, served, address, port, ns.signed, config, base, provider_keys)
     anchor = directory / "trust-anchor.ds"
     anchor.write_text("".join(f"{APEX} 3600 IN DS {ds.to_text()}\n" for ds in ds_of[APEX]))
     identifiers = tuple(

@@ -1,20 +1,21 @@
-"""Serves a built federation (one authoritative server per zone) and resolves sample identifiers."""
+"""Serves a built federation on the live primary (one per zone, each from its own
+``cid serve auth --config`` file), lets the providers register by signed UPDATE, resolves sample
+identifiers, and shows a provider that stops heartbeating disappear when its lease runs out."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 
-from ..auth.keys import load_zone_keys
+from ..auth import authconfig, export, livesetup
 from ..auth.server import AuthServer
-from ..auth.store import ZoneStore
-from ..auth.zonefile import load_zone
 from ..client import Resolver
 from ..resolution import Resolution
 from .build import Federation
-from .live import REFRESH_SECONDS, LoadRefresher
+from .providers import LOAD_INTERVAL, VANISHING, Providers
 
 # (identifier, expected status, expected rcode): the demo checks itself end to end.
 SAMPLES = (
@@ -24,38 +25,78 @@ SAMPLES = (
     ("cid:l4-1.plain.cid", "insecure", "NOERROR"),          # plain.cid. is unsigned, proven by NSEC
     ("cid:nope.bj.cmcc.cid", "secure", "NXDOMAIN"),         # proven not to exist
 )
+GONE_WAIT = 15.0  # seconds past the lease to wait for the expiry before calling it a failure
 
 
 @contextlib.asynccontextmanager
-async def serving(fed: Federation) -> AsyncIterator[LoadRefresher]:
-    """Start one AuthServer per zone on its own loopback address; stop them all on exit.
-
-    Yields the refresher that keeps their LOAD records live.
-    """
+async def serving(fed: Federation, report: Callable[[str], None] = lambda line: None, *,
+                  load_interval: float = LOAD_INTERVAL) -> AsyncIterator[Providers]:
+    """Every zone served by the live primary (the classes ``cid serve auth --config`` uses, from
+    the zone's own config file) on its own loopback address; every provider registered and
+    heartbeating; each zone's ``file`` overwritten by an export of the live zone. Yields the
+    providers; stops everything on exit."""
     servers: list[AuthServer] = []
-    served = []
+    primaries = []
+    providers: Providers | None = None
     try:
         for zone in fed.zones:
-            store = ZoneStore()
-            loaded = load_zone(zone.file, zone.name)
-            store.add(loaded)
-            keys = load_zone_keys(fed.directory / "keys", zone.name) if zone.signed else []
-            served.append((store, loaded, keys))
-            server = AuthServer(store, [(zone.address, zone.port)])
+            primary = livesetup.open_primary(authconfig.load(zone.config))
+            primaries.append(primary)
+            server = AuthServer(primary.store, [(zone.address, zone.port)], primary=primary)
             await server.start()
             servers.append(server)
-        yield LoadRefresher(served)
+            for live in primary.zones.values():
+                live.start()
+        providers = Providers(fed, report=report, load_interval=load_interval)
+        await providers.start()
+        export_files(fed, primaries)
+        yield providers
     finally:
+        if providers is not None:
+            await providers.close()
         for server in servers:
             await server.close()
+        for primary in primaries:
+            for live in primary.zones.values():
+                live.close()
 
 
-async def keep_load_live(refresher: LoadRefresher, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
-        except asyncio.TimeoutError:
-            refresher.tick()
+def export_files(fed: Federation, primaries) -> None:
+    """Each zone's ``file`` becomes the live zone as acknowledged (``cid zone export``), so peers
+    (BIND, NSD, Knot) and dnssec-verify read what the demo serves."""
+    for zone, primary in zip(fed.zones, primaries):
+        for live in primary.zones.values():
+            export.write(live.data, zone.file)
+
+
+async def disappearance(fed: Federation, providers: Providers, say: Callable[[str], None]) -> bool:
+    """VANISHING stops heartbeating; wait (bounded) until its lease expires and it is gone from
+    answers and from ``find``. True when it went as it should."""
+    namespace = "cid:" + VANISHING.split(".", 1)[1]
+    async with resolver_for(fed) as r:
+        before = len(await r.find(namespace))
+    lease = providers.lease(VANISHING)
+    say(f"--- provider {VANISHING} stops heartbeating (lease {lease} s, no unregistration)")
+    await providers.stop(VANISHING)
+    stopped = time.monotonic()
+    deadline = stopped + lease + GONE_WAIT
+    while True:
+        async with resolver_for(fed) as r:  # a fresh cache each time: what a newcomer would see
+            result = await r.resolve(VANISHING)
+            if result.rcode == "NXDOMAIN":
+                after = await r.find(namespace)
+                break
+        if time.monotonic() > deadline:
+            say(f"--- UNEXPECTED {VANISHING} still answers {lease + GONE_WAIT:.0f} s after its last renewal")
+            return False
+        await asyncio.sleep(0.25)
+    gone = VANISHING not in {x.identifier for x in after}
+    mark = "ok " if gone and result.status.value == "secure" else "UNEXPECTED"
+    say(f"--- {mark} {VANISHING} gone {time.monotonic() - stopped:.1f} s after its heartbeat stopped:"
+        f" lease expired, the primary removed its records and browse PTRs and re-signed the zone")
+    say(f"    resolve: {result.rcode} ({result.status.value}); cid find {namespace}: "
+        f"{len(after)} listed (was {before})")
+    return mark == "ok "
 
 
 CONFIG_NAME = "config.toml"
@@ -121,24 +162,30 @@ def as_expected(result: Resolution, status: str, rcode: str) -> bool:
 
 
 async def run(fed: Federation, *, serve: bool, show: Callable[[Resolution, bool], None],
-              serving_banner: Callable[[], None] = lambda: None) -> int:
-    """Serve, resolve the samples, then stop or keep serving until SIGINT/SIGTERM.
+              serving_banner: Callable[[], None] = lambda: None,
+              say: Callable[[str], None] = print) -> int:
+    """Serve, resolve the samples, show a provider disappear, then stop or keep serving (the
+    other providers heartbeating) until SIGINT/SIGTERM.
 
-    Exit status 1 when any sample did not resolve as expected, so the demo doubles as a smoke test.
+    Exit status 1 when anything did not go as expected, so the demo doubles as a smoke test.
     """
     ok = True
-    async with serving(fed) as refresher:
+    async with serving(fed, report=say) as providers:
+        say(f"registered {len(providers.providers)} providers by signed UPDATE "
+            f"(leases, LOAD heartbeat every {LOAD_INTERVAL:g} s)")
         async with resolver_for(fed) as resolver:
             for identifier, status, rcode in SAMPLES:
                 result = await resolver.resolve(identifier)
                 good = as_expected(result, status, rcode)
                 ok = ok and good
                 show(result, good)
+        ok = await disappearance(fed, providers, say) and ok
         if serve:
             serving_banner()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await keep_load_live(refresher, stop)
+            await stop.wait()
     return 0 if ok else 1
+
