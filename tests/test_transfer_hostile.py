@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.opcode
@@ -29,6 +30,7 @@ from support.peers import require
 PRIMARY = "127.0.151.11"
 INSIDE = "127.0.151.12"  # allow_transfer lists this address: unsigned transfers from it are fine
 OUTSIDE = "127.0.151.13"
+KNOT = "127.0.151.14"  # a Knot primary of the same zone (differential)
 KEY = secondaries.XFR_KEY
 PROV = dns.tsigkeyring.from_text({"prov.": lp.SECRET})  # a key we know, not in allow_transfer
 DIG_KEY = f"hmac-sha256:{KEY}:{secondaries.XFR_SECRET}"
@@ -125,6 +127,7 @@ def test_ixfr_from_the_previous_serial_is_incremental(server):
     soas = [r[2].serial for r in records if r[1] == dns.rdatatype.SOA]
     # RFC 1995 §4: new SOA, old SOA, deletions, new SOA, additions, new SOA.
     assert soas == [current, server.first_serial, current, current], soas
+    assert records[-2][1] != dns.rdatatype.SOA
     added = records[records.index(next(r for r in records[2:] if r[1] == dns.rdatatype.SOA)):]
     assert any(r[0].to_text() == f"pool-1.{lp.ZONE}" and r[1] == dns.rdatatype.A for r in added)
     dig = subprocess.run([require("dig"), f"@{PRIMARY}", "-p", str(server.port), lp.ZONE,
@@ -219,3 +222,58 @@ def test_notify_from_a_stranger_is_ignored(server):
     assert server.serial() == before
     new = server.log_text()[len(log_before):]
     assert "AXFR" not in new and "IXFR" not in new and "Traceback" not in new, new
+
+
+def test_axfr_and_ixfr_match_knot_serving_the_same_zone(server, tmp_path):
+    """Differential: Knot loads our exported zone, then the export after one more change (its
+    journal holds the difference); AXFR and IXFR from each carry the same records. Last in the
+    file: it changes the zone."""
+    before = lp.export(server.site, tmp_path / "before.zone")
+    serial_before = server.serial()
+    update = dns.update.UpdateMessage(lp.ZONE, keyring=PROV, keyname="prov.")
+    update.add(f"pool-2.{lp.ZONE}", 60, "A", "127.0.151.51")
+    update.delete(f"pool-1.{lp.ZONE}", "A")
+    assert dns.query.tcp(update, PRIMARY, port=server.port, timeout=10).rcode() == dns.rcode.NOERROR
+    serial = server.serial()
+    served = tmp_path / "served.zone"
+    served.write_bytes(before.read_bytes())
+    port = free_port(KNOT)
+    with secondaries.knot_primary(tmp_path / "knot", KNOT, port, lp.ZONE, served) as conf:
+        lp.export(server.site, served)
+        subprocess.run([require("knotc"), "-c", str(conf), "zone-reload", lp.ZONE], check=True,
+                       capture_output=True, timeout=20)
+        lp.until(lambda: _soa_serial(KNOT, port) == serial, "Knot to load the new serial")
+        ours = {"AXFR": _xfr_messages(server)}
+        ours["IXFR"] = _xfr_messages(server, "IXFR", serial_before)
+        knots = {kind: list(dns.query.xfr(KNOT, lp.ZONE, rdtype=kind, serial=serial_before, port=port,
+                                          timeout=10, keyring=secondaries.XFR_RING, keyname=KEY,
+                                          relativize=False)) for kind in ("AXFR", "IXFR")}
+    assert _steps(_records(ours["AXFR"])) == _steps(_records(knots["AXFR"]))
+    steps = _steps(_records(ours["IXFR"]))
+    assert steps == _steps(_records(knots["IXFR"]))
+    assert len(steps) == 9 and steps[4] and steps[6], steps  # old SOA, deletions, new SOA, additions
+    for messages in (*ours.values(), *knots.values()):
+        assert len(messages[0].question) == 1
+    for messages in ours.values():  # RFC 5936 §2.2.1: AA when NOERROR (Knot 3.2 leaves it clear)
+        assert all(m.flags & dns.flags.AA for m in messages)
+
+
+def _soa_serial(address: str, port: int) -> int | None:
+    try:
+        response = dns.query.udp(dns.message.make_query(lp.ZONE, "SOA"), address, port=port, timeout=1)
+    except dns.exception.Timeout:
+        return None
+    return response.answer[0][0].serial if response.answer else None
+
+
+def _steps(records: list[tuple]) -> list:
+    """A transfer's records cut at its SOAs (RFC 1995 §4 runs, or an AXFR's body), each run
+    as a set: the order inside a run is the server's choice."""
+    runs: list = [[]]
+    for record in records:
+        if record[1] == dns.rdatatype.SOA:
+            runs.append(record[2].serial)
+            runs.append(set())
+        else:
+            runs[-1].add((record[0], record[1], record[2].to_text()))
+    return runs

@@ -162,3 +162,36 @@ def bind(workdir: Path, address: str, port: int, zone: str, primary: str, primar
     with process([require("named"), "-g", "-c", str(conf)], log) as proc:
         wait_until_answers(address, port, zone, proc, log, timeout=20)
         yield log
+
+
+@contextlib.contextmanager
+def knot_primary(workdir: Path, address: str, port: int, zone: str, file: Path) -> Iterator[Path]:
+    """Knot as a primary of ``file`` for differential tests: transfers with the key, and a
+    journal of the differences each reload of the file brings (so it answers IXFR); yields the
+    config for ``knotc -c``."""
+    (workdir / "db").mkdir(parents=True, exist_ok=True)
+    conf = workdir / "knot.conf"
+    conf.write_text(knot_head(workdir, address, port) + f"""key:
+  - id: {XFR_KEY}
+    algorithm: hmac-sha256
+    secret: {XFR_SECRET}
+acl:
+  - id: transfer_out
+    key: {XFR_KEY}
+    action: transfer
+template:
+  - id: default
+    storage: "{workdir}"
+    zonefile-sync: -1
+    zonefile-load: difference
+    journal-content: changes
+    semantic-checks: off
+zone:
+  - domain: {zone}
+    file: "{file}"
+    acl: [transfer_out]
+""")
+    log = workdir / "knot.out"
+    with process([require("knotd"), "-c", str(conf)], log) as proc:
+        wait_until_answers(address, port, zone, proc, log, timeout=20)
+        yield conf
