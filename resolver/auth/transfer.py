@@ -2,7 +2,7 @@
 
 Who may transfer a zone is its ``allow_transfer`` list (``TransferAcl``): TSIG key names and
 source addresses (or prefixes); a request is allowed when it is signed by a listed key or
-comes from a listed address. Everything else is refused (spec/authoritative.md §7):
+comes from a listed address. Everything else is refused (spec/registration.md §10):
 
 * a key we do not know / a MAC that does not verify / a time outside the fudge: NOTAUTH with
   TSIG error BADKEY / BADSIG / BADTIME (RFC 8945 §5.2, the same answers as for updates);
