@@ -30,6 +30,7 @@ _RR = struct.Struct("!HHIH")
 _OPCODE_UPDATE = 5
 IN, NONE, ANY = 1, 254, 255
 SOA, OPT, TSIG = 6, 41, 250
+_FIXED = {1: 4, 28: 16}  # A, AAAA: RDATA of this length is its own canonical form (RFC 1035, RFC 3596)
 
 
 class _Rdata:
@@ -79,6 +80,7 @@ class LeanUpdate:
     payload: int
     options: list[tuple[int, bytes]]
     keyname: dns.name.Name
+    key_wire: bytes  # the key name, uncompressed
     key: dns.tsig.Key
     tsig: object  # the request's TSIG rdata
     mac: bytes
@@ -135,6 +137,9 @@ def _read(wire: bytes, keyring: dict, now: float | None) -> LeanUpdate | None:
         pos = end
     tsig_start = pos
     keyname, pos = _name(wire, pos)
+    key_wire = wire[tsig_start:pos]
+    if key_wire not in _NAMES:  # compressed: written out whole in the response
+        key_wire = keyname.to_wire()
     if pos + 10 > len(wire):
         return None
     rdtype, rdclass, ttl, rdlen = _RR.unpack_from(wire, pos)
@@ -149,11 +154,23 @@ def _read(wire: bytes, keyring: dict, now: float | None) -> LeanUpdate | None:
         key = dns.tsig.Key(keyname, key, tsig.algorithm)
     dns.tsig.validate(wire, key, keyname, tsig, int(time.time() if now is None else now), b"", tsig_start)
     return LeanUpdate(wire, qid, flags, zone, zone_wire, zone_class, sections[0], sections[1], edns,
-                      max(512, payload) if edns == 0 else 0, options, keyname, key, tsig, tsig.mac)
+                      max(512, payload) if edns == 0 else 0, options, keyname,
+                      key_wire, key, tsig, tsig.mac)
+
+
+_NAMES: dict[bytes, dns.name.Name] = {}  # uncompressed wire → name: the zone and key names repeat
 
 
 def _name(wire: bytes, pos: int) -> tuple[dns.name.Name, int]:
+    end = wire.find(0, pos)
+    if end >= 0:
+        raw = wire[pos:end + 1]
+        name = _NAMES.get(raw)
+        if name is not None:
+            return name, end + 1
     name, used = dns.name.from_wire(wire, pos)  # (name, bytes it took here)
+    if end >= 0 and used == end + 1 - pos and len(_NAMES) < 4096:
+        _NAMES[wire[pos:end + 1]] = name  # no pointer in it: the bytes alone say the name
     return name, pos + used
 
 
@@ -176,6 +193,8 @@ def _rr(wire: bytes, pos: int, *, prereq: bool) -> tuple[WireRR, int]:
             raise ValueError("RDATA where RFC 2136 wants none")
         rdatas: tuple[_Rdata, ...] = ()
         ttl = 0  # dnspython's RRset of no RDATA keeps TTL 0 whatever the wire says
+    elif _FIXED.get(rdtype) == rdlen:
+        rdatas = (_Rdata(wire[pos:pos + rdlen]),)  # an address: any bytes of that length, as dnspython
     else:
         rd = dns.rdata.from_wire(rdclass, rdtype, wire, pos, rdlen)
         rdatas = (_Rdata(rd.to_wire()),)
@@ -201,7 +220,7 @@ def response(update: LeanUpdate, rcode: int, options: list[dns.edns.Option], pay
     signed, _ = dns.tsig.sign(bytes(out), update.key, template, int(time.time() if now is None else now),
                               update.mac)
     rdata = signed.to_wire()
-    out += update.keyname.to_wire() + _RR.pack(TSIG, ANY, 0, len(rdata)) + rdata
+    out += update.key_wire + _RR.pack(TSIG, ANY, 0, len(rdata)) + rdata
     struct.pack_into("!H", out, 10, 1 if update.edns < 0 else 2)
     return bytes(out) if len(out) <= max_size else None
 

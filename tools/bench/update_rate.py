@@ -11,7 +11,7 @@ zone; rounds alternate (Knot, ours, Knot, ours, ...). Afterwards ``--sample`` ac
 (the first N names of the file are the ones dnsperf sent; N = its NOERROR count) are asked of
 each server and must be served with their RRSIG: misses are reported.
 
-Prints per round and the medians, and the ratio ours/Knot. Loopback only (127.0.92.0/24).
+Prints per round and the medians, and the ratio ours/Knot. Loopback only (127.0.156.0/24).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from support.peers import require  # noqa: E402
 from support.update_primaries import _wait_signed, wait_until_answers  # noqa: E402
 
 ZONE = lp.ZONE
-KNOT_ADDRESS = "127.0.92.11"
-OURS_ADDRESS = "127.0.92.12"
+KNOT_ADDRESS = "127.0.156.11"
+OURS_ADDRESS = "127.0.156.12"
 
 
 def update_file(path: Path, count: int) -> list[str]:
