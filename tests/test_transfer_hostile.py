@@ -30,7 +30,8 @@ from support.peers import require
 PRIMARY = "127.0.151.11"
 INSIDE = "127.0.151.12"  # allow_transfer lists this address: unsigned transfers from it are fine
 OUTSIDE = "127.0.151.13"
-KNOT = "127.0.151.14"  # a Knot primary of the same zone (differential)
+KNOT = "127.0.151.14"
+LISTENER = "127.0.151.15"  # stands in for a secondary: receives our NOTIFYs  # a Knot primary of the same zone (differential)
 KEY = secondaries.XFR_KEY
 PROV = dns.tsigkeyring.from_text({"prov.": lp.SECRET})  # a key we know, not in allow_transfer
 DIG_KEY = f"hmac-sha256:{KEY}:{secondaries.XFR_SECRET}"
@@ -40,9 +41,14 @@ NAMES = 400  # static names: the AXFR takes several messages of ≤ 16 kB
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port(PRIMARY)
-    site = secondaries.primary_site(tmp_path_factory.mktemp("hostile"), PRIMARY, port,
+    # A secondary that is only a socket: the NOTIFYs sent to it are read by the test.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind((LISTENER, 0))
+    site = secondaries.primary_site(tmp_path_factory.mktemp("hostile"), PRIMARY, port, notify=(LISTENER,),
+                                    notify_port=listener.getsockname()[1],
                                     allow_transfer=(KEY, f"{INSIDE}/32"), static_names=NAMES)
     running = lp.start(site)
+    running.listener = listener
     try:
         first = running.serial()
         update = dns.update.UpdateMessage(lp.ZONE, keyring=PROV, keyname="prov.")
@@ -52,6 +58,7 @@ def server(tmp_path_factory):
         yield running
     finally:
         lp.stop(running)
+        listener.close()
 
 
 def _query(rdtype: str, *, serial: int | None = None, keyring=secondaries.XFR_RING, keyname: str = KEY):
@@ -93,6 +100,32 @@ def _recv(sock: socket.socket, count: int) -> bytes:
         assert chunk, "connection closed"
         data += chunk
     return data
+
+
+def test_our_notify_is_a_signed_notify_from_the_listen_address(server):
+    """RFC 1996 §3.7: opcode NOTIFY, AA, no RD, question ZONE SOA; TSIG with the entry's key;
+    each answered, until the current serial's NOTIFY is acknowledged (bounded)."""
+    server.listener.settimeout(10)
+    done = f"NOTIFY serial {server.serial()} to {LISTENER}:{server.listener.getsockname()[1]} key {KEY} acknowledged"
+    for _ in range(20):
+        wire, (host, port) = server.listener.recvfrom(65535)
+        notify = dns.message.from_wire(wire, keyring=secondaries.XFR_RING)
+        assert host == PRIMARY and notify.had_tsig and notify.keyname.to_text() == KEY
+        assert notify.opcode() == dns.opcode.NOTIFY and notify.flags & dns.flags.AA
+        assert not notify.flags & (dns.flags.RD | dns.flags.QR)
+        assert [(q.name.to_text(), q.rdtype) for q in notify.question] == [(lp.ZONE, dns.rdatatype.SOA)]
+        server.listener.sendto(dns.message.make_response(notify).to_wire(), (host, port))
+        if _logged(server, done):
+            break
+    else:
+        raise AssertionError(f"no acknowledged NOTIFY for the current serial: {server.log_text()[-2000:]}")
+
+
+def _logged(server, line: str, wait: float = 0.3) -> bool:
+    try:
+        return bool(lp.until(lambda: line in server.log_text(), line, timeout=wait, interval=0.02))
+    except AssertionError:
+        return False
 
 
 def test_axfr_of_many_messages_is_signed_in_every_one(server):
