@@ -39,7 +39,8 @@ def provider_key(zone: str) -> ProviderKey:
     return ProviderKey(f"providers.{zone}", KEY_ALGORITHM, base64.b64encode(secrets.token_bytes(32)).decode())
 
 
-def _q(text: str) -> str:
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -54,25 +55,25 @@ def config_text(zone: str, listen: str, zone_file: Path, key_dir: Path, journal:
     lines = [
         f"# cid serve auth --config for the demo zone {zone} (written by cid demo); standalone:",
         f"#   cid serve auth --config {config.name}",
-        f"listen = [{_q(listen)}]",
-        f"journal = {_q(_rel(journal, here))}",
+        f"listen = [{toml_string(listen)}]",
+        f"journal = {toml_string(_rel(journal, here))}",
         f"min_lease = {MIN_LEASE}",
         "",
         "[[zone]]",
-        f"file = {_q(_rel(zone_file, here))}",
-        f"name = {_q(zone)}",
-        f"keys = {_q(_rel(key_dir, here))}",
+        f"file = {toml_string(_rel(zone_file, here))}",
+        f"name = {toml_string(zone)}",
+        f"keys = {toml_string(_rel(key_dir, here))}",
     ]
     if key is not None:
         lines += [
             "",
             "[[key]]",
-            f"name = {_q(key.name)}",
-            f"algorithm = {_q(key.algorithm)}",
-            f"secret = {_q(key.secret)}",
+            f"name = {toml_string(key.name)}",
+            f"algorithm = {toml_string(key.algorithm)}",
+            f"secret = {toml_string(key.secret)}",
             "  [[key.grant]]",
-            f"  zone = {_q(zone)}",
-            "  subtree = [" + ", ".join(_q(label) for label in labels) + "]",
-            "  types = [" + ", ".join(_q(t) for t in GRANTED_TYPES) + "]",
+            f"  zone = {toml_string(zone)}",
+            "  subtree = [" + ", ".join(toml_string(label) for label in labels) + "]",
+            "  types = [" + ", ".join(toml_string(t) for t in GRANTED_TYPES) + "]",
         ]
     return "\n".join(lines) + "\n"

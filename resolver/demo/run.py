@@ -9,12 +9,14 @@ import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from ..auth import authconfig, export, livesetup
 from ..auth.server import AuthServer
 from ..client import Resolver
 from ..resolution import Resolution
 from .build import Federation
+from .liveconfig import toml_string
 from .providers import LOAD_INTERVAL, VANISHING, Providers
 
 # (identifier, expected status, expected rcode): the demo checks itself end to end.
@@ -116,9 +118,9 @@ def config_text(fed: Federation) -> str:
         "# cid client configuration for the demo federation (written by cid demo).",
         f"#   export CID_CONFIG={_quote_sh(str(path))}",
         "# then: cid resolve cid:pool-7.bj.cmcc.cid; cid find cid. --where accel_vendor=nvidia",
-        f"hints = {{ {_toml(fed.apex)} = [{_toml(apex.address)}] }}",
+        f"hints = {{ {toml_string(fed.apex)} = [{toml_string(apex.address)}] }}",
         f"port = {apex.port}",
-        f"trust_anchor = {_toml(anchor_text)}",
+        f"trust_anchor = {toml_string(anchor_text)}",
         'validation = "on"',
         "require_secure = false",
         "",
@@ -135,10 +137,6 @@ def write_config(fed: Federation) -> Path:
 def export_line(path: Path) -> str:
     """The one shell line that makes every cid command use ``path``."""
     return f"export CID_CONFIG={_quote_sh(str(path.resolve()))}"
-
-
-def _toml(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _quote_sh(text: str) -> str:
