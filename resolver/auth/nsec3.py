@@ -25,7 +25,7 @@ import dns.name
 import dns.rdatatype
 from sortedcontainers import SortedList
 
-from ..dnssec.nsec3 import digest_wire, owner_digest
+from ..dnssec.nsec3 import b32, digest_wire, owner_digest  # noqa: F401  (b32: zonechange)
 from . import wirename
 
 if TYPE_CHECKING:

@@ -205,15 +205,22 @@ def _check_cuts(zone: ZoneData, staged: _Staged, before: dict[bytes, bool]) -> N
             continue
         was_cut = key in zone.cuts
         is_cut = (NS, 0) in sets
-        if was_cut != is_cut and _has_descendants(zone, key):
+        if was_cut != is_cut and _keeps_descendants(zone, staged, key):
             raise ValueError(f"{wirename.name_of_key(key)}: a delegation added or removed above "
                              "existing names changes what is occluded; reload the zone instead")
 
 
-def _has_descendants(zone: ZoneData, key: bytes) -> bool:
+def _keeps_descendants(zone: ZoneData, staged: _Staged, key: bytes) -> bool:
+    """Whether a name below ``key`` exists before and after the batch (one that the batch
+    removes with the cut, as a journal replay removes a delegation and its glue, does not)."""
     names = zone.names
     i = names.bisect_right(key)
-    return i < len(names) and names[i].startswith(key)
+    while i < len(names) and names[i].startswith(key):
+        sets = staged.sets.get(names[i])
+        if sets is None or _exists(sets):
+            return True
+        i += 1
+    return False
 
 
 def _types(sets: Sets, *, cut: bool, rrsig: bool) -> list[bytes]:
@@ -310,12 +317,16 @@ def _nsec3_upkeep(zone: ZoneData, staged: _Staged, before: dict[bytes, bool],
     assert chain is not None
     alg, iterations, salt = chain.params
     apex = zone.apex
-    affected: dict[bytes, bool] = {}
+    digests = chain._digests
+    apex_digest = chain.digest_of(apex)
+    if chain.owner_of_digest(apex_digest) is None:
+        raise ValueError(f"zone {zone.origin}: no NSEC3 of the served chain at the apex")
+    opt_out = bool(_nsec3_fields(zone, staged, chain, apex_digest)[0] & n3.OPT_OUT)
+    affected: dict[bytes, bool] = {}  # name → has an NSEC3 after the batch
     for key in before:
         for ancestor in wirename.ancestor_keys(key, apex):
             if ancestor not in affected:
-                affected[ancestor] = _exists_after(zone, staged, ancestor)
-    digests = chain._digests
+                affected[ancestor] = _nsec3_member(zone, staged, ancestor, opt_out)
     removed: dict[bytes, bytes] = {}  # digest → name key
     added: dict[bytes, bytes] = {}
     changed: list[bytes] = []
@@ -335,16 +346,7 @@ def _nsec3_upkeep(zone: ZoneData, staged: _Staged, before: dict[bytes, bool],
         return wirename.key_of_wire(wire), wire
 
     def record_of(value: bytes) -> tuple[int, bytes, int]:
-        """(flags, bitmap, ttl) of the chain's NSEC3 at ``value`` as it stands."""
-        owner = chain.owner_of_digest(value)
-        sets = staged.hashed_of(owner) if owner is not None else {}
-        entry = sets.get((NSEC3, 0))
-        for rdata in entry[1] if entry else ():
-            if n3.wire_params(rdata) == chain.params:
-                salt_len = rdata[4]
-                hash_len = rdata[5 + salt_len]
-                return rdata[1], rdata[6 + salt_len + hash_len:], entry[0]
-        raise ValueError(f"no NSEC3 of the served chain at {n3.b32(value)}")
+        return _nsec3_fields(zone, staged, chain, value)
 
     def sets_of(key: bytes) -> Sets:
         sets = staged.sets.get(key)
@@ -376,18 +378,14 @@ def _nsec3_upkeep(zone: ZoneData, staged: _Staged, before: dict[bytes, bool],
         staged.wires[owner_key] = owner_wire
         report.signed.append((wirename.name_of_wire(owner_wire), NSEC3))
 
-    # New names under opt-out that are unsigned delegations get no NSEC3 (RFC 5155 §7.1).
+    # A new NSEC3 takes its predecessor's flags and TTL (the chain's opt-out setting).
     new_values: list[bytes] = []
     plans: list[tuple[bytes, int, int]] = []
     for value in sorted(added):
-        key = added[value]
         pred = _predecessor(digests, gone, [], value)
         if pred is None:
             raise ValueError(f"zone {zone.origin}: empty NSEC3 chain")
         flags, _, ttl = record_of(pred)
-        sets = sets_of(key)
-        if key != apex and (NS, 0) in sets and (DS, 0) not in sets and flags & n3.OPT_OUT:
-            continue
         new_values.append(value)
         plans.append((value, flags, ttl))
     for value, key in removed.items():
@@ -407,22 +405,49 @@ def _nsec3_upkeep(zone: ZoneData, staged: _Staged, before: dict[bytes, bool],
         write(value, flags, bitmap, ttl)
 
 
-def _exists_after(zone: ZoneData, staged: _Staged, key: bytes) -> bool:
+def _nsec3_fields(zone: ZoneData, staged: _Staged, chain: "n3.Nsec3Chain",
+                  value: bytes) -> tuple[int, bytes, int]:
+    """(flags, bitmap, ttl) of the chain's NSEC3 at digest ``value`` as it stands."""
+    owner = chain.owner_of_digest(value)
+    sets = staged.hashed_of(owner) if owner is not None else {}
+    entry = sets.get((NSEC3, 0))
+    for rdata in entry[1] if entry else ():
+        if n3.wire_params(rdata) == chain.params:
+            salt_len = rdata[4]
+            hash_len = rdata[5 + salt_len]
+            return rdata[1], rdata[6 + salt_len + hash_len:], entry[0]
+    raise ValueError(f"no NSEC3 of the served chain at {n3.b32(value)}")
+
+
+def _nsec3_member(zone: ZoneData, staged: _Staged, key: bytes, opt_out: bool) -> bool:
+    """Whether ``key`` has an NSEC3 once the batch is in (RFC 5155 §7.1): an authoritative
+    name, or an empty non-terminal above one. Names below a cut (glue, occluded data) have
+    none; under opt-out neither has an unsigned delegation, nor an empty non-terminal only
+    such delegations (or glue) lie below (as dnssec-signzone -A)."""
+    if _below_cut(zone, staged, key):
+        return False
     sets = staged.sets.get(key)
-    if sets is not None and _exists(sets):
-        return True
-    if sets is None and key in zone.blobs:
-        return True
-    # an empty non-terminal: some other name below it remains
+    if sets is None:
+        blob = zone.blobs.get(key)
+        sets = decode_sets(blob) if blob is not None else {}
+    if _exists(sets):
+        return key == zone.apex or (NS, 0) not in sets or (DS, 0) in sets or not opt_out
+    # An empty non-terminal (or a name the batch empties): a member below it keeps it.
+    # Unchanged names keep their place in the chain (a cut above them cannot change here:
+    # _check_cuts), so their matching NSEC3 says; changed ones are judged on their new data.
+    chain = zone.nsec3
     names = zone.names
     i = names.bisect_right(key)
     while i < len(names) and names[i].startswith(key):
         other = names[i]
-        other_sets = staged.sets.get(other)
-        if other_sets is None or _exists(other_sets):
+        if other in staged.sets:
+            if _exists(staged.sets[other]) and _nsec3_member(zone, staged, other, opt_out):
+                return True
+        elif chain.matching(other) is not None:
             return True
         i += 1
-    return any(k.startswith(key) and k != key and _exists(s) for k, s in staged.sets.items())
+    return any(k.startswith(key) and k != key and k not in zone.blobs and _exists(s)
+               and _nsec3_member(zone, staged, k, opt_out) for k, s in staged.sets.items())
 
 
 def _sign(zone: ZoneData, staged: _Staged, report: ChangeReport, sign: Signer | None) -> None:
