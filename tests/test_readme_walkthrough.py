@@ -1,6 +1,7 @@
 """README.md's admin walkthrough ("From an empty machine to a live namespace"), run as it
 stands: its ``sh`` blocks, in order, in one bash (``set -eu``), in an empty directory, with real
-`cid serve auth --config`, `cid register --keepalive`, NSD as secondary and dig. So the README
+`cid serve auth --config`, `cid zone delegate` to the live parent, SIGHUP, `cid register
+--keepalive`, NSD as secondary and dig. So the README
 cannot rot: a command that stops working fails this test.
 
 Changed for the run only: the port (a free one instead of 5300), ``pip install -e .`` skipped
@@ -33,7 +34,7 @@ def walkthrough(port: int) -> str:
     assert SECTION in text, "the README lost its admin walkthrough"
     section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
-    assert len(blocks) >= 6, blocks
+    assert len(blocks) >= 7, blocks
     lines = ["set -eu"]
     for line in "".join(blocks).replace("5300", str(port)).splitlines():
         if line.strip() == "pip install -e .":
@@ -86,6 +87,8 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
                    for p in (ops / "primary.log", ops / "provider.log", ops / "nsd" / "nsd.log") if p.is_file())
     assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{err}{logs}"
     assert "status: secure" in out and "cid:pool-1.ops.example.cid" in out, out
-    assert "RRSIG" in out.split("SVCB +dnssec")[-1] or "RRSIG" in out, out  # NSD served it signed
+    assert "2 namespace(s) searched, 1 identifier(s) listed, 1 matched" in err, err  # find descended
+    assert re.search(r"pool-1\.ops\.example\.cid\.\s+\d+\s+IN\s+RRSIG\s+SVCB ", out), out  # NSD served it signed
+    assert "delegated" in err + out or "added" in err + out, err  # cid zone delegate's report
     assert (ops / "ops.example.cid.now").is_file()
     assert "pool-1" not in (ops / "ops.example.cid.now").read_text()  # gone from the journaled zone
