@@ -5,7 +5,7 @@ change batches (delegations with and without DS, glue, data below a cut, names t
 unmake empty non-terminals) is applied with ``zonechange.apply``; the NSEC3 chain we end with
 (owner hashes, flags, next hashes, bitmaps, TTLs) must be the one ``dnssec-signzone`` makes
 signing the END zone from scratch with the same parameters, and the exported zone must pass
-``dnssec-verify`` and ``cid zone verify``. The same end state reached by replaying the change
+``dnssec-verify`` and ``cid zone verify``; without opt-out, ``ldns-signzone``'s chain too. The same end state reached by replaying the change
 as a journal diff (``live.apply_diff``, the startup path) must be the same zone.
 """
 
@@ -143,6 +143,7 @@ class Outcome:
     ours: dict
     oracle: dict
     text: str
+    ldns: dict | None
 
 
 def run_case(tmp: Path, start: Model, batches: list[list[Op]], mode: str) -> Outcome:
@@ -174,7 +175,18 @@ def run_case(tmp: Path, start: Model, batches: list[list[Op]], mode: str) -> Out
     # Journal replay: the whole change as one diff, applied to the start zone as at startup.
     live.apply_diff(ZoneStore([replayed]), replayed, diff_of(before_text, text))
     assert spelled_alike(export.zone_text(replayed)) == spelled_alike(text)
-    return Outcome(chain_of(text), chain_of(last.path.read_text()), text)
+    return Outcome(chain_of(text), chain_of(last.path.read_text()), text,
+                   ldns_chain(last, salt, iterations) if not opt_out else None)
+
+
+def ldns_chain(signed, salt: str, iterations: int) -> dict:
+    """The chain ldns-signzone makes of the end zone (a second oracle; not under opt-out, where
+    ldns keeps NSEC3s for unsigned delegations that BIND leaves out, as RFC 5155 §7.1 allows)."""
+    out = signed.path.with_suffix(".ldns")
+    keybase = str(next(signed.keydir.glob("*.key"))).removesuffix(".key")
+    run(["ldns-signzone", "-n", "-s", "" if salt == "-" else salt, "-t", str(iterations), "-o", ORIGIN,
+         "-f", str(out), str(signed.unsigned), keybase])
+    return chain_of(out.read_text())
 
 
 def spelled_alike(text: str) -> list[str]:
@@ -211,6 +223,7 @@ def check(tmp: Path, start: Model, batches: list[list[Op]], mode: str, *, verify
     assert not missing and not extra, f"hashes BIND has and we lack {missing}; we have, BIND not {extra}"
     for owner, record in outcome.oracle.items():
         assert outcome.ours[owner] == record, owner
+    assert outcome.ldns is None or outcome.ldns == outcome.ours
     if verify_export:
         verify(tmp, outcome.text)
 
