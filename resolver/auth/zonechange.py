@@ -10,8 +10,9 @@ cover it; ``delete``); ``apply`` then, in one step that readers never see half d
   new bitmap, a new name gets an NSEC pointing where its predecessor pointed and the
   predecessor now points to it, a removed name's predecessor takes over its next name; in an
   NSEC3 zone the same in hash order (a new name and each new empty non-terminal get an NSEC3
-  with the chain's parameters and the predecessor's opt-out flag; unsigned delegations under
-  opt-out get none, RFC 5155 §7.1);
+  with the chain's parameters and the predecessor's flags; names below a cut get none, nor
+  under opt-out do unsigned delegations and the empty non-terminals only they need, RFC 5155
+  §7.1, as dnssec-signzone);
 * has every NSEC/NSEC3 RRset it recomputed signed by ``sign(owner, type, ttl, rdatas)`` →
   RRSIG rdatas (``rrset_signer`` makes one from zone keys; in a signed zone a recomputed
   RRset without ``sign`` is refused before anything changes). A caller that wants to sign
@@ -22,8 +23,8 @@ cover it; ``delete``); ``apply`` then, in one step that readers never see half d
 
 Work is a handful of dict operations and bisections per changed name (plus one hash per new
 name in an NSEC3 zone). What a change cannot do incrementally is refused, not done slowly:
-a delegation added above existing names or removed from above glue (names change between
-authoritative and occluded; reload the zone), NSEC3PARAM or a DNAME at the apex (the whole
+a delegation added above existing names or removed from above glue that stays (names change
+between authoritative and occluded; reload the zone), NSEC3PARAM or a DNAME at the apex (the whole
 chain or zone changes: ``whole_zone``, done by rebuilding the chain).
 """
 
