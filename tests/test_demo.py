@@ -86,6 +86,8 @@ def test_demo_publishes_browse_names(demo_run) -> None:
     bj, apex = zones["bj.cmcc.cid."], zones["cid."]
     text = Path(bj["file"]).read_text()
     assert "_accel-nvidia-h100-sxm5-80gb._sub._compute.bj.cmcc.cid." in text
+    # the file is the live zone exported after the run: the expired provider is gone from it
+    assert "pool-7.bj.cmcc.cid." in text and "l4-edge" not in text
     assert "_children._compute.cid." in Path(apex["file"]).read_text()
 
 

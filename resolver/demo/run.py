@@ -51,7 +51,7 @@ async def serving(fed: Federation, report: Callable[[str], None] = lambda line: 
                 live.start()
         providers = Providers(fed, report=report, load_interval=load_interval)
         await providers.start()
-        export_files(fed, primaries)
+        export_files(fed)
         yield providers
     finally:
         if providers is not None:
@@ -63,12 +63,11 @@ async def serving(fed: Federation, report: Callable[[str], None] = lambda line: 
                 live.close()
 
 
-def export_files(fed: Federation, primaries) -> None:
-    """Each zone's ``file`` becomes the live zone as acknowledged (``cid zone export``), so peers
-    (BIND, NSD, Knot) and dnssec-verify read what the demo serves."""
-    for zone, primary in zip(fed.zones, primaries):
-        for live in primary.zones.values():
-            export.write(live.data, zone.file)
+def export_files(fed: Federation) -> None:
+    """Each zone's ``file`` becomes the zone as its journal says (``cid zone export``: what was
+    acknowledged), so peers (BIND, NSD, Knot) and dnssec-verify read what the demo serves."""
+    for zone in fed.zones:
+        export.write(export.export_config(authconfig.load(zone.config), zone.name), zone.file)
 
 
 async def disappearance(fed: Federation, providers: Providers, say: Callable[[str], None]) -> bool:
@@ -178,6 +177,7 @@ async def run(fed: Federation, *, serve: bool, show: Callable[[Resolution, bool]
                 ok = ok and good
                 show(result, good)
         ok = await disappearance(fed, providers, say) and ok
+        export_files(fed)
         if serve:
             serving_banner()
             stop = asyncio.Event()
