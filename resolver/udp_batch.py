@@ -177,7 +177,7 @@ class Batch:
         in_view, out_view, out_iov = self._in_view, self._out_view, self._out_iov_view
         out_hdrs, names, pointed = self._out_hdr_view, self._name_ptrs, self._pointed
         pack_len, pack_ptr = _SIZE_T.pack_into, _PTR.pack_into
-        get = responses.get
+        get, iov_len_at = responses.get, self._iov_len_at
         lengths = self._lengths(count).unpack_from(self._in_hdr_view)
         others = []
         j = self._queued
@@ -188,11 +188,12 @@ class Batch:
                 others.append(i)
                 continue
             out = j * MAX_DATAGRAM
-            out_view[out:out + 2] = in_view[start:start + 2]
+            out_view[out] = in_view[start]  # the ID, octet by octet: no slice objects
+            out_view[out + 1] = in_view[start + 1]
             size = len(cached)
             out_view[out + 2:out + 2 + size] = cached
             rcodes[cached[1] & 15] += 1  # octet 3 of the response: its RCODE in the low bits
-            pack_len(out_iov, self._iov_len_at[j], size + 2)
+            pack_len(out_iov, iov_len_at[j], size + 2)
             if pointed[j] != i:
                 pack_ptr(out_hdrs, j * _HDR + _NAME_AT, names[i])
                 pointed[j] = i
