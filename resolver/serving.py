@@ -242,8 +242,8 @@ class _UdpListener:
             return None
 
     def _readable_batched(self, batch: udp_batch.Batch) -> None:
-        # One recvmmsg for up to UDP_BATCH datagrams, one sendmmsg for the answers found in
-        # the cache; the others take the usual path (answered by sendto, now or later).
+        # One recvmmsg for up to UDP_BATCH datagrams, one sendmmsg for every answer ready now
+        # (cached, or made by the server at once); answers made later go by sendto.
         responses, now = self.server.udp_cache()
         fast = self.server.udp_fast
         rcodes = self.server.udp_rcodes
@@ -252,7 +252,6 @@ class _UdpListener:
         except OSError as exc:  # e.g. ICMP port unreachable reported for an earlier send
             log.debug("UDP socket error: %s", exc)
             return
-        slow = []
         # Plain responses (the authoritative cache): repeats answered inside the batch itself.
         others = (batch.answer_repeats(count, responses, rcodes)  # type: ignore[arg-type]
                   if now is None else range(count))
@@ -260,15 +259,15 @@ class _UdpListener:
             data = batch.data(i)
             if data is None:
                 continue
-            cached = self._quick(data, responses, now, fast, None)
-            if cached is not None:
-                rcodes[cached[3] & 15] += 1
-                batch.reply(i, cached)
-            else:
-                slow.append((data, batch.peer(i)))
+            response = self._quick(data, responses, now, fast, None)
+            if response is None:
+                response = self._handled(data, batch.peer(i))
+                if response is None:
+                    continue
+            if len(response) > 3:  # a handler's bytes are sent as given, even shorter than a header
+                rcodes[response[3] & 15] += 1
+            batch.reply(i, response)
         batch.flush()
-        for data, addr in slow:
-            self._slow(data, addr)
 
     def _send(self, response: bytes, addr) -> None:
         if self.closed:
@@ -281,13 +280,18 @@ class _UdpListener:
             log.debug("UDP send to %s failed: %s", addr, exc)
 
     def _slow(self, data: bytes, addr) -> None:
+        response = self._handled(data, addr)
+        if response is not None:
+            self._send(response, addr)
+
+    def _handled(self, data: bytes, addr) -> bytes | None:
+        """The server's response now, or None (none, or one sent later by ``_send``)."""
         try:
             outcome = self.server.handle_from(data, False, lambda response: self._send(response, addr), addr)
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
             log.exception("failed to answer a UDP query from %s", addr)
-            return
-        if isinstance(outcome, bytes):
-            self._send(outcome, addr)
+            return None
+        return outcome if isinstance(outcome, bytes) else None
 
 
 class _TcpConnection(asyncio.Protocol):
