@@ -181,6 +181,8 @@ def _mutate(lines: list[str], rng: random.Random) -> list[str]:
         j = rng.choice(rrsigs)
         f = lines[j].split()
         at = rng.choice([6, 7, 8, 9, 10, 5, 11])
+        if len(f) <= at:  # an RRSIG continued on the next line (BIND's "( ... )" form): leave it
+            return lines
         f[at] = {6: lambda v: str(int(v) + rng.choice([-1, 1, 2])),
                  7: lambda v: str(int(v) + 1),
                  8: lambda v: str(rng.choice([EXPIRATION, INCEPTION, NOW - 10])),
