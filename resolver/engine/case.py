@@ -24,6 +24,8 @@ import dns.name
 import dns.rcode
 import dns.rrset
 
+from resolver.engine import wire_reader
+
 
 class Match(enum.Enum):
     EXACT = "exact"        # ID, QR and question byte for byte: usable
@@ -85,10 +87,10 @@ def parse_reply(data: bytes, query: dns.message.Message, query_wire: bytes) -> d
     if end and data[4:6] == b"\x00\x01" and data[12:end + 4] == query_wire[12:end + 4]:
         lowered = data[12:end].lower()  # ASCII letters only; label length octets (< 64) stay
         if lowered != data[12:end]:
-            response = dns.message.from_wire(data[:12] + lowered + data[end:])
+            response = wire_reader.read(data[:12] + lowered + data[end:])
             response.question = [dns.rrset.RRset(q.name, q.rdclass, q.rdtype) for q in query.question]
             return response
-    return dns.message.from_wire(data)
+    return wire_reader.read(data)
 
 
 def _qname_end(query_wire: bytes) -> int:
