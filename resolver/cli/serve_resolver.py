@@ -29,6 +29,10 @@ def register(kinds) -> None:
     parser.add_argument("--http", metavar="ADDR:PORT",
                         help="also serve HTTP there: /v1/resolve, /v1/find, DoH (/dns-query), /healthz, "
                              "/metrics (spec/service.md, HTTP API); port 0 picks one")
+    parser.add_argument("--cache-snapshot", metavar="FILE",
+                        help="warm restart: fill the cache from FILE at start (when it exists) and write the "
+                             "cache to it on SIGTERM/SIGINT (msgpack, mode 0600; a damaged or foreign file "
+                             "means a cold start, said in one log line)")
     add_resolver_options(parser)
     parser.set_defaults(func=run)
 
@@ -73,5 +77,35 @@ def run(args: argparse.Namespace) -> int:
         def started() -> None:
             h, p = server.http.address
             _log(f"HTTP on {f'[{h}]' if ':' in h else h}:{p} (API, DoH, /healthz, /metrics)")
-    return serve_until_stopped(server, banner=[f"resolver for {zones} ({anchored})"], cleanup=resolver.close,
-                               started=started)
+    banner = [f"resolver for {zones} ({anchored})"]
+    cleanup = resolver.close
+    if args.cache_snapshot is not None:
+        banner.append(_restore(resolver, args.cache_snapshot))
+
+        async def cleanup() -> None:
+            await resolver.close()
+            _save(resolver, args.cache_snapshot)
+    return serve_until_stopped(server, banner=banner, cleanup=cleanup, started=started)
+
+
+def _restore(resolver: Resolver, path: str) -> str:
+    """Fill the cache from the snapshot; the banner line that says what happened."""
+    from ..engine import snapshot
+    try:
+        restored = snapshot.load(resolver.cache, path)
+    except FileNotFoundError:
+        return f"cache snapshot {path}: none yet, starting cold"
+    except snapshot.SnapshotError as exc:
+        return f"cache snapshot not used, starting cold: {exc}"
+    return (f"cache snapshot {path}: {restored.entries} entries restored"
+            f" ({restored.expired} expired since it was written)")
+
+
+def _save(resolver: Resolver, path: str) -> None:
+    from ..engine import snapshot
+    try:
+        count = snapshot.save(resolver.cache, path)
+    except OSError as exc:
+        _log(f"cache snapshot {path}: not written: {exc.strerror or exc}")
+        return
+    _log(f"cache snapshot {path}: {count} entries written")

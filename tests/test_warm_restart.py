@@ -1,0 +1,94 @@
+"""Warm restart of `cid serve resolver --cache-snapshot FILE` (issue 11): SIGTERM writes the cache,
+the next start reads it back, and what was cached is answered — validated, AD set — even when
+every authoritative server is gone; without the snapshot the same question fails. A damaged
+snapshot means a cold start said in one line, not a crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+
+from support import federation as F
+from test_service_cli import _serve
+
+QUESTION = ("pool-7.bj.cmcc.cid.", "SVCB")
+
+
+def _ask(port: int) -> dns.message.Message:
+    query = dns.message.make_query(*QUESTION, want_dnssec=True)
+    return dns.query.udp(query, "127.0.0.1", port=port, timeout=8)
+
+
+def _config(tmp_path, fed, port: int):
+    (tmp_path / "ta.dnskey").write_text(fed.anchor_text)
+    config = tmp_path / "resolver.toml"
+    config.write_text(f'[resolver]\nhints = {{"cid." = ["127.0.0.2:{port}"]}}\ntrust_anchor = "ta.dnskey"\n'
+                      f'port = {port}\ntimeout = 0.5\nmax_time = 3\n')
+    return config
+
+
+def _stop(proc) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=20)
+
+
+def test_a_restart_answers_from_the_snapshot_with_the_authorities_gone(tmp_path):
+    fed = F.build(now=time.time())
+    snap = tmp_path / "cache.snap"
+    with F.serving_in_thread(fed) as auth_port:
+        config = _config(tmp_path, fed, auth_port)
+        args = ["--listen", "127.0.0.1:0", "--config", str(config), "--cache-snapshot", str(snap)]
+        with open(tmp_path / "first.log", "w") as log:
+            proc, port = _serve(args, log)
+            try:
+                warm = _ask(port)
+            finally:
+                assert _stop(proc) == 0
+        assert warm.rcode() == dns.rcode.NOERROR and warm.flags & dns.flags.AD and warm.answer
+    first_log = (tmp_path / "first.log").read_text()
+    assert "none yet, starting cold" in first_log and "entries written" in first_log
+    assert os.stat(snap).st_mode & 0o777 == 0o600
+    # The authoritative servers are gone now: only the snapshot can answer.
+    with open(tmp_path / "second.log", "w") as log:
+        proc, port = _serve(args, log)
+        try:
+            again = _ask(port)
+        finally:
+            assert _stop(proc) == 0
+    assert "entries restored" in (tmp_path / "second.log").read_text()
+    assert again.rcode() == dns.rcode.NOERROR and again.flags & dns.flags.AD
+    assert {r.to_text() for r in again.answer} and again.answer[0] == warm.answer[0]
+    # The same start without the snapshot: nothing cached, nobody to ask.
+    cold_args = ["--listen", "127.0.0.1:0", "--config", str(config)]
+    with open(tmp_path / "cold.log", "w") as log:
+        proc, port = _serve(cold_args, log)
+        try:
+            cold = _ask(port)
+        finally:
+            _stop(proc)
+    assert cold.rcode() == dns.rcode.SERVFAIL
+
+
+def test_a_damaged_snapshot_is_a_cold_start_in_one_line(tmp_path):
+    fed = F.build(now=time.time())
+    snap = tmp_path / "cache.snap"
+    snap.write_bytes(b"cid-cache-snapshot\x00\x01" + b"\x00" * 40)
+    os.chmod(snap, 0o600)
+    with F.serving_in_thread(fed) as auth_port:
+        config = _config(tmp_path, fed, auth_port)
+        with open(tmp_path / "serve.log", "w") as log:
+            proc, port = _serve(["--listen", "127.0.0.1:0", "--config", str(config), "--cache-snapshot", str(snap)],
+                                log)
+            try:
+                answer = _ask(port)  # served cold, from the authorities
+            finally:
+                assert _stop(proc) == 0
+    text = (tmp_path / "serve.log").read_text()
+    assert "cache snapshot not used, starting cold" in text and "damaged" in text and "Traceback" not in text
+    assert answer.rcode() == dns.rcode.NOERROR and answer.flags & dns.flags.AD
