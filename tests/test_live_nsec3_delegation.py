@@ -16,6 +16,7 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdatatype
 import dns.zone
 
 from resolver import Resolver
@@ -77,7 +78,12 @@ def check_export(site: live_primary.Site, out: Path) -> None:
     live_primary.verify(exported)
     # The delegation point's NSEC3 lists NS DS RRSIG only (RFC 5155 §7.1); the unsigned
     # delegation child.<parent> BIND signed has NS alone; the glue has none (dnssec-verify).
-    assert delegation_nsec3(exported.read_text()) == ["NS", "NS DS RRSIG", "NS SOA RRSIG DNSKEY NSEC3PARAM"]
+    text = exported.read_text()
+    assert delegation_nsec3(text) == ["NS", "NS DS RRSIG", "NS SOA RRSIG DNSKEY NSEC3PARAM"]
+    # At the cut only the DS is signed; the glue not at all (RFC 4035 §2.2).
+    zone = dns.zone.from_text(text, PARENT, relativize=False, check_origin=False)
+    assert [rds.covers for rds in zone[CHILD] if rds.rdtype == dns.rdatatype.RRSIG] == [dns.rdatatype.DS]
+    assert not [rds for rds in zone[f"ns1.{CHILD}"] if rds.rdtype == dns.rdatatype.RRSIG]
 
 
 def test_delegate_child_of_nsec3_parent_validates_and_survives_restart(tmp_path: Path) -> None:
