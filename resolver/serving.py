@@ -88,6 +88,9 @@ class DnsServer:
         # Responses sent, by header RCODE (/metrics): one list increment per answer.
         self.udp_rcodes = [0] * 16
         self.tcp_rcodes = [0] * 16
+        # SO_REUSEPORT on every socket: several worker processes share the addresses and the
+        # kernel spreads clients over them (``cid serve resolver --workers N``).
+        self.reuse_port = False
 
     # What a server supplies -----------------------------------------------------------------
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
@@ -126,6 +129,8 @@ class DnsServer:
     def _udp_socket(self, host: str, port: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
         except OSError:
             sock.close()
@@ -136,7 +141,8 @@ class DnsServer:
         loop = asyncio.get_running_loop()
         for attempt in range(BIND_ATTEMPTS if port == 0 else 1):
             tcp = await loop.create_server(lambda: _TcpConnection(self), host, port,
-                                           reuse_address=True, backlog=TCP_BACKLOG)
+                                           reuse_address=True, reuse_port=self.reuse_port or None,
+                                           backlog=TCP_BACKLOG)
             bound = tcp.sockets[0].getsockname()[1]
             try:
                 sock = self._udp_socket(host, bound)

@@ -15,7 +15,7 @@ from ..client import Resolver, ResolverConfigError
 from ..service import RecursiveServer
 from .main import CliError
 from .options import add_resolver_options, resolver_from_args
-from .serve import _log, add_listen_option, listen_addresses, parse_listen, serve_until_stopped
+from .serve import _log, add_control_options, add_listen_option, listen_addresses, parse_listen, serve_until_stopped
 
 
 def register(kinds) -> None:
@@ -33,7 +33,11 @@ def register(kinds) -> None:
                         help="warm restart: fill the cache from FILE at start (when it exists) and write the "
                              "cache to it on SIGTERM/SIGINT (msgpack, mode 0600; a damaged or foreign file "
                              "means a cold start, said in one log line)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="N processes sharing the listen addresses (SO_REUSEPORT), each with its own "
+                             "cache; needs explicit ports (default 1)")
     add_resolver_options(parser)
+    add_control_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -62,17 +66,40 @@ def resolver_from(args: argparse.Namespace) -> Resolver:
 def run(args: argparse.Namespace) -> int:
     listen = listen_addresses(args)
     resolver = resolver_from(args)
+    if args.workers != 1:
+        from ..service.workers import MAX_WORKERS, supervise
+        if not 1 <= args.workers <= MAX_WORKERS:
+            raise CliError(f"--workers {args.workers}: must be 1-{MAX_WORKERS}")
+        if any(port == 0 for _, port in listen):
+            raise CliError("--workers: give every --listen a port (with port 0 each worker would pick its own)")
+        if args.http is not None:
+            # /metrics and the API would see one worker's counters and cache only.
+            raise CliError("--workers with --http is not supported yet: run the HTTP front end "
+                           "in its own cid serve resolver")
+        snapshot = args.cache_snapshot
+
+        def one(index: int) -> int:
+            if snapshot is not None:
+                args.cache_snapshot = f"{snapshot}.{index}"  # one cache per worker, one file each
+            return _serve(args, listen, resolver, reuse_port=True)
+        return supervise(args.workers, one)
+    return _serve(args, listen, resolver)
+
+
+def _serve(args: argparse.Namespace, listen, resolver: Resolver, *, reuse_port: bool = False) -> int:
     anchored = "validating" if resolver.trust_anchor is not None else "no trust anchor: nothing validates"
     zones = ", ".join(str(zone) for zone in resolver.hints)
     server = RecursiveServer(resolver, listen)
-    started = None
+    server.reuse_port = reuse_port
+    started = app = None
     if args.http is not None:
         from ..http import DnsWithHttp, HttpFrontEnd, make_app
         try:
             host, port = parse_listen(args.http, default_port=80)
         except CliError as exc:
             raise CliError(str(exc).replace("--listen", "--http", 1)) from None
-        server = DnsWithHttp(server, HttpFrontEnd(make_app(server, resolver), host, port))
+        app = make_app(server, resolver)
+        server = DnsWithHttp(server, HttpFrontEnd(app, host, port))
 
         def started() -> None:
             h, p = server.http.address
@@ -85,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
         async def cleanup() -> None:
             await resolver.close()
             _save(resolver, args.cache_snapshot)
-    return serve_until_stopped(server, banner=banner, cleanup=cleanup, started=started)
+    from ..control.attach import for_resolver
+    control, started = for_resolver(args, server, resolver, app, lambda: resolver_from(args), started)
+    return serve_until_stopped(server, banner=banner, cleanup=cleanup, started=started, control=control)
 
 
 def _restore(resolver: Resolver, path: str) -> str:

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Resolver cache-hit qps over UDP: `cid serve resolver` vs Unbound (1 thread), same run.
 
+With --workers N: `cid serve resolver --workers N` (SO_REUSEPORT processes) vs Unbound with
+`num-threads: N`; each question is then asked 4N times in the warm pass (fresh source ports) so
+that every worker's own cache holds it.
+
 NSD serves the benchmark hierarchy (three signed Ed25519 levels) on port 53 (root needed); both
 resolvers get the same stub (cid. → its server) and trust anchor. Every question of the query
 file (--names identifiers × SVCB, A, AAAA, CAPS) is asked once through each resolver first —
@@ -39,17 +43,17 @@ def questions(h: hierarchy.Hierarchy, names: int) -> list[tuple[str, str]]:
 
 
 @contextlib.contextmanager
-def ours(h: hierarchy.Hierarchy, address: str, port: int, log: Path) -> Iterator[None]:
+def ours(h: hierarchy.Hierarchy, address: str, port: int, log: Path, workers: int = 1) -> Iterator[None]:
     """`cid serve resolver` as a user runs it."""
     args = [sys.executable, "-m", "resolver", "serve", "resolver", "--listen", f"{address}:{port}",
             "--hint", f"{hierarchy.APEX}={h.addresses[hierarchy.APEX]}", "--port", "53",
-            "--trust-anchor", str(h.trust_anchor)]
+            "--trust-anchor", str(h.trust_anchor), "--workers", str(workers)]
     with peer_servers.process(args, log) as proc:
         peer_servers.wait_until_answers(address, port, hierarchy.APEX, proc, log)
         yield
 
-def warm(address: str, port: int, qs: list[tuple[str, str]]) -> None:
-    for name, rdtype in qs:
+def warm(address: str, port: int, qs: list[tuple[str, str]], times: int = 1) -> None:
+    for name, rdtype in [q for q in qs for _ in range(times)]:
         query = dns.message.make_query(name, rdtype)
         query.flags |= dns.flags.AD
         response = dns.query.udp(query, address, port=port, timeout=5)
@@ -57,7 +61,7 @@ def warm(address: str, port: int, qs: list[tuple[str, str]]) -> None:
             raise RuntimeError(f"{address}:{port} did not validate {name} {rdtype}:\n{response}")
 
 
-def run(seconds: int = 3, names: int = 100, rounds: int = 1) -> dict[str, float]:
+def run(seconds: int = 3, names: int = 100, rounds: int = 1, workers: int = 1) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="cid-bench-rqps-") as tmp:
         work = Path(tmp)
         h = hierarchy.build(work / "zones", leaves=names, net=hierarchy.free_net(53))
@@ -69,21 +73,22 @@ def run(seconds: int = 3, names: int = 100, rounds: int = 1) -> dict[str, float]
         mine, theirs = [], []
         with hierarchy.nsd_serving(h, 53) as stubs, \
                 unbound(work / "unbound", ub_addr, ub_port, trust_anchor=h.trust_anchor,
-                        stubs={hierarchy.APEX: stubs[hierarchy.APEX]}), \
-                ours(h, ours_addr, ours_port, work / "ours.log"):
-            warm(ours_addr, ours_port, qs)
-            warm(ub_addr, ub_port, qs)
+                        stubs={hierarchy.APEX: stubs[hierarchy.APEX]}, threads=workers), \
+                ours(h, ours_addr, ours_port, work / "ours.log", workers):
+            warm(ours_addr, ours_port, qs, 1 if workers == 1 else 4 * workers)
+            warm(ub_addr, ub_port, qs, 1 if workers == 1 else 4 * workers)
             for _ in range(rounds):
                 mine.append(dnsperf(ours_addr, ours_port, qfile, seconds, dnssec=False))
                 theirs.append(dnsperf(ub_addr, ub_port, qfile, seconds, dnssec=False))
     med = statistics.median
     return {"ours_qps": med(m["qps"] for m in mine), "unbound_qps": med(t["qps"] for t in theirs),
             "ours_lost": sum(m["lost"] for m in mine), "unbound_lost": sum(t["lost"] for t in theirs),
-            "ratio": med(m["qps"] / t["qps"] for m, t in zip(mine, theirs))}
+            "ratio": med(m["qps"] / t["qps"] for m, t in zip(mine, theirs)), "workers": workers}
 
 
 def report(r: dict[str, float]) -> str:
-    return (f"resolver cache-hit qps: cid serve resolver {r['ours_qps']:,.0f} (lost {r['ours_lost']}), "
+    threads = f" --workers {r['workers']} vs num-threads {r['workers']}" if r.get("workers", 1) != 1 else ""
+    return (f"resolver cache-hit qps{threads}: cid serve resolver {r['ours_qps']:,.0f} (lost {r['ours_lost']}), "
             f"Unbound {r['unbound_qps']:,.0f} (lost {r['unbound_lost']})  → ratio {r['ratio']:.2f}× (target ≥ 0.8)")
 
 
@@ -92,10 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-l", "--seconds", type=int, default=3, help="dnsperf -l per resolver (default 3)")
     p.add_argument("--names", type=int, default=100, help="identifiers asked about (default 100)")
     p.add_argument("--rounds", type=int, default=1, help="alternating rounds, medians (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="ours --workers N vs Unbound num-threads N (default 1)")
     args = p.parse_args(argv)
+    if not 1 <= args.workers <= 16:
+        p.error("--workers must be 1..16")
     if not (1 <= args.seconds <= 600 and 1 <= args.names <= 100_000 and 1 <= args.rounds <= 100):
         p.error("-l must be 1..600, --names 1..100000, --rounds 1..100")
-    print(report(run(args.seconds, args.names, args.rounds)))
+    print(report(run(args.seconds, args.names, args.rounds, args.workers)))
     return 0
 
 

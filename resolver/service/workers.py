@@ -1,0 +1,104 @@
+"""Scale-out on one machine: N worker processes, shared nothing, on the same addresses.
+
+Each worker is a whole resolver (its own cache, engine and listeners) bound with SO_REUSEPORT,
+so the kernel spreads clients over them by their address and port — as Unbound's threads or
+Knot's UDP workers share a port. Shared nothing keeps the hot path free of locks; the cost is
+one cache per worker (a question is cached where its client's packets land).
+
+The supervisor (this process) forks the workers before any event loop exists, forwards SIGTERM,
+SIGINT and SIGHUP to them, starts again a worker that dies while serving (a bounded number of
+times: a worker that cannot start must not be forked in a tight loop), and exits when all have
+exited: 0 if every worker stopped cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+MAX_WORKERS = 64
+RESTARTS = 5  # unexpected worker exits tolerated per RESTART_WINDOW before giving up
+RESTART_WINDOW = 60.0
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _log(line: str) -> None:
+    print(f"cid serve: {line}", file=sys.stderr, flush=True)
+
+
+def _fork(index: int, serve: Callable[[int], int]) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    # The worker: default signal dispositions again (its event loop installs its own handlers).
+    for signum in (*_FORWARDED, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    code = 1
+    try:
+        code = serve(index)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:  # noqa: BLE001 - reported, never a traceback through the supervisor
+        _log(f"worker {index}: {type(exc).__name__}: {exc}")
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise AssertionError("unreachable")
+
+
+def supervise(count: int, serve: Callable[[int], int]) -> int:
+    """Run ``serve(i)`` in ``count`` forked workers until a signal stops them; the exit status."""
+    if not 1 <= count <= MAX_WORKERS:
+        raise ValueError(f"workers must be 1..{MAX_WORKERS}")
+    stopping = False
+    pids: dict[int, int] = {}  # pid → worker index
+
+    def forward(signum, _frame) -> None:
+        nonlocal stopping
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            stopping = True
+        for pid in list(pids):
+            try:
+                os.kill(pid, signal.SIGTERM if signum == signal.SIGINT else signum)
+            except ProcessLookupError:
+                pass
+
+    previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
+    failures: list[float] = []
+    status = 0
+    try:
+        for index in range(count):
+            pids[_fork(index, serve)] = index
+        _log(f"{count} workers: {', '.join(str(p) for p in pids)}")
+        while pids:
+            try:
+                pid, wait_status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            index = pids.pop(pid, None)
+            if index is None:
+                continue
+            code = os.waitstatus_to_exitcode(wait_status)
+            if stopping:
+                status = status or (0 if code == 0 else 1)
+                continue
+            now = time.monotonic()
+            failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
+            if len(failures) > RESTARTS:
+                _log(f"worker {index} exited ({code}); {RESTARTS} restarts within {RESTART_WINDOW:g} s, "
+                     "stopping all workers")
+                stopping, status = True, 1
+                forward(signal.SIGTERM, None)
+                continue
+            _log(f"worker {index} (pid {pid}) exited ({code}); starting it again")
+            pids[_fork(index, serve)] = index
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return status
