@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "register": "register an identifier by signed DNS UPDATE (with a lease)",
     "unregister": "remove an identifier's records by signed DNS UPDATE",
     "load": "replace an identifier's LOAD (live state) by signed DNS UPDATE",
+    "ctl": "control a running server (stats, flush, reload, zone-status ...)",
 }
 
 

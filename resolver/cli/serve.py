@@ -47,6 +47,7 @@ def register(subparsers) -> None:
                       help="CAPS/LOAD values that break the key registry are errors, not warnings")
     auth.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                       help="show zone loading progress (auto: when stderr is a terminal)")
+    add_control_options(auth)
     auth.set_defaults(func=run_auth)
     for kind in PLUGGABLE_KINDS:
         try:
@@ -61,6 +62,38 @@ def register(subparsers) -> None:
 def add_listen_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", action="append", required=True, metavar="ADDR:PORT",
                         help="address to serve on, UDP and TCP (repeatable; port 0 picks one)")
+
+
+def add_control_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--control", metavar="PATH",
+                        help="Unix control socket for cid ctl, mode 0600 (default: FILE.ctl beside "
+                             "--config FILE, else $XDG_RUNTIME_DIR/cid/KIND.ctl, /run/cid/KIND.ctl as "
+                             "root, /tmp/cid-UID/KIND.ctl); 'none' turns it off")
+    parser.add_argument("--control-tcp", metavar="127.0.0.1:PORT",
+                        help="also take control requests on loopback TCP (needs --control-key)")
+    parser.add_argument("--control-key", metavar="BASE64",
+                        help="shared secret every TCP control request is HMAC-signed with")
+
+
+def control_server(args: argparse.Namespace, kind: str, commands):
+    """The ControlServer the options ask for (None: turned off); usage mistakes are CliErrors."""
+    from resolver.control import protocol
+    from resolver.control.server import ControlServer, default_socket, loopback_address
+    path = None if args.control == "none" else Path(args.control) if args.control else \
+        default_socket(kind, getattr(args, "config", None))
+    tcp = key = None
+    try:
+        if args.control_tcp:
+            tcp = loopback_address(args.control_tcp)
+            if not args.control_key:
+                raise ValueError("--control-tcp needs --control-key: TCP control requests are authenticated")
+        if args.control_key:
+            key = protocol.parse_key(args.control_key)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if path is None and tcp is None:
+        return None
+    return ControlServer(commands, path, tcp, key)
 
 
 def listen_addresses(args: argparse.Namespace) -> list[tuple[str, int]]:
@@ -136,7 +169,10 @@ def run_auth(args: argparse.Namespace) -> int:
         signed = "NSEC3-signed" if zone.nsec3 is not None else "signed" if zone.signed else "unsigned"
         _log(f"zone {zone.origin} loaded from {path} ({len(zone.blobs)} names, {loaded.records} "
              f"records, {signed}, {loaded.seconds:.1f} s)")
-    return serve_until_stopped(AuthServer(store, listen))
+    from resolver.control.commands import auth_commands
+    server = AuthServer(store, listen)
+    channel = control_server(args, "auth", auth_commands(server, None, None))
+    return serve_until_stopped(server, control=lambda: channel)
 
 
 def run_live(args: argparse.Namespace) -> int:
@@ -172,22 +208,29 @@ def run_live(args: argparse.Namespace) -> int:
     server = AuthServer(primary.store, listen, primary=primary)
     reloading = asyncio.Lock()
 
-    async def do_reload() -> None:
+    async def do_reload(why: str = "SIGHUP") -> list[str]:
+        """SIGHUP and ``cid ctl reload``: the log lines, also returned to cid ctl."""
+        said: list[str] = []
+
+        def say(line: str) -> None:
+            said.append(line)
+            _log(line)
         async with reloading:
-            _log(f"SIGHUP: reloading {path}")
+            say(f"{why}: reloading {path}")
             try:
                 fresh = authconfig.load(path)
                 if args.listen:
                     fresh.listen = list(args.listen)
                 for line in await livesetup.reload(primary, fresh):
-                    _log(line)
+                    say(line)
                 for live in primary.zones.values():
                     if live.on_commit is None:  # zones added or reloaded: NOTIFY them too
                         live.on_commit = send_notify
                         send_notify(live)
-                _log("reload done")
+                say("reload done")
             except Exception as exc:  # noqa: BLE001 - a bad edit must not stop the server
-                _log(f"reload failed, still serving the previous configuration: {exc}")
+                say(f"reload failed, still serving the previous configuration: {exc}")
+        return said
 
     from resolver.auth.notify import Notifier, parse_target
     notifier = Notifier(primary.keyring, listen[0][0] if listen else None)
@@ -214,7 +257,9 @@ def run_live(args: argparse.Namespace) -> int:
         for live in list(primary.zones.values()):
             live.close()
 
-    return serve_until_stopped(server, banner=banner, cleanup=cleanup, started=started)
+    from resolver.control.commands import auth_commands
+    channel = control_server(args, "auth", auth_commands(server, primary, lambda: do_reload("cid ctl reload")))
+    return serve_until_stopped(server, banner=banner, cleanup=cleanup, started=started, control=lambda: channel)
 
 
 def load_zone_data(path: str, *, strict: bool = False, show_progress: bool = False):
@@ -243,20 +288,26 @@ def load_zone_data(path: str, *, strict: bool = False, show_progress: bool = Fal
 
 def serve_until_stopped(server: DnsServer, *, banner: Sequence[str] = (),
                         cleanup: Callable[[], Awaitable[None]] | None = None,
-                        started: Callable[[], None] | None = None) -> int:
+                        started: Callable[[], None] | None = None, control=None) -> int:
     """Run ``server`` on uvloop (asyncio if absent) until SIGINT/SIGTERM; ``banner`` lines are
     logged once it listens, ``started`` called then (on the loop), ``cleanup`` awaited after it
-    closed."""
-    return loop.run(_serve(server, banner, cleanup, started))
+    closed. ``control``: a function of nothing giving the ControlServer (or None), called on the
+    loop once the server listens."""
+    return loop.run(_serve(server, banner, cleanup, started, control))
 
 
 async def _serve(server: DnsServer, banner: Sequence[str],
                  cleanup: Callable[[], Awaitable[None]] | None,
-                 started: Callable[[], None] | None = None) -> int:
+                 started: Callable[[], None] | None = None, control=None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # Signals operators send by habit or by accident must not kill a server (unbound ignores
+    # SIGUSR1/2 too); SIGPIPE: a client gone mid-write is an EPIPE error, not a death.
+    for signum in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
+        signal.signal(signum, signal.SIG_IGN)
+    channel = None
     try:
         try:
             await server.start()
@@ -270,9 +321,22 @@ async def _serve(server: DnsServer, banner: Sequence[str],
                 _log(f"listening on {shown}:{port} (UDP, TCP)")
             if started is not None:
                 started()
+            if control is not None:
+                channel = control()
+            if channel is not None:
+                try:
+                    await channel.start()
+                except OSError as exc:
+                    raise CliError(f"control channel: {exc}", 1) from None
+                if channel.path is not None:
+                    _log(f"control socket {channel.path}")
+                if channel.tcp_address is not None:
+                    _log(f"control on {channel.tcp_address[0]}:{channel.tcp_address[1]} (TCP, keyed)")
             await stop.wait()
             _log("stopping")
         finally:
+            if channel is not None:
+                await channel.close()
             await server.close()
     finally:
         if cleanup is not None:

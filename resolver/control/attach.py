@@ -1,0 +1,55 @@
+"""Wiring of the control channel and SIGHUP into ``cid serve resolver`` (kept here so the
+serving module only hands over its objects)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+# What a reload (SIGHUP, cid ctl reload) takes from the re-read settings; the cache is kept.
+RELOADED = ("hints", "trust_anchor", "port", "timeout", "max_queries", "max_time", "max_resolve_queries",
+            "engine_options", "validation", "require_secure")
+
+
+def for_resolver(args, server, resolver, app, fresh: Callable[[], object],
+                 started: Callable[[], None] | None):
+    """(control factory for serve_until_stopped, the ``started`` hook with SIGHUP added).
+    ``server``: what is served (a RecursiveServer, or DnsWithHttp around one); ``app``: the
+    HTTP app whose /metrics counters ``stats`` reuses, or None; ``fresh``: builds a Resolver
+    from the same options (the files re-read)."""
+    from ..cli.main import CliError
+    from ..cli.serve import _log, control_server
+    from ..http.errors import METRICS_KEY
+    from ..http.metrics import Metrics
+    from .commands import resolver_commands
+    dns_server = getattr(server, "dns", server)
+    metrics = app[METRICS_KEY] if app is not None else Metrics(dns_server, resolver)
+
+    async def reload(why: str = "cid ctl reload") -> list[str]:
+        try:
+            new = fresh()
+        except CliError as exc:
+            lines = [f"{why}: reload failed, keeping the previous settings: {exc}"]
+        else:
+            for name in RELOADED:
+                setattr(resolver, name, getattr(new, name))
+            await new.close()
+            dns_server.udp_responses.clear()  # rendered under the old settings
+            dns_server.tcp_responses.clear()
+            lines = [f"{why}: reloaded {args.config or 'the trust anchor and hints'}", "reload done"]
+        for line in lines:
+            _log(line)
+        return lines
+
+    if getattr(args, "workers", 1) != 1:
+        channel = None  # one socket path per process would collide; not aggregated yet
+    else:
+        channel = control_server(args, "resolver", resolver_commands(dns_server, resolver, metrics, reload))
+
+    def on_start() -> None:
+        if started is not None:
+            started()
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGHUP, lambda: asyncio.ensure_future(reload("SIGHUP")))
+    return (lambda: channel), on_start
