@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     where.add_argument("--server", metavar="127.0.0.1:PORT", help="the server's loopback TCP control address")
     parser.add_argument("--key", metavar="BASE64", help="the shared key of --server (as --control-key)")
     parser.add_argument("--json", action="store_true", help="print the reply's data as JSON")
-    parser.add_argument("command", metavar="COMMAND")
+    parser.add_argument("ctl_command", metavar="COMMAND")
     parser.add_argument("args", nargs="*", metavar="ARG")
     parser.set_defaults(func=run)
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.key:
         raise CliError("--key goes with --server (the Unix socket is guarded by its file mode)")
     try:
-        reply = asyncio.run(client.call(args.command, args.args, socket_path=None if tcp else _socket(args),
+        reply = asyncio.run(client.call(args.ctl_command, args.args, socket_path=None if tcp else _socket(args),
                                         tcp=tcp, key=key))
     except (client.NotRunning, protocol.ProtocolError) as exc:
         raise CliError(str(exc), 1) from None
