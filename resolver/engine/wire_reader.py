@@ -3,9 +3,9 @@
 ``dns.message.from_wire`` is the oracle: ``read`` returns a ``dns.message.Message`` equal to
 what it builds (every section and field; tests/test_wire_reader.py compares them on real and
 fuzzed responses) or raises where it raises. It is the same algorithm with the generic parts
-cut: owner names are decompressed once per offset (a name read from a given offset is always
-the same name, and decompression checks — pointers backwards only, no overlap, chain length,
-label types — run on the first read, by dnspython's own parser), RRsets are grouped in a dict
+cut: an owner that is a bare compression pointer to a name already read (the question, an
+earlier owner) reuses that name when dnspython's decompression rules (pointers backwards only,
+no overlap, chain length) would accept it; every other name is read by dnspython's parser, RRsets are grouped in a dict
 instead of ``find_rrset``'s keyword and enum normalisation, and the question is built
 directly. RDATA is still parsed by dnspython (``dns.rdata.from_wire_parser``), so canonical
 forms and DNSSEC verification see the very same objects. Messages this reader does not handle
@@ -31,6 +31,7 @@ _OPT, _TSIG, _RRSIG, _SIG = dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 _Q = struct.Struct("!HH")
+_MAX_HOPS = dns.name.MAX_COMPRESSION_POINTER_CHAIN
 _TYPES = {int(t): t for t in dns.rdatatype.RdataType}
 _CLASSES = {int(c): c for c in dns.rdataclass.RdataClass}
 
@@ -41,6 +42,10 @@ def _rdtype(value: int):
 
 def _rdclass(value: int):
     return _CLASSES.get(value) or dns.rdataclass.RdataClass.make(value)
+
+
+def _wire_length(name: dns.name.Name) -> int:
+    return sum(len(label) + 1 for label in name.labels)
 
 
 def read(wire: bytes) -> dns.message.Message:
@@ -55,16 +60,25 @@ def read(wire: bytes) -> dns.message.Message:
     message.wire = wire
     parser = dns.wire.Parser(wire)
     parser.seek(12)
-    names: dict[int, tuple[dns.name.Name, int]] = {}  # offset -> (name, offset after it)
+    # offset -> (name, end of its first segment, pointer hops): names read from that offset
+    names: dict[int, tuple[dns.name.Name, int, int]] = {}
+    size = len(wire)
 
     def owner() -> dns.name.Name:
         start = parser.current
-        hit = names.get(start)
-        if hit is not None:
-            parser.seek(hit[1])
-            return hit[0]
+        if start + 1 < size and wire[start] >= 0xC0:
+            # A bare pointer to a name already read from its offset gives that same name when
+            # dnspython's rules hold: the target lies before the pointer, its first segment ends
+            # by the pointer (restrict_end), and one more hop stays within the chain limit.
+            target = (wire[start] & 0x3F) << 8 | wire[start + 1]
+            hit = names.get(target)
+            if hit is not None and target < start and hit[1] <= start and hit[2] < _MAX_HOPS:
+                parser.seek(start + 2)
+                names[start] = (hit[0], start + 2, hit[2] + 1)
+                return hit[0]
         name = parser.get_name(None, True)
-        names[start] = (name, parser.current)
+        if parser.current - start == _wire_length(name) and wire[parser.current - 1] == 0:
+            names[start] = (name, parser.current, 0)  # read uncompressed: no hops
         return name
 
     for _ in range(qdcount):
