@@ -162,6 +162,7 @@ class LiveZone:
         self._scheduled = False
         self.failed: str | None = None
         self.leases: dict[tuple[bytes, int, bytes], Lease] = {}
+        self.expired = 0  # leased records removed at expiry since start (/metrics)
         self._heap: list[tuple[float, tuple[bytes, int, bytes]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
@@ -377,6 +378,7 @@ class LiveZone:
                         removed += 1
             lease_ops[ident] = None
         if removed:
+            self.expired += removed
             log.info("zone %s: %d leased record(s) expired", self.origin, removed)
 
     def _set_into(self, overlay: Overlay, request: Request, lease_ops) -> None:

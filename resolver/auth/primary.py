@@ -72,6 +72,7 @@ class Primary:
         self.store = store
         self.keyring = keyring or Keyring()
         self.zones: dict[bytes, LiveZone] = {}
+        self.update_rcodes: dict[int, int] = {}  # replies to UPDATEs by RCODE (see handle)
 
     def add(self, zone: LiveZone) -> None:
         self.zones[zone.data.apex] = zone
@@ -99,6 +100,24 @@ class Primary:
         return (wire[10] or wire[11]) and _TSIG_TYPE_CLASS in wire[12:]
 
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
+        if len(wire) < 12 or (wire[2] >> 3) & 0xF != dns.opcode.UPDATE:
+            return self._dispatch(wire, tcp, later)
+        # Every reply to an UPDATE counted by its RCODE (/metrics: accepted = NOERROR), whether
+        # it is made at once (a bad TSIG, a zone not served) or after the zone's commit.
+        def counted(response: bytes) -> None:
+            self._count_update(response)
+            later(response)
+        outcome = self._dispatch(wire, tcp, counted)
+        if isinstance(outcome, bytes):
+            self._count_update(outcome)
+        return outcome
+
+    def _count_update(self, response: bytes) -> None:
+        if len(response) >= 4:
+            code = response[3] & 0xF
+            self.update_rcodes[code] = self.update_rcodes.get(code, 0) + 1
+
+    def _dispatch(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         if len(wire) < 12 or ((wire[2] << 8) | wire[3]) & _QR:
             return None
         if (wire[2] >> 3) & 0xF == dns.opcode.UPDATE:

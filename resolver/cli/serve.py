@@ -47,6 +47,9 @@ def register(subparsers) -> None:
                       help="CAPS/LOAD values that break the key registry are errors, not warnings")
     auth.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                       help="show zone loading progress (auto: when stderr is a terminal)")
+    auth.add_argument("--http", metavar="ADDR:PORT",
+                      help="also serve HTTP there: DoH queries (/dns-query), /healthz, /metrics "
+                           "(queries, updates, transfers, leases; spec/service.md); port 0 picks one")
     add_control_options(auth)
     auth.set_defaults(func=run_auth)
     for kind in PLUGGABLE_KINDS:
@@ -172,7 +175,28 @@ def run_auth(args: argparse.Namespace) -> int:
     from resolver.control.commands import auth_commands
     server = AuthServer(store, listen)
     channel = control_server(args, "auth", auth_commands(server, None, None))
-    return serve_until_stopped(server, control=lambda: channel)
+    front, started = with_auth_http(server, args)
+    return serve_until_stopped(front, control=lambda: channel, started=started)
+
+
+def with_auth_http(server: AuthServer, args: argparse.Namespace, started: Callable[[], None] | None = None):
+    """``server`` with its HTTP front end when ``--http`` asks for one (started and stopped with
+    it), and the ``started`` hook that also logs where HTTP listens."""
+    if getattr(args, "http", None) is None:
+        return server, started
+    from resolver.http import DnsWithHttp, HttpFrontEnd, make_auth_app
+    try:
+        host, port = parse_listen(args.http, default_port=80)
+    except CliError as exc:
+        raise CliError(str(exc).replace("--listen", "--http", 1)) from None
+    front = DnsWithHttp(server, HttpFrontEnd(make_auth_app(server), host, port))
+
+    def both() -> None:
+        if started is not None:
+            started()
+        h, p = front.http.address
+        _log(f"HTTP on {f'[{h}]' if ':' in h else h}:{p} (DoH, /healthz, /metrics)")
+    return front, both
 
 
 def run_live(args: argparse.Namespace) -> int:
@@ -259,7 +283,8 @@ def run_live(args: argparse.Namespace) -> int:
 
     from resolver.control.commands import auth_commands
     channel = control_server(args, "auth", auth_commands(server, primary, lambda: do_reload("cid ctl reload")))
-    return serve_until_stopped(server, banner=banner, cleanup=cleanup, started=started, control=lambda: channel)
+    front, started = with_auth_http(server, args, started)
+    return serve_until_stopped(front, banner=banner, cleanup=cleanup, started=started, control=lambda: channel)
 
 
 def load_zone_data(path: str, *, strict: bool = False, show_progress: bool = False):

@@ -2,6 +2,6 @@
 DoH (RFC 8484, /dns-query), /healthz and /metrics, on the DNS front end's loop, Resolver and
 cache (spec/service.md "HTTP API")."""
 
-from .app import DnsWithHttp, HttpFrontEnd, make_app
+from .app import DnsWithHttp, HttpFrontEnd, make_app, make_auth_app
 
-__all__ = ["DnsWithHttp", "HttpFrontEnd", "make_app"]
+__all__ = ["DnsWithHttp", "HttpFrontEnd", "make_app", "make_auth_app"]

@@ -84,6 +84,44 @@ def make_app(dns_server, resolver) -> web.Application:
     return app
 
 
+AUTH_PATHS = ("/dns-query", "/healthz", "/metrics", "/v1/openapi.json")
+
+
+class _AuthQueries:
+    """What DoH reaches on the authoritative server: standard queries only. Transfers need the
+    client's address for the ACL and UPDATEs belong on the DNS port (RFC 8484 carries queries),
+    so both are REFUSED here; the counters and addresses are the DNS server's."""
+
+    def __init__(self, server):
+        self.server = server
+
+    @property
+    def addresses(self):
+        return self.server.addresses
+
+    def handle(self, wire: bytes, tcp: bool, later):
+        from ..auth.primary import header_only
+        from ..auth.transfer import is_transfer
+        if len(wire) >= 12 and ((wire[2] >> 3) & 0xF != 0 or is_transfer(wire)):
+            return header_only(wire, 5)  # REFUSED
+        return self.server.handle(wire, tcp, later)
+
+
+def make_auth_app(dns_server) -> web.Application:
+    """``cid serve auth --http``: DoH (queries), /healthz, /metrics (auth_metrics) and the
+    OpenAPI document, over ``dns_server`` (an AuthServer)."""
+    from . import auth_metrics
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[counted, json_errors])
+    app[DNS_KEY] = _AuthQueries(dns_server)
+    app[METRICS_KEY] = auth_metrics.AuthMetrics(dns_server)
+    own = {"/healthz": healthz, "/v1/openapi.json": openapi_json, "/metrics": auth_metrics.handler}
+    routes = [(m, path, handler, op) for m, path, handler, op in ROUTES if path in AUTH_PATHS]
+    for method, path, handler, _ in routes:
+        app.router.add_route(method, path, own.get(path, handler))
+    app[OPENAPI_KEY] = openapi.document([(m, path, op) for m, path, _, op in routes])
+    return app
+
+
 class _JsonErrorHandler(RequestHandler):
     """aiohttp's connection handler, with its own errors (unparseable request, header too
     large, a bug) answered as JSON instead of text, and a bound on open connections."""

@@ -25,6 +25,27 @@ def _rcode_text(code: int) -> str:
         return str(code)
 
 
+def query_family(dns_server, doh_rcodes: list[int]) -> CounterMetricFamily:
+    """cid_dns_queries: responses sent by a DNS front end, by protocol and header RCODE."""
+    queries = CounterMetricFamily("cid_dns_queries", "DNS responses sent, by protocol and header RCODE",
+                                  labels=["protocol", "rcode"])
+    for protocol, counts in (("udp", dns_server.udp_rcodes), ("tcp", dns_server.tcp_rcodes), ("doh", doh_rcodes)):
+        for code, n in enumerate(counts):
+            if n:
+                queries.add_metric([protocol, _rcode_text(code)], n)
+    return queries
+
+
+def http_families(http: dict[tuple[str, int], int], started: float):
+    """cid_http_requests by route and status, and the start time."""
+    requests = CounterMetricFamily("cid_http_requests", "HTTP requests answered, by route and status",
+                                   labels=["route", "status"])
+    for (route, status), n in sorted(http.items()):
+        requests.add_metric([route, str(status)], n)
+    yield requests
+    yield GaugeMetricFamily("cid_start_time_seconds", "When the server started (Unix time)", value=started)
+
+
 class Metrics:
     """One registry per front end (no process-global state: tests run several)."""
 
@@ -50,14 +71,7 @@ class Metrics:
         self.http[key] = self.http.get(key, 0) + 1
 
     def collect(self):
-        queries = CounterMetricFamily("cid_dns_queries", "DNS responses sent, by protocol and header RCODE",
-                                      labels=["protocol", "rcode"])
-        for protocol, counts in (("udp", self.dns.udp_rcodes), ("tcp", self.dns.tcp_rcodes),
-                                 ("doh", self.doh_rcodes)):
-            for code, n in enumerate(counts):
-                if n:
-                    queries.add_metric([protocol, _rcode_text(code)], n)
-        yield queries
+        yield query_family(self.dns, self.doh_rcodes)
         yield CounterMetricFamily("cid_dns_dropped", "Queries dropped: too many resolutions in progress",
                                   value=self.dns.dropped)
         stats = self.resolver.stats
@@ -81,12 +95,7 @@ class Metrics:
         yield CounterMetricFamily("cid_stale_answers", "Lookups answered from expired cache (RFC 8767)",
                                   value=stats.get("stale", 0))
         yield CounterMetricFamily("cid_prefetch", "Background refreshes started", value=stats.get("prefetch", 0))
-        requests = CounterMetricFamily("cid_http_requests", "HTTP requests answered, by route and status",
-                                       labels=["route", "status"])
-        for (route, status), n in sorted(self.http.items()):
-            requests.add_metric([route, str(status)], n)
-        yield requests
-        yield GaugeMetricFamily("cid_start_time_seconds", "When the server started (Unix time)", value=self.started)
+        yield from http_families(self.http, self.started)
 
     def describe(self):
         return []
