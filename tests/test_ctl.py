@@ -162,3 +162,26 @@ def test_auth_reload_and_zone_status(tmp_path):
         assert out.returncode == 0 and "reload done" in out.stdout, out.stdout + out.stderr
         assert server.rrset("other.cid.", "SOA")
         assert "other.cid." in cid("ctl", "--socket", str(sock), "zone-status").stdout
+
+
+def test_a_second_server_with_the_default_control_socket_still_starts(tmp_path):
+    """The default control path (no --control) is one per machine and kind: a second server
+    finding it held by a live server starts without a control socket and says so; naming that
+    path with --control is an error (one line, exit 1)."""
+    zone = tmp_path / "ctl.cid.zone"
+    zone.write_text(ZONE)
+    first_port, second_port = free_port(AUTH), free_port("127.0.154.3")
+    with running(["auth", "--listen", f"{AUTH}:{first_port}", "--zone", str(zone)], AUTH, first_port,
+                 "ctl.cid.", tmp_path / "first.log"):
+        first = (tmp_path / "first.log").read_text()
+        held = next(line.split("control socket ")[1].split()[0] for line in first.splitlines()
+                    if "control socket " in line)
+        with running(["auth", "--listen", f"127.0.154.3:{second_port}", "--zone", str(zone)], "127.0.154.3",
+                     second_port, "ctl.cid.", tmp_path / "second.log"):
+            assert "is another server's: no control socket for this one" in (tmp_path / "second.log").read_text()
+        if "is another server's" not in first:  # the first one holds the default path
+            named = subprocess.run([sys.executable, "-m", "resolver", "serve", "auth", "--listen",
+                                    f"127.0.154.3:{second_port}", "--zone", str(zone), "--control", held],
+                                   capture_output=True, text=True, timeout=30)
+            assert named.returncode == 1 and "another server is listening there" in named.stderr
+            assert cid("ctl", "--socket", held, "stats").returncode == 0  # still the first one's

@@ -363,6 +363,8 @@ def test_malformed_updates_get_formerr_and_fuzz_changes_nothing(server, site, tm
         mutated = bytearray(wire)
         for _ in range(rng.randint(1, 4)):
             mutated[rng.randrange(2, len(mutated))] = rng.randrange(256)  # the ID is kept to match replies
+        if bytes(mutated) == wire:
+            continue  # every "mutation" wrote the byte already there (the TSIG time and MAC vary per run)
         try:
             reply = _raw_udp(server, bytes(mutated), timeout=0.5)
         except TimeoutError:

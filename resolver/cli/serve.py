@@ -96,7 +96,9 @@ def control_server(args: argparse.Namespace, kind: str, commands):
         raise CliError(str(exc)) from None
     if path is None and tcp is None:
         return None
-    return ControlServer(commands, path, tcp, key)
+    server = ControlServer(commands, path, tcp, key)
+    server.optional = args.control is None  # the default path: passed over when taken
+    return server
 
 
 def listen_addresses(args: argparse.Namespace) -> list[tuple[str, int]]:
@@ -353,6 +355,8 @@ async def _serve(server: DnsServer, banner: Sequence[str],
                     await channel.start()
                 except OSError as exc:
                     raise CliError(f"control channel: {exc}", 1) from None
+                if channel.skipped is not None:
+                    _log(channel.skipped)
                 if channel.path is not None:
                     _log(f"control socket {channel.path}")
                 if channel.tcp_address is not None:

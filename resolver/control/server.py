@@ -54,13 +54,24 @@ class ControlServer:
         self._servers: list[asyncio.base_events.Server] = []
         self._seen: dict[str, float] = {}
         self.tcp_address: tuple[str, int] | None = None
+        # A default path (no --control given) that another server holds is passed over with a
+        # note, not an error: a second server on one machine must still start (name one with
+        # --control PATH to reach it). A path the operator named is an error when taken.
+        self.optional = False
+        self.skipped: str | None = None
 
     async def start(self) -> None:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if self.path.is_socket() and _alive(self.path) and self.optional:
+                self.skipped = (f"control socket {self.path} is another server's: no control socket "
+                                "for this one (give --control PATH)")
+                self.path = None
+        if self.path is not None:
             if self.path.is_socket():
                 if _alive(self.path):
-                    raise OSError(f"{self.path}: another server is listening there")
+                    taken, self.path = self.path, None  # not ours: close() must not unlink it
+                    raise OSError(f"{taken}: another server is listening there")
                 self.path.unlink()  # left by a server that was killed
             old = os.umask(0o177)  # created 0600, never briefly wider
             try:
