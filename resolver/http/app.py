@@ -114,7 +114,7 @@ def make_auth_app(dns_server) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[counted, json_errors])
     app[DNS_KEY] = _AuthQueries(dns_server)
     app[METRICS_KEY] = auth_metrics.AuthMetrics(dns_server)
-    own = {"/healthz": healthz, "/v1/openapi.json": openapi_json, "/metrics": auth_metrics.handler}
+    own = {"/healthz": healthz, "/v1/openapi.json": openapi_json}
     routes = [(m, path, handler, op) for m, path, handler, op in ROUTES if path in AUTH_PATHS]
     for method, path, handler, _ in routes:
         app.router.add_route(method, path, own.get(path, handler))

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import time
 
-from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .errors import METRICS_KEY
 from .metrics import _rcode_text, http_families, query_family
 
 
@@ -63,7 +60,3 @@ class AuthMetrics:
     def describe(self):
         return []
 
-
-async def handler(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS_KEY].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
