@@ -157,6 +157,20 @@ class DnsServer:
             return host, bound
         raise OSError(f"could not bind UDP and TCP to one free port on {host}")
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        """SIGTERM: stop reading new queries and accepting connections, give the work in
+        progress up to ``timeout`` seconds to answer (the sockets stay open for those answers),
+        then close."""
+        for udp in self._udp:
+            udp.pause()
+        for tcp in self._tcp:
+            tcp.close()
+        await self._finish_work(timeout)
+        await self.close()
+
+    async def _finish_work(self, timeout: float) -> None:
+        """Wait (bounded) for answers still being made; a server without such work has none."""
+
     async def close(self) -> None:
         for udp in self._udp:
             udp.close()
@@ -190,6 +204,7 @@ class _UdpListener:
         self.sock = sock
         self.loop = asyncio.get_running_loop()
         self.closed = False
+        self.paused = False
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             try:
                 sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
@@ -200,10 +215,17 @@ class _UdpListener:
         self.batch = udp_batch.Batch(sock, UDP_BATCH) if udp_batch.available() else None
         self.loop.add_reader(sock.fileno(), self._readable)
 
+    def pause(self) -> None:
+        """No more reading (draining); the socket stays open for answers in progress."""
+        if not self.closed and not self.paused:
+            self.paused = True
+            self.loop.remove_reader(self.sock.fileno())
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.loop.remove_reader(self.sock.fileno())
+            if not self.paused:
+                self.loop.remove_reader(self.sock.fileno())
             self.sock.close()
 
     def _readable(self) -> None:

@@ -28,6 +28,7 @@ from . import loop
 from .main import CliError
 
 PLUGGABLE_KINDS = ("resolver",)
+DRAIN_SECONDS = 5.0  # SIGTERM: how long work in progress may take to answer
 
 
 def register(subparsers) -> None:
@@ -363,6 +364,10 @@ async def _serve(server: DnsServer, banner: Sequence[str],
                     _log(f"control on {channel.tcp_address[0]}:{channel.tcp_address[1]} (TCP, keyed)")
             await stop.wait()
             _log("stopping")
+            if channel is not None:
+                await channel.close()
+                channel = None
+            await server.drain(DRAIN_SECONDS)  # answers in progress still go out (bounded)
         finally:
             if channel is not None:
                 await channel.close()

@@ -202,6 +202,10 @@ class DnsWithHttp:
             await self.dns.close()
             raise
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        await self.http.close()
+        await self.dns.drain(timeout)
+
     async def close(self) -> None:
         await self.http.close()
         await self.dns.close()

@@ -137,6 +137,11 @@ class RecursiveServer(DnsServer):
         task.add_done_callback(done)
         return True
 
+    async def _finish_work(self, timeout: float) -> None:
+        # Resolutions in progress at SIGTERM get their answer out if it comes in time.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
     async def _stop_work(self) -> None:
         for task in list(self._tasks):
             task.cancel()
