@@ -52,10 +52,7 @@ def test_sigterm_lets_a_resolution_in_progress_answer(tmp_path):
         relay_port = free_port(RELAY)
         stop = threading.Event()
         threading.Thread(target=_relay, args=(relay_port, ("127.0.0.2", auth_port), stop), daemon=True).start()
-        (tmp_path / "ta.dnskey").write_text(fed.anchor_text)
-        config = tmp_path / "resolver.toml"
-        config.write_text(f'[resolver]\nhints = {{"cid." = ["{RELAY}:{relay_port}"]}}\n'
-                          f'trust_anchor = "ta.dnskey"\nport = {auth_port}\ntimeout = 3\n')
+        config = F.resolver_config(fed, tmp_path, auth_port, apex=f"{RELAY}:{relay_port}", timeout=3)
         try:
             with open(tmp_path / "serve.log", "w") as log:
                 proc, port = _serve(["--listen", "127.0.0.1:0", "--config", str(config), "--control", "none"], log)

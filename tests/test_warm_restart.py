@@ -25,14 +25,6 @@ def _ask(port: int) -> dns.message.Message:
     return dns.query.udp(query, "127.0.0.1", port=port, timeout=8)
 
 
-def _config(tmp_path, fed, port: int):
-    (tmp_path / "ta.dnskey").write_text(fed.anchor_text)
-    config = tmp_path / "resolver.toml"
-    config.write_text(f'[resolver]\nhints = {{"cid." = ["127.0.0.2:{port}"]}}\ntrust_anchor = "ta.dnskey"\n'
-                      f'port = {port}\ntimeout = 0.5\nmax_time = 3\n')
-    return config
-
-
 def _stop(proc) -> int:
     proc.send_signal(signal.SIGTERM)
     return proc.wait(timeout=20)
@@ -42,7 +34,7 @@ def test_a_restart_answers_from_the_snapshot_with_the_authorities_gone(tmp_path)
     fed = F.build(now=time.time())
     snap = tmp_path / "cache.snap"
     with F.serving_in_thread(fed) as auth_port:
-        config = _config(tmp_path, fed, auth_port)
+        config = F.resolver_config(fed, tmp_path, auth_port, timeout=0.5, max_time=3)
         args = ["--listen", "127.0.0.1:0", "--config", str(config), "--cache-snapshot", str(snap)]
         with open(tmp_path / "first.log", "w") as log:
             proc, port = _serve(args, log)
@@ -81,7 +73,7 @@ def test_a_damaged_snapshot_is_a_cold_start_in_one_line(tmp_path):
     snap.write_bytes(b"cid-cache-snapshot\x00\x01" + b"\x00" * 40)
     os.chmod(snap, 0o600)
     with F.serving_in_thread(fed) as auth_port:
-        config = _config(tmp_path, fed, auth_port)
+        config = F.resolver_config(fed, tmp_path, auth_port, timeout=0.5, max_time=3)
         with open(tmp_path / "serve.log", "w") as log:
             proc, port = _serve(["--listen", "127.0.0.1:0", "--config", str(config), "--cache-snapshot", str(snap)],
                                 log)

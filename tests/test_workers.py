@@ -23,14 +23,6 @@ from test_service_cli import cid
 ADDRESS = "127.0.0.1"
 
 
-def _config(tmp_path, fed, port: int):
-    (tmp_path / "ta.dnskey").write_text(fed.anchor_text)
-    config = tmp_path / "resolver.toml"
-    config.write_text(f'[resolver]\nhints = {{"cid." = ["127.0.0.2:{port}"]}}\ntrust_anchor = "ta.dnskey"\n'
-                      f'port = {port}\ntimeout = 1\n')
-    return config
-
-
 def _ask_many(port: int, count: int) -> list[dns.message.Message]:
     answers = []
     for i in range(count):  # a fresh socket each time: a new source port, so any worker may get it
@@ -53,7 +45,7 @@ def _workers(log_path, expected: int, timeout: float = 30) -> list[int]:
 def test_two_workers_share_the_port_and_one_killed_is_started_again(tmp_path):
     fed = F.build(now=time.time())
     with F.serving_in_thread(fed) as auth_port:
-        config = _config(tmp_path, fed, auth_port)
+        config = F.resolver_config(fed, tmp_path, auth_port, timeout=1)
         port = free_port(ADDRESS)
         log_path = tmp_path / "serve.log"
         with open(log_path, "w") as log:

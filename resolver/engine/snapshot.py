@@ -90,7 +90,7 @@ def _read(path: Path) -> dict:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        raise
+        raise  # no snapshot yet: the caller's cold start, not a damaged file
     except OSError as exc:
         raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as f:

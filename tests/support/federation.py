@@ -18,6 +18,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dns.flags
 import dns.message
@@ -272,3 +273,15 @@ def stores_serving_in_thread(stores: Mapping[str, ZoneStore], port: int | None =
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
         loop.close()
+
+
+def resolver_config(fed: Federation, directory: Path, port: int, *, apex: str | None = None, **settings) -> Path:
+    """A `cid serve resolver --config` file in ``directory`` for the federation served on
+    ``port`` (``serving_in_thread``): its trust anchor beside it, ``cid.`` at ``apex`` (default
+    127.0.0.2:port), and extra ``[resolver]`` settings (``timeout=0.5``, ...)."""
+    (directory / "ta.dnskey").write_text(fed.anchor_text)
+    extra = "".join(f"{key} = {value}\n" for key, value in settings.items())
+    config = directory / "resolver.toml"
+    config.write_text(f'[resolver]\nhints = {{"cid." = ["{apex or f"127.0.0.2:{port}"}"]}}\n'
+                      f'trust_anchor = "ta.dnskey"\nport = {port}\n{extra}')
+    return config
