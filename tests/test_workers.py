@@ -82,3 +82,32 @@ def test_workers_usage_errors_are_one_line():
         proc = cid("serve", "resolver", *args, "--hint", "cid.=127.0.0.2")
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert proc.stderr.count("\n") == 1
+
+
+def test_a_worker_that_keeps_dying_stops_the_supervisor(tmp_path):
+    """spec/service.md §1: at most 5 restarts a minute, then every worker is stopped, exit 1."""
+    port = free_port(ADDRESS)
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "resolver", "serve", "resolver", "--listen",
+                                 f"{ADDRESS}:{port}", "--hint", "cid.=127.0.0.2", "--workers", "2"],
+                                stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        _workers(log_path, 2)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+            for child in children[:1]:  # one worker at a time, as a crashing worker would
+                try:
+                    os.kill(int(child), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
+        code = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log_path.read_text()
+    assert code == 1 and "5 restarts within 60 s, stopping all workers" in text, text
+    assert text.count("starting it again") == 5
