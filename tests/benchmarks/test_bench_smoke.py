@@ -91,9 +91,20 @@ def test_run_all_prints_a_table() -> None:
     assert "signing vs dnssec-signzone" in out
 
 
+def test_run_all_prints_issue_11s_rows() -> None:
+    """The resolver's rows of issue 11's table: --workers 2 vs Unbound num-threads 2, and
+    /v1/resolve requests/s against our own DNS qps in the same run."""
+    out = bench(str(BENCH / "run_all"), "--quick", "resolver_qps_workers", "http_resolve", timeout=180)
+    rows = {line.split("  ")[0].strip(): line for line in out.splitlines()[1:]}
+    assert "cache-hit qps --workers 2 vs 2 threads" in rows, out
+    assert re.search(r"[\d,]+ req/s +[\d,]+ qps +\d+\.\d+×", rows["/v1/resolve req/s vs our DNS qps"]), out
+    assert "FAILED" not in out
+
+
 @pytest.mark.parametrize("args", [["cache_hit.py", "--batch", "0"], ["cold.py", "--samples", "0"],
                                   ["auth_qps.py", "-l", "0"], ["resolver_qps.py", "--rounds", "0"], ["memory.py", "--names", "0"],
-                                  ["nxflood.py", "--names", "0"],
+                                  ["nxflood.py", "--names", "0"], ["http_resolve.py", "-l", "0"],
+                                  ["http_resolve.py", "--rounds", "0"],
                                   ["signing.py", "--names", "0"], ["zone_scale.py", "--names", "1"],
                                   ["verify.py", "--names", "0"], ["verify.py", "--rounds", "0"]])
 def test_scripts_reject_bad_sizes_in_one_line(args: list[str]) -> None:

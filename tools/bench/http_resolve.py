@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-l", "--seconds", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
+    if not 1 <= args.seconds <= 600:
+        p.error("-l must be 1..600")
+    if not 1 <= args.rounds <= 50:
+        p.error("--rounds must be 1..50")
     r = run(args.seconds, args.rounds)
     print(f"/v1/resolve cache-hit requests/s (keep-alive, 8 connections): {r['http_rps']:,.0f}; "
           f"our DNS cache-hit qps (dnsperf -c 8 -q 200): {r['dns_qps']:,.0f}  → ratio {r['ratio']:.2f}×")
