@@ -103,9 +103,11 @@ def _recv(sock: socket.socket, count: int) -> bytes:
 
 
 def test_our_notify_is_a_signed_notify_from_the_listen_address(server):
-    """RFC 1996 §3.7: opcode NOTIFY, AA, no RD, question ZONE SOA; TSIG with the entry's key;
+    """RFC 1996 §3.7: opcode NOTIFY, AA, no RD, question ZONE SOA, the SOA in the answer section;
+    TSIG with the entry's key;
     each answered, until the current serial's NOTIFY is acknowledged (bounded)."""
     server.listener.settimeout(10)
+    hinted: list[int] = []
     done = f"NOTIFY serial {server.serial()} to {LISTENER}:{server.listener.getsockname()[1]} key {KEY} acknowledged"
     for _ in range(20):
         wire, (host, port) = server.listener.recvfrom(65535)
@@ -114,11 +116,17 @@ def test_our_notify_is_a_signed_notify_from_the_listen_address(server):
         assert notify.opcode() == dns.opcode.NOTIFY and notify.flags & dns.flags.AA
         assert not notify.flags & (dns.flags.RD | dns.flags.QR)
         assert [(q.name.to_text(), q.rdtype) for q in notify.question] == [(lp.ZONE, dns.rdatatype.SOA)]
+        # The SOA hint (RFC 1996 §3.7) carries the serial being announced.
+        [soa] = notify.answer
+        assert (soa.name.to_text(), soa.rdtype, len(soa)) == (lp.ZONE, dns.rdatatype.SOA, 1)
+        assert soa.ttl > 0
+        hinted.append(soa[0].serial)
         server.listener.sendto(dns.message.make_response(notify).to_wire(), (host, port))
         if _logged(server, done):
             break
     else:
         raise AssertionError(f"no acknowledged NOTIFY for the current serial: {server.log_text()[-2000:]}")
+    assert hinted[-1] == server.serial(), hinted
 
 
 def _logged(server, line: str, wait: float = 0.3) -> bool:

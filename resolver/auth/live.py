@@ -137,6 +137,13 @@ def soa_serial(data: ZoneData) -> int:
     return int.from_bytes(rdata[-20:-16], "big")
 
 
+def soa_record(data: ZoneData) -> tuple[int, dns.rdata.Rdata]:
+    """The apex SOA as (TTL, rdata): what a NOTIFY carries as its hint (notify.py)."""
+    rrset = data.node(data.apex).rrsets[SOA]
+    wire = rrset.rdatas[0]
+    return rrset.ttl, dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.SOA, wire, 0, len(wire))
+
+
 class LiveZone:
     """One served zone that takes changes (module text)."""
 

@@ -21,6 +21,8 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 
 from .policy import Keyring
@@ -90,15 +92,22 @@ class Notifier:
         self.sent = 0
         self.answered = 0
 
-    def notify(self, zone: dns.name.Name, serial: int, targets: list[Target]) -> None:
+    def notify(self, zone: dns.name.Name, serial: int, targets: list[Target],
+               soa: tuple[int, dns.rdata.Rdata] | None = None) -> None:
+        """``soa``: the zone's SOA (TTL, rdata), sent in the answer section with ``serial`` in it (RFC 1996
+        §3.7 allows it as a hint, and BIND sends it): a secondary that already has the serial
+        need not ask for the SOA."""
+        if soa is not None:
+            soa = (soa[0], soa[1].replace(serial=serial))
         for target in targets:
             running = self._tasks.get((zone, target))
             if running is not None and not running.done():
                 running.cancel()  # a newer serial replaces the one still being retried
-            task = asyncio.ensure_future(self._send(zone, serial, target))
+            task = asyncio.ensure_future(self._send(zone, serial, target, soa))
             self._tasks[(zone, target)] = task
 
-    async def _send(self, zone: dns.name.Name, serial: int, target: Target) -> bool:
+    async def _send(self, zone: dns.name.Name, serial: int, target: Target,
+                    soa: tuple[int, dns.rdata.Rdata] | None = None) -> bool:
         key = self.keyring.get(target.key) if target.key is not None else None
         if target.key is not None and key is None:
             log.warning("zone %s: NOTIFY to %s: no [[key]] %s", zone, target, target.key)
@@ -110,6 +119,9 @@ class Notifier:
             # set after them (assigning ``flags`` afterwards turned the NOTIFY into a QUERY).
             query.flags = dns.flags.AA
             query.set_opcode(dns.opcode.NOTIFY)
+            if soa is not None:
+                query.find_rrset(query.answer, zone, dns.rdataclass.IN, dns.rdatatype.SOA,
+                                 create=True).add(soa[1], soa[0])
             if key is not None:
                 query.use_tsig(key.tsig, key.name, algorithm=key.algorithm)
             self.sent += 1

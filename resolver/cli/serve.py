@@ -259,6 +259,7 @@ def run_live(args: argparse.Namespace) -> int:
                 say(f"reload failed, still serving the previous configuration: {exc}")
         return said
 
+    from resolver.auth.live import soa_record
     from resolver.auth.notify import Notifier, parse_target
     notifier = Notifier(primary.keyring, listen[0][0] if listen else None)
     notified: dict[object, int] = {}
@@ -269,7 +270,7 @@ def run_live(args: argparse.Namespace) -> int:
         if targets and notified.get(live.origin) != live.committed_serial:
             notified[live.origin] = live.committed_serial
             notifier.keyring = primary.keyring  # reloads replace the keyring
-            notifier.notify(live.origin, live.committed_serial, targets)
+            notifier.notify(live.origin, live.committed_serial, targets, soa_record(live.data))
 
     def started() -> None:
         for live in primary.zones.values():
