@@ -5,11 +5,14 @@ what it builds (every section and field; tests/test_wire_reader.py compares them
 fuzzed responses) or raises where it raises. It is the same algorithm with the generic parts
 cut: an owner that is a bare compression pointer to a name already read (the question, an
 earlier owner) reuses that name when dnspython's decompression rules (pointers backwards only,
-no overlap, chain length) would accept it; every other name is read by dnspython's parser, RRsets are grouped in a dict
-instead of ``find_rrset``'s keyword and enum normalisation, and the question is built
-directly. RDATA is still parsed by dnspython (``dns.rdata.from_wire_parser``), so canonical
-forms and DNSSEC verification see the very same objects. Messages this reader does not handle
-itself (not a QUERY opcode, TSIG) go to ``dns.message.from_wire``.
+no overlap, chain length) would accept it; every other name is read by dnspython's parser;
+RRsets are grouped in a dict instead of ``find_rrset``'s keyword and enum normalisation;
+records join their RRset with ``Rdataset.add``'s rules inlined (TTL minimisation, singleton
+types keeping the last record, one set insertion: an rdata's hash is its canonical wire form
+and ``Set.add`` computes it twice); the question is built directly. RDATA is still parsed by
+dnspython (``dns.rdata.from_wire_parser``), so canonical forms and DNSSEC verification see the
+very same objects. Messages this reader does not handle itself (not a QUERY opcode, TSIG) go
+to ``dns.message.from_wire``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ _Q = struct.Struct("!HH")
 _MAX_HOPS = dns.name.MAX_COMPRESSION_POINTER_CHAIN
 _TYPES = {int(t): t for t in dns.rdatatype.RdataType}
 _CLASSES = {int(c): c for c in dns.rdataclass.RdataClass}
+_SINGLETONS = frozenset(int(t) for t in dns.rdatatype._singletons)  # noqa: SLF001 - is_singleton's set
 
 
 def _rdtype(value: int):
@@ -104,10 +108,20 @@ def read(wire: bytes) -> dns.message.Message:
             covers = rd.covers()
             key = (name, rdclass, rdtype, covers)
             rrset = index.get(key)
+            ttl = 0 if ttl > 0x7FFFFFFF else ttl
+            # Rdataset.add's rules, inlined: class, type and covers already match by the key,
+            # so what is left is TTL minimisation, singleton replacement and one set insertion
+            # (Set.add hashes an rdata twice, and an rdata's hash is its canonical wire form).
             if rrset is None:
                 rrset = index[key] = dns.rrset.RRset(name, rd.rdclass, rd.rdtype, _rdtype(covers))
+                rrset.ttl = ttl
                 section.append(rrset)
-            rrset.add(rd, 0 if ttl > 0x7FFFFFFF else ttl)
+            elif ttl < rrset.ttl:
+                rrset.ttl = ttl
+            items = rrset.items
+            if items and rdtype in _SINGLETONS:
+                items.clear()
+            items.setdefault(rd, None)
     if parser.remaining() != 0:
         raise dns.message.TrailingJunk
     return message
