@@ -64,7 +64,8 @@ def test_metrics_and_doh_of_a_live_primary(tmp_path):
         with urllib.request.urlopen(f"http://{http}/v1/openapi.json", timeout=5) as reply:
             import json
             paths = set(json.loads(reply.read())["paths"])
-        assert paths == {"/dns-query", "/healthz", "/metrics", "/v1/openapi.json"}  # no resolving API here
+        assert paths == {"/v1/resolve/{identifier}", "/v1/find", "/dns-query", "/healthz", "/metrics",
+                         "/v1/openapi.json"}  # exactly the routes mounted (test_http_auth_resolve uses them)
         registered = lp.cid("register", "cid:pool-1.ex.cid", "--server", site.server, "--key", lp.PROV,
                             "--endpoint", "h2://127.0.160.9:8443", "--caps", "accel_kind=gpu", "--lease", "2")
         assert registered.returncode == 0, registered.stderr

@@ -49,8 +49,15 @@ def register(subparsers) -> None:
     auth.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                       help="show zone loading progress (auto: when stderr is a terminal)")
     auth.add_argument("--http", metavar="ADDR:PORT",
-                      help="also serve HTTP there: DoH queries (/dns-query), /healthz, /metrics "
-                           "(queries, updates, transfers, leases; spec/service.md); port 0 picks one")
+                      help="also serve HTTP there: /v1/resolve and /v1/find for identifiers under the "
+                           "served zones (and their delegations), DoH queries (/dns-query), /healthz, "
+                           "/metrics (queries, updates, transfers, leases; spec/service.md); port 0 picks one")
+    auth.add_argument("--trust-anchor", metavar="FILE",
+                      help="with --http: DS/DNSKEY records /v1/resolve validates from (default: each "
+                           "signed zone served here, anchored at its own DNSKEY RRset's SEP keys)")
+    auth.add_argument("--resolve-port", type=int, metavar="N",
+                      help="with --http: port of the servers /v1/resolve learns from delegations "
+                           "(default: the port of the first listen address)")
     add_control_options(auth)
     auth.set_defaults(func=run_auth)
     for kind in PLUGGABLE_KINDS:
@@ -186,20 +193,45 @@ def with_auth_http(server: AuthServer, args: argparse.Namespace, started: Callab
     """``server`` with its HTTP front end when ``--http`` asks for one (started and stopped with
     it), and the ``started`` hook that also logs where HTTP listens."""
     if getattr(args, "http", None) is None:
+        if args.trust_anchor is not None or args.resolve_port is not None:
+            raise CliError("--trust-anchor and --resolve-port are for /v1/resolve: give --http ADDR:PORT too")
         return server, started
     from resolver.http import DnsWithHttp, HttpFrontEnd, make_auth_app
     try:
         host, port = parse_listen(args.http, default_port=80)
     except CliError as exc:
         raise CliError(str(exc).replace("--listen", "--http", 1)) from None
-    front = DnsWithHttp(server, HttpFrontEnd(make_auth_app(server), host, port))
+    front = DnsWithHttp(server, HttpFrontEnd(make_auth_app(server, auth_resolver(server, args)), host, port))
 
     def both() -> None:
         if started is not None:
             started()
         h, p = front.http.address
-        _log(f"HTTP on {f'[{h}]' if ':' in h else h}:{p} (DoH, /healthz, /metrics)")
+        _log(f"HTTP on {f'[{h}]' if ':' in h else h}:{p} (/v1/resolve, /v1/find, DoH, /healthz, /metrics)")
     return front, both
+
+
+def auth_resolver(server: AuthServer, args: argparse.Namespace):
+    """The resolver behind the auth server's /v1/resolve and /v1/find (resolver.http.auth_resolve)."""
+    from resolver.dnssec.anchors import TrustAnchor, TrustAnchorError
+    from resolver.http.auth_resolve import AuthResolver
+    if args.resolve_port is not None and not 0 < args.resolve_port < 65536:
+        raise CliError(f"--resolve-port {args.resolve_port}: must be 1-65535")
+    anchor = None
+    if args.trust_anchor is not None:
+        try:
+            anchor = TrustAnchor.load(args.trust_anchor)
+        except TrustAnchorError as exc:
+            raise CliError(str(exc)) from None
+        # Resolutions start at the served zones and go down: an anchor above all of them could
+        # never be reached (this server knows no servers of their parents), so it is a mistake.
+        served = [zone.origin for zone in server.store.zones]
+        for zone in anchor.zones:
+            if not any(zone.is_subdomain(origin) for origin in served):
+                raise CliError(f"--trust-anchor {args.trust_anchor}: {zone} is not at or below a zone served "
+                               f"here ({', '.join(sorted(map(str, served)))}); the server resolves from its "
+                               "own zones downward and cannot reach it")
+    return AuthResolver(server.store, lambda: server.addresses, trust_anchor=anchor, port=args.resolve_port)
 
 
 def run_live(args: argparse.Namespace) -> int:

@@ -84,7 +84,7 @@ def make_app(dns_server, resolver) -> web.Application:
     return app
 
 
-AUTH_PATHS = ("/dns-query", "/healthz", "/metrics", "/v1/openapi.json")
+AUTH_PATHS = ("/v1/resolve/{identifier}", "/v1/find", "/dns-query", "/healthz", "/metrics", "/v1/openapi.json")
 
 
 class _AuthQueries:
@@ -107,18 +107,35 @@ class _AuthQueries:
         return self.server.handle(wire, tcp, later)
 
 
-def make_auth_app(dns_server) -> web.Application:
-    """``cid serve auth --http``: DoH (queries), /healthz, /metrics (auth_metrics) and the
-    OpenAPI document, over ``dns_server`` (an AuthServer)."""
+def _auth_operation(path: str, operation: dict) -> dict:
+    """The resolver's operation, its 404 saying what else it means on the authoritative server."""
+    if path not in ("/v1/resolve/{identifier}", "/v1/find"):
+        return operation
+    responses = {**operation["responses"], "404": {"description": "NXDOMAIN, or not_served: under no zone this server serves"}}
+    return {**operation, "responses": responses}
+
+
+def make_auth_app(dns_server, resolver=None) -> web.Application:
+    """``cid serve auth --http``: /v1/resolve and /v1/find (the same handlers as the resolver's,
+    over ``resolver``, an auth_resolve.AuthResolver; by default one anchored at the served
+    zones' own keys), DoH (queries), /healthz, /metrics (auth_metrics) and the OpenAPI
+    document, over ``dns_server`` (an AuthServer)."""
     from . import auth_metrics
+    from .auth_resolve import AuthResolver
+    if resolver is None:
+        resolver = AuthResolver(dns_server.store, lambda: dns_server.addresses)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[counted, json_errors])
-    app[DNS_KEY] = _AuthQueries(dns_server)
+    app[DNS_KEY], app[RESOLVER_KEY] = _AuthQueries(dns_server), resolver
     app[METRICS_KEY] = auth_metrics.AuthMetrics(dns_server)
     own = {"/healthz": healthz, "/v1/openapi.json": openapi_json}
-    routes = [(m, path, handler, op) for m, path, handler, op in ROUTES if path in AUTH_PATHS]
+    routes = [(m, path, handler, _auth_operation(path, op)) for m, path, handler, op in ROUTES if path in AUTH_PATHS]
     for method, path, handler, _ in routes:
         app.router.add_route(method, path, own.get(path, handler))
     app[OPENAPI_KEY] = openapi.document([(m, path, op) for m, path, _, op in routes])
+
+    async def close_resolver(_app: web.Application) -> None:
+        await resolver.close()
+    app.on_cleanup.append(close_resolver)
     return app
 
 
