@@ -78,7 +78,7 @@ def test_workers_usage_errors_are_one_line():
     for args, message in ((["--listen", "127.0.0.1:0", "--workers", "2"], "give every --listen a port"),
                           (["--listen", "127.0.0.1:5399", "--workers", "0"], "--workers 0: must be"),
                           (["--listen", "127.0.0.1:5399", "--workers", "2", "--http", "127.0.0.1:0"],
-                           "--workers with --http")):
+                           "--workers: give --http a port")):
         proc = cid("serve", "resolver", *args, "--hint", "cid.=127.0.0.2")
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert proc.stderr.count("\n") == 1

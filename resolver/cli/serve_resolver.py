@@ -10,12 +10,14 @@ Behaviour on the wire: spec/service.md.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..client import Resolver, ResolverConfigError
 from ..service import RecursiveServer
 from .main import CliError
 from .options import add_resolver_options, resolver_from_args
-from .serve import _log, add_control_options, add_listen_option, listen_addresses, parse_listen, serve_until_stopped
+from .serve import (_log, add_control_options, add_listen_option, control_server, listen_addresses, parse_listen,
+                    serve_until_stopped)
 
 
 def register(kinds) -> None:
@@ -34,8 +36,9 @@ def register(kinds) -> None:
                              "cache to it on SIGTERM/SIGINT (msgpack, mode 0600; a damaged or foreign file "
                              "means a cold start, said in one log line)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="N processes sharing the listen addresses (SO_REUSEPORT), each with its own "
-                             "cache; needs explicit ports (default 1)")
+                        help="N processes sharing the listen and --http addresses (SO_REUSEPORT), each with "
+                             "its own cache; cid ctl on the usual control socket and /metrics on any worker "
+                             "cover them all; needs explicit ports (default 1)")
     add_resolver_options(parser)
     add_control_options(parser)
     parser.set_defaults(func=run)
@@ -72,21 +75,68 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--workers {args.workers}: must be 1-{MAX_WORKERS}")
         if any(port == 0 for _, port in listen):
             raise CliError("--workers: give every --listen a port (with port 0 each worker would pick its own)")
-        if args.http is not None:
-            # /metrics and the API would see one worker's counters and cache only.
-            raise CliError("--workers with --http is not supported yet: run the HTTP front end "
-                           "in its own cid serve resolver")
-        snapshot = args.cache_snapshot
-
-        def one(index: int) -> int:
-            if snapshot is not None:
-                args.cache_snapshot = f"{snapshot}.{index}"  # one cache per worker, one file each
-            return _serve(args, listen, resolver, reuse_port=True)
-        return supervise(args.workers, one)
+        if args.http is not None and _http_address(args)[1] == 0:
+            raise CliError("--workers: give --http a port (with port 0 each worker would pick its own)")
+        return _run_workers(args, listen, resolver, supervise)
     return _serve(args, listen, resolver)
 
 
-def _serve(args: argparse.Namespace, listen, resolver: Resolver, *, reuse_port: bool = False) -> int:
+def _http_address(args: argparse.Namespace) -> tuple[str, int]:
+    try:
+        return parse_listen(args.http, default_port=80)
+    except CliError as exc:
+        raise CliError(str(exc).replace("--listen", "--http", 1)) from None
+
+
+def _run_workers(args: argparse.Namespace, listen, resolver: Resolver, supervise) -> int:
+    """The supervisor's part: bind the public control socket(s) (a taken path is an error now,
+    before any worker starts), make the 0700 directory of the workers' private control sockets,
+    fork the workers and the control process, and clean both up at the end."""
+    import shutil
+    import tempfile
+
+    from ..control.server import runtime_directory
+    from ..control.workers import Workers, serve_control
+    public = control_server(args, "resolver", {})
+    if public is not None:
+        try:
+            public.bind()
+        except OSError as exc:
+            raise CliError(f"control channel: {exc}", 1) from None
+        if public.skipped is not None:
+            _log(public.skipped)
+            if public.tcp is None:
+                public = None
+    if public is not None:
+        if public.path is not None:
+            _log(f"control socket {public.path} (all {args.workers} workers)")
+        if public.tcp_address is not None:
+            _log(f"control on {public.tcp_address[0]}:{public.tcp_address[1]} (TCP, keyed; all {args.workers} workers)")
+    base = runtime_directory()
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    workers = Workers(Path(tempfile.mkdtemp(prefix="workers-", dir=base)), args.workers)  # mode 0700
+    _log(f"worker control sockets in {workers.directory}")
+    snapshot = args.cache_snapshot
+
+    def one(index: int) -> int:
+        if public is not None:
+            public.release()  # the control process serves it; a worker only holds the fds
+        if snapshot is not None:
+            args.cache_snapshot = f"{snapshot}.{index}"  # one cache per worker, one file each
+        return _serve(args, listen, resolver, reuse_port=True, worker=(workers, index))
+    try:
+        return supervise(args.workers, one, (lambda: serve_control(public, workers)) if public else None)
+    finally:
+        if public is not None:
+            public.release()
+            if public.path is not None:
+                public.path.unlink(missing_ok=True)
+        shutil.rmtree(workers.directory, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, listen, resolver: Resolver, *, reuse_port: bool = False,
+           worker=None) -> int:
+    """One resolver process; ``worker``: (Workers, index) when it is one of --workers N."""
     anchored = "validating" if resolver.trust_anchor is not None else "no trust anchor: nothing validates"
     zones = ", ".join(str(zone) for zone in resolver.hints)
     server = RecursiveServer(resolver, listen)
@@ -94,12 +144,11 @@ def _serve(args: argparse.Namespace, listen, resolver: Resolver, *, reuse_port: 
     started = app = None
     if args.http is not None:
         from ..http import DnsWithHttp, HttpFrontEnd, make_app
-        try:
-            host, port = parse_listen(args.http, default_port=80)
-        except CliError as exc:
-            raise CliError(str(exc).replace("--listen", "--http", 1)) from None
+        host, port = _http_address(args)
         app = make_app(server, resolver)
-        server = DnsWithHttp(server, HttpFrontEnd(app, host, port))
+        front = HttpFrontEnd(app, host, port)
+        front.reuse_port = reuse_port
+        server = DnsWithHttp(server, front)
 
         def started() -> None:
             h, p = server.http.address
@@ -113,7 +162,7 @@ def _serve(args: argparse.Namespace, listen, resolver: Resolver, *, reuse_port: 
             await resolver.close()
             _save(resolver, args.cache_snapshot)
     from ..control.attach import for_resolver
-    control, started = for_resolver(args, server, resolver, app, lambda: resolver_from(args), started)
+    control, started = for_resolver(args, server, resolver, app, lambda: resolver_from(args), started, worker)
     return serve_until_stopped(server, banner=banner, cleanup=cleanup, started=started, control=control)
 
 

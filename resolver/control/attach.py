@@ -13,11 +13,12 @@ RELOADED = ("hints", "trust_anchor", "port", "timeout", "max_queries", "max_time
 
 
 def for_resolver(args, server, resolver, app, fresh: Callable[[], object],
-                 started: Callable[[], None] | None):
+                 started: Callable[[], None] | None, worker=None):
     """(control factory for serve_until_stopped, the ``started`` hook with SIGHUP added).
     ``server``: what is served (a RecursiveServer, or DnsWithHttp around one); ``app``: the
     HTTP app whose /metrics counters ``stats`` reuses, or None; ``fresh``: builds a Resolver
-    from the same options (the files re-read)."""
+    from the same options (the files re-read); ``worker``: (Workers, index) for one of
+    ``--workers N``: its commands go on its private socket, its /metrics covers all workers."""
     from ..cli.main import CliError
     from ..cli.serve import _log, control_server
     from ..http.errors import METRICS_KEY
@@ -42,10 +43,14 @@ def for_resolver(args, server, resolver, app, fresh: Callable[[], object],
             _log(line)
         return lines
 
-    if getattr(args, "workers", 1) != 1:
-        channel = None  # one socket path per process would collide; not aggregated yet
+    commands = resolver_commands(dns_server, resolver, metrics, reload)
+    if worker is not None:
+        from .server import ControlServer
+        workers, index = worker
+        channel = ControlServer(commands, workers.path(index))  # the public one is the control process's
+        metrics.workers, metrics.worker_index = workers, index
     else:
-        channel = control_server(args, "resolver", resolver_commands(dns_server, resolver, metrics, reload))
+        channel = control_server(args, "resolver", commands)
 
     def on_start() -> None:
         if started is not None:

@@ -28,13 +28,23 @@ def _no_args(args: list[str], command: str) -> None:
 
 
 def metric_lines(families) -> tuple[str, dict[str, float]]:
-    """Prometheus metric families as unbound-control-style ``name.label.label=value`` lines."""
+    """Prometheus metric families as unbound-control-style ``name.label.label=value`` lines
+    (a histogram's ``_created`` timestamps left out: they count nothing)."""
     data: dict[str, float] = {}
     for family in families:
         for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
             key = ".".join([sample.name, *sample.labels.values()])
             data[key] = sample.value
-    return "\n".join(f"{k}={v:g}" for k, v in data.items()), data
+    return "\n".join(f"{k}={v:.15g}" for k, v in data.items()), data
+
+
+def family_data(families) -> list[dict[str, Any]]:
+    """Metric families as JSON (the ``samples`` command): what another process needs to merge
+    them (control/workers.py)."""
+    return [{"name": f.name, "type": f.type, "help": f.documentation, "unit": f.unit,
+             "samples": [[s.name, s.labels, s.value] for s in f.samples]} for f in families]
 
 
 def resolver_commands(server, resolver, metrics, reload: Callable[[], Awaitable[list[str]]]) -> dict[str, Command]:
@@ -46,7 +56,11 @@ def resolver_commands(server, resolver, metrics, reload: Callable[[], Awaitable[
 
     async def stats(args):
         _no_args(args, "stats")
-        return metric_lines(metrics.collect())
+        return metric_lines(metrics.registry.collect())
+
+    async def samples(args):  # for the --workers aggregation (stats and /metrics of all workers)
+        _no_args(args, "samples")
+        return "", family_data(metrics.registry.collect())
 
     async def flush(args):
         n = resolver.cache.flush(name=_name(args, "flush"))
@@ -83,8 +97,8 @@ def resolver_commands(server, resolver, metrics, reload: Callable[[], Awaitable[
         lines = await reload()
         return "\n".join(lines), {"reloaded": lines}
 
-    return {"stats": stats, "flush": flush, "flush-subtree": flush_subtree, "flush-all": flush_all,
-            "dump-cache": dump_cache, "reload": do_reload}
+    return {"stats": stats, "samples": samples, "flush": flush, "flush-subtree": flush_subtree,
+            "flush-all": flush_all, "dump-cache": dump_cache, "reload": do_reload}
 
 
 def auth_commands(server, primary, reload: Callable[[], Awaitable[list[str]]] | None) -> dict[str, Command]:

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # A command gets its arguments and returns (text for people, data for --json).
 Command = Callable[[list[str]], Awaitable[tuple[str, Any]]]
 IDLE_TIMEOUT = 10.0  # a client that opens the socket and says nothing is cut off
+BACKLOG = 64
 
 
 class CommandError(Exception):
@@ -52,6 +53,7 @@ class ControlServer:
             raise ValueError("--control-tcp needs --control-key: TCP control requests are authenticated")
         self.commands, self.path, self.tcp, self.key = dict(commands), path, tcp, key
         self._servers: list[asyncio.base_events.Server] = []
+        self._sockets: list[tuple[socket.socket, bool]] = []  # (listening socket, is TCP)
         self._seen: dict[str, float] = {}
         self.tcp_address: tuple[str, int] | None = None
         # A default path (no --control given) that another server holds is passed over with a
@@ -60,7 +62,12 @@ class ControlServer:
         self.optional = False
         self.skipped: str | None = None
 
-    async def start(self) -> None:
+    def bind(self) -> None:
+        """Create the listening sockets now, without an event loop: ``cid serve resolver
+        --workers`` binds the shared socket in the supervisor (a taken path is an error at start)
+        and serves it from a forked control process. ``start`` binds when this was not done."""
+        if self._sockets:
+            return
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if self.path.is_socket() and _alive(self.path) and self.optional:
@@ -73,26 +80,54 @@ class ControlServer:
                     taken, self.path = self.path, None  # not ours: close() must not unlink it
                     raise OSError(f"{taken}: another server is listening there")
                 self.path.unlink()  # left by a server that was killed
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             old = os.umask(0o177)  # created 0600, never briefly wider
             try:
-                server = await asyncio.start_unix_server(lambda r, w: self._client(r, w, False), str(self.path))
+                sock.bind(str(self.path))
+            except OSError:
+                sock.close()
+                self.path = None  # nothing of ours there
+                raise
             finally:
                 os.umask(old)
             os.chmod(self.path, 0o600)
-            self._servers.append(server)
+            sock.listen(BACKLOG)
+            self._sockets.append((sock, False))
         if self.tcp is not None:
-            server = await asyncio.start_server(lambda r, w: self._client(r, w, True), *self.tcp)
-            self.tcp_address = server.sockets[0].getsockname()[:2]
+            family = socket.AF_INET6 if ":" in self.tcp[0] else socket.AF_INET
+            sock = socket.create_server(self.tcp, family=family, backlog=BACKLOG)
+            self.tcp_address = sock.getsockname()[:2]
+            self._sockets.append((sock, True))
+
+    async def start(self) -> None:
+        self.bind()
+        for sock, tcp in self._sockets:
+            def client(r, w, tcp=tcp):
+                return self._client(r, w, tcp)
+            if tcp:
+                server = await asyncio.start_server(client, sock=sock)
+            else:
+                server = await asyncio.start_unix_server(client, sock=sock)
             self._servers.append(server)
 
-    async def close(self) -> None:
+    async def close(self, unlink: bool = True) -> None:
+        """Stop serving; ``unlink=False`` in a forked process that shares the sockets with the
+        one that bound them (that one removes the path)."""
         for server in self._servers:
             server.close()
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
-        if self.path is not None and self.path.is_socket():
+        self.release()
+        if unlink and self.path is not None and self.path.is_socket():
             self.path.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Close this process's copies of the listening sockets, leaving the path: a forked
+        worker does so with the supervisor's public sockets, which it does not serve."""
+        for sock, _ in self._sockets:
+            sock.close()
+        self._sockets.clear()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tcp: bool) -> None:
         try:

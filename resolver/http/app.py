@@ -170,6 +170,7 @@ class HttpFrontEnd:
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.base_events.Server | None = None
         self.address: tuple[str, int] | None = None
+        self.reuse_port = False  # --workers N: every worker listens on the one address
 
     async def start(self) -> None:
         runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=IDLE_TIMEOUT,
@@ -184,7 +185,7 @@ class HttpFrontEnd:
         try:
             self._listener = await loop.create_server(
                 lambda: _JsonErrorHandler(server, loop=loop, **kwargs), self.host, self.port,
-                reuse_address=True, backlog=1024)
+                reuse_address=True, reuse_port=self.reuse_port or None, backlog=1024)
         except OSError:
             await runner.cleanup()
             raise

@@ -47,7 +47,11 @@ def http_families(http: dict[tuple[str, int], int], started: float):
 
 
 class Metrics:
-    """One registry per front end (no process-global state: tests run several)."""
+    """One registry per front end (no process-global state: tests run several). ``workers``:
+    set in each of ``--workers N`` (control/workers.Workers), whose /metrics shows all of them."""
+
+    workers = None
+    worker_index = 0
 
     def __init__(self, dns_server, resolver):
         self.dns, self.resolver = dns_server, resolver
@@ -102,5 +106,11 @@ class Metrics:
 
 
 async def handler(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS_KEY].registry)
+    metrics = request.app[METRICS_KEY]
+    source = metrics.registry
+    if getattr(metrics, "workers", None) is not None:  # one of --workers N: the totals of all
+        from ..control.workers import Families
+        families, _ = await metrics.workers.families((metrics.worker_index, metrics.registry.collect()))
+        source = Families(families)
+    body = generate_latest(source)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -8,7 +8,10 @@ one cache per worker (a question is cached where its client's packets land).
 The supervisor (this process) forks the workers before any event loop exists, forwards SIGTERM,
 SIGINT and SIGHUP to them, starts again a worker that dies while serving (a bounded number of
 times: a worker that cannot start must not be forked in a tight loop), and exits when all have
-exited: 0 if every worker stopped cleanly.
+exited: 0 if every worker stopped cleanly. With a control channel it also forks a control
+process (resolver/control/workers.py) that serves the public control socket for all workers;
+it is started again like a worker (within the same restart bound) and gets SIGTERM/SIGINT,
+not SIGHUP (the workers reload; it has nothing to reload).
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ MAX_WORKERS = 64
 RESTARTS = 5  # unexpected worker exits tolerated per RESTART_WINDOW before giving up
 RESTART_WINDOW = 60.0
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+CONTROL = -1  # the control process's index
+
+
+def _name(index: int) -> str:
+    return "the control process" if index == CONTROL else f"worker {index}"
 
 
 def _log(line: str) -> None:
@@ -42,7 +50,7 @@ def _fork(index: int, serve: Callable[[int], int]) -> int:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException as exc:  # noqa: BLE001 - reported, never a traceback through the supervisor
-        _log(f"worker {index}: {type(exc).__name__}: {exc}")
+        _log(f"{_name(index)}: {type(exc).__name__}: {exc}")
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -50,18 +58,24 @@ def _fork(index: int, serve: Callable[[int], int]) -> int:
     raise AssertionError("unreachable")
 
 
-def supervise(count: int, serve: Callable[[int], int]) -> int:
-    """Run ``serve(i)`` in ``count`` forked workers until a signal stops them; the exit status."""
+def supervise(count: int, serve: Callable[[int], int], control: Callable[[], int] | None = None) -> int:
+    """Run ``serve(i)`` in ``count`` forked workers until a signal stops them; the exit status.
+    ``control``: run in one more forked process, the control channel of them all."""
     if not 1 <= count <= MAX_WORKERS:
         raise ValueError(f"workers must be 1..{MAX_WORKERS}")
     stopping = False
-    pids: dict[int, int] = {}  # pid → worker index
+    pids: dict[int, int] = {}  # pid → worker index (CONTROL: the control process)
+
+    def run(index: int) -> int:
+        return serve(index) if index != CONTROL else control()
 
     def forward(signum, _frame) -> None:
         nonlocal stopping
         if signum in (signal.SIGTERM, signal.SIGINT):
             stopping = True
-        for pid in list(pids):
+        for pid, index in list(pids.items()):
+            if signum == signal.SIGHUP and index == CONTROL:
+                continue
             try:
                 os.kill(pid, signal.SIGTERM if signum == signal.SIGINT else signum)
             except ProcessLookupError:
@@ -72,8 +86,12 @@ def supervise(count: int, serve: Callable[[int], int]) -> int:
     status = 0
     try:
         for index in range(count):
-            pids[_fork(index, serve)] = index
+            pids[_fork(index, run)] = index
         _log(f"{count} workers: {', '.join(str(p) for p in pids)}")
+        if control is not None:
+            pid = _fork(CONTROL, run)
+            pids[pid] = CONTROL
+            _log(f"control process: {pid}")
         while pids:
             try:
                 pid, wait_status = os.wait()
@@ -91,13 +109,13 @@ def supervise(count: int, serve: Callable[[int], int]) -> int:
             now = time.monotonic()
             failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
             if len(failures) > RESTARTS:
-                _log(f"worker {index} exited ({code}); {RESTARTS} restarts within {RESTART_WINDOW:g} s, "
+                _log(f"{_name(index)} exited ({code}); {RESTARTS} restarts within {RESTART_WINDOW:g} s, "
                      "stopping all workers")
                 stopping, status = True, 1
                 forward(signal.SIGTERM, None)
                 continue
-            _log(f"worker {index} (pid {pid}) exited ({code}); starting it again")
-            pids[_fork(index, serve)] = index
+            _log(f"{_name(index)} (pid {pid}) exited ({code}); starting it again")
+            pids[_fork(index, run)] = index
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
