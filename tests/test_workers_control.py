@@ -37,6 +37,7 @@ NAME = "pool-7.bj.cmcc.cid."
 class Running:
     def __init__(self, proc: subprocess.Popen, log: Path, public: Path, port: int, http_port: int):
         self.proc, self.log, self.public, self.port, self.http_port = proc, log, public, port, http_port
+        self.config: Path | None = None
 
     def text(self) -> str:
         return self.log.read_text()
@@ -66,14 +67,15 @@ def server(tmp_path_factory):
     with F.serving_in_thread(fed) as auth_port:
         config = F.resolver_config(fed, tmp, auth_port, timeout=1)
         port, http_port = free_port(ADDRESS), free_port(ADDRESS)
-        log, public = tmp / "serve.log", tmp / "resolver.ctl"
+        log, public = tmp / "serve.log", config.with_name(config.name + ".ctl")  # the default path
         with open(log, "w") as out:
             proc = subprocess.Popen([sys.executable, "-m", "resolver", "serve", "resolver", "--listen",
                                      f"{ADDRESS}:{port}", "--config", str(config), "--workers", "2",
-                                     "--http", f"{ADDRESS}:{http_port}", "--control", str(public),
+                                     "--http", f"{ADDRESS}:{http_port}",
                                      "--control-tcp", f"{ADDRESS}:0", "--control-key", KEY],
                                     stdout=subprocess.DEVNULL, stderr=out, stdin=subprocess.DEVNULL)
         running = Running(proc, log, public, port, http_port)
+        running.config = config
         try:
             _until(lambda: running.text().count("control socket /") >= 3 and "control process: " in running.text()
                    or proc.poll() is not None, "workers and control started")
@@ -144,8 +146,8 @@ def test_stats_and_metrics_are_the_sums_of_the_workers(server):
     private = each(server)
     mine = [queries(d) - b for d, b in zip(private, before)]
     assert all(n > 0 for n in mine) and sum(mine) == sent, mine  # both workers got some
-    total = stats("--socket", str(server.public))
-    assert queries(total) == sum(queries(d) for d in private)
+    total = stats("--config", str(server.config))  # cid ctl finds the default socket beside it
+    assert queries(total) == sum(before) + sent == sum(queries(d) for d in private)
     assert [total[f"cid_worker_dns_queries_total.{i}"] for i in range(2)] == [queries(d) for d in private]
     assert total["cid_worker_up.0"] == total["cid_worker_up.1"] == 1
     for key in ("cid_cache_entries", "cid_cache_misses_total.lookup", "cid_upstream_query_seconds_count.response"):

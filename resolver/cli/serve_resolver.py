@@ -113,8 +113,12 @@ def _run_workers(args: argparse.Namespace, listen, resolver: Resolver, supervise
         if public.tcp_address is not None:
             _log(f"control on {public.tcp_address[0]}:{public.tcp_address[1]} (TCP, keyed; all {args.workers} workers)")
     base = runtime_directory()
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
-    workers = Workers(Path(tempfile.mkdtemp(prefix="workers-", dir=base)), args.workers)  # mode 0700
+    try:
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        workers = Workers(Path(tempfile.mkdtemp(prefix="workers-", dir=base)), args.workers)  # mode 0700
+    except OSError as exc:
+        _unbind(public)
+        raise CliError(f"worker control sockets: {base}: {exc.strerror or exc}", 1) from None
     _log(f"worker control sockets in {workers.directory}")
     snapshot = args.cache_snapshot
 
@@ -127,11 +131,16 @@ def _run_workers(args: argparse.Namespace, listen, resolver: Resolver, supervise
     try:
         return supervise(args.workers, one, (lambda: serve_control(public, workers)) if public else None)
     finally:
-        if public is not None:
-            public.release()
-            if public.path is not None:
-                public.path.unlink(missing_ok=True)
+        _unbind(public)
         shutil.rmtree(workers.directory, ignore_errors=True)
+
+
+def _unbind(public) -> None:
+    """The supervisor's end of the public control sockets: closed, the path removed."""
+    if public is not None:
+        public.release()
+        if public.path is not None:
+            public.path.unlink(missing_ok=True)
 
 
 def _serve(args: argparse.Namespace, listen, resolver: Resolver, *, reuse_port: bool = False,
