@@ -280,10 +280,8 @@ class _UdpListener:
         except OSError as exc:  # e.g. ICMP port unreachable reported for an earlier send
             log.debug("UDP socket error: %s", exc)
             return
-        # Plain responses (the authoritative cache): repeats answered inside the batch itself.
-        others = (batch.answer_repeats(count, responses, rcodes)  # type: ignore[arg-type]
-                  if now is None else range(count))
-        for i in others:
+        # Repeats answered inside the batch itself; the rest one by one.
+        for i in batch.answer_repeats(count, responses, now, rcodes):
             data = batch.data(i)
             if data is None:
                 continue

@@ -5,7 +5,7 @@ query and waking the client once per reply; NSD reads and writes in batches for 
 The standard library has no binding for these calls, so this module declares the C structures
 (``struct mmsghdr``, ``struct iovec``) once and keeps every buffer preallocated: a batch costs
 two calls, one reset of the headers (one memmove from a template) and, per datagram, one copy
-in and one copy out.
+of the query out (the cache key) and one copy of the answer in, over the query.
 
 ``Batch.receive`` fills up to ``size`` slots; ``data(i)`` and ``peer(i)`` read slot ``i``;
 ``reply(i, response)`` queues a response to slot ``i``'s sender and ``flush`` sends every queued
@@ -49,6 +49,7 @@ _NAME_AT = _Mmsghdr.msg_hdr.offset + _Msghdr.msg_name.offset
 _FLAGS_AT = _Mmsghdr.msg_hdr.offset + _Msghdr.msg_flags.offset
 _LEN_AT = _Mmsghdr.msg_len.offset
 _IOV_LEN_AT = _Iovec.iov_len.offset
+_IOVEC = ctypes.sizeof(_Iovec)
 _U32 = struct.Struct("=I")
 _PTR = struct.Struct("=Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "=I")
 _SIZE_T = struct.Struct("=Q" if ctypes.sizeof(ctypes.c_size_t) == 8 else "=I")
@@ -77,19 +78,20 @@ def available() -> bool:
 
 
 class Batch:
-    """Preallocated buffers for ``size`` datagrams in and ``size`` out on one socket."""
+    """Preallocated buffers for ``size`` datagrams on one socket. An answer is written over its
+    own query, in the slot the query arrived in (the query's bytes are no longer needed once
+    read), so one buffer serves both directions and a cached answer's ID is already in place."""
 
     def __init__(self, sock: socket.socket, size: int):
         assert _CALLS is not None
         self._recvmmsg, self._sendmmsg = _CALLS
         self.fd = sock.fileno()
         self.size = size
-        # Anonymous mappings: pages are only backed once written (a datagram's first page or
-        # two per slot), where a zero-filled ctypes buffer would be resident at once (8 MiB).
-        self._in_map = mmap.mmap(-1, size * MAX_DATAGRAM)
-        self._out_map = mmap.mmap(-1, size * MAX_DATAGRAM)
-        self._in = (ctypes.c_char * (size * MAX_DATAGRAM)).from_buffer(self._in_map)
-        self._out = (ctypes.c_char * (size * MAX_DATAGRAM)).from_buffer(self._out_map)
+        # An anonymous mapping: pages are only backed once written (a datagram's first page or
+        # two per slot), where a zero-filled ctypes buffer would be resident at once (4 MiB).
+        # Slicing the mmap itself makes bytes in one step (a memoryview slice takes two).
+        self._buf = mmap.mmap(-1, size * MAX_DATAGRAM)
+        self._slots = (ctypes.c_char * (size * MAX_DATAGRAM)).from_buffer(self._buf)
         self._names = ctypes.create_string_buffer(size * _NAME_SIZE)
         self._in_iov = (_Iovec * size)()
         self._out_iov = (_Iovec * size)()
@@ -97,12 +99,12 @@ class Batch:
         self._out_hdrs = (_Mmsghdr * size)()
         names = ctypes.addressof(self._names)
         self._name_ptrs = [names + i * _NAME_SIZE for i in range(size)]
+        self._slot_ptrs = [ctypes.addressof(self._slots) + i * MAX_DATAGRAM for i in range(size)]
         # Every sender on one socket has an address of the socket's family, hence its length.
         peer_size = 28 if sock.family == socket.AF_INET6 else 16
         for i in range(size):
-            self._in_iov[i].iov_base = ctypes.addressof(self._in) + i * MAX_DATAGRAM
+            self._in_iov[i].iov_base = self._out_iov[i].iov_base = self._slot_ptrs[i]
             self._in_iov[i].iov_len = MAX_DATAGRAM
-            self._out_iov[i].iov_base = ctypes.addressof(self._out) + i * MAX_DATAGRAM
             for hdrs, iov, name_size in ((self._in_hdrs, self._in_iov, _NAME_SIZE),
                                          (self._out_hdrs, self._out_iov, peer_size)):
                 hdr = hdrs[i].msg_hdr
@@ -112,20 +114,25 @@ class Batch:
                 hdr.msg_iovlen = 1
         # The kernel overwrites msg_namelen, msg_flags and msg_len: restored from this copy.
         self._template = bytes(self._in_hdrs)
-        self._in_view = memoryview(self._in).cast("B")
-        self._out_view = memoryview(self._out).cast("B")
         self._in_hdr_view = memoryview(self._in_hdrs).cast("B")
         self._out_hdr_view = memoryview(self._out_hdrs).cast("B")
         self._out_iov_view = memoryview(self._out_iov).cast("B")
         self._in_hdrs_at = ctypes.addressof(self._in_hdrs)
         self._out_hdrs_at = ctypes.addressof(self._out_hdrs)
         self._queued = 0
-        self._pointed = list(range(size))  # out slot j's address is in slot pointed[j]'s name
+        # Out message j goes to slot pointed[j]'s sender from slot pointed[j]'s buffer; when
+        # every datagram of a batch is answered, j == i and neither pointer is ever rewritten.
+        self._pointed = list(range(size))
         self._iov_len_at = [j * ctypes.sizeof(_Iovec) + _IOV_LEN_AT for j in range(size)]
+        self._iov_base_at = [j * ctypes.sizeof(_Iovec) for j in range(size)]
+        self._name_at = [j * _HDR + _NAME_AT for j in range(size)]
+        self._starts = [i * MAX_DATAGRAM for i in range(size)]
         self._length_structs: dict[int, struct.Struct] = {}
 
     def receive(self) -> int:
-        """Datagrams read now (0 when none is waiting); raises OSError for other errors."""
+        """Datagrams read now (0 when none is waiting); raises OSError for other errors.
+        Answers still queued are dropped: ``flush`` first."""
+        self._queued = 0
         ctypes.memmove(self._in_hdrs, self._template, len(self._template))
         n = self._recvmmsg(self.fd, self._in_hdrs_at, self.size, _MSG_DONTWAIT, None)
         if n < 0:
@@ -142,7 +149,7 @@ class Batch:
             return None
         length = _U32.unpack_from(self._in_hdr_view, at + _LEN_AT)[0]
         start = i * MAX_DATAGRAM
-        return self._in_view[start:start + length].tobytes()
+        return self._buf[start:start + length]
 
     def peer(self, i: int):
         """Slot ``i``'s sender as ``socket.recvfrom`` gives it: (host, port) or, for IPv6,
@@ -157,45 +164,60 @@ class Batch:
         return socket.inet_ntop(socket.AF_INET, name[4:8]), port
 
     def reply(self, i: int, response: bytes) -> None:
-        """Queue ``response`` to slot ``i``'s sender (sent by ``flush``)."""
+        """Queue ``response`` to slot ``i``'s sender (sent by ``flush``), written over slot
+        ``i``'s query: read it (``data``) first."""
         j = self._queued
         if j >= self.size or len(response) > MAX_DATAGRAM:
             return
-        start = j * MAX_DATAGRAM
-        self._out_view[start:start + len(response)] = response
-        _SIZE_T.pack_into(self._out_iov_view, j * ctypes.sizeof(_Iovec) + _IOV_LEN_AT, len(response))
-        _PTR.pack_into(self._out_hdr_view, j * _HDR + _NAME_AT, self._name_ptrs[i])
-        self._pointed[j] = i
+        start = i * MAX_DATAGRAM
+        self._buf[start:start + len(response)] = response
+        _SIZE_T.pack_into(self._out_iov_view, self._iov_len_at[j], len(response))
+        self._point(j, i)
         self._queued = j + 1
 
-    def answer_repeats(self, count: int, responses: dict[bytes, bytes], rcodes: list[int]) -> list[int]:
+    def _point(self, j: int, i: int) -> None:
+        """Out message ``j`` carries slot ``i``'s buffer to slot ``i``'s sender."""
+        if self._pointed[j] != i:
+            _PTR.pack_into(self._out_hdr_view, self._name_at[j], self._name_ptrs[i])
+            _PTR.pack_into(self._out_iov_view, self._iov_base_at[j], self._slot_ptrs[i])
+            self._pointed[j] = i
+
+    def answer_repeats(self, count: int, responses: dict, now: float | None,
+                       rcodes: list[int]) -> list[int]:
         """Queue, for each of the first ``count`` slots whose datagram's bytes after its first
         two (a DNS query's ID) are a key of ``responses``, that ID followed by the value, and
-        count it in ``rcodes`` by the RCODE it carries; returns the other slots. The loop of
-        ``data`` and ``reply`` in one, for the server's hottest path: every length read by one
-        unpack, offsets precomputed, a sender's address pointer written only when it moves."""
-        in_view, out_view, out_iov = self._in_view, self._out_view, self._out_iov_view
-        out_hdrs, names, pointed = self._out_hdr_view, self._name_ptrs, self._pointed
+        count it in ``rcodes`` by the RCODE it carries; returns the other slots. With ``now``
+        given, values are ``(expiry, response)`` pairs that hold while ``expiry > now``.
+        Called right after ``receive``. The loop of ``data`` and ``reply`` in one, for the
+        servers' hottest path: every length read by one unpack, offsets precomputed, the ID
+        left where the query put it, pointers written only when they move."""
+        buf, out_iov, out_hdrs = self._buf, self._out_iov_view, self._out_hdr_view
+        pointed, names, slots = self._pointed, self._name_ptrs, self._slot_ptrs
         pack_len, pack_ptr = _SIZE_T.pack_into, _PTR.pack_into
-        get, iov_len_at = responses.get, self._iov_len_at
+        get, iov_len_at, starts = responses.get, self._iov_len_at, self._starts
         lengths = self._lengths(count).unpack_from(self._in_hdr_view)
         others = []
         j = self._queued
         for i in range(count):
-            start = i * MAX_DATAGRAM
-            cached = get(in_view[start + 2:start + lengths[i]].tobytes())
-            if cached is None or j >= self.size:
+            start = starts[i]
+            cached = get(buf[start + 2:start + lengths[i]])
+            if cached is None:
                 others.append(i)
                 continue
-            out = j * MAX_DATAGRAM
-            out_view[out] = in_view[start]  # the ID, octet by octet: no slice objects
-            out_view[out + 1] = in_view[start + 1]
+            if now is not None:
+                if cached[0] <= now:
+                    others.append(i)
+                    continue
+                cached = cached[1]
             size = len(cached)
-            out_view[out + 2:out + 2 + size] = cached
+            # A UDP response never approaches MAX_DATAGRAM (the renderers cap it at the
+            # client's size, ≤ 65535 - 2 for the ID), so it fits the slot.
+            buf[start + 2:start + 2 + size] = cached
             rcodes[cached[1] & 15] += 1  # octet 3 of the response: its RCODE in the low bits
             pack_len(out_iov, iov_len_at[j], size + 2)
             if pointed[j] != i:
                 pack_ptr(out_hdrs, j * _HDR + _NAME_AT, names[i])
+                pack_ptr(out_iov, j * _IOVEC, slots[i])
                 pointed[j] = i
             j += 1
         self._queued = j
