@@ -1,9 +1,12 @@
 """RRset signature and DNSKEY-chain validation (RFC 4033-4035, RFC 6840) with an explicit clock.
 
-dnspython does the cryptography (``dns.dnssec.validate_rrsig``); this module adds the policy a
-validating resolver must apply around it and that dnspython leaves to the caller: signer/zone
-binding, RRSIG labels and wildcards, serial-number time arithmetic with clock skew, key flags,
-DS digest selection, and the TTL the validated data may be cached for.
+This module is the policy a validating resolver must apply around the cryptography and that
+dnspython leaves to the caller: signer/zone binding, RRSIG labels and wildcards, serial-number
+time arithmetic with clock skew, key flags, DS digest selection, and the TTL the validated data
+may be cached for. The signed data and DS digests are built by ``canonical`` (the same bytes as
+dnspython's, differential test tests/test_canonical.py); signatures are checked with
+dnspython's public-key objects (``cryptography``), Ed25519 through libsodium first
+(``sign_crypto.ed25519_verifier``, OpenSSL's verdict always).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from resolver.auth.sign_crypto import ed25519_verifier
+from resolver.dnssec.canonical import ds_digest, signed_data
 from resolver.status import Status
 
 # Signature algorithms we validate (RFC 8624 §3.1 MUST/RECOMMENDED set that dnspython implements).
@@ -215,8 +219,9 @@ def _signature_check(key: DNSKEY):
 
 def _verify_signature(rrset: dns.rrset.RRset, rrsig: RRSIG, candidates: list[DNSKEY]) -> None:
     """What dns.dnssec.validate_rrsig does once the policy checks are ours: canonical signed
-    data (RFC 4034 §3.1.8.1, §6.2, built by dnspython), then each candidate key in turn."""
-    data = dns.dnssec._make_rrsig_signature_data(rrset, rrsig)  # noqa: SLF001
+    data (RFC 4034 §3.1.8.1, §6.2: canonical.signed_data, dnspython's bytes), then each
+    candidate key in turn."""
+    data = signed_data(rrset, rrsig)
     for key in candidates:
         try:
             if _signature_check(key)(rrsig.signature, data):
@@ -296,11 +301,9 @@ def _usable_ds(ds: dns.rdataset.Rdataset) -> list:
 def _ds_matches(zone: dns.name.Name, key: DNSKEY, ds) -> bool:
     if key.algorithm != ds.algorithm or key_tag(key) != ds.key_tag:
         return False
-    try:
-        made = dns.dnssec.make_ds(zone, key, ds.digest_type, policy=dns.dnssec.allow_all_policy)
-    except (dns.dnssec.UnsupportedAlgorithm, ValueError):
-        return False
-    return made.digest == ds.digest
+    # dns.dnssec.make_ds's digest (canonical.ds_digest, differential test in test_canonical).
+    made = ds_digest(zone, key, ds.digest_type)
+    return made is not None and made == ds.digest
 
 
 def _same_key(a: DNSKEY, b: DNSKEY) -> bool:
