@@ -194,6 +194,18 @@ def test_dump_cache_reload_and_http_from_either_worker(server):
     reload = cid("ctl", "--socket", str(server.public), "reload")
     assert reload.returncode == 0 and "reload done in 2 workers" in reload.stdout
     assert reload.stdout.count("reload done") == 3
+    good = server.config.read_text()
+    server.config.write_text(good + "[resolver\n")  # unreadable: every worker keeps its settings
+    try:
+        failed = cid("ctl", "--socket", str(server.public), "reload")
+        assert failed.returncode == 1 and "reload failed" in failed.stderr and len(failed.stderr.splitlines()) == 1
+    finally:
+        server.config.write_text(good)
+    # SIGHUP to the supervisor: both workers reload, the control process (no SIGHUP) keeps serving.
+    said = server.text().count("SIGHUP: reloaded")
+    os.kill(server.proc.pid, signal.SIGHUP)
+    _until(lambda: server.text().count("SIGHUP: reloaded") == said + 2, "both workers reloaded on SIGHUP")
+    assert "control process (pid" not in server.text() and _answers(server.public)
     doh = dns.message.make_query(NAME, "SVCB").to_wire()
     wire = base64.urlsafe_b64encode(doh).decode().rstrip("=")
     for _ in range(6):  # new connections: whichever worker accepts answers all of it
