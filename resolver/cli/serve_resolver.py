@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..client import Resolver, ResolverConfigError
 from ..service import RecursiveServer
@@ -18,6 +19,9 @@ from .main import CliError
 from .options import add_resolver_options, resolver_from_args
 from .serve import (_log, add_control_options, add_listen_option, control_server, listen_addresses, parse_listen,
                     serve_until_stopped)
+
+if TYPE_CHECKING:
+    from ..control.workers import Workers
 
 
 def register(kinds) -> None:
@@ -144,7 +148,7 @@ def _unbind(public) -> None:
 
 
 def _serve(args: argparse.Namespace, listen, resolver: Resolver, *, reuse_port: bool = False,
-           worker=None) -> int:
+           worker: tuple[Workers, int] | None = None) -> int:
     """One resolver process; ``worker``: (Workers, index) when it is one of --workers N."""
     anchored = "validating" if resolver.trust_anchor is not None else "no trust anchor: nothing validates"
     zones = ", ".join(str(zone) for zone in resolver.hints)

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .workers import Workers
 
 # What a reload (SIGHUP, cid ctl reload) takes from the re-read settings; the cache is kept.
 RELOADED = ("hints", "trust_anchor", "port", "timeout", "max_queries", "max_time", "max_resolve_queries",
@@ -13,7 +17,7 @@ RELOADED = ("hints", "trust_anchor", "port", "timeout", "max_queries", "max_time
 
 
 def for_resolver(args, server, resolver, app, fresh: Callable[[], object],
-                 started: Callable[[], None] | None, worker=None):
+                 started: Callable[[], None] | None, worker: tuple[Workers, int] | None = None):
     """(control factory for serve_until_stopped, the ``started`` hook with SIGHUP added).
     ``server``: what is served (a RecursiveServer, or DnsWithHttp around one); ``app``: the
     HTTP app whose /metrics counters ``stats`` reuses, or None; ``fresh``: builds a Resolver
