@@ -277,3 +277,45 @@ def scrape_retrying(server: Running) -> dict[tuple[str, tuple], float]:
         except (ConnectionError, http.client.HTTPException):
             time.sleep(0.1)
     return scrape(server)
+
+
+def test_a_supervisor_killed_takes_its_workers_and_control_process_along(tmp_path):
+    """kill -9 of the supervisor: its children get SIGTERM (PR_SET_PDEATHSIG), so no worker keeps
+    serving unsupervised and no control process keeps answering for them; the stale socket
+    left behind does not stop the next start."""
+    public, log = tmp_path / "c.ctl", tmp_path / "serve.log"
+    command = [sys.executable, "-m", "resolver", "serve", "resolver", "--listen", f"127.0.110.2:{free_port('127.0.110.2')}",
+               "--hint", "cid.=127.0.110.9", "--workers", "2", "--control", str(public)]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=out, stdin=subprocess.DEVNULL)
+    try:
+        _until(lambda: log.read_text().count("listening on") >= 2 and "control process: " in log.read_text()
+               or proc.poll() is not None, "started")
+        children = [int(p) for p in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
+        assert len(children) == 3 and _answers(public)
+        proc.kill()
+        proc.wait(timeout=10)
+        _until(lambda: not any(_running(p) for p in children), "the children ended")
+        assert not _answers(public)
+        with open(log, "a") as out:
+            again = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=out, stdin=subprocess.DEVNULL)
+        try:
+            _until(lambda: log.read_text().count("control process: ") == 2 and _answers(public)
+                   and log.read_text().count("listening on") >= 4 or again.poll() is not None,
+                   "started again on the stale socket")
+            assert again.poll() is None, log.read_text()
+        finally:
+            again.terminate()
+            assert again.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -37,13 +37,27 @@ def _log(line: str) -> None:
     print(f"cid serve: {line}", file=sys.stderr, flush=True)
 
 
+def _die_with(supervisor: int) -> None:
+    """Linux: SIGTERM when the supervisor dies, SIGKILL included (PR_SET_PDEATHSIG), so no
+    unsupervised worker keeps the addresses, nor a control process the control socket."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: as before, a worker outlives a supervisor killed with SIGKILL
+    if os.getppid() != supervisor:  # it died before the prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _fork(index: int, serve: Callable[[int], int]) -> int:
+    supervisor = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     # The worker: default signal dispositions again (its event loop installs its own handlers).
     for signum in (*_FORWARDED, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
+    _die_with(supervisor)
     code = 1
     try:
         code = serve(index)
