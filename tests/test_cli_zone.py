@@ -135,3 +135,38 @@ def test_rsa_key_end_to_end(tmp_path, zonefile):
     assert {s.algorithm for s in zone.get_rdataset("example.com.", "RRSIG", "SOA")} == {8}
     assert zone.get_rdataset("child.example.com.", dns.rdatatype.RRSIG, dns.rdatatype.NS) is None
     assert ok("verify", tmp_path / "s.db") == "ok\n"
+
+
+def _ptrs(path) -> dict[str, set[str]]:
+    zone = load_zone(str(path), "example.com.")
+    found: dict[str, set[str]] = {}
+    for name, node in zone.nodes.items():
+        rds = node.get_rdataset(zone.rdclass, dns.rdatatype.PTR)
+        if rds is not None:
+            found[name.derelativize(zone.origin).to_text()] = {rd.target.derelativize(zone.origin).to_text() for rd in rds}
+    return found
+
+
+def test_sign_adds_the_browse_names_the_zone_calls_for(tmp_path, zonefile):
+    """spec/discovery.md §2: the identifier (CAPS) is listed under _compute, the delegation under
+    _children; PTRs already in the file stay and are not doubled; --no-browse signs the file as is.
+    dnssec-verify -z (one CSK) accepts the result: the PTRs are signed and in the NSEC chain."""
+    ok("keygen", "example.com", "--dir", tmp_path)
+    out = ok("sign", zonefile, "-K", tmp_path)
+    assert "(2 browse PTRs added)" in out, out
+    signed = tmp_path / "example.com.db.signed"
+    assert _ptrs(signed) == {"_compute.example.com.": {"pool-7.example.com."},
+                             "_children._compute.example.com.": {"child.example.com."}}
+    ok("verify", signed)
+    verify = subprocess.run(["dnssec-verify", "-z", "-o", "example.com", str(signed)], capture_output=True, text=True,
+                            timeout=60)
+    assert verify.returncode == 0, verify.stderr
+    # Signing the file again with its PTRs written in: nothing added, nothing doubled.
+    listed = tmp_path / "listed.db"
+    listed.write_text(ZONE + "_compute PTR pool-7\n_compute PTR elsewhere.example.net.\n")
+    out = ok("sign", listed, "-K", tmp_path)
+    assert "(1 browse PTR added)" in out, out  # only _children: _compute already lists pool-7
+    assert _ptrs(tmp_path / "listed.db.signed")["_compute.example.com."] == {"pool-7.example.com.",
+                                                                             "elsewhere.example.net."}
+    out = ok("sign", zonefile, "-K", tmp_path, "--no-browse", "-o", tmp_path / "bare.signed")
+    assert "PTRs added" not in out and _ptrs(tmp_path / "bare.signed") == {}

@@ -11,6 +11,7 @@ from support.peers import run
 
 import resolver  # noqa: F401
 from resolver.auth import parallel_sign
+from resolver.auth.browse import add_browse_names
 from resolver.auth.keys import generate_key, write_key_files
 from resolver.auth.signwrite import signed_zone_text
 from resolver.auth.signer import compute_signatures, sign_zone, verify_zone
@@ -83,6 +84,7 @@ def test_cli_signed_zone_passes_bind_and_ldns(tmp_path):
     run(["dnssec-verify", "-z", "-o", "example.com", str(out)])
     assert "Zone is verified and complete" in run(["ldns-verify-zone", str(out)]).stdout
     reference = load_zone(path, fast=False)
+    assert add_browse_names(reference) > 0  # cid zone sign lists the identifiers (spec/discovery.md §2)
     sign_zone(reference, [key], inception=1767225600, expiration=2082758400, workers=1)
     assert out.read_text() == zone_to_text(reference, generic=True)
 

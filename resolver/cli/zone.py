@@ -114,6 +114,9 @@ def register(subparsers) -> None:
     p.add_argument("--expiration", metavar="T", help="as --inception (default now+14d)")
     p.add_argument("--ds-out", metavar="FILE", help="also write the zone's DS records (SHA-256) to FILE")
     p.add_argument("--friendly", action="store_true", help="write CAPS/LOAD by name, not in RFC 3597 form")
+    p.add_argument("--no-browse", action="store_true",
+                   help="sign the records as they are: do not add the browse PTRs (_compute, sub-types, "
+                        "_children) that spec/discovery.md §2 says the zone's identifiers and delegations need")
     p.add_argument("--jobs", "-j", type=int, metavar="N",
                    help="signing processes (default: one per CPU for large zones, else 1)")
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
@@ -263,10 +266,16 @@ def _sign(args: argparse.Namespace) -> int:
             bar.stage("read", "lines", text.count("\n") + 1)
             data = sign_text.read(text, origin, bar.advance)
             del text
+            if data is not None and not args.no_browse and _lists_anything(data):
+                data = None  # browse PTRs are added to a dnspython zone (browse.add_browse_names)
+        browse_added = 0
         if data is None:
             bar.stage("load", None)
             zone = _load(args.zonefile, args.origin)
             zone_origin = zone.origin
+            if not args.no_browse:
+                from ..auth.browse import add_browse_names
+                browse_added = add_browse_names(zone)
         else:
             zone_origin = data.origin
         keys = _collect_keys(args, zone_origin)
@@ -295,9 +304,21 @@ def _sign(args: argparse.Namespace) -> int:
             raise CliError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
     elapsed = time.perf_counter() - started
     tags = " ".join(f"{k.algorithm}/{k.key_tag}{'(KSK)' if k.is_ksk else '(ZSK)'}" for k in keys)
+    browse = f" ({browse_added} browse PTR{'s' if browse_added != 1 else ''} added)" if browse_added else ""
     print(f"{zone_origin}: signed {rrsets} RRsets with {rrsigs} RRSIGs using {tags} in {elapsed:.2f} s"
-          f" -> {output}")
+          f" -> {output}{browse}")
     return 0
+
+
+def _lists_anything(data) -> bool:
+    """Whether a zone read by sign_text has what browse names list (spec/discovery.md §2):
+    an SVCB or CAPS RRset, or a delegation."""
+    from ..auth.browse import CAPS, NS, SVCB
+    for folded, node in data.nodes.items():
+        for rdtype, _ in node.sets:
+            if rdtype in (SVCB, CAPS) or (rdtype == NS and folded != data.origin_folded):
+                return True
+    return False
 
 
 def _dnskey_ttl(zone) -> int:
