@@ -109,6 +109,18 @@ class Lookups:
             return self._checked(result)
         return result
 
+    def lookup_now(self, name: dns.name.Name, rdtype: int) -> Lookup | None:
+        """What ``lookup(name, rdtype, policy=False)`` returns when it would not wait — a hit in
+        the hot layer or in the cache itself — else None. The DNS front end answers these
+        without a task."""
+        asked = (name, rdtype)
+        hit = self._hot_hit(asked)
+        if hit is None:
+            hit = self._cached(name, rdtype, asked)
+        if hit is not None:
+            self.hits += 1
+        return hit
+
     async def _lookup(self, name, rdtype, asked, cd: bool, tcp: bool, budget: Budget | None,
                       refresh: bool) -> Lookup:
         name = dns.name.from_text(name) if isinstance(name, str) else name

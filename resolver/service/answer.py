@@ -32,6 +32,7 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -218,6 +219,25 @@ def _base_flags(request: Request) -> int:
     return _QR | _RA | (request.query.flags & _COPIED)
 
 
+# Rdata wire forms by id(rdata), each beside the rdata it was made from (kept alive, so its id
+# cannot be reused while the entry stands). A rendered response lives one second, then the same
+# cached RRsets are rendered again with TTLs one second lower: dnspython's to_wire is the bulk of
+# that (an SVCB's ~100 µs), and rdatas are immutable, so their bytes are made once.
+_RDATA_WIRE: dict[int, tuple[dns.rdata.Rdata, bytes]] = {}
+MAX_RDATA_WIRE = 8192  # cleared when full: a bound on what it keeps alive, not an LRU
+
+
+def _rdata_wire(rdata: dns.rdata.Rdata) -> bytes:
+    found = _RDATA_WIRE.get(id(rdata))
+    if found is not None and found[0] is rdata:
+        return found[1]
+    data = rdata.to_wire()
+    if len(_RDATA_WIRE) >= MAX_RDATA_WIRE:
+        _RDATA_WIRE.clear()
+    _RDATA_WIRE[id(rdata)] = (rdata, data)
+    return data
+
+
 def _records(writer: ResponseWriter, section: list[tuple[dns.rrset.RRset, int]]) -> tuple[bytes, int]:
     parts = []
     count = 0
@@ -226,7 +246,7 @@ def _records(writer: ResponseWriter, section: list[tuple[dns.rrset.RRset, int]])
         # Cached data is handed out with its remaining TTL, never more than it came with.
         ttl = min(rrset.ttl, cap)
         for rdata in rrset:
-            data = rdata.to_wire()
+            data = _rdata_wire(rdata)
             parts.append(owner + _RR_FIXED.pack(rdata.rdtype, rdata.rdclass, ttl, len(data)) + data)
             count += 1
     return b"".join(parts), count
