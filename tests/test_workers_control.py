@@ -211,6 +211,7 @@ def test_dump_cache_reload_and_http_from_either_worker(server):
     for _ in range(6):  # new connections: whichever worker accepts answers all of it
         for path, check in (("/healthz", lambda body: json.loads(body)["status"] == "ok"),
                             ("/v1/resolve/cid:pool-7.bj.cmcc.cid", lambda body: json.loads(body)["status"] == "secure"),
+                            ("/v1/find?namespace=cid:bj.cmcc.cid", lambda body: "results" in json.loads(body)),
                             (f"/dns-query?dns={wire}", lambda body: dns.message.from_wire(body).answer)):
             connection = http.client.HTTPConnection(ADDRESS, server.http_port, timeout=15)
             try:
