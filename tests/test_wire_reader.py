@@ -45,7 +45,8 @@ def _fields(m: dns.message.Message) -> tuple:
     def section(rrsets):
         return [(r.name.labels, type(r.rdclass), r.rdclass, type(r.rdtype), r.rdtype, type(r.covers), r.covers, r.ttl,
                  sorted((rd.to_wire(), _slots(rd)) for rd in r), [type(rd) for rd in r]) for r in rrsets]
-    opt = None if m.opt is None else (m.opt.name, m.opt.ttl, [rd.to_wire() for rd in m.opt])
+    opt = None if m.opt is None else (m.opt.name, m.opt.ttl, type(m.opt.rdclass), m.opt.rdclass,
+                                      [(rd.to_wire(), _slots(rd)) for rd in m.opt])
     return (type(m), m.id, m.flags, m.rcode(), m.opcode(), m.edns, m.ednsflags, m.payload,
             [o.to_wire() for o in m.options], opt, m.wire,
             section(m.question), section(m.answer), section(m.authority), section(m.additional))
@@ -157,12 +158,50 @@ def test_rrsets_in_pieces_agree():
         assert agree(wire)
 
 
-def _rrsig_wire(rdata: bytes, rdclass: int = 1, ttl: int = 300) -> bytes:
-    """A response whose one answer is an RRSIG with these RDATA octets, owner compressed
-    against the question (example.)."""
-    question = b"\x07example\x00\x00\x2e\x00\x01"
+def _answer_wire(rdtype: int, rdata: bytes, rdclass: int = 1, ttl: int = 300) -> bytes:
+    """A response whose one answer has these RDATA octets, owner compressed against the
+    question (example., at offset 12)."""
+    question = b"\x07example\x00" + struct.pack("!HH", rdtype, 1)
     return (struct.pack("!HHHHHH", 7, 0x8400, 1, 1, 0, 0) + question
-            + b"\xc0\x0c" + struct.pack("!HHIH", 46, rdclass, ttl, len(rdata)) + rdata)
+            + b"\xc0\x0c" + struct.pack("!HHIH", rdtype, rdclass, ttl, len(rdata)) + rdata)
+
+
+def _rrsig_wire(rdata: bytes, rdclass: int = 1) -> bytes:
+    return _answer_wire(46, rdata, rdclass)
+
+
+def test_fixed_rdata_shapes_agree():
+    """The reader builds A, AAAA, DS, DNSKEY and NS itself: RDATA of every length, DS digest
+    types with right and wrong digest lengths (0 is reserved), DNSKEY flags of any value, NS
+    targets plain, compressed against the question, pointing forward or into themselves, not
+    filling the RDATA or running past it — in classes IN, CH and ANY."""
+    rng = random.Random(9)
+    cases: list[tuple[int, bytes]] = []
+    for n in range(0, 20):
+        cases += [(1, bytes(range(n))), (28, bytes(range(n)))]
+    for digest_type in range(7):
+        for length in (0, 19, 20, 32, 48, 64):
+            cases.append((43, struct.pack("!HBB", 4242, 15, digest_type) + bytes(length)))
+    cases += [(43, b"\x00\x01\x0f"), (48, b"\x01\x01\x03")]
+    for _ in range(60):
+        cases.append((48, struct.pack("!HBB", rng.getrandbits(16), rng.choice((3, 0, 255)),
+                                      rng.choice((8, 13, 15, 99))) + bytes(rng.randrange(70))))
+    at_rdata = 12 + 13 + 12  # where the answer's RDATA starts in _answer_wire
+    for target in (b"\x00", b"\x03ns1\x00", b"\x03NS1\xc0\x0c", b"\xc0\x0c", b"\x03ns1\xc0\x0c\x00",
+                   b"\x03ns1", b"\xc0", bytes((0xC0, at_rdata)), bytes((0xC0, at_rdata + 4)), b"\x03ns1\xc0\x14",
+                   b"\x05ns1\x00", b"\x41" + b"a" * 65 + b"\x00", b"\x80\x00"):
+        cases.append((2, target))
+    for _ in range(300):
+        rdtype, rdata = rng.choice(cases)
+        body = bytearray(rdata)
+        if body:
+            body[rng.randrange(len(body))] = rng.randrange(256)
+        cases.append((rdtype, bytes(body)))
+    accepted = 0
+    for rdtype, rdata in cases:
+        for rdclass in (1, 3, 255):
+            accepted += agree(_answer_wire(rdtype, rdata, rdclass))
+    assert 0 < accepted < 3 * len(cases)
 
 
 def test_rrsig_rdata_shapes_agree():
@@ -207,3 +246,33 @@ def test_pointer_target_overlapping_the_name_is_refused():
     assert not agree(wire)
     fixed = wire[:start + 3] + b"\x0c" + wire[start + 4:]  # "b" + pointer to the question: fine
     assert agree(fixed)
+
+
+def test_owners_differing_in_case_share_an_rrset():
+    """Uncompressed owners that differ only in case are one RRset (find_rrset compares names
+    ignoring case), with the first spelling; the reader's grouping key must fold case too."""
+    question = b"\x07example\x00\x00\x01\x00\x01"
+    records = b"".join(owner + struct.pack("!HHIH", 1, 1, ttl, 4) + address for owner, ttl, address in (
+        (b"\x01a\x07example\x00", 300, b"\x7f\x00\x00\x01"), (b"\x01A\x07EXAMPLE\x00", 60, b"\x7f\x00\x00\x02"),
+        (b"\x01a\x07ExAmPlE\x00", 90, b"\x7f\x00\x00\x01")))
+    wire = struct.pack("!HHHHHH", 7, 0x8400, 1, 3, 0, 0) + question + records
+    assert agree(wire)
+    (rrset,) = wire_reader.read(wire).answer
+    assert len(rrset) == 2 and rrset.ttl == 60 and rrset.name.labels[0] == b"a"
+
+
+def test_opt_shapes_agree():
+    """OPT is built by the reader when it has no options: payload sizes of any value, options
+    present (dnspython's), OPT outside the additional section, twice, or with an owner."""
+    question = b"\x07example\x00\x00\x01\x00\x01"
+    def opt(payload: int, rdata: bytes = b"", owner: bytes = b"\x00", ttl: int = 0x8000) -> bytes:
+        return owner + struct.pack("!HHIH", 41, payload, ttl, len(rdata)) + rdata
+    cookie = struct.pack("!HH", 10, 8) + bytes(8)
+    shapes = [(0, 0, 1, opt(p)) for p in (0, 1, 512, 1232, 4096, 65535)]
+    shapes += [(0, 0, 1, opt(1232, cookie)), (0, 0, 1, opt(1232, cookie[:3])), (0, 0, 1, opt(1232, owner=b"\xc0\x0c")),
+               (0, 0, 2, opt(1232) + opt(512)), (1, 0, 0, opt(1232)), (0, 1, 0, opt(1232)), (0, 0, 1, opt(1232, ttl=0x01008000))]
+    for an, ns, ar, records in shapes:
+        wire = struct.pack("!HHHHHH", 7, 0x8400, 1, an, ns, ar) + question + records
+        agree(wire)
+    assert agree(struct.pack("!HHHHHH", 7, 0x8400, 1, 0, 0, 1) + question + opt(1232))
+    assert not agree(struct.pack("!HHHHHH", 7, 0x8400, 1, 0, 0, 2) + question + opt(1232) + opt(512))

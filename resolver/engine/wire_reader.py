@@ -9,17 +9,21 @@ tests/test_wire_reader.py compares them on real and fuzzed responses) or raises 
   strictly backwards, a target never overlapping the segment that points to it, at most
   ``MAX_COMPRESSION_POINTER_CHAIN`` hops, labels below 64 octets, 255 octets in all), each
   offset walked once per message, and one ``Name`` per distinct spelling;
-* RRSIGs of class IN are built from their fixed-size fields and an uncompressed signer
-  (RFC 4034 §3.1.7) the way their ``__init__`` builds them, minus range checks that integers
-  read from the wire cannot fail; any other shape (short RDATA, a pointer or a bad label in
-  the signer) goes to dnspython, which then raises as it must;
-* RRsets are grouped in a dict instead of ``find_rrset``'s keyword and enum normalisation, and
-  records join them with ``Rdataset.add``'s rules inlined (TTL minimisation, singleton types
-  keeping the last record, one set insertion: an rdata's hash is its canonical wire form and
-  ``Set.add`` computes it twice); the question is built directly.
+* the rdatas of nearly every record a validating resolver reads — class IN RRSIG (fixed
+  fields and an uncompressed signer, RFC 4034 §3.1.7), NS (its target through ``decode``, which
+  must end exactly at the RDATA's end), A, AAAA, DS, DNSKEY, and OPT without options — are
+  built the way their ``__init__`` builds them, minus range checks that integers read from the
+  wire cannot fail; any other shape (short or long RDATA, a pointer or a bad label in a signer,
+  a reserved or mis-sized DS digest) goes to dnspython, which then accepts or raises as it must;
+* RRsets are grouped in a dict keyed by the owner's case-folded labels instead of
+  ``find_rrset``'s keyword and enum normalisation (and ``Name.__hash__``), and records join them
+  with ``Rdataset.add``'s rules inlined (TTL minimisation, singleton types keeping the last
+  record, one set insertion: an rdata's hash is its canonical wire form and ``Set.add``
+  computes it twice); the question is built directly.
 
-Every other RDATA is parsed by dnspython (``dns.rdata.from_wire_parser``). Messages this
-reader does not handle itself (not a QUERY opcode, TSIG) go to ``dns.message.from_wire``.
+Every other RDATA (SOA, CNAME, NSEC, NSEC3, SVCB, CAPS/LOAD, ...) is parsed by dnspython
+(``dns.rdata.from_wire_parser``). Messages this reader does not handle itself (not a QUERY
+opcode, TSIG) go to ``dns.message.from_wire``.
 """
 
 from __future__ import annotations
@@ -37,9 +41,17 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.wire
+import dns.ipv6
+import dns.rdtypes.dnskeybase
+from dns.rdtypes.ANY.DNSKEY import DNSKEY
+from dns.rdtypes.ANY.DS import DS
+from dns.rdtypes.ANY.NS import NS
+from dns.rdtypes.ANY.OPT import OPT
 from dns.rdtypes.ANY.RRSIG import RRSIG
+from dns.rdtypes.IN.A import A
+from dns.rdtypes.IN.AAAA import AAAA
 
-_OPT, _TSIG, _RRSIG, _SIG = dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.RRSIG, dns.rdatatype.SIG
+_OPT, _TSIG, _RRSIG, _NS = dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.RRSIG, dns.rdatatype.NS
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 _Q = struct.Struct("!HH")
@@ -48,11 +60,66 @@ _TYPES = {int(t): t for t in dns.rdatatype.RdataType}
 _CLASSES = {int(c): c for c in dns.rdataclass.RdataClass}
 _ALGORITHMS = {int(a): a for a in dns.dnssectypes.Algorithm}
 _IN, _IN_CLASS = int(dns.rdataclass.IN), dns.rdataclass.IN
-_RRSIG_CLASS, _RRSIG_TYPE = RRSIG, dns.rdatatype.RRSIG
+_RRSIG_TYPE, _NS_TYPE, _A_TYPE, _AAAA_TYPE = dns.rdatatype.RRSIG, dns.rdatatype.NS, dns.rdatatype.A, dns.rdatatype.AAAA
+_DS_TYPE, _DNSKEY_TYPE, _OPT_TYPE = dns.rdatatype.DS, dns.rdatatype.DNSKEY, dns.rdatatype.OPT
 _SIG_HEAD = struct.Struct("!HBBIIIH")
-# An RRSIG is built as its __init__ would build it, minus the checks that wire integers always
-# pass: dnspython's immutable objects take their fields through object.__setattr__ there too.
+# Rdatas of the common types are built as their __init__ would build them, minus the checks
+# that integers and octets read from the wire always pass: dnspython's immutable objects take
+# their fields through object.__setattr__ there too.
 _new, _set = object.__new__, object.__setattr__
+_DS_HEAD = struct.Struct("!HBB")  # DS: key tag, algorithm, digest type; DNSKEY: flags, protocol, algorithm
+_DS_LENGTHS = DS._digest_length_by_type  # noqa: SLF001 - the lengths DSBase.__init__ enforces
+_DIGESTS = {int(d): d for d in dns.dnssectypes.DSDigest}
+_KEY_FLAGS: dict[int, object] = {}  # DNSKEY flags value -> dnskeybase.Flag(value), made once
+
+
+def _build(cls, rdclass, rdtype, fields: tuple) -> dns.rdata.Rdata:
+    rd = _new(cls)
+    _set(rd, "rdclass", rdclass)
+    _set(rd, "rdtype", rdtype)
+    _set(rd, "rdcomment", None)
+    for slot, value in fields:
+        _set(rd, slot, value)
+    return rd
+
+
+def _a(wire: bytes, start: int, end: int):
+    if end - start != 4:
+        return None  # dnspython: FormError
+    return _build(A, _IN_CLASS, _A_TYPE, (("address", f"{wire[start]}.{wire[start + 1]}.{wire[start + 2]}.{wire[start + 3]}"),))
+
+
+def _aaaa(wire: bytes, start: int, end: int):
+    if end - start != 16:
+        return None
+    return _build(AAAA, _IN_CLASS, _AAAA_TYPE, (("address", dns.ipv6.inet_ntoa(wire[start:end])),))
+
+
+def _ds(wire: bytes, start: int, end: int):
+    if end - start < 4:
+        return None
+    key_tag, algorithm, digest_type = _DS_HEAD.unpack_from(wire, start)
+    expected = _DS_LENGTHS.get(digest_type)
+    digest_kind = _DIGESTS.get(digest_type)
+    if digest_kind is None or digest_type == 0 or (expected is not None and end - start - 4 != expected):
+        return None  # reserved or unknown digest type, or a length dnspython refuses: its way
+    return _build(DS, _IN_CLASS, _DS_TYPE, (("key_tag", key_tag), ("algorithm", _algorithm(algorithm)),
+                                            ("digest_type", digest_kind), ("digest", wire[start + 4:end])))
+
+
+def _dnskey(wire: bytes, start: int, end: int):
+    if end - start < 4:
+        return None
+    flags, protocol, algorithm = _DS_HEAD.unpack_from(wire, start)
+    flag = _KEY_FLAGS.get(flags)
+    if flag is None:
+        flag = _KEY_FLAGS[flags] = dns.rdtypes.dnskeybase.Flag(flags)
+    return _build(DNSKEY, _IN_CLASS, _DNSKEY_TYPE, (("flags", flag), ("protocol", protocol),
+                                                    ("algorithm", _algorithm(algorithm)), ("key", wire[start + 4:end])))
+
+
+_FIXED_BUILDERS = {int(dns.rdatatype.A): _a, int(dns.rdatatype.AAAA): _aaaa, int(dns.rdatatype.DS): _ds,
+                   int(dns.rdatatype.DNSKEY): _dnskey}
 _SINGLETONS = frozenset(int(t) for t in dns.rdatatype._singletons)  # noqa: SLF001 - is_singleton's set
 
 
@@ -68,7 +135,11 @@ def _algorithm(value: int):
 
 def _rdclass(value: int):
     found = _CLASSES.get(value)
-    return dns.rdataclass.RdataClass.make(value) if found is None else found
+    if found is None:
+        found = dns.rdataclass.RdataClass.make(value)
+        if len(_CLASSES) < 1024:  # e.g. OPT payload sizes: made once, a bounded few kept
+            _CLASSES[value] = found
+    return found
 
 
 def read(wire: bytes) -> dns.message.Message:
@@ -87,7 +158,8 @@ def read(wire: bytes) -> dns.message.Message:
     # offset -> (labels, end of the first segment, pointer hops) of the name dnspython reads
     # when it starts at that offset on its own; and one Name object per distinct spelling.
     decoded: dict[int, tuple[tuple[bytes, ...], int, int]] = {}
-    interned: dict[tuple[bytes, ...], dns.name.Name] = {}
+    # labels -> (Name, its labels lowercased: the RRset grouping key, cheaper than Name.__hash__)
+    interned: dict[tuple[bytes, ...], tuple[dns.name.Name, tuple[bytes, ...]]] = {}
 
     def decode(start: int, depth: int) -> tuple[tuple[bytes, ...], int, int]:
         """dns.name.from_wire_parser's walk: pointers strictly backwards (BadPointer), the
@@ -132,23 +204,23 @@ def read(wire: bytes) -> dns.message.Message:
         decoded[start] = result
         return result
 
-    def name_of(labels: tuple[bytes, ...]) -> dns.name.Name:
-        name = interned.get(labels)
-        if name is None:
-            name = interned[labels] = dns.name.Name(labels)  # NameTooLong as dnspython
-        return name
+    def name_of(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, tuple[bytes, ...]]:
+        hit = interned.get(labels)
+        if hit is None:  # Name() raises NameTooLong as dnspython's reader does
+            hit = interned[labels] = (dns.name.Name(labels), tuple([label.lower() for label in labels]))
+        return hit
 
-    def owner() -> dns.name.Name:
+    def owner() -> tuple[dns.name.Name, tuple[bytes, ...]]:
         labels, end, _ = decode(parser.current, 0)
         parser.seek(end)
         return name_of(labels)
 
-    def rrsig(rdclass: int, start: int, end: int):
+    def rrsig(start: int, end: int):
         """An RRSIG read from wire[start:end] without dnspython's generic path (the same
         object: every field comes from fixed-size integers, so its range checks cannot fail,
         and the signer may not be compressed, RFC 4034 §3.1.7); None when dnspython must
         judge it (short RDATA, a pointer or bad label in the signer, a name too long)."""
-        if rdclass != _IN or end - start < 19:
+        if end - start < 19:
             return None
         labels = []
         pos = start + 18
@@ -165,17 +237,33 @@ def read(wire: bytes) -> dns.message.Message:
         if pos - start - 18 + 1 > 255:
             return None
         covered, algorithm, count, original_ttl, expiration, inception, key_tag = _SIG_HEAD.unpack_from(wire, start)
-        rd = _new(_RRSIG_CLASS)
-        for slot, value in (("rdclass", _IN_CLASS), ("rdtype", _RRSIG_TYPE), ("rdcomment", None),
-                            ("type_covered", _rdtype(covered)), ("algorithm", _algorithm(algorithm)),
-                            ("labels", count), ("original_ttl", original_ttl), ("expiration", expiration),
-                            ("inception", inception), ("key_tag", key_tag), ("signer", name_of(key)),
-                            ("signature", wire[pos + 1:end])):
-            _set(rd, slot, value)
-        return rd
+        return _build(RRSIG, _IN_CLASS, _RRSIG_TYPE, (
+            ("type_covered", _rdtype(covered)), ("algorithm", _algorithm(algorithm)), ("labels", count),
+            ("original_ttl", original_ttl), ("expiration", expiration), ("inception", inception),
+            ("key_tag", key_tag), ("signer", name_of(key)[0]), ("signature", wire[pos + 1:end])))
+
+    def ns(start: int, end: int):
+        """An NS whose target (compressible, RFC 1035 §3.3.11) ``decode`` reads exactly as
+        dnspython would within the RDATA; None when it does not fill the RDATA exactly."""
+        labels, target_end, _ = decode(start, 0)
+        if target_end != end:
+            return None
+        return _build(NS, _IN_CLASS, _NS_TYPE, (("target", name_of(labels)[0]),))
+
+    def fast(rdtype: int, rdclass: int, start: int, end: int):
+        if rdtype == _OPT:  # CLASS is the payload size (RFC 6891 §6.1.2); no options: nothing to parse
+            return _build(OPT, _rdclass(rdclass), _OPT_TYPE, (("options", ()),)) if start == end else None
+        if rdclass != _IN:
+            return None
+        if rdtype == _RRSIG:
+            return rrsig(start, end)
+        if rdtype == _NS:
+            return ns(start, end)
+        builder = _FIXED_BUILDERS.get(rdtype)
+        return None if builder is None else builder(wire, start, end)
 
     for _ in range(qdcount):
-        qname = owner()
+        qname = owner()[0]
         rdtype, rdclass = parser.get_struct("!HH")
         # force_unique: every question entry is its own RRset, as find_rrset(force_unique=True).
         message.question.append(dns.rrset.RRset(qname, _rdclass(rdclass), _rdtype(rdtype)))
@@ -183,15 +271,18 @@ def read(wire: bytes) -> dns.message.Message:
         section = message.sections[number]
         index: dict[tuple, dns.rrset.RRset] = {}
         for i in range(count):
-            name = owner()
-            rdtype, rdclass, ttl, rdlen = parser.get_struct("!HHIH")
+            name, folded = owner()
+            rdtype, rdclass, ttl, rdlen = _RR.unpack_from(wire, parser.current) if parser.current + 10 <= size \
+                else parser.get_struct("!HHIH")  # the latter raises FormError as dnspython
+            parser.seek(parser.current + 10)
             if rdtype == _TSIG:
                 return dns.message.from_wire(wire)  # TSIG needs a keyring: dnspython's way
             if rdtype == _OPT and (number != 3 or message.opt or name != dns.name.root):
                 raise dns.message.BadEDNS
-            rd = rrsig(rdclass, parser.current, parser.current + rdlen) if rdtype == _RRSIG else None
+            start = parser.current
+            rd = fast(rdtype, rdclass, start, start + rdlen) if start + rdlen <= size else None
             if rd is not None:
-                parser.seek(parser.current + rdlen)
+                parser.seek(start + rdlen)
             else:
                 with parser.restrict_to(rdlen):
                     rd = dns.rdata.from_wire_parser(rdclass, rdtype, parser, None)
@@ -199,7 +290,7 @@ def read(wire: bytes) -> dns.message.Message:
                 message.opt = dns.rrset.from_rdata(name, ttl, rd)
                 continue
             covers = rd.covers()
-            key = (name, rdclass, rdtype, covers)
+            key = (folded, rdclass, rdtype, covers)  # find_rrset's match: names equal ignoring case
             rrset = index.get(key)
             ttl = 0 if ttl > 0x7FFFFFFF else ttl
             # Rdataset.add's rules, inlined: class, type and covers already match by the key,
