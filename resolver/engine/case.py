@@ -111,7 +111,8 @@ def canonicalise_owners(response: dns.message.Message) -> dns.message.Message:
     response.question = [dns.rrset.RRset(q.name.canonicalize(), q.rdclass, q.rdtype) for q in response.question]
     for section in (response.answer, response.authority, response.additional):
         for rrset in section:
-            name = rrset.name.canonicalize()
-            if name.labels != rrset.name.labels:
-                rrset.name = name
+            labels = rrset.name.labels
+            lowered = tuple([label.lower() for label in labels])
+            if lowered != labels:  # usually already lower case (parse_reply): no new Name then
+                rrset.name = dns.name.Name(lowered)
     return response

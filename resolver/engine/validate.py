@@ -31,22 +31,24 @@ def _from(verdict) -> Check:
     return Check(verdict.status, verdict.why, getattr(verdict, "ttl", None), getattr(verdict, "steps", ()))
 
 
-def _guard(what: str, fn, *args, **kw) -> Check:
+def _guard(what, fn, *args, **kw) -> Check:
+    """``what``: the text naming the checked data, or a callable making it (only an error
+    needs it: a name's text costs more than many checks)."""
     try:
         return _from(fn(*args, **kw))
     except Exception as exc:  # hostile input must end as BOGUS, never as a crash or a pass
-        return Check(Status.BOGUS, f"{what}: validator error: {exc}")
+        return Check(Status.BOGUS, f"{what() if callable(what) else what}: validator error: {exc}")
 
 
 def check_rrset(rrset, rrsigs, dnskeys, zone: dns.name.Name, now: float) -> Check:
     from ..dnssec.verify import verify_rrset
-    return _guard(f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}", verify_rrset,
+    return _guard(lambda: f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}", verify_rrset,
                   rrset, rrsigs, dnskeys, zone=zone, now=now)
 
 
 def check_dnskeys(dnskeys, rrsigs, zone: dns.name.Name, now: float, *, ds=None, anchor_keys=None) -> Check:
     from ..dnssec.verify import verify_dnskeys
-    return _guard(f"{zone} DNSKEY", verify_dnskeys, dnskeys, rrsigs, zone=zone, now=now,
+    return _guard(lambda: f"{zone} DNSKEY", verify_dnskeys, dnskeys, rrsigs, zone=zone, now=now,
                   ds=ds, anchor_keys=anchor_keys)
 
 

@@ -118,6 +118,20 @@ def _dnskey(wire: bytes, start: int, end: int):
                                                     ("algorithm", _algorithm(algorithm)), ("key", wire[start + 4:end])))
 
 
+def _opt(payload: int):
+    return _build(OPT, _rdclass(payload), _OPT_TYPE, (("options", ()),))
+
+
+def opt_rrset(payload: int, flags: int) -> dns.rrset.RRset:
+    """The OPT RRset ``dns.renderer._make_opt(flags, payload)`` makes (no options), for
+    querywire: an equal RRset of equal objects, built without the generic path."""
+    rd = _opt(payload)
+    rrset = dns.rrset.RRset(dns.name.root, rd.rdclass, _OPT_TYPE)
+    rrset.ttl = int(flags)
+    rrset.items[rd] = None
+    return rrset
+
+
 _FIXED_BUILDERS = {int(dns.rdatatype.A): _a, int(dns.rdatatype.AAAA): _aaaa, int(dns.rdatatype.DS): _ds,
                    int(dns.rdatatype.DNSKEY): _dnskey}
 _SINGLETONS = frozenset(int(t) for t in dns.rdatatype._singletons)  # noqa: SLF001 - is_singleton's set
@@ -252,7 +266,7 @@ def read(wire: bytes) -> dns.message.Message:
 
     def fast(rdtype: int, rdclass: int, start: int, end: int):
         if rdtype == _OPT:  # CLASS is the payload size (RFC 6891 §6.1.2); no options: nothing to parse
-            return _build(OPT, _rdclass(rdclass), _OPT_TYPE, (("options", ()),)) if start == end else None
+            return _opt(rdclass) if start == end else None
         if rdclass != _IN:
             return None
         if rdtype == _RRSIG:
