@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 
 from ..engine.actions import Done, EngineStateError, Send
@@ -17,17 +18,38 @@ async def drive(engine: Engine, observe: Callable[[float, str], None] | None = N
     """``observe(seconds, outcome)`` is told each upstream exchange's duration (metrics)."""
     # The engine bounds the number of actions (query budget); each exchange is bounded by its
     # timeout. Queries still in flight when the engine is done (an unused prefetch) are cancelled.
+    # Finished exchanges queue themselves from their done callback, in the order they finish,
+    # and one future wakes this loop: asyncio.wait would register and remove a callback on
+    # every pending task each time round, for the same outcome.
+    loop = asyncio.get_running_loop()
     pending: dict[asyncio.Future, Send] = {}
+    finished: deque[asyncio.Future] = deque()
+    wake: list[asyncio.Future | None] = [None]
+
+    def on_done(task: asyncio.Future) -> None:
+        finished.append(task)
+        waiter = wake[0]
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     try:
         while True:
             for action in engine.next_actions():
                 if isinstance(action, Done):
                     return action.result
-                pending[asyncio.ensure_future(_perform(action, observe))] = action
+                task = asyncio.ensure_future(_perform(action, observe))
+                pending[task] = action
+                task.add_done_callback(on_done)
             if not pending:
                 raise EngineStateError("the engine waits but has no query in flight")
-            finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
+            while not finished:
+                wake[0] = loop.create_future()
+                try:
+                    await wake[0]
+                finally:
+                    wake[0] = None
+            while finished:
+                task = finished.popleft()
                 action = pending.pop(task)
                 outcome, value = task.result()
                 if outcome == "response":
@@ -38,6 +60,7 @@ async def drive(engine: Engine, observe: Callable[[float, str], None] | None = N
                     engine.on_error(action.token, value)
     finally:
         for task in pending:
+            task.remove_done_callback(on_done)
             task.cancel()
 
 

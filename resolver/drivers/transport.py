@@ -103,6 +103,10 @@ class _UdpExchange:
             grace = max(MIN_CASE_GRACE, 2 * (self.loop.time() - self.sent_at))
             self._held = self.loop.call_later(grace, self._release, response)
 
+    def expire(self) -> None:
+        if not self.done.done():
+            self.done.set_exception(TimeoutError())
+
     def _release(self, response: dns.message.Message) -> None:
         if not self.done.done():
             self.done.set_result(response)
@@ -122,11 +126,14 @@ async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout
         exchange = _UdpExchange(query, server, sock, wire)
         fd = sock.fileno()
         loop.add_reader(fd, exchange.readable)
+        # The deadline as a plain timer on the exchange's future (what asyncio.timeout does
+        # around one await, at a fraction of its cost per query).
+        timer = loop.call_later(timeout, exchange.expire)
         try:
             sock.send(wire)
-            async with asyncio.timeout(timeout):
-                return await exchange.done
+            return await exchange.done
         finally:
+            timer.cancel()
             loop.remove_reader(fd)
             if exchange._held is not None:
                 exchange._held.cancel()
