@@ -9,9 +9,10 @@ used entry goes first. An entry's size is an estimate: its bytes plus a fixed ov
 (calibrated with tools/cache_memory.py).
 
 RRsets, negative answers and NSECs are kept packed as DNS wire bytes (engine/packed.py), as
-Unbound packs its rrsets: about a fifth of the memory of dnspython objects. Objects are
-built from them on access; answers hit again and again are kept built in a small hot layer
-(``hot_get``/``put_hot``) inside the same budget, so a hit stays a dict lookup.
+Unbound packs its rrsets: about a fifth of the memory of dnspython objects; whole resolutions
+as msgpack bytes (resolution.pack). Objects are built from them on access; answers and
+resolutions hit again and again are kept built in a small hot layer (``hot_get``/``put_hot``,
+``get_resolution``) inside the same budget, so a hit stays a dict lookup.
 
 Expired RRsets and negative answers are kept (until evicted or ``stale_max`` past expiry) so
 that they can be served stale when every authority fails (RFC 8767); bogus data never is.
@@ -32,12 +33,14 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
+from ..resolution import Resolution
+from ..resolution import pack as pack_resolution
 from ..status import Status
 from .cache_config import (BOGUS_TTL, MAX_NEGATIVE_TTL, MAX_TTL, PREFETCH_FRACTION, PREFETCH_MIN_TTL, STALE_TTL,
                            CacheConfig, CacheConfigError)
-from .cache_entries import (ENTRY_OVERHEAD, CacheRecord, Delegation, Entry, NegativeEntry, NsecEntry,
-                            ResolutionEntry, RRsetEntry, Server, ZoneTrust, _estimate, _nkey, _spelled,
-                            materialised_size, wire_size)
+from .cache_entries import (BUILT_RESOLUTION_OVERHEAD, ENTRY_OVERHEAD, RESOLUTION_OVERHEAD, CacheRecord,
+                            Delegation, Entry, NegativeEntry, NsecEntry, ResolutionEntry, RRsetEntry, Server,
+                            ZoneTrust, _estimate, _key_name, _nkey, _spelled, materialised_size, wire_size)
 from .packed import pack
 from .selection import ServerSelection
 
@@ -45,7 +48,8 @@ __all__ = ["BOGUS_TTL", "MAX_NEGATIVE_TTL", "MAX_TTL", "STALE_TTL", "Cache", "Ca
            "CacheRecord", "Delegation", "Entry", "NegativeEntry", "NsecEntry", "RRsetEntry", "ResolutionEntry",
            "ZoneTrust", "materialised_size", "wire_size"]
 
-HOT_MAX = 4096  # answers kept built for hits (see Cache.hot_get)
+HOT_MAX = 4096  # answers kept built for hits (see Cache.hot_get), and as many resolutions
+HOT_ITEM_OVERHEAD = 200  # a hot answer's own record, key (the question as asked) and dict slot
 
 # Entry kinds: the first element of every cache key.
 RRSET, NEGATIVE, NSEC, DELEGATION, TRUST, RESOLUTION, NSEC3 = range(7)
@@ -77,8 +81,12 @@ class Cache:
         self._names: dict[bytes | tuple, bytes | tuple] = {}  # see _key
         self._whys: dict[str | tuple[str], str | tuple[str]] = {}  # see _why
         self._ints: dict[int, int] = {}  # see _int
+        self._zones: dict[dns.name.Name, dns.name.Name] = {}  # see _zone
         # The hot layer: a few recently hit answers kept built (see hot_get), within max_bytes.
         self._hot: dict[Any, tuple[tuple, Entry, Any, int, int | None]] = {}
+        # Resolutions kept built (``value`` set) because they were hit, oldest first: see
+        # get_resolution. Their built size is counted in hot_bytes too.
+        self._hot_res: dict[tuple, ResolutionEntry] = {}
         self.hot_bytes = 0
         self._epoch = 0  # bumped by every RRset or negative store: see put_hot(negative=True)
         # Bumped whenever what a synthesised denial rests on may have changed: an NSEC/NSEC3
@@ -98,6 +106,15 @@ class Cache:
             if len(self._names) > 2 * len(self._lru) + 1024:
                 self._names.clear()
             found = self._names[key] = key
+        return found
+
+    def _zone(self, zone: dns.name.Name) -> dns.name.Name:
+        """One shared Name per (canonical) zone: every NSEC entry and key of a zone holds it."""
+        found = self._zones.get(zone)
+        if found is None:
+            if len(self._zones) > 4096:
+                self._zones.clear()
+            found = self._zones[zone] = zone
         return found
 
     def _int(self, value: int) -> int:
@@ -149,7 +166,7 @@ class Cache:
                 self._dnames += 1
         while self.bytes + self.hot_bytes > self.config.max_bytes:
             if not self._lru:
-                self._shed_hot()
+                self._shed_hot(lookups_first=True)
                 continue
             victim, gone = self._lru.popitem(last=False)
             self._forget(victim, gone)
@@ -157,6 +174,11 @@ class Cache:
 
     def _forget(self, key: tuple, entry: Entry) -> None:
         self.bytes -= entry.size
+        if key[0] == RESOLUTION:
+            if self._hot_res.get(key) is entry:  # its built value goes with it (a caller may still hold it)
+                del self._hot_res[key]
+                self.hot_bytes -= entry._hot_size
+            return
         if key[0] <= NEGATIVE:
             self._epoch += 1
         if key[0] in _DENIAL_KINDS or (key[0] == RRSET and key[2] in _DENIAL_TYPES):
@@ -244,13 +266,20 @@ class Cache:
         old = self._hot.pop(k, None)
         if old is not None:
             self.hot_bytes -= old[3]
+        size += HOT_ITEM_OVERHEAD
         budget = self.config.max_bytes // 8
         if size > budget or self._lru.get(entry.key) is not entry:
             return
-        while self._hot and (len(self._hot) >= HOT_MAX or self.hot_bytes + size > budget):
-            self._shed_hot()
+        while self._hot and len(self._hot) >= HOT_MAX:
+            self._shed_hot(lookups_first=True)
+        while (self._hot or self._hot_res) and self.hot_bytes + size > budget:
+            self._shed_hot(lookups_first=True)
         self._hot[k] = (entry.key, entry, value, size, self._epoch if negative else None)
         self.hot_bytes += size
+        self._fit_hot()
+
+    def _fit_hot(self) -> None:
+        """Evict least recently used entries until the hot layer fits the budget too."""
         while self.bytes + self.hot_bytes > self.config.max_bytes and self._lru:
             victim, gone = self._lru.popitem(last=False)
             self._forget(victim, gone)
@@ -262,9 +291,20 @@ class Cache:
         if rec is not None:
             self._hot[k] = (rec[0], rec[1], value, rec[3], rec[4])
 
-    def _shed_hot(self) -> None:
-        k = next(iter(self._hot))
-        self.hot_bytes -= self._hot.pop(k)[3]
+    def _shed_hot(self, lookups_first: bool) -> None:
+        """Drop the oldest built answer (or resolution: back to its packed form only)."""
+        if self._hot and (lookups_first or not self._hot_res):
+            k = next(iter(self._hot))
+            self.hot_bytes -= self._hot.pop(k)[3]
+            return
+        k = next(iter(self._hot_res))
+        entry = self._hot_res.pop(k)
+        entry.value = None
+        self.hot_bytes -= entry._hot_size
+
+    def _clear_hot_lookups(self) -> None:
+        self.hot_bytes -= sum(rec[3] for rec in self._hot.values())
+        self._hot.clear()
 
     # RRsets ------------------------------------------------------------------------------------
     def put_rrset(self, rrset: dns.rrset.RRset, rrsigs: dns.rrset.RRset | None, status: Status,
@@ -390,8 +430,10 @@ class Cache:
             signers = {rd.signer.canonicalize() for rd in rrsigs} if rrsigs else set()
             if len(signers) != 1:
                 continue
-            zone = signers.pop()
+            zone = self._zone(signers.pop())
             owner = rrset.name.canonicalize()
+            if owner.labels == rrset.name.labels:
+                owner = rrset.name  # one Name for the key and the entry (as received, lower case)
             if not owner.is_subdomain(zone):
                 continue
             # RFC 8198 §5.4 / RFC 9077: no longer than the NSEC TTL, the negative TTL, the signatures.
@@ -516,17 +558,34 @@ class Cache:
     # Whole resolutions (the message cache) -----------------------------------------------------
     def put_resolution(self, key: str, name: dns.name.Name, value: Any, status: Status, ttl: int,
                        size: int) -> None:
+        """Memoise ``value`` (``size``: what its objects cost) under the text ``key``. A
+        Resolution is kept packed, at a fifth of its built size (resolution.pack), and built
+        again when hit (get_resolution; the hot layer then charges ``size`` and the objects
+        rebuilt from the bytes, BUILT_RESOLUTION_OVERHEAD); other values, and Resolutions
+        that cannot be packed exactly, are kept as given."""
         ttl = self._ttl(ttl, status, self.config.max_ttl)
         if ttl <= 0:
             return
         now = self.clock()
-        self._store((RESOLUTION, key, 0),
-                    ResolutionEntry(self._key(name), value, status, now + ttl, now, self._int(ttl),
-                                    ENTRY_OVERHEAD + size))
+        name_key = self._key(name)
+        packed = why = None
+        if type(value) is Resolution:
+            owner = _key_name(name_key)  # what ResolutionEntry.name gives back
+            packed = pack_resolution(value, key, owner.to_text())
+            why = self._why(value.why, owner) if packed is not None else None
+        if packed is None:
+            entry = ResolutionEntry(name_key, value, status, now + ttl, now, self._int(ttl), ENTRY_OVERHEAD + size)
+        else:
+            entry = ResolutionEntry(name_key, None, status, now + ttl, now, self._int(ttl),
+                                    self._int(RESOLUTION_OVERHEAD + len(key) + len(packed)), packed, why,
+                                    self._int(value.ttl), self._int(BUILT_RESOLUTION_OVERHEAD + size))
+        self._store((RESOLUTION, key, 0), entry)
 
     def get_resolution(self, key: str) -> ResolutionEntry | None:
         """The memoised resolution while fresh (expired ones are dropped, never served stale:
-        serve-stale works per RRset, where the failure is known)."""
+        serve-stale works per RRset, where the failure is known), its ``value`` built. A
+        packed one is built here and kept built in the hot layer (at most HOT_MAX, within
+        max_bytes/8 with the hot answers; the oldest goes back to its packed form)."""
         k = (RESOLUTION, key, 0)
         entry = self._lru.get(k)
         if entry is None:
@@ -535,14 +594,52 @@ class Cache:
             self._drop(k)
             return None
         self._lru.move_to_end(k)
+        if entry.value is None:
+            value = entry.built(key)
+            if not self._admit_resolution(k, entry, value):
+                return entry.copy(value)  # too big to keep built: this caller's copy only
         return entry
+
+    def _admit_resolution(self, k: tuple, entry: ResolutionEntry, value: Any) -> bool:
+        size = entry._hot_size
+        budget = self.config.max_bytes // 8
+        if size > budget:
+            return False
+        while self._hot_res and len(self._hot_res) >= HOT_MAX:
+            self._shed_hot(lookups_first=False)
+        while (self._hot or self._hot_res) and self.hot_bytes + size > budget:
+            self._shed_hot(lookups_first=False)
+        entry.value = value
+        self._hot_res[k] = entry
+        self.hot_bytes += size
+        self._fit_hot()
+        return True
 
     def refresh_resolution(self, key: str, entry: ResolutionEntry, value: Any) -> None:
         """Replace a memoised value in place (same expiry), e.g. with its TTL counted down."""
         k = (RESOLUTION, key, 0)
-        if self._lru.get(k) is entry:
-            self._lru[k] = ResolutionEntry(entry._name, value, entry.status, entry.expires, self.clock(),
-                                           entry.ttl, entry.size)
+        if self._lru.get(k) is not entry:
+            return
+        now = self.clock()
+        if entry._packed is None:
+            self._lru[k] = ResolutionEntry(entry._name, value, entry.status, entry.expires, now, entry.ttl, entry.size)
+            return
+        owner = entry.name
+        packed = pack_resolution(value, key, owner.to_text()) if type(value) is Resolution else None
+        if packed is None:  # no longer packable: kept as given, at its built size
+            self._store(k, ResolutionEntry(entry._name, value, entry.status, entry.expires, now, entry.ttl,
+                                           ENTRY_OVERHEAD + entry._hot_size))
+            return
+        if packed != entry._packed:  # more than the TTL changed: the bytes follow
+            self.bytes += len(packed) - len(entry._packed)
+            entry.size = self._int(entry.size + len(packed) - len(entry._packed))
+            entry._packed = packed
+        entry._why = self._why(value.why, owner)
+        entry.stored, entry._vttl = now, self._int(value.ttl)
+        if self._hot_res.get(k) is entry:
+            entry.value = value
+        else:
+            self._admit_resolution(k, entry, value)
 
     # Operations: flush and dump -------------------------------------------------------------------
     def flush(self, name: dns.name.Name | str | None = None, subtree: dns.name.Name | str | None = None) -> int:
@@ -556,6 +653,7 @@ class Cache:
             self._nsec_index.clear()
             self._nsec3_index.clear()
             self._hot.clear()
+            self._hot_res.clear()
             self.bytes = self.hot_bytes = 0
             return count
         exact = _nkey(_as_name(name)) if name is not None else None
@@ -578,8 +676,7 @@ class Cache:
         for key in doomed:
             self._drop(key)
         if doomed:
-            self._hot.clear()
-            self.hot_bytes = 0
+            self._clear_hot_lookups()  # hot resolutions went with their entries (_forget)
         return len(doomed)
 
     def clear(self) -> None:
@@ -615,7 +712,8 @@ class Cache:
         for key in self._lru:
             kinds[KIND_NAMES[key[0]]] += 1
         return {"entries": len(self._lru), "bytes": self.bytes, "max_bytes": self.config.max_bytes,
-                "evictions": self.evictions, "kinds": kinds, "hot": len(self._hot), "hot_bytes": self.hot_bytes}
+                "evictions": self.evictions, "kinds": kinds, "hot": len(self._hot),
+                "hot_resolutions": len(self._hot_res), "hot_bytes": self.hot_bytes}
 
     def __len__(self) -> int:
         return len(self._lru)

@@ -6,6 +6,7 @@ entries share (see cache.py)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ import dns.rdatatype
 import dns.rrset
 
 from ..status import Status
+from ..resolution import unpack as unpack_resolution
 from .packed import unpack
 
 Server = tuple[str, int]
@@ -24,8 +26,12 @@ Server = tuple[str, int]
 # resolutions, the hot layer): the objects, each record's Python object (an RRSIG's more:
 # its signer name and header fields) and the bytes.
 PACKED_OVERHEAD = 300
+RESOLUTION_OVERHEAD = 400  # a packed resolution: entry, key tuple and text, expiry and LRU link
+BUILT_RESOLUTION_OVERHEAD = 256  # its Resolution rebuilt (hot): beyond the caller's estimate
 ENTRY_OVERHEAD = 900
 RDATA_OVERHEAD = 100
+PARAM_OVERHEAD = 300  # per SvcParam of a built SVCB/HTTPS record
+MAP_ENTRY_OVERHEAD = 330  # per key of a built CAPS/LOAD map
 RRSIG_OVERHEAD = 1100
 WIRE_FACTOR = 1.2
 
@@ -154,19 +160,40 @@ class ZoneTrust:
 
 
 class ResolutionEntry:
-    """A whole Resolution, memoised by the text it was asked for (the message cache). The
-    name is kept as its shared cache key, not as a Name object (see RRsetEntry)."""
+    """A whole Resolution, memoised by the text it was asked for (the message cache).
 
-    __slots__ = ("_name", "value", "status", "expires", "stored", "ttl", "size")
+    Kept packed (resolution.pack; ``value`` None) while it is not being hit: the cache's
+    get_resolution builds ``value`` on a hit and keeps it built while the entry is in the hot
+    layer (Cache._hot_res). A value that cannot be packed exactly is kept as given. ``why``
+    (with the owner's name as a placeholder, shared between entries) and the value's ``ttl``
+    as of ``stored`` are kept apart from the bytes. The name is kept as its shared cache key,
+    not as a Name object (see RRsetEntry)."""
+
+    __slots__ = ("_name", "value", "status", "expires", "stored", "ttl", "size", "_packed", "_why", "_vttl",
+                 "_hot_size")
 
     def __init__(self, name: bytes | tuple, value: Any, status: Status, expires: float, stored: float,
-                 ttl: int = 0, size: int = 0):
+                 ttl: int = 0, size: int = 0, packed: bytes | None = None, why: str | tuple[str] = "",
+                 vttl: int = 0, hot_size: int = 0):
         self._name, self.value, self.status, self.expires, self.stored = name, value, status, expires, stored
-        self.ttl, self.size = ttl, size
+        self.ttl, self.size, self._packed, self._why = ttl, size, packed, why
+        self._vttl, self._hot_size = vttl, hot_size
 
     @property
     def name(self) -> dns.name.Name:
         return _key_name(self._name)
+
+    def built(self, identifier: str) -> Any:
+        """The value, built from the packed bytes when it is not built already."""
+        if self.value is not None or self._packed is None:
+            return self.value
+        owner = self.name
+        return unpack_resolution(self._packed, identifier, owner.to_text(), _expand(self._why, owner), self._vttl)
+
+    def copy(self, value: Any) -> ResolutionEntry:
+        """The same entry holding ``value``: handed out when the value cannot be kept built."""
+        return ResolutionEntry(self._name, value, self.status, self.expires, self.stored, self.ttl, self.size,
+                               self._packed, self._why, self._vttl, self._hot_size)
 
 
 Entry = RRsetEntry | NegativeEntry | NsecEntry | Delegation | ZoneTrust | ResolutionEntry
@@ -210,11 +237,23 @@ def _estimate(packed: bytes, *rrsets: dns.rrset.RRset | None) -> int:
 
 
 def materialised_size(*rrsets: dns.rrset.RRset | None) -> int:
-    """What the dnspython objects of ``rrsets`` cost (fitted with tracemalloc): the hot layer."""
+    """What the dnspython objects of ``rrsets`` cost (fitted with tracemalloc): the hot layer.
+    SVCB/HTTPS parameters and CAPS/LOAD map entries are objects of their own, each counted."""
     size = ENTRY_OVERHEAD + int(WIRE_FACTOR * wire_size(*rrsets))
     for rrset in rrsets:
-        if rrset is not None:
-            size += len(rrset) * (RRSIG_OVERHEAD if rrset.rdtype == dns.rdatatype.RRSIG else RDATA_OVERHEAD)
+        if rrset is None:
+            continue
+        if rrset.rdtype == dns.rdatatype.RRSIG:
+            size += len(rrset) * RRSIG_OVERHEAD
+            continue
+        for rd in rrset:
+            size += RDATA_OVERHEAD
+            params = getattr(rd, "params", None)  # SVCB, HTTPS (a dns.immutable.Dict)
+            if isinstance(params, Mapping):
+                size += PARAM_OVERHEAD * len(params)
+            mapped = getattr(getattr(rd, "data", None), "value", None)  # CAPS, LOAD (records/mapdata.py)
+            if isinstance(mapped, dict):
+                size += MAP_ENTRY_OVERHEAD * len(mapped)
     return size
 
 
