@@ -25,6 +25,7 @@ not minutes). UDP sends that would block are dropped (the client retries), never
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import enum
 import logging
 import socket
@@ -135,6 +136,8 @@ class DnsServer:
         except OSError:
             sock.close()
             raise
+        if self.reuse_port:
+            spread(sock)
         return sock
 
     async def _bind(self, host: str, port: int) -> tuple[str, int]:
@@ -191,6 +194,49 @@ class DnsServer:
 
     async def __aexit__(self, *exc_info) -> None:
         await self.close()
+
+
+SO_ATTACH_REUSEPORT_CBPF = 51  # Linux <asm-generic/socket.h>
+_SKF_AD_RANDOM = (-0x1000 + 56) & 0xFFFFFFFF  # SKF_AD_OFF + SKF_AD_RANDOM
+_BPF_FILTER = struct.Struct("HBBI")  # struct sock_filter: code, jt, jf, k
+_BPF_PROG = struct.Struct("HxxxxxxQ")  # struct sock_fprog on 64-bit: len, filter pointer
+
+
+def spread(sock: socket.socket) -> bool:
+    """Spread the datagrams sent to ``sock``'s SO_REUSEPORT group over its sockets at random,
+    one by one, instead of by the kernel's hash of each client's address and port: with the
+    hash, every datagram of one client socket goes to one worker (dnsperf -c 8 was seen to put
+    all 8 on one of 2 workers). The program (ld random; mod N; ret) is the group's; N is the
+    group's size now, counted in /proc/net/udp{,6}. The last socket to join sets it, so it
+    counts every earlier one; once a worker is gone, a choice past the end falls back to the
+    hash (the kernel's rule), so nothing is lost. False where it cannot be attached."""
+    try:
+        size = _group_size(sock)
+        code = b"".join(_BPF_FILTER.pack(*ins) for ins in (
+            (0x20, 0, 0, _SKF_AD_RANDOM),  # BPF_LD|BPF_W|BPF_ABS: A = a random number
+            (0x94, 0, 0, size),  # BPF_ALU|BPF_MOD|BPF_K: A %= size
+            (0x16, 0, 0, 0)))  # BPF_RET|BPF_A: the socket at index A
+        program = ctypes.create_string_buffer(code, len(code))  # the kernel copies it at once
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF,
+                        _BPF_PROG.pack(len(code) // _BPF_FILTER.size, ctypes.addressof(program)))
+    except (OSError, ValueError, struct.error) as exc:
+        log.debug("SO_REUSEPORT spreading not attached: %s", exc)
+        return False
+    return True
+
+
+def _group_size(sock: socket.socket) -> int:
+    """UDP sockets bound to ``sock``'s address and port (its SO_REUSEPORT group)."""
+    host, port = sock.getsockname()[:2]
+    if sock.family == socket.AF_INET6:
+        words = struct.unpack("=4I", socket.inet_pton(socket.AF_INET6, host))
+        local, table = "".join(f"{w:08X}" for w in words), "/proc/net/udp6"
+    else:
+        local, table = f"{struct.unpack('=I', socket.inet_aton(host))[0]:08X}", "/proc/net/udp"
+    local += f":{port:04X}"
+    with open(table) as f:
+        next(f)  # the heading
+        return max(1, sum(1 for line in f if line.split(None, 2)[1] == local))
 
 
 class _UdpListener:
