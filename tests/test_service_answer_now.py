@@ -10,6 +10,7 @@ their proofs, wildcards, insecure data, EDNS or not, TCP or UDP.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import dns.asyncquery
@@ -34,6 +35,15 @@ def fed():
     return F.build(now=time.time())
 
 
+@contextlib.asynccontextmanager
+async def _served(fed, now: list[float]):
+    """A RecursiveServer on the federation, its resolver and itself on the clock ``now[0]``."""
+    async with F.serving(fed) as port:
+        resolver = Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, clock=lambda: now[0])
+        async with RecursiveServer(resolver, [("127.0.114.43", 0)], clock=lambda: now[0]) as server:
+            yield resolver, server
+
+
 def _request(name: str, rdtype: str, *, do: bool, edns: int, tcp: bool, qid: int) -> tuple[Request, bytes]:
     q = dns.message.make_query(name, rdtype, use_edns=edns, want_dnssec=do)
     q.id = qid
@@ -47,53 +57,49 @@ def _request(name: str, rdtype: str, *, do: bool, edns: int, tcp: bool, qid: int
 
 async def test_answers_without_a_task_are_the_task_paths_bytes(fed):
     now = [time.time()]
-    async with F.serving(fed) as port:
-        resolver = Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, clock=lambda: now[0])
-        async with RecursiveServer(resolver, [("127.0.114.43", 0)], clock=lambda: now[0]) as server:
-            cases = [_request(name, rdtype, do=do, edns=edns, tcp=tcp, qid=i)
-                     for i, (name, rdtype) in enumerate(QUESTIONS)
-                     for do in (False, True) for edns in (-1, 0) for tcp in (False, True)
-                     if not (do and edns < 0)]
-            assert all(server.answer_now(request, key) is None for request, key in cases)  # cold
+    async with _served(fed, now) as (resolver, server):
+        cases = [_request(name, rdtype, do=do, edns=edns, tcp=tcp, qid=i)
+                 for i, (name, rdtype) in enumerate(QUESTIONS)
+                 for do in (False, True) for edns in (-1, 0) for tcp in (False, True)
+                 if not (do and edns < 0)]
+        assert all(server.answer_now(request, key) is None for request, key in cases)  # cold
+        for request, key in cases:
+            await server.answer(request, key)  # resolves and fills the engine's cache
+        answered, last = 0, b""
+        for step in (1.5, 40.0):  # past the rendered responses' second, TTLs lower
+            now[0] += step
             for request, key in cases:
-                await server.answer(request, key)  # resolves and fills the engine's cache
-            answered, last = 0, b""
-            for step in (1.5, 40.0):  # past the rendered responses' second, TTLs lower
-                now[0] += step
-                for request, key in cases:
-                    server.udp_responses.clear()
-                    server.tcp_responses.clear()
-                    misses = resolver.stats["misses"]
-                    fast = server.answer_now(request, key)
-                    assert resolver.stats["misses"] == misses  # never a resolution
-                    server.udp_responses.clear()
-                    server.tcp_responses.clear()
-                    slow = await server.answer(request, key)
-                    if fast is None:
-                        continue  # not in the hot layer (CNAME chains, NSEC-proven denials)
-                    answered += 1
-                    last = fast
-                    assert fast == slow, (request, dns.message.from_wire(fast), dns.message.from_wire(slow))
-                    assert (server.tcp_responses if request.tcp else server.udp_responses).get(key) == fast[2:]
-            assert answered >= len(cases)  # most shapes are answered without a task, both steps
+                server.udp_responses.clear()
+                server.tcp_responses.clear()
+                misses = resolver.stats["misses"]
+                fast = server.answer_now(request, key)
+                assert resolver.stats["misses"] == misses  # never a resolution
+                server.udp_responses.clear()
+                server.tcp_responses.clear()
+                slow = await server.answer(request, key)
+                if fast is None:
+                    continue  # not in the hot layer (CNAME chains, NSEC-proven denials)
+                answered += 1
+                last = fast
+                assert fast == slow, (request, dns.message.from_wire(fast), dns.message.from_wire(slow))
+                assert (server.tcp_responses if request.tcp else server.udp_responses).get(key) == fast[2:]
+        assert answered >= len(cases)  # most shapes are answered without a task, both steps
     later = dns.message.from_wire(last)
     assert (later.answer or later.authority)[0].ttl < 300 - 40
 
 
 async def test_udp_repeat_after_expiry_is_answered_in_its_batch_without_a_task(fed):
     now = [time.time()]
-    async with F.serving(fed) as port:
-        resolver = Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, clock=lambda: now[0])
-        async with RecursiveServer(resolver, [("127.0.114.43", 0)], clock=lambda: now[0]) as server:
-            addr = server.addresses[0]
-            q = dns.message.make_query("pool-7.bj.cmcc.cid.", "SVCB", use_edns=0)
-            first = await dns.asyncquery.udp(q, addr[0], port=addr[1], timeout=5)
-            now[0] += 10.5
-            spawned = []
-            original = server.spawn
-            server.spawn = lambda *args: spawned.append(args) or original(*args)  # observe only
-            again = await dns.asyncquery.udp(q, addr[0], port=addr[1], timeout=5)
-            assert spawned == []
+    async with _served(fed, now) as (resolver, server):
+        addr = server.addresses[0]
+        q = dns.message.make_query("pool-7.bj.cmcc.cid.", "SVCB", use_edns=0)
+        first = await dns.asyncquery.udp(q, addr[0], port=addr[1], timeout=5)
+        now[0] += 10.5
+        spawned = []
+        original = server.spawn
+        server.spawn = lambda *args: spawned.append(args) or original(*args)  # observe only
+        again = await dns.asyncquery.udp(q, addr[0], port=addr[1], timeout=5)
+        assert spawned == []
     assert first.answer[0].ttl == 300  # 300 - 10.5 s, rounded down:
     assert [r.to_text() for r in again.answer] == [r.to_text().replace(" 300 ", " 289 ") for r in first.answer]
 
