@@ -18,16 +18,9 @@ from resolver.engine.cache import HOT_MAX, RESOLUTION, Cache, CacheConfig
 from resolver.resolution import Endpoint, Resolution, pack, unpack
 from resolver.status import Status
 
+from test_cache import Clock  # noqa: E402  (the injectable clock of the cache tests)
+
 N = dns.name.from_text
-T0 = 1_767_225_600.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def resolution(i: int = 7, **changes) -> Resolution:

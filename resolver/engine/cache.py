@@ -100,33 +100,16 @@ class Cache:
         """The cache key of ``name``, one shared object per name (an identifier's A, SVCB and
         CAPS entries share it; no Name object is kept: the wire parser's are many and big).
         Bounded by the number of entries; clearing only loses sharing, never data."""
-        key = _nkey(name)
-        found = self._names.get(key)
-        if found is None:
-            if len(self._names) > 2 * len(self._lru) + 1024:
-                self._names.clear()
-            found = self._names[key] = key
-        return found
+        return _shared(self._names, _nkey(name), 2 * len(self._lru) + 1024)
 
     def _zone(self, zone: dns.name.Name) -> dns.name.Name:
         """One shared Name per (canonical) zone: every NSEC entry and key of a zone holds it."""
-        found = self._zones.get(zone)
-        if found is None:
-            if len(self._zones) > 4096:
-                self._zones.clear()
-            found = self._zones[zone] = zone
-        return found
+        return _shared(self._zones, zone, 4096)
 
     def _int(self, value: int) -> int:
         """One shared int object per TTL, type and size value (CPython shares only -5..256;
         dnspython makes a new RdataType object for every record of an unregistered type)."""
-        value = int(value)
-        found = self._ints.get(value)
-        if found is None:
-            if len(self._ints) > 4096:
-                self._ints.clear()
-            found = self._ints[value] = value
-        return found
+        return _shared(self._ints, int(value), 4096)
 
     def _why(self, why: str, name: dns.name.Name) -> str | tuple[str]:
         """``why`` shared between entries: the owner's name (most reasons start with it, e.g.
@@ -717,6 +700,17 @@ class Cache:
 
     def __len__(self) -> int:
         return len(self._lru)
+
+
+def _shared(table: dict, value: Any, bound: int) -> Any:
+    """The one object equal to ``value`` kept in ``table`` (``value`` itself the first time).
+    Past ``bound`` objects the table starts again: that only loses sharing, never data."""
+    found = table.get(value)
+    if found is None:
+        if len(table) > bound:
+            table.clear()
+        found = table[value] = value
+    return found
 
 
 def _as_name(name: dns.name.Name | str) -> dns.name.Name:
