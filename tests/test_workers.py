@@ -111,3 +111,27 @@ def test_a_worker_that_keeps_dying_stops_the_supervisor(tmp_path):
     text = log_path.read_text()
     assert code == 1 and "5 restarts within 60 s, stopping all workers" in text, text
     assert text.count("starting it again") == 5
+
+
+def test_sigterm_while_the_workers_are_still_starting_is_a_clean_stop(tmp_path):
+    """SIGTERM as soon as the supervisor has forked (the workers are still importing and reading
+    their configuration, no event loop yet): every worker stops without serving and the exit is
+    0 — not a worker killed by the default disposition and a supervisor exiting 1."""
+    fed = F.build(now=time.time())
+    with F.serving_in_thread(fed) as auth_port:
+        config = F.resolver_config(fed, tmp_path, auth_port, timeout=1)
+        for attempt in range(3):
+            port = free_port(ADDRESS)
+            log_path = tmp_path / f"serve-{attempt}.log"
+            with open(log_path, "w") as log:
+                proc = subprocess.Popen([sys.executable, "-m", "resolver", "serve", "resolver", "--listen",
+                                         f"{ADDRESS}:{port}", "--config", str(config), "--workers", "2",
+                                         "--control", "none"],
+                                        stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
+            deadline = time.monotonic() + 30
+            while "2 workers: " not in log_path.read_text():
+                assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()
+                time.sleep(0.002)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, log_path.read_text()
+            assert "Traceback" not in log_path.read_text()

@@ -364,6 +364,9 @@ async def _serve(server: DnsServer, banner: Sequence[str],
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    from ..service import workers
+    if workers.stop_requested:  # a worker told to stop while it was still starting
+        stop.set()
     # Signals operators send by habit or by accident must not kill a server (unbound ignores
     # SIGUSR1/2 too); SIGPIPE: a client gone mid-write is an EPIPE error, not a death.
     for signum in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):

@@ -224,6 +224,9 @@ def serve_control(channel: ControlServer, workers: Workers) -> int:
         running = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             running.add_signal_handler(signum, stop.set)
+        from ..service import workers as supervisor
+        if supervisor.stop_requested:  # told to stop while it was starting
+            stop.set()
         await channel.start()
         await stop.wait()
         await channel.close(unlink=False)  # the supervisor removes the path when all stopped

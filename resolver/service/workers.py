@@ -49,14 +49,37 @@ def _die_with(supervisor: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+stop_requested = False  # in a worker: SIGTERM/SIGINT arrived before its event loop ran
+
+
+def _remember_stop(_signum, _frame) -> None:
+    global stop_requested
+    stop_requested = True
+
+
 def _fork(index: int, serve: Callable[[int], int]) -> int:
     supervisor = os.getpid()
-    pid = os.fork()
+    # Signals are blocked across the fork: one that reaches the new process before it has
+    # replaced the supervisor's handlers would run the supervisor's forwarding in the worker and
+    # be lost. Blocked, it waits (pending) for the worker's own handler below.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        raise
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return pid
-    # The worker: default signal dispositions again (its event loop installs its own handlers).
-    for signum in (*_FORWARDED, signal.SIGCHLD):
-        signal.signal(signum, signal.SIG_DFL)
+    # The worker: until its event loop installs its own handlers, a forwarded SIGTERM/SIGINT is
+    # remembered (the loop stops at once: stop_requested) rather than killing a worker that has
+    # not started, which the supervisor would count as a failure; a SIGHUP then is moot (the
+    # configuration was read a moment ago).
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _remember_stop)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     _die_with(supervisor)
     code = 1
     try:
