@@ -185,3 +185,29 @@ def test_a_second_server_with_the_default_control_socket_still_starts(tmp_path):
                                    capture_output=True, text=True, timeout=30)
             assert named.returncode == 1 and "another server is listening there" in named.stderr
             assert cid("ctl", "--socket", held, "stats").returncode == 0  # still the first one's
+
+
+def test_reload_says_when_cache_settings_wait_for_a_restart(tmp_path):
+    """The cache (and the settings it was made with) survives a reload; a changed [cache] table
+    is said in the reply and the log, not silently ignored."""
+    zone = tmp_path / "ctl.zone"
+    zone.write_text(ZONE)
+    auth_port, res_port = free_port(AUTH), free_port(RESOLVER)
+    config = tmp_path / "resolver.toml"
+
+    def write(max_bytes: int) -> None:
+        config.write_text(f'hints = {{ "ctl.cid." = ["{AUTH}:{auth_port}"] }}\nvalidation = "off"\n'
+                          f"[cache]\nmax_bytes = {max_bytes}\n")
+    write(8 << 20)
+    sock = tmp_path / "res.ctl"
+    with running(["auth", "--listen", f"{AUTH}:{auth_port}", "--zone", str(zone), "--control",
+                  str(tmp_path / "auth.ctl")], AUTH, auth_port, "ctl.cid.", tmp_path / "auth.log"), \
+         running(["resolver", "--listen", f"{RESOLVER}:{res_port}", "--config", str(config),
+                  "--control", str(sock)], RESOLVER, res_port, "ctl.cid.", tmp_path / "res.log"):
+        same = cid("ctl", "--socket", str(sock), "reload")
+        assert same.returncode == 0 and "reload done" in same.stdout and "[cache]" not in same.stdout
+        write(16 << 20)
+        changed = cid("ctl", "--socket", str(sock), "reload")
+        assert changed.returncode == 0 and "reload done" in changed.stdout, changed.stdout + changed.stderr
+        assert "[cache] settings changed: they take effect at the next start" in changed.stdout
+        assert "[cache] settings changed" in (tmp_path / "res.log").read_text()

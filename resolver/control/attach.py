@@ -39,10 +39,16 @@ def for_resolver(args, server, resolver, app, fresh: Callable[[], object],
         else:
             for name in RELOADED:
                 setattr(resolver, name, getattr(new, name))
+            # The cache is kept, and with it the settings it was made with: said, not ignored.
+            unchanged = new.cache.config == resolver.cache.config
             await new.close()
             dns_server.udp_responses.clear()  # rendered under the old settings
             dns_server.tcp_responses.clear()
-            lines = [f"{why}: reloaded {args.config or 'the trust anchor and hints'}", "reload done"]
+            lines = [f"{why}: reloaded {args.config or 'the trust anchor and hints'}"]
+            if not unchanged:
+                lines.append(f"{why}: [cache] settings changed: they take effect at the next start "
+                             "(the cache is kept across a reload)")
+            lines.append("reload done")
         for line in lines:
             _log(line)
         return lines
