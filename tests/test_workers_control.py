@@ -283,7 +283,8 @@ def scrape_retrying(server: Running) -> dict[tuple[str, tuple], float]:
 def test_a_supervisor_killed_takes_its_workers_and_control_process_along(tmp_path):
     """kill -9 of the supervisor: its children get SIGTERM (PR_SET_PDEATHSIG), so no worker keeps
     serving unsupervised and no control process keeps answering for them; the stale socket
-    left behind does not stop the next start."""
+    left behind does not stop the next start, which removes the dead supervisor's directory of
+    worker sockets."""
     public, log = tmp_path / "c.ctl", tmp_path / "serve.log"
     command = [sys.executable, "-m", "resolver", "serve", "resolver", "--listen", f"127.0.110.2:{free_port('127.0.110.2')}",
                "--hint", "cid.=127.0.110.9", "--workers", "2", "--control", str(public)]
@@ -294,10 +295,12 @@ def test_a_supervisor_killed_takes_its_workers_and_control_process_along(tmp_pat
                or proc.poll() is not None, "started")
         children = [int(p) for p in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
         assert len(children) == 3 and _answers(public)
+        first = Path(re.search(r"worker control sockets in (\S+)", log.read_text()).group(1))
         proc.kill()
         proc.wait(timeout=10)
         _until(lambda: not any(_running(p) for p in children), "the children ended")
         assert not _answers(public)
+        assert first.is_dir()  # nobody left to remove it: the next start does
         with open(log, "a") as out:
             again = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=out, stdin=subprocess.DEVNULL)
         try:
@@ -305,6 +308,7 @@ def test_a_supervisor_killed_takes_its_workers_and_control_process_along(tmp_pat
                    and log.read_text().count("listening on") >= 4 or again.poll() is not None,
                    "started again on the stale socket")
             assert again.poll() is None, log.read_text()
+            assert not first.exists() and "left by supervisors no longer running" in log.read_text()
         finally:
             again.terminate()
             assert again.wait(timeout=30) == 0, log.read_text()

@@ -10,6 +10,7 @@ Behaviour on the wire: spec/service.md.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -119,10 +120,14 @@ def _run_workers(args: argparse.Namespace, listen, resolver: Resolver, supervise
     base = runtime_directory()
     try:
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
-        workers = Workers(Path(tempfile.mkdtemp(prefix="workers-", dir=base)), args.workers)  # mode 0700
+        stale = _remove_stale_worker_directories(base)
+        # The supervisor's PID in the name: a directory left by a killed supervisor is known stale.
+        workers = Workers(Path(tempfile.mkdtemp(prefix=f"workers-{os.getpid()}-", dir=base)), args.workers)  # 0700
     except OSError as exc:
         _unbind(public)
         raise CliError(f"worker control sockets: {base}: {exc.strerror or exc}", 1) from None
+    if stale:
+        _log(f"removed {stale} worker socket director{'y' if stale == 1 else 'ies'} left by supervisors no longer running")
     _log(f"worker control sockets in {workers.directory}")
     snapshot = args.cache_snapshot
 
@@ -137,6 +142,27 @@ def _run_workers(args: argparse.Namespace, listen, resolver: Resolver, supervise
     finally:
         _unbind(public)
         shutil.rmtree(workers.directory, ignore_errors=True)
+
+
+def _remove_stale_worker_directories(base: Path) -> int:
+    """Remove ``workers-PID-*`` directories of ours whose supervisor PID no longer runs (a
+    supervisor killed with SIGKILL cannot clean up); how many went."""
+    removed = 0
+    for entry in base.glob("workers-*-*"):
+        pid = entry.name.split("-")[1]
+        if not pid.isdigit() or not entry.is_dir() or entry.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive (or reused by another process: left alone either way)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        import shutil
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def _unbind(public) -> None:
