@@ -9,7 +9,6 @@ a factor of 1.6 either way), not a timing."""
 from __future__ import annotations
 
 import gc
-import socket
 import sys
 import time
 import tracemalloc
@@ -25,32 +24,17 @@ import hierarchy  # noqa: E402  (tools/bench: the signed three-level hierarchy)
 
 from resolver import Resolver, Status  # noqa: E402
 from resolver.dnssec.anchors import TrustAnchor  # noqa: E402
+from support.net import free_port_on  # noqa: E402
 
 NET = "127.0.113"
 IDENTIFIERS = 60
 BOUND = 1.6
 
 
-def _common_free_port(hosts: list[str]) -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind((hosts[0], 0))
-            port = probe.getsockname()[1]
-        try:
-            for host in hosts:
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    with socket.socket(socket.AF_INET, kind) as s:
-                        s.bind((host, port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError(f"no port free on all of {hosts}")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     h = hierarchy.build(tmp_path_factory.mktemp("accounting"), IDENTIFIERS + 1, net=NET)
-    port = _common_free_port(list(h.addresses.values()))
+    port = free_port_on(list(h.addresses.values()))
     with hierarchy.nsd_serving(h, port):
         yield h, port
 

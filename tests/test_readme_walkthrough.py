@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from support.net import free_port
+from support.net import free_port_on
 from support.peers import require
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -48,23 +47,10 @@ def walkthrough(port: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _port_free_on_both() -> int:
-    for _ in range(20):
-        port = free_port(PRIMARY)
-        try:
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                with socket.socket(socket.AF_INET, kind) as s:
-                    s.bind((SECONDARY, port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no port free on both addresses")
-
-
 def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     nsd = require("nsd")
     require("dig")
-    port = _port_free_on_both()
+    port = free_port_on([PRIMARY, SECONDARY])
     script = walkthrough(port)
     (tmp_path / "walkthrough.sh").write_text(script)
     env = {k: v for k, v in os.environ.items() if k != "CID_CONFIG"}
