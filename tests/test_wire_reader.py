@@ -16,17 +16,29 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rrset
+import msgpack
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "bench"))
 import hierarchy  # noqa: E402
 
 from resolver.engine import wire_reader  # noqa: E402
+from resolver.records import mapdata  # noqa: E402
 from support import peer_servers  # noqa: E402
 from support.net import free_port  # noqa: E402
 
 NET = "127.0.158"
 QTYPES = ("SOA", "NS", "DNSKEY", "DS", "A", "AAAA", "SVCB", "TYPE65380", "TYPE65381", "TXT", "NSEC", "ANY")
+
+
+def _typed(value):
+    """A value with the type of every part (1 == 1.0 == True in Python; the reader's maps must
+    hold what dnspython's hold)."""
+    if isinstance(value, dict):
+        return dict, tuple((type(k), k, _typed(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return list, tuple(_typed(v) for v in value)
+    return type(value), repr(value)
 
 
 def _slots(rd) -> tuple:
@@ -35,6 +47,8 @@ def _slots(rd) -> tuple:
     def value(v):
         if isinstance(v, dns.name.Name):
             return type(v), v.labels
+        if isinstance(v, mapdata._FrozenMap):  # CAPS/LOAD: the map with every value's type, and its bytes
+            return type(v), _typed(v.value), type(v._key), v._key
         if isinstance(v, dns.immutable.Dict):  # SVCB parameters: no __eq__; both parsed by dnspython
             return type(v), tuple((k, type(x)) for k, x in v.items())
         return type(v), v
@@ -276,3 +290,59 @@ def test_opt_shapes_agree():
         agree(wire)
     assert agree(struct.pack("!HHHHHH", 7, 0x8400, 1, 0, 0, 1) + question + opt(1232))
     assert not agree(struct.pack("!HHHHHH", 7, 0x8400, 1, 0, 0, 2) + question + opt(1232) + opt(512))
+
+
+def _map_cases(rng: random.Random) -> list[bytes]:
+    """CAPS/LOAD RDATA: canonical maps of every value kind the reader builds itself, and each way
+    a map can be malformed or non-canonical (which dnspython refuses, or which the reader leaves
+    to it: nested maps), then random byte flips, truncations and extensions of all of them."""
+    pack = lambda v: msgpack.packb(v, use_bin_type=True)  # noqa: E731
+    good = [{}, {"accel_count": 8, "accel_kind": "gpu", "region": "bj"}, {"accel_free": 3, "util": 0.5},
+            {"a": True, "b": False, "c": None, "d": -1, "e": 2**64 - 1, "f": -(2**63), "g": 1.0, "h": 0.0, "i": -0.0},
+            {"l": [1, "x", 2.5, None, True], "m": []}, {"s": "é中" * 40, "t": "", "u": "x" * 300},
+            {f"k{i:04d}": i for i in range(600)}, {"a-b.c_d": 1, "z" * 63: 2}, {"n": {"inner": 1}},
+            {"n": [[1, 2], {"a": 1}]}, {"deep": [[[[[[[[1]]]]]]]]}]
+    cases = [pack(m) for m in good]
+    cases += [b"\x82\xa1b\x01\xa1a\x02",                     # keys out of order
+              b"\x82\xa1a\x01\xa1a\x02",                     # duplicate key
+              b"\x81\xa1A\x01", b"\x81\xa0\x01", b"\x81\xa2a \x01", b"\x81\xa2a\n\x01",  # bad keys
+              b"\x81\x01\x01", b"\x81\xc3\x01",                 # non-string keys
+              b"\x81\xa1a\xca\x3f\x00\x00\x00",               # float32
+              b"\x81\xa1a\xcb" + struct.pack("!d", float("nan")), b"\x81\xa1a\xcb" + struct.pack("!d", float("inf")),
+              b"\x81\xa1a\xcc\x01", b"\x81\xa1a\xd9\x01x", b"\xde\x00\x01\xa1a\x01",  # not the shortest header
+              b"\x81\xa1a\xdc\x00\x01\x01",
+              b"\x81\xa1a\xc4\x00", b"\x81\xa1a\xc4\x01x", b"\x81\xa1a\xc7\x00\x01", b"\x81\xa1a\xd4\x01\x00",  # bin, ext
+              b"\x81\xa1a\xa3\xed\xa0\x80", b"\x81\xa1a\xa2\xff\xfe",  # a surrogate, not UTF-8
+              b"\x91\x01", b"\xa1a", b"\x01", b"", b"\x81", b"\x81\xa1a", b"\x81\xa1a\x01\x00", b"\x80\x80",
+              b"\x81\xa1a\xc1", b"\xdf\xff\xff\xff\xff"]
+    for _ in range(400):
+        body = bytearray(rng.choice(cases))
+        roll = rng.random()
+        if body and roll < 0.5:
+            for _ in range(rng.randint(1, 3)):
+                body[rng.randrange(len(body))] = rng.randrange(256)
+        elif body and roll < 0.75:
+            del body[rng.randrange(len(body)):]
+        else:
+            body += bytes(rng.randrange(256) for _ in range(rng.randint(1, 3)))
+        cases.append(bytes(body))
+    return cases
+
+
+def test_map_rdata_shapes_agree():
+    """The reader builds CAPS and LOAD itself for flat canonical maps; what it builds must be
+    dnspython's object in every respect (fields and their types, hash, ==, to_wire, to_text),
+    and every other RDATA must fare as under from_wire — in classes IN, CH and ANY."""
+    cases = _map_cases(random.Random(12))
+    built = accepted = 0
+    for rdata in cases:
+        for rdtype in (65380, 65381):
+            built += wire_reader._map(rdtype, rdata) is not None
+            for rdclass in (1, 3, 255):
+                wire = _answer_wire(rdtype, rdata, rdclass)
+                if agree(wire):
+                    accepted += 1
+                    (ours,), (theirs,) = wire_reader.read(wire).answer[0], dns.message.from_wire(wire).answer[0]
+                    assert type(ours) is type(theirs) and ours == theirs and hash(ours) == hash(theirs)
+                    assert ours.to_text() == theirs.to_text() and ours.to_digestable() == theirs.to_digestable()
+    assert 0 < built < 2 * len(cases) and built < accepted < 6 * len(cases)  # both paths and outcomes met

@@ -21,13 +21,15 @@ tests/test_wire_reader.py compares them on real and fuzzed responses) or raises 
   record, one set insertion: an rdata's hash is its canonical wire form and ``Set.add``
   computes it twice); the question is built directly.
 
-Every other RDATA (SOA, CNAME, NSEC, NSEC3, SVCB, CAPS/LOAD, ...) is parsed by dnspython
+CAPS and LOAD whose map is flat (``_map``) are built directly too. Every other RDATA (SOA,
+CNAME, NSEC, NSEC3, SVCB, nested CAPS/LOAD maps, ...) is parsed by dnspython
 (``dns.rdata.from_wire_parser``). Messages this reader does not handle itself (not a QUERY
 opcode, TSIG) go to ``dns.message.from_wire``.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 
 import dns.dnssectypes
@@ -50,6 +52,9 @@ from dns.rdtypes.ANY.OPT import OPT
 from dns.rdtypes.ANY.RRSIG import RRSIG
 from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
+import msgpack
+
+from resolver.records import caps as _caps, capsmap as _capsmap, load as _load, mapdata as _mapdata
 
 _OPT, _TSIG, _RRSIG, _NS = dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.RRSIG, dns.rdatatype.NS
 _HEADER = struct.Struct("!HHHHHH")
@@ -130,6 +135,56 @@ def opt_rrset(payload: int, flags: int) -> dns.rrset.RRset:
     rrset.ttl = int(flags)
     rrset.items[rd] = None
     return rrset
+
+
+# CAPS/LOAD (resolver/records): MapRdata.from_wire_parser decodes, then normalises the map four
+# times and packs it twice (decode's canonical check, __init__, _FrozenMap), ~150 us for a
+# ten-key map. For the shape publishers write — keys in canonical order, values scalars or lists
+# of scalars — one unpack, one walk and one pack decide the same: with keys already sorted and
+# valid, normalize(value) is value itself, so decode's test "encode(value) == RDATA" becomes
+# packb(value) == RDATA. Any other shape (nested maps, unsorted or bad keys, bin/ext, NaN) is
+# left to dnspython, which accepts or raises as it must.
+_MAP_CLASSES = {_caps.TYPE: _caps.CAPS, _load.TYPE: _load.LOAD}
+_MAP_TYPES = {value: dns.rdatatype.RdataType.make(value) for value in _MAP_CLASSES}
+_SCALARS = (str, int, float, type(None))  # bool is an int; msgpack ints always fit 64 bits
+_KEYS_SEEN: set[str] = set()  # keys KEY_RE accepted, a bounded few kept (registry keys repeat)
+_unpack, _pack, _key_re, _isfinite = msgpack.unpackb, msgpack.packb, _capsmap.KEY_RE, math.isfinite
+
+
+def _plain(value) -> bool:
+    """A scalar _check accepts unchanged (finite floats: _check refuses NaN and infinities)."""
+    return isinstance(value, _SCALARS) and (type(value) is not float or _isfinite(value))
+
+
+def _map(rdtype: int, blob: bytes):
+    try:
+        value = _unpack(blob, raw=False, strict_map_key=True, use_list=True, max_bin_len=0, max_ext_len=0)
+    except Exception:  # noqa: BLE001 - malformed: dnspython raises its FormError
+        return None
+    if type(value) is not dict:
+        return None
+    previous = ""
+    for key, item in value.items():
+        if type(key) is not str or key <= previous:  # keys are ASCII: str order is byte order
+            return None
+        if key not in _KEYS_SEEN:
+            if not _key_re.fullmatch(key):
+                return None
+            if len(_KEYS_SEEN) < 4096:
+                _KEYS_SEEN.add(key)
+        previous = key
+        if type(item) is list:
+            if not all(_plain(x) for x in item):
+                return None
+        elif not _plain(item):
+            return None
+    packed = _pack(value, use_bin_type=True)
+    if packed != blob:
+        return None  # not canonical (shorter headers, float32, duplicates): dnspython refuses it
+    frozen = _new(_mapdata._FrozenMap)  # noqa: SLF001 - what _FrozenMap(value) builds: value, encode(value)
+    frozen.value = value
+    frozen._key = packed  # noqa: SLF001
+    return _build(_MAP_CLASSES[rdtype], _IN_CLASS, _MAP_TYPES[rdtype], (("data", frozen),))
 
 
 _FIXED_BUILDERS = {int(dns.rdatatype.A): _a, int(dns.rdatatype.AAAA): _aaaa, int(dns.rdatatype.DS): _ds,
@@ -273,6 +328,8 @@ def read(wire: bytes) -> dns.message.Message:
             return rrsig(start, end)
         if rdtype == _NS:
             return ns(start, end)
+        if rdtype in _MAP_CLASSES:
+            return _map(rdtype, wire[start:end])
         builder = _FIXED_BUILDERS.get(rdtype)
         return None if builder is None else builder(wire, start, end)
 
