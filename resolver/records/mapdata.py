@@ -154,7 +154,10 @@ class MapRdata(dns.rdata.Rdata):
         return cls(rdclass, rdtype, items)
 
     def _to_wire(self, file, compress=None, origin=None, canonicalize=False):
-        file.write(capsmap.encode(self.data.value))
+        # The canonical encoding made once at construction (the map is never changed after):
+        # dnspython hashes and compares rdata by this form, so re-encoding it each time made every
+        # RRset insertion of a CAPS/LOAD record pay a full msgpack encode.
+        file.write(self.data._key)
 
     @classmethod
     def from_wire_parser(cls, rdclass, rdtype, parser, origin=None):
