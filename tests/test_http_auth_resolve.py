@@ -393,3 +393,24 @@ pool A 192.0.2.5
             await front.close()
         await parent_server.close()
         await child_server.close()
+
+
+def test_metrics_show_the_embedded_resolvers_cache_and_validation(site):
+    """The auth server's /metrics carries the counters of the Resolver behind /v1/resolve: a
+    repeat of a resolution is a resolution-cache hit, and secure lookups are counted."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def samples() -> dict[tuple[str, tuple], float]:
+        status, ctype, body = site.get("/metrics")
+        assert status == 200 and ctype == "text/plain"
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+
+    assert site.json("/v1/resolve/cid:pool-7.ex.cid")[0] == 200
+    before = samples()
+    assert site.json("/v1/resolve/cid:pool-7.ex.cid")[0] == 200
+    after = samples()
+    hit = ("cid_cache_hits_total", (("layer", "resolution"),))
+    assert after[hit] == before[hit] + 1
+    assert after[("cid_validation_outcomes_total", (("status", "secure"),))] > 0
+    assert after[("cid_cache_entries", ())] > 0 and ("cid_auth_zone_serial", (("zone", "ex.cid."),)) in after

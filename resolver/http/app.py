@@ -126,7 +126,7 @@ def make_auth_app(dns_server, resolver=None) -> web.Application:
         resolver = AuthResolver(dns_server.store, lambda: dns_server.addresses)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[counted, json_errors])
     app[DNS_KEY], app[RESOLVER_KEY] = _AuthQueries(dns_server), resolver
-    app[METRICS_KEY] = auth_metrics.AuthMetrics(dns_server)
+    app[METRICS_KEY] = auth_metrics.AuthMetrics(dns_server, resolver)
     own = {"/healthz": healthz, "/v1/openapi.json": openapi_json}
     routes = [(m, path, handler, _auth_operation(path, op)) for m, path, handler, op in ROUTES if path in AUTH_PATHS]
     for method, path, handler, _ in routes:

@@ -1,7 +1,8 @@
 """``/metrics`` of ``cid serve auth --http`` (Prometheus text exposition, prometheus_client):
 queries by protocol and RCODE, replies to updates by RCODE (NOERROR = accepted), transfers by
-kind, leases active and expired, and each zone's serial and size. Read from the counters the
-server keeps where the work happens, only when scraped."""
+kind, leases active and expired, each zone's serial and size, and the cache and validation
+counters of the Resolver behind /v1/resolve and /v1/find. Read from the counters the server
+keeps where the work happens, only when scraped."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ import time
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from .metrics import _rcode_text, http_families, query_family
+from .metrics import _rcode_text, http_families, query_family, resolver_families
 
 
 class AuthMetrics:
     """One registry per front end, over an AuthServer (``dns``) and its live zones (``dns.primary``)."""
 
-    def __init__(self, dns_server):
+    def __init__(self, dns_server, api=None):
+        """``api``: the auth_resolve.AuthResolver behind /v1/resolve and /v1/find, whose
+        embedded Resolver's cache and validation counters are shown once it exists (it is made
+        by the first such request)."""
         self.dns = dns_server
+        self.api = api
         self.doh_rcodes = [0] * 16
         self.http: dict[tuple[str, int], int] = {}
         self.started = time.time()
@@ -55,6 +60,9 @@ class AuthMetrics:
             for kind, n in sorted(self.dns.transfers.counts.items()):
                 transfers.add_metric([kind], n)
         yield from (updates, transfers, active, expired, serial, names)
+        embedded = getattr(self.api, "resolver", None)
+        if embedded is not None:
+            yield from resolver_families(embedded)
         yield from http_families(self.http, self.started)
 
     def describe(self):

@@ -46,6 +46,32 @@ def http_families(http: dict[tuple[str, int], int], started: float):
     yield GaugeMetricFamily("cid_start_time_seconds", "When the server started (Unix time)", value=started)
 
 
+def resolver_families(resolver):
+    """A Resolver's cache and validation counters (cid_cache_*, cid_validation_outcomes, stale
+    answers, prefetch): the resolver's /metrics, and the auth server's for its embedded one."""
+    stats = resolver.stats
+    hits = CounterMetricFamily("cid_cache_hits", "Lookups answered from the cache", labels=["layer"])
+    misses = CounterMetricFamily("cid_cache_misses", "Lookups that ran the resolution engine", labels=["layer"])
+    hits.add_metric(["lookup"], resolver.hits)
+    misses.add_metric(["lookup"], stats.get("misses", 0))
+    hits.add_metric(["resolution"], resolver.resolution_hits)
+    misses.add_metric(["resolution"], stats.get("resolution_misses", 0))
+    yield hits
+    yield misses
+    cache = resolver.cache
+    yield CounterMetricFamily("cid_cache_evictions", "Cache entries evicted for space", value=cache.evictions)
+    yield GaugeMetricFamily("cid_cache_bytes", "Bytes held by the cache", value=cache.bytes + cache.hot_bytes)
+    yield GaugeMetricFamily("cid_cache_entries", "Entries in the cache", value=len(cache))
+    outcomes = CounterMetricFamily("cid_validation_outcomes", "Engine lookups by validation status",
+                                   labels=["status"])
+    for status in STATUSES:
+        outcomes.add_metric([status], stats.get(f"validation_{status}", 0))
+    yield outcomes
+    yield CounterMetricFamily("cid_stale_answers", "Lookups answered from expired cache (RFC 8767)",
+                              value=stats.get("stale", 0))
+    yield CounterMetricFamily("cid_prefetch", "Background refreshes started", value=stats.get("prefetch", 0))
+
+
 class Metrics:
     """One registry per front end (no process-global state: tests run several). ``workers``:
     set in each of ``--workers N`` (control/workers.Workers), whose /metrics shows all of them."""
@@ -78,27 +104,7 @@ class Metrics:
         yield query_family(self.dns, self.doh_rcodes)
         yield CounterMetricFamily("cid_dns_dropped", "Queries dropped: too many resolutions in progress",
                                   value=self.dns.dropped)
-        stats = self.resolver.stats
-        hits = CounterMetricFamily("cid_cache_hits", "Lookups answered from the cache", labels=["layer"])
-        misses = CounterMetricFamily("cid_cache_misses", "Lookups that ran the resolution engine", labels=["layer"])
-        hits.add_metric(["lookup"], self.resolver.hits)
-        misses.add_metric(["lookup"], stats.get("misses", 0))
-        hits.add_metric(["resolution"], self.resolver.resolution_hits)
-        misses.add_metric(["resolution"], stats.get("resolution_misses", 0))
-        yield hits
-        yield misses
-        cache = self.resolver.cache
-        yield CounterMetricFamily("cid_cache_evictions", "Cache entries evicted for space", value=cache.evictions)
-        yield GaugeMetricFamily("cid_cache_bytes", "Bytes held by the cache", value=cache.bytes + cache.hot_bytes)
-        yield GaugeMetricFamily("cid_cache_entries", "Entries in the cache", value=len(cache))
-        outcomes = CounterMetricFamily("cid_validation_outcomes", "Engine lookups by validation status",
-                                       labels=["status"])
-        for status in STATUSES:
-            outcomes.add_metric([status], stats.get(f"validation_{status}", 0))
-        yield outcomes
-        yield CounterMetricFamily("cid_stale_answers", "Lookups answered from expired cache (RFC 8767)",
-                                  value=stats.get("stale", 0))
-        yield CounterMetricFamily("cid_prefetch", "Background refreshes started", value=stats.get("prefetch", 0))
+        yield from resolver_families(self.resolver)
         yield from http_families(self.http, self.started)
 
     def describe(self):
