@@ -211,3 +211,37 @@ def test_reload_says_when_cache_settings_wait_for_a_restart(tmp_path):
         assert changed.returncode == 0 and "reload done" in changed.stdout, changed.stdout + changed.stderr
         assert "[cache] settings changed: they take effect at the next start" in changed.stdout
         assert "[cache] settings changed" in (tmp_path / "res.log").read_text()
+
+
+def test_auth_flush_empties_the_cache_behind_its_http_api(tmp_path):
+    """`cid serve auth --http`: flush, flush-subtree and flush-all act on the cache of the
+    Resolver behind /v1/resolve; without --http the server keeps no cache and they are
+    unsupported (exit 2)."""
+    import re
+    import urllib.error
+    import urllib.request
+    zone = tmp_path / "ctl.zone"
+    zone.write_text(ZONE)
+    port, sock, log = free_port(AUTH), tmp_path / "auth.ctl", tmp_path / "auth.log"
+    with running(["auth", "--listen", f"{AUTH}:{port}", "--zone", str(zone), "--control", str(sock),
+                  "--http", f"{AUTH}:0"], AUTH, port, "ctl.cid.", log):
+        http = lp.until(lambda: re.search(r"HTTP on ([\d.]+:\d+)", log.read_text()), "the HTTP line", timeout=10)
+        assert cid("ctl", "--socket", str(sock), "flush-all").stdout.strip() == "flushed 0 entries"
+
+        def resolve() -> int:
+            try:
+                with urllib.request.urlopen(f"http://{http.group(1)}/v1/resolve/cid:www.ctl.cid", timeout=20) as r:
+                    return r.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+        assert resolve() == 403  # unsigned: indeterminate, refused — but looked up and cached
+        out = cid("ctl", "--socket", str(sock), "--json", "flush-subtree", "ctl.cid.")
+        assert out.returncode == 0 and json.loads(out.stdout)["flushed"] > 0, out.stdout + out.stderr
+        assert json.loads(cid("ctl", "--socket", str(sock), "--json", "flush-all").stdout)["flushed"] == 0
+        assert resolve() == 403
+        assert json.loads(cid("ctl", "--socket", str(sock), "--json", "flush", "www.ctl.cid.").stdout)["flushed"] > 0
+    port, sock = free_port(AUTH), tmp_path / "plain.ctl"
+    with running(["auth", "--listen", f"{AUTH}:{port}", "--zone", str(zone), "--control", str(sock)],
+                 AUTH, port, "ctl.cid.", tmp_path / "plain.log"):
+        out = cid("ctl", "--socket", str(sock), "flush-all")
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stdout + out.stderr

@@ -184,8 +184,8 @@ def run_auth(args: argparse.Namespace) -> int:
              f"records, {signed}, {loaded.seconds:.1f} s)")
     from resolver.control.commands import auth_commands
     server = AuthServer(store, listen)
-    channel = control_server(args, "auth", auth_commands(server, None, None))
     front, started = with_auth_http(server, args)
+    channel = control_server(args, "auth", auth_commands(server, None, None, api_of(front)))
     return serve_until_stopped(front, control=lambda: channel, started=started)
 
 
@@ -209,6 +209,15 @@ def with_auth_http(server: AuthServer, args: argparse.Namespace, started: Callab
         h, p = front.http.address
         _log(f"HTTP on {f'[{h}]' if ':' in h else h}:{p} (/v1/resolve, /v1/find, DoH, /healthz, /metrics)")
     return front, both
+
+
+def api_of(front):
+    """The AuthResolver behind ``front``'s /v1 routes (with_auth_http), or None without --http."""
+    http = getattr(front, "http", None)
+    if http is None:
+        return None
+    from resolver.http.errors import RESOLVER_KEY
+    return http.app[RESOLVER_KEY]
 
 
 def auth_resolver(server: AuthServer, args: argparse.Namespace):
@@ -318,8 +327,9 @@ def run_live(args: argparse.Namespace) -> int:
             live.close()
 
     from resolver.control.commands import auth_commands
-    channel = control_server(args, "auth", auth_commands(server, primary, lambda: do_reload("cid ctl reload")))
     front, started = with_auth_http(server, args, started)
+    channel = control_server(args, "auth", auth_commands(server, primary, lambda: do_reload("cid ctl reload"),
+                                                         api_of(front)))
     return serve_until_stopped(front, banner=banner, cleanup=cleanup, started=started, control=lambda: channel)
 
 

@@ -101,9 +101,25 @@ def resolver_commands(server, resolver, metrics, reload: Callable[[], Awaitable[
             "flush-all": flush_all, "dump-cache": dump_cache, "reload": do_reload}
 
 
-def auth_commands(server, primary, reload: Callable[[], Awaitable[list[str]]] | None) -> dict[str, Command]:
-    """``server``: the AuthServer; ``primary``: its live zones (None when serving plain files)."""
+def auth_commands(server, primary, reload: Callable[[], Awaitable[list[str]]] | None,
+                  api=None) -> dict[str, Command]:
+    """``server``: the AuthServer; ``primary``: its live zones (None when serving plain files);
+    ``api``: the auth_resolve.AuthResolver behind --http's /v1/resolve and /v1/find, whose cache
+    ``flush``, ``flush-subtree`` and ``flush-all`` empty (None without --http: no cache, and
+    those commands are unsupported)."""
     import time
+
+    def flusher(command: str, key: str | None):
+        async def run(args):
+            if key is None:
+                _no_args(args, command)
+                selector = {}
+            else:
+                selector = {key: _name(args, command)}
+            cache = getattr(api.resolver, "cache", None)  # None until the first /v1 request made it
+            n = cache.flush(**selector) if cache is not None else 0
+            return f"flushed {n} entries", {"flushed": n}
+        return run
 
     def zone_info(live) -> dict[str, Any]:
         journal = getattr(live, "journal", None)
@@ -149,6 +165,9 @@ def auth_commands(server, primary, reload: Callable[[], Awaitable[list[str]]] | 
         return text, infos
 
     commands: dict[str, Command] = {"stats": stats, "zone-status": zone_status}
+    if api is not None:  # without --http there is no cache: the commands are unsupported
+        commands.update({"flush": flusher("flush", "name"), "flush-subtree": flusher("flush-subtree", "subtree"),
+                         "flush-all": flusher("flush-all", None)})
     if reload is not None:
         async def do_reload(args):
             _no_args(args, "reload")
