@@ -51,25 +51,46 @@ def _type_of(rrset: dns.rrset.RRset) -> int:
     return rrset.covers if rrset.rdtype == RRSIG else rrset.rdtype
 
 
+def folded(name: dns.name.Name) -> tuple[bytes, ...]:
+    """The name's labels case-folded as dnspython compares them (bytes.lower: ASCII only, RFC
+    4343). Two names are equal iff their folded tuples are: the tuple hashes and compares in C,
+    where Name.__eq__/__hash__ lower every label again on each use."""
+    return tuple([label.lower() for label in name.labels])
+
+
+def within(name: tuple[bytes, ...], zone: tuple[bytes, ...]) -> bool:
+    """dns.name.Name.is_subdomain (equality included) on folded labels: zone's labels are the
+    tail of name's. The empty (relative) zone contains only relative names, as in dnspython."""
+    n = len(zone)
+    if not n:
+        return not name or name[-1] != b""
+    return n <= len(name) and name[len(name) - n:] == zone
+
+
 def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Name) -> Scrubbed:
     dropped = 0
+    # Each owner name is folded once: the CNAME walk below may revisit every answer RRset, and
+    # each RRset is tested against the zone and the name sets (profiled: issue 11).
+    zkey = folded(zone)
+    qkey = folded(qname)
+    answers = [(rrset, folded(rrset.name)) for rrset in response.answer]
     # Answer: walk the CNAME chain from qname — and DNAMEs at its ancestors (RFC 6672 §2.2,
     # the name below them is rewritten) — so that unrelated answers cannot ride along.
     qtype = response.question[0].rdtype if response.question else None
-    wanted = {qname}
-    dnames: set[dns.name.Name] = set()  # owners of the DNAMEs that apply
-    for _ in range(len(response.answer) + 1):
+    wanted = {qkey: qname}
+    dnames: set[tuple[bytes, ...]] = set()  # owners of the DNAMEs that apply
+    for _ in range(len(answers) + 1):
         grew = False
-        for rrset in response.answer:
-            if not rrset.name.is_subdomain(zone):
+        for rrset, key in answers:
+            if not within(key, zkey):
                 continue
-            if rrset.rdtype == dns.rdatatype.CNAME and rrset.name in wanted:
+            if rrset.rdtype == dns.rdatatype.CNAME and key in wanted:
                 targets = [rrset[0].target]
             elif rrset.rdtype == dns.rdatatype.DNAME and qtype != dns.rdatatype.DNAME and len(rrset):
                 targets = []
-                for name in list(wanted):
-                    if name != rrset.name and name.is_subdomain(rrset.name):
-                        dnames.add(rrset.name)
+                for wkey, name in list(wanted.items()):
+                    if wkey != key and within(wkey, key):
+                        dnames.add(key)
                         try:
                             targets.append(name.relativize(rrset.name).concatenate(rrset[0].target))
                         except dns.name.NameTooLong:
@@ -77,23 +98,24 @@ def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Na
             else:
                 continue
             for target in targets:
-                if target not in wanted:
-                    wanted.add(target)
+                tkey = folded(target)
+                if tkey not in wanted:
+                    wanted[tkey] = target
                     grew = True
         if not grew:
             break
     answer = []
     stray = False
-    for rrset in response.answer:
+    for rrset, key in answers:
         kind = _type_of(rrset)
-        if not rrset.name.is_subdomain(zone):
+        if not within(key, zkey):
             dropped += 1
         elif kind == dns.rdatatype.DNAME and qtype != dns.rdatatype.DNAME:
-            if rrset.name in dnames:
+            if key in dnames:
                 answer.append(rrset)
             else:
                 dropped += 1
-        elif rrset.name not in wanted:
+        elif key not in wanted:
             dropped += 1
         elif kind not in (qtype, dns.rdatatype.CNAME) and qtype != dns.rdatatype.ANY:
             # An RRset of another type than asked (an A for an AAAA question): not an answer,
@@ -105,17 +127,18 @@ def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Na
 
     authority = []
     foreign_ns = False
-    nameservers: set[dns.name.Name] = set()
+    nameservers: set[tuple[bytes, ...]] = set()
     for rrset in response.authority:
         kind = _type_of(rrset)
-        ok = rrset.name.is_subdomain(zone) and kind in _AUTHORITY_TYPES
+        key = folded(rrset.name)
+        ok = within(key, zkey) and kind in _AUTHORITY_TYPES
         if ok and kind == dns.rdatatype.NS:
             # NS for the zone itself or a cut on the way down to qname; never a sibling or parent.
-            ok = qname.is_subdomain(rrset.name)
+            ok = within(qkey, key)
             if ok and rrset.rdtype == dns.rdatatype.NS:
-                nameservers.update(rd.target for rd in rrset)
+                nameservers.update(folded(rd.target) for rd in rrset)
         elif ok and kind == dns.rdatatype.SOA:
-            ok = rrset.name == zone
+            ok = key == zkey
         if ok:
             authority.append(rrset)
         else:
@@ -124,7 +147,8 @@ def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Na
 
     additional = []
     for rrset in response.additional:
-        if (_type_of(rrset) in _ADDRESS and rrset.name in nameservers and rrset.name.is_subdomain(zone)):
+        key = folded(rrset.name)
+        if _type_of(rrset) in _ADDRESS and key in nameservers and within(key, zkey):
             additional.append(rrset)
         else:
             dropped += 1
