@@ -30,40 +30,38 @@ def _stop(proc) -> int:
     return proc.wait(timeout=20)
 
 
+def _answer_once(args: list[str], log_path) -> tuple[dns.message.Message, int]:
+    """Start `cid serve resolver ARGS`, ask QUESTION once, SIGTERM it: (answer, exit status)."""
+    with open(log_path, "w") as log:
+        proc, port = _serve(args, log)
+        try:
+            answer = _ask(port)
+        finally:
+            code = _stop(proc)
+    return answer, code
+
+
 def test_a_restart_answers_from_the_snapshot_with_the_authorities_gone(tmp_path):
     fed = F.build(now=time.time())
     snap = tmp_path / "cache.snap"
     with F.serving_in_thread(fed) as auth_port:
         config = F.resolver_config(fed, tmp_path, auth_port, timeout=0.5, max_time=3)
         args = ["--listen", "127.0.0.1:0", "--config", str(config), "--cache-snapshot", str(snap)]
-        with open(tmp_path / "first.log", "w") as log:
-            proc, port = _serve(args, log)
-            try:
-                warm = _ask(port)
-            finally:
-                assert _stop(proc) == 0
+        warm, code = _answer_once(args, tmp_path / "first.log")
+        assert code == 0
         assert warm.rcode() == dns.rcode.NOERROR and warm.flags & dns.flags.AD and warm.answer
     first_log = (tmp_path / "first.log").read_text()
     assert "none yet, starting cold" in first_log and "entries written" in first_log
     assert os.stat(snap).st_mode & 0o777 == 0o600
     # The authoritative servers are gone now: only the snapshot can answer.
-    with open(tmp_path / "second.log", "w") as log:
-        proc, port = _serve(args, log)
-        try:
-            again = _ask(port)
-        finally:
-            assert _stop(proc) == 0
+    again, code = _answer_once(args, tmp_path / "second.log")
+    assert code == 0
     assert "entries restored" in (tmp_path / "second.log").read_text()
     assert again.rcode() == dns.rcode.NOERROR and again.flags & dns.flags.AD
     assert {r.to_text() for r in again.answer} and again.answer[0] == warm.answer[0]
     # The same start without the snapshot: nothing cached, nobody to ask.
     cold_args = ["--listen", "127.0.0.1:0", "--config", str(config)]
-    with open(tmp_path / "cold.log", "w") as log:
-        proc, port = _serve(cold_args, log)
-        try:
-            cold = _ask(port)
-        finally:
-            _stop(proc)
+    cold, _ = _answer_once(cold_args, tmp_path / "cold.log")
     assert cold.rcode() == dns.rcode.SERVFAIL
 
 
@@ -74,13 +72,9 @@ def test_a_damaged_snapshot_is_a_cold_start_in_one_line(tmp_path):
     os.chmod(snap, 0o600)
     with F.serving_in_thread(fed) as auth_port:
         config = F.resolver_config(fed, tmp_path, auth_port, timeout=0.5, max_time=3)
-        with open(tmp_path / "serve.log", "w") as log:
-            proc, port = _serve(["--listen", "127.0.0.1:0", "--config", str(config), "--cache-snapshot", str(snap)],
-                                log)
-            try:
-                answer = _ask(port)  # served cold, from the authorities
-            finally:
-                assert _stop(proc) == 0
+        answer, code = _answer_once(["--listen", "127.0.0.1:0", "--config", str(config), "--cache-snapshot",
+                                     str(snap)], tmp_path / "serve.log")  # served cold, from the authorities
+        assert code == 0
     text = (tmp_path / "serve.log").read_text()
     assert "cache snapshot not used, starting cold" in text and "damaged" in text and "Traceback" not in text
     assert answer.rcode() == dns.rcode.NOERROR and answer.flags & dns.flags.AD
