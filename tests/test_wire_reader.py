@@ -14,6 +14,7 @@ import dns.flags
 import dns.immutable
 import dns.message
 import dns.name
+import dns.rdata
 import dns.query
 import dns.rrset
 import msgpack
@@ -22,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "bench"))
 import hierarchy  # noqa: E402
 
-from resolver.engine import wire_reader  # noqa: E402
+from resolver.engine import wire_reader, wired  # noqa: E402
 from resolver.records import mapdata  # noqa: E402
 from support import peer_servers  # noqa: E402
 from support.net import free_port  # noqa: E402
@@ -52,13 +53,26 @@ def _slots(rd) -> tuple:
         if isinstance(v, dns.immutable.Dict):  # SVCB parameters: no __eq__; both parsed by dnspython
             return type(v), tuple((k, type(x)) for k, x in v.items())
         return type(v), v
-    return tuple((slot, value(getattr(rd, slot))) for slot in rd._get_all_slots())
+    _held_forms_agree(rd)
+    return tuple((slot, value(getattr(rd, slot))) for slot in rd._get_all_slots() if slot not in wired.CACHE_SLOTS)
+
+
+def _held_forms_agree(rd) -> None:
+    """An rdata that keeps its wire forms (resolver/engine/wired.py) must hold exactly what
+    dnspython renders from its fields: the canonical form (hash, ==, signatures) and the
+    uncompressed wire form."""
+    base = wired.dnspython_type(rd)
+    if base is type(rd):
+        return
+    assert rd._canonical == dns.rdata.Rdata.to_wire(rd, canonicalize=True) == base.to_digestable(rd, dns.name.root)
+    assert rd._plain == dns.rdata.Rdata.to_wire(rd) == base.to_wire(rd, origin=dns.name.root)
+    assert hash(rd) == hash(dns.rdata.Rdata.to_wire(rd, canonicalize=True))
 
 
 def _fields(m: dns.message.Message) -> tuple:
     def section(rrsets):
         return [(r.name.labels, type(r.rdclass), r.rdclass, type(r.rdtype), r.rdtype, type(r.covers), r.covers, r.ttl,
-                 sorted((rd.to_wire(), _slots(rd)) for rd in r), [type(rd) for rd in r]) for r in rrsets]
+                 sorted((rd.to_wire(), _slots(rd)) for rd in r), [wired.dnspython_type(rd) for rd in r]) for r in rrsets]
     opt = None if m.opt is None else (m.opt.name, m.opt.ttl, type(m.opt.rdclass), m.opt.rdclass,
                                       [(rd.to_wire(), _slots(rd)) for rd in m.opt])
     return (type(m), m.id, m.flags, m.rcode(), m.opcode(), m.edns, m.ednsflags, m.payload,
@@ -346,3 +360,29 @@ def test_map_rdata_shapes_agree():
                     assert type(ours) is type(theirs) and ours == theirs and hash(ours) == hash(theirs)
                     assert ours.to_text() == theirs.to_text() and ours.to_digestable() == theirs.to_digestable()
     assert 0 < built < 2 * len(cases) and built < accepted < 6 * len(cases)  # both paths and outcomes met
+
+
+def test_held_wire_forms_are_dropped_when_dnspython_builds_the_record():
+    """A record that keeps its wire forms answers from them only while they are its own:
+    ``replace`` (new fields), pickling and copying give an object that renders, hashes and
+    compares exactly as dnspython's does."""
+    import copy
+    import pickle
+
+    wire = _rrsig_wire(struct.pack("!HBBIIIH", 1, 15, 3, 300, 2_000_000_000, 1_900_000_000, 4242)
+                       + b"\x02bj\x04CMcc\x03cid\x00" + bytes(64))
+    (rd,) = wire_reader.read(wire).answer[0]
+    (oracle,) = dns.message.from_wire(wire).answer[0]
+    assert wired.dnspython_type(rd) is type(oracle) and type(rd) is not type(oracle)
+    assert rd._canonical != rd._plain and rd.to_digestable() == oracle.to_digestable()
+    assert rd == oracle and hash(rd) == hash(oracle) and rd.to_wire() == oracle.to_wire()
+    changed = rd.replace(key_tag=1, signer=dns.name.from_text("Other.cid."))
+    assert changed._canonical is None and changed == oracle.replace(key_tag=1, signer=dns.name.from_text("other.cid."))
+    assert changed.to_wire() == oracle.replace(key_tag=1, signer=dns.name.from_text("Other.cid.")).to_wire()
+    for twin in (pickle.loads(pickle.dumps(rd)), copy.copy(rd), copy.deepcopy(rd)):
+        assert twin == oracle and hash(twin) == hash(oracle) and twin.to_wire() == oracle.to_wire()
+        assert twin.to_digestable() == oracle.to_digestable()
+    rrset = dns.rrset.RRset(dns.name.from_text("bj.cmcc.cid."), 1, 46, 1)
+    rrset.add(rd)
+    rrset.add(oracle)  # the same record: the set keeps one
+    assert len(rrset) == 1

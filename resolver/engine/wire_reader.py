@@ -19,7 +19,10 @@ tests/test_wire_reader.py compares them on real and fuzzed responses) or raises 
   ``find_rrset``'s keyword and enum normalisation (and ``Name.__hash__``), and records join them
   with ``Rdataset.add``'s rules inlined (TTL minimisation, singleton types keeping the last
   record, one set insertion: an rdata's hash is its canonical wire form and ``Set.add``
-  computes it twice); the question is built directly.
+  computes it twice); the question is built directly;
+* the A, AAAA, DS, DNSKEY, RRSIG and NS it builds keep the bytes they came from, their wire
+  and canonical forms (resolver/engine/wired.py), so hashing, ``==`` and the signed data do
+  not re-render them.
 
 CAPS and LOAD whose map is flat (``_map``) are built directly too. Every other RDATA (SOA,
 CNAME, NSEC, NSEC3, SVCB, nested CAPS/LOAD maps, ...) is parsed by dnspython
@@ -45,15 +48,11 @@ import dns.rrset
 import dns.wire
 import dns.ipv6
 import dns.rdtypes.dnskeybase
-from dns.rdtypes.ANY.DNSKEY import DNSKEY
-from dns.rdtypes.ANY.DS import DS
-from dns.rdtypes.ANY.NS import NS
 from dns.rdtypes.ANY.OPT import OPT
-from dns.rdtypes.ANY.RRSIG import RRSIG
-from dns.rdtypes.IN.A import A
-from dns.rdtypes.IN.AAAA import AAAA
 import msgpack
 
+from resolver.engine.wired import WiredA as A, WiredAAAA as AAAA, WiredDNSKEY as DNSKEY, WiredDS as DS
+from resolver.engine.wired import WiredNS as NS, WiredRRSIG as RRSIG
 from resolver.records import caps as _caps, capsmap as _capsmap, load as _load, mapdata as _mapdata
 
 _OPT, _TSIG, _RRSIG, _NS = dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.RRSIG, dns.rdatatype.NS
@@ -91,13 +90,17 @@ def _build(cls, rdclass, rdtype, fields: tuple) -> dns.rdata.Rdata:
 def _a(wire: bytes, start: int, end: int):
     if end - start != 4:
         return None  # dnspython: FormError
-    return _build(A, _IN_CLASS, _A_TYPE, (("address", f"{wire[start]}.{wire[start + 1]}.{wire[start + 2]}.{wire[start + 3]}"),))
+    data = wire[start:end]  # its wire form is its canonical form: no names (resolver/engine/wired.py)
+    return _build(A, _IN_CLASS, _A_TYPE, (("address", f"{wire[start]}.{wire[start + 1]}.{wire[start + 2]}.{wire[start + 3]}"),
+                                          ("_canonical", data), ("_plain", data)))
 
 
 def _aaaa(wire: bytes, start: int, end: int):
     if end - start != 16:
         return None
-    return _build(AAAA, _IN_CLASS, _AAAA_TYPE, (("address", dns.ipv6.inet_ntoa(wire[start:end])),))
+    data = wire[start:end]
+    return _build(AAAA, _IN_CLASS, _AAAA_TYPE, (("address", dns.ipv6.inet_ntoa(data)), ("_canonical", data),
+                                                ("_plain", data)))
 
 
 def _ds(wire: bytes, start: int, end: int):
@@ -108,8 +111,10 @@ def _ds(wire: bytes, start: int, end: int):
     digest_kind = _DIGESTS.get(digest_type)
     if digest_kind is None or digest_type == 0 or (expected is not None and end - start - 4 != expected):
         return None  # reserved or unknown digest type, or a length dnspython refuses: its way
+    data = wire[start:end]
     return _build(DS, _IN_CLASS, _DS_TYPE, (("key_tag", key_tag), ("algorithm", _algorithm(algorithm)),
-                                            ("digest_type", digest_kind), ("digest", wire[start + 4:end])))
+                                            ("digest_type", digest_kind), ("digest", data[4:]),
+                                            ("_canonical", data), ("_plain", data)))
 
 
 def _dnskey(wire: bytes, start: int, end: int):
@@ -119,8 +124,10 @@ def _dnskey(wire: bytes, start: int, end: int):
     flag = _KEY_FLAGS.get(flags)
     if flag is None:
         flag = _KEY_FLAGS[flags] = dns.rdtypes.dnskeybase.Flag(flags)
+    data = wire[start:end]
     return _build(DNSKEY, _IN_CLASS, _DNSKEY_TYPE, (("flags", flag), ("protocol", protocol),
-                                                    ("algorithm", _algorithm(algorithm)), ("key", wire[start + 4:end])))
+                                                    ("algorithm", _algorithm(algorithm)), ("key", data[4:]),
+                                                    ("_canonical", data), ("_plain", data)))
 
 
 def _opt(payload: int):
@@ -306,18 +313,29 @@ def read(wire: bytes) -> dns.message.Message:
         if pos - start - 18 + 1 > 255:
             return None
         covered, algorithm, count, original_ttl, expiration, inception, key_tag = _SIG_HEAD.unpack_from(wire, start)
+        plain = wire[start:end]
+        # Canonical form: the signer lowercased (RFC 4034 §6.2). Its length octets are below
+        # 64, which bytes.lower leaves alone, so the whole name lowers in one call.
+        signer = plain[18:pos + 1 - start]
+        folded = signer.lower()
+        canonical = plain if folded == signer else plain[:18] + folded + plain[pos + 1 - start:]
         return _build(RRSIG, _IN_CLASS, _RRSIG_TYPE, (
             ("type_covered", _rdtype(covered)), ("algorithm", _algorithm(algorithm)), ("labels", count),
             ("original_ttl", original_ttl), ("expiration", expiration), ("inception", inception),
-            ("key_tag", key_tag), ("signer", name_of(key)[0]), ("signature", wire[pos + 1:end])))
+            ("key_tag", key_tag), ("signer", name_of(key)[0]), ("signature", plain[pos + 1 - start:]),
+            ("_canonical", canonical), ("_plain", plain)))
 
     def ns(start: int, end: int):
         """An NS whose target (compressible, RFC 1035 §3.3.11) ``decode`` reads exactly as
         dnspython would within the RDATA; None when it does not fill the RDATA exactly."""
-        labels, target_end, _ = decode(start, 0)
+        labels, target_end, hops = decode(start, 0)
         if target_end != end:
             return None
-        return _build(NS, _IN_CLASS, _NS_TYPE, (("target", name_of(labels)[0]),))
+        # The target written out (no pointer: the RDATA itself), and lowercased for the
+        # canonical form (length octets are below 64: bytes.lower leaves them alone).
+        plain = wire[start:end] if hops == 0 else b"".join([bytes((len(label),)) + label for label in labels])
+        return _build(NS, _IN_CLASS, _NS_TYPE, (("target", name_of(labels)[0]), ("_canonical", plain.lower()),
+                                                ("_plain", plain)))
 
     def fast(rdtype: int, rdclass: int, start: int, end: int):
         if rdtype == _OPT:  # CLASS is the payload size (RFC 6891 §6.1.2); no options: nothing to parse
