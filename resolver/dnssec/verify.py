@@ -26,6 +26,7 @@ from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from resolver.auth.sign_crypto import ed25519_verifier
 from resolver.dnssec.canonical import ds_digest, signed_data
+from resolver.nametext import name_text
 from resolver.status import Status
 
 # Signature algorithms we validate (RFC 8624 §3.1 MUST/RECOMMENDED set that dnspython implements).
@@ -260,7 +261,7 @@ def verify_rrset(
         return _bogus(f"DNSKEY RRset owner {dnskeys.name} is not zone {zone}")
     if not rrset.name.is_subdomain(zone):
         return _bogus(f"{rrset.name} is not in zone {zone}")
-    label = f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}"
+    label = f"{name_text(rrset.name)} {dns.rdatatype.to_text(rrset.rdtype)}"
     if not rrsigs:
         return _bogus(f"{label}: no RRSIG")
     if rrsigs.rdtype != dns.rdatatype.RRSIG:
@@ -274,7 +275,7 @@ def verify_rrset(
         if problem is None:
             ttl = min(rrset.ttl, rrsig.original_ttl, seconds_left(rrsig, now))
             wildcard = _wildcard_for(rrset.name, rrsig.labels)
-            why = f"{label}: signed by {zone} key {rrsig.key_tag} alg {rrsig.algorithm}"
+            why = f"{label}: signed by {name_text(zone)} key {rrsig.key_tag} alg {rrsig.algorithm}"
             if wildcard is not None:
                 why += f" (expanded from {wildcard})"
             return Verdict(Status.SECURE, why, ttl, wildcard=wildcard)

@@ -14,6 +14,7 @@ length framing, one query per connection.
 from __future__ import annotations
 
 import asyncio
+import _socket
 import errno
 import socket
 import struct
@@ -61,7 +62,7 @@ class _UdpExchange:
     loop's reader callback. (An asyncio DatagramTransport per query costs about twice as much
     CPU as the exchange itself on loopback; the checks are the same.)"""
 
-    def __init__(self, query: dns.message.Message, server: tuple[str, int], sock: socket.socket, wire: bytes):
+    def __init__(self, query: dns.message.Message, server: tuple[str, int], sock: _socket.socket, wire: bytes):
         self.query = query
         self.wire = wire
         self.server = server
@@ -118,8 +119,9 @@ async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     wire = query.to_wire() if wire is None else wire
     # A fresh socket per query: connect() makes the kernel pick a random ephemeral source
-    # port (RFC 5452 §9.2) and drop datagrams from any other address or port.
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    # port (RFC 5452 §9.2) and drop datagrams from any other address or port. The C socket
+    # type itself: socket.socket's Python layer (makefile reference counts) is not used here.
+    sock = _socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
         sock.connect(server)

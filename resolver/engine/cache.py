@@ -33,6 +33,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
+from ..nametext import name_text
 from ..resolution import Resolution
 from ..resolution import pack as pack_resolution
 from ..status import Status
@@ -115,7 +116,7 @@ class Cache:
         """``why`` shared between entries: the owner's name (most reasons start with it, e.g.
         "x.cid. A: signed by cid. key 1234 alg 15") becomes a placeholder, so every record
         signed by one key shares one string. Exact: ``_expand`` gives ``why`` back."""
-        text = name.to_text()
+        text = name_text(name)
         stored: str | tuple[str] = why
         if text in why and "\x00" not in why:
             stored = (why.replace(text, "\x00"),)
@@ -308,6 +309,11 @@ class Cache:
         self._store(key, entry)
         self._drop((NEGATIVE, name_key, rrset.rdtype))
         self._drop((NEGATIVE, name_key, NXDOMAIN_TYPE))  # the name exists after all
+
+    @property
+    def holds_dnames(self) -> bool:
+        """Whether any DNAME RRset is cached: when none, no ancestor of a name needs looking at."""
+        return self._dnames > 0
 
     def get_rrset(self, name: dns.name.Name, rdtype: int) -> RRsetEntry | None:
         return self._get((RRSET, _nkey(name), rdtype))
@@ -554,7 +560,7 @@ class Cache:
         packed = why = None
         if type(value) is Resolution:
             owner = _key_name(name_key)  # what ResolutionEntry.name gives back
-            packed = pack_resolution(value, key, owner.to_text())
+            packed = pack_resolution(value, key, name_text(owner))
             why = self._why(value.why, owner) if packed is not None else None
         if packed is None:
             entry = ResolutionEntry(name_key, value, status, now + ttl, now, self._int(ttl), ENTRY_OVERHEAD + size)
@@ -608,7 +614,7 @@ class Cache:
             self._lru[k] = ResolutionEntry(entry._name, value, entry.status, entry.expires, now, entry.ttl, entry.size)
             return
         owner = entry.name
-        packed = pack_resolution(value, key, owner.to_text()) if type(value) is Resolution else None
+        packed = pack_resolution(value, key, name_text(owner)) if type(value) is Resolution else None
         if packed is None:  # no longer packable: kept as given, at its built size
             self._store(k, ResolutionEntry(entry._name, value, entry.status, entry.expires, now, entry.ttl,
                                            ENTRY_OVERHEAD + entry._hot_size))

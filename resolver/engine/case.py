@@ -26,6 +26,8 @@ import dns.rrset
 
 from resolver.engine import wire_reader
 
+_new, _set = object.__new__, object.__setattr__  # how dnspython's immutable objects take fields
+
 
 class Match(enum.Enum):
     EXACT = "exact"        # ID, QR and question byte for byte: usable
@@ -40,19 +42,25 @@ _BARE_ERRORS = (dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.SERVFAIL, dns.rco
 
 
 def randomise(name: dns.name.Name, rng: random.Random) -> dns.name.Name:
-    """``name`` in lower case with each ASCII letter upper-cased with probability 1/2."""
-    labels = []
-    for label in name.canonicalize().labels:
+    """``name`` in lower case with each ASCII letter upper-cased with probability 1/2 (one
+    draw of a bit per octet for the whole name: a single read of the random source)."""
+    labels = name.labels
+    bits = rng.getrandbits(sum(map(len, labels)) or 1)
+    out = []
+    for label in labels:
         if not label:
-            labels.append(label)
+            out.append(label)
             continue
-        bits = rng.getrandbits(len(label))
-        out = bytearray(label)
-        for i, byte in enumerate(out):
+        folded = bytearray(label.lower())
+        for i, byte in enumerate(folded):
             if 0x61 <= byte <= 0x7A and bits >> i & 1:
-                out[i] = byte - 0x20
-        labels.append(bytes(out))
-    return dns.name.Name(labels)
+                folded[i] = byte - 0x20
+        bits >>= len(label)
+        out.append(bytes(folded))
+    # The labels of a valid Name, lengths unchanged: nothing for Name() to check again.
+    randomised = _new(dns.name.Name)
+    _set(randomised, "labels", tuple(out))
+    return randomised
 
 
 def same_case(a: dns.name.Name, b: dns.name.Name) -> bool:

@@ -32,7 +32,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from ..nametext import name_text
 from ..status import Status
+from . import entropy
 from . import trace as ev
 from .actions import Send
 from .aggressive import deny_from_cache
@@ -137,7 +139,7 @@ class Engine(Surface, Upstream):
         self.retries = retries  # extra rounds for servers that timed out, each with a doubled timeout
         # Query IDs and 0x20 patterns must be unpredictable (RFC 5452 §9.2): the OS's CSPRNG
         # by default; tests pass a seeded Random to replay a resolution exactly.
-        self.rng = rng if rng is not None else random.SystemRandom()
+        self.rng = rng if rng is not None else entropy.SHARED
         self.queries = 0
         self.trace: list[ev.TraceEvent] = []
         self.budget = budget if budget is not None else Budget.start(now, max_queries, max_time)
@@ -357,17 +359,17 @@ class Engine(Surface, Upstream):
         for rdtype, kind in ((qtype, Kind.ANSWER), (CNAME, Kind.CNAME)):
             entry = cache.get_rrset(name, rdtype)
             if entry is not None and (rdtype == qtype or qtype != CNAME) and not self._refreshing(name, qtype, entry):
-                self.trace.append(ev.CacheHit(str(name), dns.rdatatype.to_text(rdtype), entry.status))
+                self.trace.append(ev.CacheHit(name_text(name), dns.rdatatype.to_text(rdtype), entry.status))
                 return _Step(kind, entry.status, entry.why, cache.remaining(entry), entry.rrset, entry.rrsigs,
                              authority=entry.proof)
         neg = cache.get_negative(name, qtype)
         if neg is not None:
             if self._refreshing(name, qtype, neg):
                 return None  # not from cached NSECs either: they came with this very answer
-            self.trace.append(ev.CacheHit(str(name), dns.rdatatype.to_text(qtype), neg.status))
+            self.trace.append(ev.CacheHit(name_text(name), dns.rdatatype.to_text(qtype), neg.status))
             kind = Kind.NXDOMAIN if neg.rcode == "NXDOMAIN" else Kind.NODATA
             return _Step(kind, neg.status, neg.why, cache.remaining(neg), authority=neg.authority)
-        if qtype != DNAME:
+        if qtype != DNAME and cache.holds_dnames:
             # A cached DNAME at an ancestor rewrites the name without asking (RFC 6672 §3.2).
             owner = name
             for _ in range(len(name) - 1):
@@ -432,7 +434,7 @@ class Engine(Surface, Upstream):
 
     def _verdict(self, name, rdtype, rcode: str, check: Check) -> None:
         tname = dns.rdatatype.to_text(rdtype)
-        self.trace.append(ev.AnswerVerdict(str(name), tname, rcode, check.status, check.why))
+        self.trace.append(ev.AnswerVerdict(name_text(name), tname, rcode, check.status, check.why))
         if check.steps:
             self.trace.append(ev.ProofSteps(str(name), tname, check.status, check.steps))
 
@@ -490,7 +492,7 @@ class Engine(Surface, Upstream):
                     continue
                 if found.rrset is not None:
                     servers.extend((rd.address, self.port) for rd in found.rrset)
-        self.trace.append(ev.Referral(str(zone), str(child), tuple(str(t) for t in targets), tuple(glued),
+        self.trace.append(ev.Referral(name_text(zone), name_text(child), tuple(name_text(t) for t in targets), tuple(glued),
                                       msg.find("authority", child, DS) is not None))
         if not servers:
             raise _ServFail(f"no address for any name server of {child} ({', '.join(map(str, targets))})")
@@ -625,7 +627,7 @@ class Engine(Surface, Upstream):
         return self._put_trust(zone, check.status, f"{check.why} (from {source})", step.rrset, ttl)
 
     def _put_trust(self, zone, status: Status, why: str, dnskeys, ttl: int) -> ZoneTrust:
-        self.trace.append(ev.ZoneVerdict(str(zone), status, why))
+        self.trace.append(ev.ZoneVerdict(name_text(zone), status, why))
         return self.cache.put_trust(zone, status, why, dnskeys, ttl)
 
     def _unsigned_cut_between(self, zone: dns.name.Name, owner: dns.name.Name, depth: int) -> _Gen:

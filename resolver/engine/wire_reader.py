@@ -8,7 +8,8 @@ tests/test_wire_reader.py compares them on real and fuzzed responses) or raises 
 * owner names are walked by ``decode``, dnspython's decompression rules restated (pointers
   strictly backwards, a target never overlapping the segment that points to it, at most
   ``MAX_COMPRESSION_POINTER_CHAIN`` hops, labels below 64 octets, 255 octets in all), each
-  offset walked once per message, and one ``Name`` per distinct spelling;
+  offset walked once per message, and one ``Name`` per distinct spelling (a bounded table
+  shared across messages);
 * the rdatas of nearly every record a validating resolver reads — class IN RRSIG (fixed
   fields and an uncompressed signer, RFC 4034 §3.1.7), NS (its target through ``decode``, which
   must end exactly at the RDATA's end), A, AAAA, DS, DNSKEY, and OPT without options — are
@@ -218,6 +219,30 @@ def _rdclass(value: int):
     return found
 
 
+# labels -> (Name, its labels lowercased: the RRset grouping key, cheaper than Name.__hash__),
+# shared by every message: zone, server and signer names recur in nearly every response.
+# Names are immutable, so one object per spelling is safe; the table is bounded (cleared when full).
+_NAMES: dict[tuple[bytes, ...], tuple[dns.name.Name, tuple[bytes, ...]]] = {}
+_NAMES_MAX = 2048
+
+
+def _name_of(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, tuple[bytes, ...]]:
+    """The Name of labels ``decode`` or the signer walk produced: each below 64 octets, only
+    the last empty; what is left of Name()'s checks is the 255-octet limit (NameTooLong, as
+    dnspython's reader raises)."""
+    hit = _NAMES.get(labels)
+    if hit is None:
+        if sum(map(len, labels)) + len(labels) > 255:
+            raise dns.name.NameTooLong
+        name = _new(dns.name.Name)
+        _set(name, "labels", labels)
+        hit = (name, tuple([label.lower() for label in labels]))
+        if len(_NAMES) >= _NAMES_MAX:
+            _NAMES.clear()
+        _NAMES[labels] = hit
+    return hit
+
+
 def read(wire: bytes) -> dns.message.Message:
     """Parse a response as ``dns.message.from_wire(wire)`` would (same result or same failure)."""
     if len(wire) < 12:
@@ -234,8 +259,6 @@ def read(wire: bytes) -> dns.message.Message:
     # offset -> (labels, end of the first segment, pointer hops) of the name dnspython reads
     # when it starts at that offset on its own; and one Name object per distinct spelling.
     decoded: dict[int, tuple[tuple[bytes, ...], int, int]] = {}
-    # labels -> (Name, its labels lowercased: the RRset grouping key, cheaper than Name.__hash__)
-    interned: dict[tuple[bytes, ...], tuple[dns.name.Name, tuple[bytes, ...]]] = {}
 
     def decode(start: int, depth: int) -> tuple[tuple[bytes, ...], int, int]:
         """dns.name.from_wire_parser's walk: pointers strictly backwards (BadPointer), the
@@ -280,11 +303,7 @@ def read(wire: bytes) -> dns.message.Message:
         decoded[start] = result
         return result
 
-    def name_of(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, tuple[bytes, ...]]:
-        hit = interned.get(labels)
-        if hit is None:  # Name() raises NameTooLong as dnspython's reader does
-            hit = interned[labels] = (dns.name.Name(labels), tuple([label.lower() for label in labels]))
-        return hit
+    name_of = _name_of
 
     def owner() -> tuple[dns.name.Name, tuple[bytes, ...]]:
         labels, end, _ = decode(parser.current, 0)

@@ -1,0 +1,28 @@
+"""``str(name)`` without dnspython's per-character escaping, for names that need none.
+
+The resolver turns names into text on every query and verdict (trace events, the reasons it
+gives, cache reason sharing): ``Name.to_text`` escapes label by label, character by
+character. A name whose labels hold only printable ASCII that master-file syntax does not
+reserve (RFC 1035 §5.1: no '"', '(', ')', '.', ';', '\\', '@', '$', space or control
+character) is its labels joined by dots; any other name goes to dnspython. tests/test_nametext
+compares both on real and fuzzed names.
+"""
+
+from __future__ import annotations
+
+import re
+
+import dns.name
+
+# Bytes Name.to_text writes escaped (dnspython's _escaped set, and anything outside 0x21-0x7E);
+# '.' is allowed here only as the separator, which the count of dots checks.
+_ESCAPED = re.compile(rb'[^\x21-\x7e]|["();\\@$]')
+
+
+def name_text(name: dns.name.Name) -> str:
+    """``name.to_text()``: absolute names with their final dot, the root as "."."""
+    labels = name.labels
+    joined = b".".join(labels)
+    if joined and joined.count(b".") == len(labels) - 1 and _ESCAPED.search(joined) is None:
+        return joined.decode("ascii")
+    return name.to_text()
