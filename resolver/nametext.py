@@ -26,3 +26,10 @@ def name_text(name: dns.name.Name) -> str:
     if joined and joined.count(b".") == len(labels) - 1 and _ESCAPED.search(joined) is None:
         return joined.decode("ascii")
     return name.to_text()
+
+
+def lower_name(name: dns.name.Name) -> dns.name.Name:
+    """``name.canonicalize()`` (ASCII letters lowercased), but ``name`` itself when it has no
+    upper-case letter — the usual case — instead of a new Name each time."""
+    joined = b"".join(name.labels)
+    return name if joined == joined.lower() else name.canonicalize()  # bytes.lower: ASCII, as dnspython's

@@ -63,3 +63,15 @@ def test_fuzzed_names_agree():
 def test_longest_names_agree():
     name = dns.name.Name([b"a" * 63, b"b" * 63, b"c" * 63, b"d" * 61, b""])
     assert len(name.to_wire()) == 255 and name_text(name) == name.to_text()
+
+
+def test_lower_name_is_canonicalize():
+    """lower_name equals canonicalize() label for label, and is the name itself when that
+    has nothing to lower (no new object on the common path)."""
+    from resolver.nametext import lower_name
+    same = 0
+    for name in _names(20_000, 8):
+        lowered = lower_name(name)
+        assert lowered.labels == name.canonicalize().labels
+        same += lowered is name
+    assert 1000 < same < 19_000

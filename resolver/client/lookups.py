@@ -21,6 +21,7 @@ import dns.rdatatype
 from ..dnssec.anchors import TrustAnchor
 from ..drivers.asyncio_driver import drive
 from ..engine import trace as ev
+from ..nametext import lower_name
 from ..engine.cache import Cache, materialised_size
 from ..engine.engine import Budget, Engine
 from ..engine.result import Lookup
@@ -133,7 +134,7 @@ class Lookups:
             self.hits += 1
             return hit
         self.stats["misses"] += 1
-        key = (name.canonicalize(), rdtype, cd, tcp, refresh)
+        key = (lower_name(name), rdtype, cd, tcp, refresh)
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)

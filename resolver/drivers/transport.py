@@ -22,7 +22,7 @@ import struct
 import dns.exception
 import dns.message
 
-from ..engine.case import Match, match, parse_reply
+from ..engine.case import Match, exact_echo, match, parse_reply
 
 MAX_TCP_MESSAGE = 65535
 
@@ -93,7 +93,7 @@ class _UdpExchange:
             response = parse_reply(data, self.query, self.wire)
         except (dns.exception.DNSException, ValueError):
             return  # garbage, perhaps spoofed: keep waiting for the real answer
-        verdict = match(self.query, response)
+        verdict = Match.EXACT if exact_echo(self.wire, data) else match(self.query, response)
         if verdict in (Match.EXACT, Match.NO_QUESTION):
             if self._held is not None:
                 self._held.cancel()

@@ -33,7 +33,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from ..nametext import name_text
+from ..nametext import lower_name, name_text
 from ..resolution import Resolution
 from ..resolution import pack as pack_resolution
 from ..status import Status
@@ -378,7 +378,7 @@ class Cache:
                      authority: tuple[dns.rrset.RRset, ...], status: Status, why: str, ttl: int) -> None:
         """RFC 2308: NXDOMAIN is cached per name (it holds for every type), NODATA per name and
         type. A SECURE answer's NSEC records also go to the NSEC cache (RFC 8198)."""
-        name = name.canonicalize()  # negative entries keep the lower-case spelling (from the key)
+        name = lower_name(name)  # negative entries keep the lower-case spelling (from the key)
         name_key = self._key(name)
         ttl = self._ttl(ttl, status, self.config.max_negative_ttl)
         # A bogus NXDOMAIN (e.g. forged) stays per name and type: it must not take down the
@@ -416,11 +416,11 @@ class Cache:
             if rrset.rdtype not in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3):
                 continue
             rrsigs = sigs.get((rrset.name, rrset.rdtype))
-            signers = {rd.signer.canonicalize() for rd in rrsigs} if rrsigs else set()
+            signers = {lower_name(rd.signer) for rd in rrsigs} if rrsigs else set()
             if len(signers) != 1:
                 continue
             zone = self._zone(signers.pop())
-            owner = rrset.name.canonicalize()
+            owner = lower_name(rrset.name)
             if owner.labels == rrset.name.labels:
                 owner = rrset.name  # one Name for the key and the entry (as received, lower case)
             if not owner.is_subdomain(zone):
@@ -522,27 +522,31 @@ class Cache:
     # Delegations (the infrastructure cache) ----------------------------------------------------
     def put_delegation(self, zone: dns.name.Name, servers: tuple[Server, ...],
                        nameservers: tuple[dns.name.Name, ...], ttl: int) -> None:
-        zone = zone.canonicalize()
+        zone = lower_name(zone)
         ttl = self._ttl(ttl, None, self.config.max_ttl)
         size = ENTRY_OVERHEAD + 96 * len(servers) + 100 * len(nameservers)
-        self._store((DELEGATION, zone, dns.rdatatype.NS),
+        self._store((DELEGATION, _nkey(zone), dns.rdatatype.NS),
                     Delegation(zone, servers, nameservers, self.clock() + ttl, ttl, size))
 
     def get_delegation(self, zone: dns.name.Name) -> Delegation | None:
-        return self._get((DELEGATION, zone, dns.rdatatype.NS))
+        return self._get((DELEGATION, _nkey(zone), dns.rdatatype.NS))
+
+    def get_delegation_key(self, key: bytes | tuple[bytes, ...]) -> Delegation | None:
+        """get_delegation by the zone's key (``cache_entries._nkey``), for walks up a name."""
+        return self._get((DELEGATION, key, dns.rdatatype.NS))
 
     # Zone key trust (the key cache) ------------------------------------------------------------
     def put_trust(self, zone: dns.name.Name, status: Status, why: str,
                   dnskeys: dns.rrset.RRset | None, ttl: int) -> ZoneTrust:
-        zone = zone.canonicalize()
+        zone = lower_name(zone)
         ttl = self._ttl(ttl, status, self.config.max_ttl)
         keys = dnskeys if status is Status.SECURE else None
         entry = ZoneTrust(zone, status, why, keys, self.clock() + ttl, ttl, materialised_size(keys))
-        self._store((TRUST, zone, dns.rdatatype.DNSKEY), entry)
+        self._store((TRUST, _nkey(zone), dns.rdatatype.DNSKEY), entry)
         return entry
 
     def get_trust(self, zone: dns.name.Name) -> ZoneTrust | None:
-        return self._get((TRUST, zone, dns.rdatatype.DNSKEY))
+        return self._get((TRUST, _nkey(zone), dns.rdatatype.DNSKEY))
 
     # Whole resolutions (the message cache) -----------------------------------------------------
     def put_resolution(self, key: str, name: dns.name.Name, value: Any, status: Status, ttl: int,

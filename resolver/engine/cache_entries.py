@@ -218,6 +218,21 @@ class CacheRecord:
 
 
 def wire_size(*rrsets: dns.rrset.RRset | None) -> int:
+    """The length of ``rrsets`` as ``RRset.to_wire`` writes them without a compression table
+    (every name in full, relative ones completed with the root), added up per record instead
+    of rendered: each record is its owner, 10 octets of header and its own ``to_wire()`` (which
+    the lean reader's records hold); an empty RRset is written as one header without RDATA."""
+    size = 0
+    for rrset in rrsets:
+        if rrset is None:
+            continue
+        labels = rrset.name.labels
+        owner = sum(map(len, labels)) + len(labels) + (0 if rrset.name.is_absolute() else 1)
+        size += (owner + 10) * (len(rrset) or 1) + sum([len(rd.to_wire(origin=dns.name.root)) for rd in rrset])
+    return size
+
+
+def _rendered_size(rrsets) -> int:
     buf = io.BytesIO()
     for rrset in rrsets:
         if rrset is not None:

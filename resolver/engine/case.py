@@ -25,6 +25,7 @@ import dns.rcode
 import dns.rrset
 
 from resolver.engine import wire_reader
+from resolver.nametext import lower_name
 
 _new, _set = object.__new__, object.__setattr__  # how dnspython's immutable objects take fields
 
@@ -83,6 +84,16 @@ def match(query: dns.message.Message, response: dns.message.Message) -> Match:
     return Match.EXACT
 
 
+def exact_echo(query_wire: bytes, data: bytes) -> bool:
+    """Whether ``data``, a reply to the query sent as ``query_wire``, is what ``match`` calls
+    EXACT on its header and question bytes alone: same ID, QR set, one question, name (0x20
+    case included), type and class byte for byte. A True here saves comparing the parsed
+    question; False says nothing (``match`` then judges the parsed reply)."""
+    end = _qname_end(query_wire)
+    return (end != 0 and data[:2] == query_wire[:2] and len(data) > 2 and data[2] & 0x80 != 0
+            and data[4:6] == b"\x00\x01" and data[12:end + 4] == query_wire[12:end + 4] and len(data) >= end + 4)
+
+
 def parse_reply(data: bytes, query: dns.message.Message, query_wire: bytes) -> dns.message.Message:
     """Parse a reply to ``query`` (sent as ``query_wire``). When it echoes the question byte for
     byte — 0x20 case included, which is the check itself — it is parsed with that name in lower
@@ -116,7 +127,7 @@ def canonicalise_owners(response: dns.message.Message) -> dns.message.Message:
     owners compressed against it). RDATA names are left alone: every comparison of them is
     case-insensitive and RRSIG verification canonicalises them (RFC 4034 §6.2)."""
     # The question gets new entries: dnspython's make_response shares them with the query.
-    response.question = [dns.rrset.RRset(q.name.canonicalize(), q.rdclass, q.rdtype) for q in response.question]
+    response.question = [dns.rrset.RRset(lower_name(q.name), q.rdclass, q.rdtype) for q in response.question]
     for section in (response.answer, response.authority, response.additional):
         for rrset in section:
             labels = rrset.name.labels

@@ -39,6 +39,7 @@ from . import trace as ev
 from .actions import Send
 from .aggressive import deny_from_cache
 from .cache import STALE_TTL, Cache, ZoneTrust
+from .cache_entries import _nkey
 from .classify import Kind, dname_for, referral_ns
 from .hints import Hints, Server, parse_hints
 from .options import EDNS_PAYLOAD
@@ -123,6 +124,7 @@ class Engine(Surface, Upstream):
         self.qname = dns.name.from_text(qname) if isinstance(qname, str) else qname
         self.qtype = dns.rdatatype.from_text(qtype) if isinstance(qtype, str) else dns.rdatatype.RdataType.make(qtype)
         self.hints: Hints = _as_hints(hints, port)
+        self._hint_keys: dict | None = None  # _nkey(zone) -> zone of self.hints, made on first use
         self.trust_anchor = trust_anchor
         self.cache = cache if cache is not None else Cache(now)
         self.clock = now
@@ -444,7 +446,26 @@ class Engine(Surface, Upstream):
         remembered in the cache). DS lives in the parent (RFC 4035 §3.1.4.1), so for DS the
         search starts one label up."""
         probe = name.parent() if qtype == DS and name != dns.name.root else name
-        while True:
+        key = _nkey(probe)
+        if type(key) is bytes:
+            # The ancestors' keys are suffixes of the name's (lower-case labels joined by dots):
+            # no Name built or hashed per level.
+            hint_keys = self._hint_keys
+            if hint_keys is None:
+                hint_keys = self._hint_keys = {_nkey(zone): zone for zone in self.hints}
+            cache = self.cache
+            while True:
+                zone = hint_keys.get(key)
+                if zone is not None:
+                    return zone, self.hints[zone]
+                delegation = cache.get_delegation_key(key)
+                if delegation is not None and delegation.servers:
+                    return delegation.zone, delegation.servers
+                if not key:
+                    break
+                key = key[key.index(b".") + 1:]
+            raise _ServFail(f"no hint covers {name}: give a --hint for one of its zones")
+        while True:  # a label holding a dot: Names, level by level
             if probe in self.hints:
                 return probe, self.hints[probe]
             delegation = self.cache.get_delegation(probe)

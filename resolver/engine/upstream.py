@@ -21,7 +21,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from ..nametext import name_text
+from ..nametext import lower_name, name_text
 from ..status import Status
 from . import case as case20
 from . import trace as ev
@@ -89,7 +89,7 @@ class Upstream:
         # Iterative (RD=0); CD=1 because we validate ourselves (RFC 4035 §3.2.2). A fresh
         # random ID per query (RFC 5452 §9.2; the driver adds a fresh random source port) and
         # 0x20 case in the name are what a blind spoofer has to guess.
-        wire_name = case20.randomise(qname, self.rng) if case else qname.canonicalize()
+        wire_name = case20.randomise(qname, self.rng) if case else lower_name(qname)
         query, wire = build_query(wire_name, qtype, self.rng.getrandbits(16), edns, self.edns_payload)
         self.trace.append(ev.QuerySent(name_text(zone), server, name_text(qname), dns.rdatatype.to_text(qtype), tcp))
         timeout = min(self.cache.servers.timeout(self.timeout, attempt), left)
