@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import dns.name
+import dns.rdatatype
 
 # Bytes Name.to_text writes escaped (dnspython's _escaped set, and anything outside 0x21-0x7E);
 # '.' is allowed here only as the separator, which the count of dots checks.
@@ -33,3 +34,18 @@ def lower_name(name: dns.name.Name) -> dns.name.Name:
     upper-case letter — the usual case — instead of a new Name each time."""
     joined = b"".join(name.labels)
     return name if joined == joined.lower() else name.canonicalize()  # bytes.lower: ASCII, as dnspython's
+
+
+_TYPE_TEXT: dict[int, str] = {}
+
+
+def type_text(rdtype: int) -> str:
+    """``dns.rdatatype.to_text(rdtype)``, remembered per value (its enum lookup costs more than
+    the rest of a trace event). Types are registered when their modules load, before any
+    lookup asks, so a remembered text stays right; a bounded few values are kept."""
+    text = _TYPE_TEXT.get(rdtype)
+    if text is None:
+        text = dns.rdatatype.to_text(rdtype)
+        if len(_TYPE_TEXT) < 1024:
+            _TYPE_TEXT[rdtype] = text
+    return text

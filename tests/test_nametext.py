@@ -75,3 +75,12 @@ def test_lower_name_is_canonicalize():
         assert lowered.labels == name.canonicalize().labels
         same += lowered is name
     assert 1000 < same < 19_000
+
+
+def test_type_text_is_dnspythons():
+    import dns.rdatatype
+
+    from resolver.nametext import type_text
+    for rdtype in [*range(0, 300), 32768, 65279, 65380, 65381, 65535, *dns.rdatatype.RdataType]:
+        assert type_text(rdtype) == dns.rdatatype.to_text(rdtype)
+        assert type_text(int(rdtype)) == dns.rdatatype.to_text(rdtype)  # enum and int alike

@@ -21,7 +21,7 @@ import dns.rdatatype
 from ..dnssec.anchors import TrustAnchor
 from ..drivers.asyncio_driver import drive
 from ..engine import trace as ev
-from ..nametext import lower_name
+from ..nametext import lower_name, type_text
 from ..engine.cache import Cache, materialised_size
 from ..engine.engine import Budget, Engine
 from ..engine.result import Lookup
@@ -175,7 +175,7 @@ class Lookups:
             proof = entry.proof
             lookup = Lookup(name, rdtype, "NOERROR", entry.status, entry.why, cache.remaining(entry), rrset,
                             rrsigs, (), proof,
-                            trace=(ev.CacheHit(name.to_text(), dns.rdatatype.to_text(rdtype), entry.status),))
+                            trace=(ev.CacheHit(name.to_text(), type_text(rdtype), entry.status),))
             if asked is not None:
                 cache.put_hot(asked, entry, lookup, materialised_size(rrset, rrsigs, *proof))
             return lookup
@@ -187,7 +187,7 @@ class Lookups:
         authority = neg.authority
         lookup = Lookup(name, rdtype, "NXDOMAIN" if neg.rcode == "NXDOMAIN" else "NOERROR", neg.status, neg.why,
                         cache.remaining(neg), authority=authority,
-                        trace=(ev.CacheHit(name.to_text(), dns.rdatatype.to_text(rdtype), neg.status),))
+                        trace=(ev.CacheHit(name.to_text(), type_text(rdtype), neg.status),))
         if asked is not None:
             cache.put_hot(asked, neg, lookup, materialised_size(*authority), negative=True)
         return lookup

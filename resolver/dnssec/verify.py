@@ -26,7 +26,7 @@ from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from resolver.auth.sign_crypto import ed25519_verifier
 from resolver.dnssec.canonical import ds_digest, signed_data
-from resolver.nametext import name_text
+from resolver.nametext import name_text, type_text
 from resolver.status import Status
 
 # Signature algorithms we validate (RFC 8624 §3.1 MUST/RECOMMENDED set that dnspython implements).
@@ -170,7 +170,7 @@ def _check_one(
 ) -> str | None:
     """Why this one RRSIG does not validate the RRset, or None when it does."""
     if rrsig.type_covered != rrset.rdtype:
-        return f"covers {dns.rdatatype.to_text(rrsig.type_covered)}"
+        return f"covers {type_text(rrsig.type_covered)}"
     if rrsig.signer != zone:
         # RFC 4035 §5.3.1: the signer must be the zone holding the RRset; accepting another
         # zone's key would let any zone sign for names it does not own.
@@ -256,16 +256,16 @@ def verify_rrset(
     """
     zone = _as_name(zone)
     if dnskeys.rdtype != dns.rdatatype.DNSKEY:
-        return _bogus(f"expected DNSKEY records of {zone}, got {dns.rdatatype.to_text(dnskeys.rdtype)}")
+        return _bogus(f"expected DNSKEY records of {zone}, got {type_text(dnskeys.rdtype)}")
     if isinstance(dnskeys, dns.rrset.RRset) and dnskeys.name != zone:
         return _bogus(f"DNSKEY RRset owner {dnskeys.name} is not zone {zone}")
     if not rrset.name.is_subdomain(zone):
         return _bogus(f"{rrset.name} is not in zone {zone}")
-    label = f"{name_text(rrset.name)} {dns.rdatatype.to_text(rrset.rdtype)}"
+    label = f"{name_text(rrset.name)} {type_text(rrset.rdtype)}"
     if not rrsigs:
         return _bogus(f"{label}: no RRSIG")
     if rrsigs.rdtype != dns.rdatatype.RRSIG:
-        return _bogus(f"{label}: expected RRSIG records, got {dns.rdatatype.to_text(rrsigs.rdtype)}")
+        return _bogus(f"{label}: expected RRSIG records, got {type_text(rrsigs.rdtype)}")
     if rrsigs.name != rrset.name or rrsigs.rdclass != rrset.rdclass:
         return _bogus(f"{label}: RRSIGs belong to {rrsigs.name}")
     keys_by_tag = _index_keys(dnskeys)
@@ -331,7 +331,7 @@ def verify_dnskeys(
     """
     zone = _as_name(zone)
     if dnskeys.name != zone or dnskeys.rdtype != dns.rdatatype.DNSKEY:
-        return _bogus(f"expected the DNSKEY RRset of {zone}, got {dnskeys.name} {dns.rdatatype.to_text(dnskeys.rdtype)}")
+        return _bogus(f"expected the DNSKEY RRset of {zone}, got {dnskeys.name} {type_text(dnskeys.rdtype)}")
     if ds is None and anchor_keys is None:
         return _bogus(f"{zone} DNSKEY: no DS and no trust anchor to validate against")
     given = len(ds or ()) + len(anchor_keys or ())

@@ -33,7 +33,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from ..nametext import lower_name, name_text
+from ..nametext import lower_name, name_text, type_text
 from ..resolution import Resolution
 from ..resolution import pack as pack_resolution
 from ..status import Status
@@ -688,11 +688,11 @@ class Cache:
         for key, entry in self._lru.items():
             kind = key[0]
             if kind == NEGATIVE:
-                rdtype = "ANY" if key[2] == NXDOMAIN_TYPE else dns.rdatatype.to_text(key[2])
+                rdtype = "ANY" if key[2] == NXDOMAIN_TYPE else type_text(key[2])
             elif kind == RESOLUTION:
                 rdtype = "-"
             else:
-                rdtype = dns.rdatatype.to_text({NSEC: dns.rdatatype.NSEC, NSEC3: dns.rdatatype.NSEC3}.get(kind, key[2]))
+                rdtype = type_text({NSEC: dns.rdatatype.NSEC, NSEC3: dns.rdatatype.NSEC3}.get(kind, key[2]))
             status = entry.status.value if entry.status is not None else None
             expired = entry.expires <= now
             yield CacheRecord(KIND_NAMES[kind], entry.name.to_text(), rdtype, status,

@@ -32,7 +32,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from ..nametext import name_text
+from ..nametext import name_text, type_text
 from ..status import Status
 from . import entropy
 from . import trace as ev
@@ -177,7 +177,7 @@ class Engine(Surface, Upstream):
             raise _ServFail(f"sub-resolution deeper than {self.max_depth} levels at {qname}")
         key = (qname, qtype)
         if key in self._active:
-            raise _ServFail(f"dependency loop: {qname} {dns.rdatatype.to_text(qtype)} is needed to resolve itself")
+            raise _ServFail(f"dependency loop: {qname} {type_text(qtype)} is needed to resolve itself")
         self._active.add(key)
         try:
             chain: list[_Step] = []
@@ -361,14 +361,14 @@ class Engine(Surface, Upstream):
         for rdtype, kind in ((qtype, Kind.ANSWER), (CNAME, Kind.CNAME)):
             entry = cache.get_rrset(name, rdtype)
             if entry is not None and (rdtype == qtype or qtype != CNAME) and not self._refreshing(name, qtype, entry):
-                self.trace.append(ev.CacheHit(name_text(name), dns.rdatatype.to_text(rdtype), entry.status))
+                self.trace.append(ev.CacheHit(name_text(name), type_text(rdtype), entry.status))
                 return _Step(kind, entry.status, entry.why, cache.remaining(entry), entry.rrset, entry.rrsigs,
                              authority=entry.proof)
         neg = cache.get_negative(name, qtype)
         if neg is not None:
             if self._refreshing(name, qtype, neg):
                 return None  # not from cached NSECs either: they came with this very answer
-            self.trace.append(ev.CacheHit(name_text(name), dns.rdatatype.to_text(qtype), neg.status))
+            self.trace.append(ev.CacheHit(name_text(name), type_text(qtype), neg.status))
             kind = Kind.NXDOMAIN if neg.rcode == "NXDOMAIN" else Kind.NODATA
             return _Step(kind, neg.status, neg.why, cache.remaining(neg), authority=neg.authority)
         if qtype != DNAME and cache.holds_dnames:
@@ -383,9 +383,9 @@ class Engine(Surface, Upstream):
                                        cache.remaining(entry))
         denial = deny_from_cache(cache, name, qtype)  # RFC 8198
         if denial is not None:
-            self.trace.append(ev.CacheDenial(str(name), dns.rdatatype.to_text(qtype), denial.rcode, denial.why))
+            self.trace.append(ev.CacheDenial(str(name), type_text(qtype), denial.rcode, denial.why))
             if denial.steps:
-                self.trace.append(ev.ProofSteps(str(name), dns.rdatatype.to_text(qtype), Status.SECURE, denial.steps))
+                self.trace.append(ev.ProofSteps(str(name), type_text(qtype), Status.SECURE, denial.steps))
             kind = Kind.NXDOMAIN if denial.rcode == "NXDOMAIN" else Kind.NODATA
             return _Step(kind, Status.SECURE, denial.why, denial.ttl, authority=denial.authority)
         return None
@@ -430,12 +430,12 @@ class Engine(Surface, Upstream):
         else:
             return None
         lookup = self._join(self.qname, self.qtype, chain)
-        self.trace.append(ev.StaleServed(str(self.qname), dns.rdatatype.to_text(self.qtype), reason))
+        self.trace.append(ev.StaleServed(str(self.qname), type_text(self.qtype), reason))
         return replace(lookup, stale=True,
                        why=f"stale answer (RFC 8767), every authority failed ({reason}); cached: {lookup.why}")
 
     def _verdict(self, name, rdtype, rcode: str, check: Check) -> None:
-        tname = dns.rdatatype.to_text(rdtype)
+        tname = type_text(rdtype)
         self.trace.append(ev.AnswerVerdict(name_text(name), tname, rcode, check.status, check.why))
         if check.steps:
             self.trace.append(ev.ProofSteps(str(name), tname, check.status, check.steps))

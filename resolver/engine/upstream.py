@@ -21,7 +21,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from ..nametext import lower_name, name_text
+from ..nametext import lower_name, name_text, type_text
 from ..status import Status
 from . import case as case20
 from . import trace as ev
@@ -91,7 +91,7 @@ class Upstream:
         # 0x20 case in the name are what a blind spoofer has to guess.
         wire_name = case20.randomise(qname, self.rng) if case else lower_name(qname)
         query, wire = build_query(wire_name, qtype, self.rng.getrandbits(16), edns, self.edns_payload)
-        self.trace.append(ev.QuerySent(name_text(zone), server, name_text(qname), dns.rdatatype.to_text(qtype), tcp))
+        self.trace.append(ev.QuerySent(name_text(zone), server, name_text(qname), type_text(qtype), tcp))
         timeout = min(self.cache.servers.timeout(self.timeout, attempt), left)
         return Send(query, server, tcp, timeout, next(self._tokens), wire), self.clock()
 
@@ -226,7 +226,7 @@ class Upstream:
             failures.append(f"{_addr(server)} {reason}")
             self.trace.append(ev.ServerFailed(server, reason))
         raise ServFail(f"no usable response from the servers of {zone} for {qname} "
-                        f"{dns.rdatatype.to_text(qtype)}: {'; '.join(failures) or 'no servers'}")
+                        f"{type_text(qtype)}: {'; '.join(failures) or 'no servers'}")
 
 
 def _has_edns(query: dns.message.Message) -> bool:

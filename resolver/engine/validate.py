@@ -13,6 +13,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
+from ..nametext import type_text
 from ..status import Status
 from .scrub import Scrubbed
 
@@ -42,7 +43,7 @@ def _guard(what, fn, *args, **kw) -> Check:
 
 def check_rrset(rrset, rrsigs, dnskeys, zone: dns.name.Name, now: float) -> Check:
     from ..dnssec.verify import verify_rrset
-    return _guard(lambda: f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}", verify_rrset,
+    return _guard(lambda: f"{rrset.name} {type_text(rrset.rdtype)}", verify_rrset,
                   rrset, rrsigs, dnskeys, zone=zone, now=now)
 
 

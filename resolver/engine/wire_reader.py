@@ -76,6 +76,7 @@ _DS_HEAD = struct.Struct("!HBB")  # DS: key tag, algorithm, digest type; DNSKEY:
 _DS_LENGTHS = DS._digest_length_by_type  # noqa: SLF001 - the lengths DSBase.__init__ enforces
 _DIGESTS = {int(d): d for d in dns.dnssectypes.DSDigest}
 _KEY_FLAGS: dict[int, object] = {}  # DNSKEY flags value -> dnskeybase.Flag(value), made once
+_FLAGS: dict[int, dns.flags.Flag] = {}  # header flags value -> dns.flags.Flag(value), made once
 
 
 def _build(cls, rdclass, rdtype, fields: tuple) -> dns.rdata.Rdata:
@@ -251,11 +252,13 @@ def read(wire: bytes) -> dns.message.Message:
     if dns.opcode.from_flags(flags) != dns.opcode.QUERY:
         return dns.message.from_wire(wire)
     message = dns.message.QueryMessage(id=qid)
-    message.flags = dns.flags.Flag(flags)
+    flag = _FLAGS.get(flags)
+    if flag is None:
+        flag = _FLAGS[flags] = dns.flags.Flag(flags)  # 65536 values at most, each made once
+    message.flags = flag
     message.wire = wire
-    parser = dns.wire.Parser(wire)
-    parser.seek(12)
     size = len(wire)
+    parser: dns.wire.Parser | None = None  # dnspython's, made for the first RDATA it must read
     # offset -> (labels, end of the first segment, pointer hops) of the name dnspython reads
     # when it starts at that offset on its own; and one Name object per distinct spelling.
     decoded: dict[int, tuple[tuple[bytes, ...], int, int]] = {}
@@ -304,11 +307,6 @@ def read(wire: bytes) -> dns.message.Message:
         return result
 
     name_of = _name_of
-
-    def owner() -> tuple[dns.name.Name, tuple[bytes, ...]]:
-        labels, end, _ = decode(parser.current, 0)
-        parser.seek(end)
-        return name_of(labels)
 
     def rrsig(start: int, end: int):
         """An RRSIG read from wire[start:end] without dnspython's generic path (the same
@@ -370,34 +368,46 @@ def read(wire: bytes) -> dns.message.Message:
         builder = _FIXED_BUILDERS.get(rdtype)
         return None if builder is None else builder(wire, start, end)
 
+    pos = 12
     for _ in range(qdcount):
-        qname = owner()[0]
-        rdtype, rdclass = parser.get_struct("!HH")
+        labels, pos, _ = decode(pos, 0)
+        qname = name_of(labels)[0]
+        if pos + 4 > size:
+            raise dns.exception.FormError  # as Parser.get_struct on a short read
+        rdtype, rdclass = _Q.unpack_from(wire, pos)
+        pos += 4
         # force_unique: every question entry is its own RRset, as find_rrset(force_unique=True).
         message.question.append(dns.rrset.RRset(qname, _rdclass(rdclass), _rdtype(rdtype)))
     for number, count in ((1, ancount), (2, nscount), (3, arcount)):
         section = message.sections[number]
         index: dict[tuple, dns.rrset.RRset] = {}
         for i in range(count):
-            name, folded = owner()
-            rdtype, rdclass, ttl, rdlen = _RR.unpack_from(wire, parser.current) if parser.current + 10 <= size \
-                else parser.get_struct("!HHIH")  # the latter raises FormError as dnspython
-            parser.seek(parser.current + 10)
+            labels, pos, _ = decode(pos, 0)
+            name, folded = name_of(labels)
+            if pos + 10 > size:
+                raise dns.exception.FormError
+            rdtype, rdclass, ttl, rdlen = _RR.unpack_from(wire, pos)
+            pos += 10
             if rdtype == _TSIG:
                 return dns.message.from_wire(wire)  # TSIG needs a keyring: dnspython's way
             if rdtype == _OPT and (number != 3 or message.opt or name != dns.name.root):
                 raise dns.message.BadEDNS
-            start = parser.current
-            rd = fast(rdtype, rdclass, start, start + rdlen) if start + rdlen <= size else None
+            end = pos + rdlen
+            rd = fast(rdtype, rdclass, pos, end) if end <= size else None
             if rd is not None:
-                parser.seek(start + rdlen)
+                # Only (RR)SIG covers a type; every rdata the reader builds but RRSIG covers none.
+                covers = rd.type_covered if rdtype == _RRSIG else 0
             else:
-                with parser.restrict_to(rdlen):
+                if parser is None:
+                    parser = dns.wire.Parser(wire)
+                parser.seek(pos)
+                with parser.restrict_to(rdlen):  # FormError past the end or when not filled
                     rd = dns.rdata.from_wire_parser(rdclass, rdtype, parser, None)
+                covers = rd.covers()
+            pos = end
             if rdtype == _OPT:
                 message.opt = dns.rrset.from_rdata(name, ttl, rd)
                 continue
-            covers = rd.covers()
             key = (folded, rdclass, rdtype, covers)  # find_rrset's match: names equal ignoring case
             rrset = index.get(key)
             ttl = 0 if ttl > 0x7FFFFFFF else ttl
@@ -414,6 +424,6 @@ def read(wire: bytes) -> dns.message.Message:
             if items and rdtype in _SINGLETONS:
                 items.clear()
             items.setdefault(rd, None)
-    if parser.remaining() != 0:
+    if pos != size:
         raise dns.message.TrailingJunk
     return message
