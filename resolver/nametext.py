@@ -20,13 +20,24 @@ import dns.rdatatype
 _ESCAPED = re.compile(rb'[^\x21-\x7e]|["();\\@$]')
 
 
+_TEXTS: dict[tuple[bytes, ...], str] = {}  # labels -> text, for the names a resolver repeats
+_TEXTS_MAX = 4096
+
+
 def name_text(name: dns.name.Name) -> str:
     """``name.to_text()``: absolute names with their final dot, the root as "."."""
     labels = name.labels
-    joined = b".".join(labels)
-    if joined and joined.count(b".") == len(labels) - 1 and _ESCAPED.search(joined) is None:
-        return joined.decode("ascii")
-    return name.to_text()
+    text = _TEXTS.get(labels)  # a tuple of bytes hashes from the labels' cached hashes
+    if text is None:
+        joined = b".".join(labels)
+        if joined and joined.count(b".") == len(labels) - 1 and _ESCAPED.search(joined) is None:
+            text = joined.decode("ascii")
+        else:
+            text = name.to_text()
+        if len(_TEXTS) >= _TEXTS_MAX:
+            _TEXTS.clear()
+        _TEXTS[labels] = text
+    return text
 
 
 def lower_name(name: dns.name.Name) -> dns.name.Name:

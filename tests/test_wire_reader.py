@@ -386,3 +386,12 @@ def test_held_wire_forms_are_dropped_when_dnspython_builds_the_record():
     rrset.add(rd)
     rrset.add(oracle)  # the same record: the set keeps one
     assert len(rrset) == 1
+
+
+def test_rcode_is_dnspythons():
+    """wire_reader.rcode: Message.rcode() for every 12-bit value, header and EDNS parts."""
+    for value in range(4096):
+        message = dns.message.Message()
+        message.set_rcode(value)
+        ours, theirs = wire_reader.rcode(message), message.rcode()
+        assert ours == theirs and type(ours) is type(theirs) and ours.name == theirs.name

@@ -121,11 +121,8 @@ def usable_zone_key(key: DNSKEY) -> bool:
     Stricter than dnspython, which lets a revoked key validate its own DNSKEY RRset (RFC 5011
     §2.1 only needs that for trust-anchor rollover, which we do not run): a revoked key is dead.
     """
-    return (
-        bool(key.flags & _FLAG_ZONE)
-        and not key.flags & _FLAG_REVOKE
-        and key.protocol == _DNSSEC_PROTOCOL
-    )
+    flags = int(key.flags)  # an int, not the Flag enum: enum & costs more than the rest
+    return bool(flags & _FLAG_ZONE) and not flags & _FLAG_REVOKE and key.protocol == _DNSSEC_PROTOCOL
 
 
 def _owner_labels(name: dns.name.Name) -> int:

@@ -45,7 +45,7 @@ def pack(rrsets: Iterable[dns.rrset.RRset | None], owner: dns.name.Name | None =
             before = None
             continue
         name = rrset.name
-        if owner is not None and name == owner:
+        if owner is not None and (name is owner or name.labels == owner.labels or name == owner):
             how = OWNER
         elif previous is not None and name.labels == previous.labels:  # same spelling: exact
             how = PREVIOUS

@@ -21,6 +21,8 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
+from . import wire_reader
+
 RRSIG = dns.rdatatype.RRSIG
 _ADDRESS = (dns.rdatatype.A, dns.rdatatype.AAAA)
 _AUTHORITY_TYPES = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdatatype.DS, dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
@@ -39,7 +41,8 @@ class Scrubbed:
 
     def find(self, section: str, name: dns.name.Name, rdtype: int, covers: int = 0):
         for rrset in getattr(self, section):
-            if rrset.rdtype == rdtype and rrset.covers == covers and rrset.name == name:
+            if rrset.rdtype == rdtype and rrset.covers == covers and (rrset.name.labels == name.labels
+                                                                      or rrset.name == name):
                 return rrset
         return None
 
@@ -154,7 +157,7 @@ def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Na
             dropped += 1
 
     return Scrubbed(
-        rcode=response.rcode(),
+        rcode=wire_reader.rcode(response),
         aa=bool(response.flags & dns.flags.AA),
         answer=tuple(answer),
         authority=tuple(authority),

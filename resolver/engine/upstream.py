@@ -31,6 +31,7 @@ from .querywire import build_query
 from .scrub import scrub
 from .selection import UNREACHABLE
 from .surface import Wait
+from .wire_reader import rcode as rcode_of
 
 Server = tuple[str, int]
 MAX_SENDS_PER_SERVER = 5  # one server, one question: TC→TCP, EDNS and 0x20 fallbacks together
@@ -156,7 +157,7 @@ class Upstream:
             if payload.flags & dns.flags.TC and not tcp:
                 tcp = True
                 continue
-            if edns and payload.rcode() in (dns.rcode.FORMERR, dns.rcode.NOTIMP) and payload.edns < 0:
+            if edns and rcode_of(payload) in (dns.rcode.FORMERR, dns.rcode.NOTIMP) and payload.edns < 0:
                 # An EDNS-unaware server. Remembered only when the reply repeats the question
                 # (0x20 included), so a blind spoofer cannot cheaply switch EDNS off for later
                 # queries; a bare error only drops EDNS for this question. Either way signed
@@ -210,7 +211,7 @@ class Upstream:
                 reason = payload
             elif payload.flags & dns.flags.TC:
                 reason = "truncated over TCP"
-            elif payload.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            elif rcode_of(payload) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 reason = dns.rcode.to_text(payload.rcode())
             elif not payload.question:
                 # Only bare errors may come without a question (case.match): data in a reply

@@ -44,6 +44,7 @@ import dns.name
 import dns.opcode
 import dns.rdata
 import dns.rdataclass
+import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import dns.wire
@@ -203,7 +204,25 @@ _SINGLETONS = frozenset(int(t) for t in dns.rdatatype._singletons)  # noqa: SLF0
 
 def _rdtype(value: int):
     found = _TYPES.get(value)  # not `or`: RdataType.NONE (0, every covers but RRSIG's) is falsy
-    return dns.rdatatype.RdataType.make(value) if found is None else found
+    if found is None:
+        # An unregistered type (CAPS, LOAD): make() builds a new pseudo-member every call.
+        found = dns.rdatatype.RdataType.make(value)
+        if len(_TYPES) < 1024:
+            _TYPES[value] = found
+    return found
+
+
+_RCODES: dict[int, dns.rcode.Rcode] = {}
+
+
+def rcode(message: dns.message.Message) -> dns.rcode.Rcode:
+    """``message.rcode()``: the 12-bit value from the header and EDNS (RFC 6891 §6.1.3),
+    its Rcode made once per value (dnspython makes one per call)."""
+    value = (int(message.flags) & 0x000F) | ((int(message.ednsflags) >> 20) & 0xFF0)
+    found = _RCODES.get(value)
+    if found is None:
+        found = _RCODES[value] = dns.rcode.Rcode.make(value)  # 4096 values at most
+    return found
 
 
 def _algorithm(value: int):
