@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ..engine.actions import Done, EngineStateError, Send
 from ..engine.engine import Engine
 from ..engine.result import Lookup
-from .transport import TransportError, exchange
+from .transport import TransportError, query_tcp, start_udp
 
 
 async def drive(engine: Engine, observe: Callable[[float, str], None] | None = None) -> Lookup:
@@ -20,14 +20,16 @@ async def drive(engine: Engine, observe: Callable[[float, str], None] | None = N
     # timeout. Queries still in flight when the engine is done (an unused prefetch) are cancelled.
     # Finished exchanges queue themselves from their done callback, in the order they finish,
     # and one future wakes this loop: asyncio.wait would register and remove a callback on
-    # every pending task each time round, for the same outcome.
+    # every pending task each time round, for the same outcome. A UDP exchange is a bare
+    # future (transport.start_udp), not a task running coroutines: most queries are UDP.
     loop = asyncio.get_running_loop()
-    pending: dict[asyncio.Future, Send] = {}
-    finished: deque[asyncio.Future] = deque()
+    pending: dict[asyncio.Future, tuple[Send, float]] = {}
+    finished: deque[tuple[asyncio.Future, float]] = deque()
     wake: list[asyncio.Future | None] = [None]
+    clock = time.perf_counter
 
-    def on_done(task: asyncio.Future) -> None:
-        finished.append(task)
+    def on_done(future: asyncio.Future) -> None:
+        finished.append((future, clock() if observe is not None else 0.0))
         waiter = wake[0]
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -37,9 +39,13 @@ async def drive(engine: Engine, observe: Callable[[float, str], None] | None = N
             for action in engine.next_actions():
                 if isinstance(action, Done):
                     return action.result
-                task = asyncio.ensure_future(_perform(action, observe))
-                pending[task] = action
-                task.add_done_callback(on_done)
+                started = clock() if observe is not None else 0.0
+                if action.tcp:
+                    future = asyncio.ensure_future(query_tcp(action.query, action.server, action.timeout, action.wire))
+                else:
+                    future = start_udp(action.query, action.server, action.timeout, action.wire)
+                pending[future] = (action, started)
+                future.add_done_callback(on_done)
             if not pending:
                 raise EngineStateError("the engine waits but has no query in flight")
             while not finished:
@@ -49,9 +55,11 @@ async def drive(engine: Engine, observe: Callable[[float, str], None] | None = N
                 finally:
                     wake[0] = None
             while finished:
-                task = finished.popleft()
-                action = pending.pop(task)
-                outcome, value = task.result()
+                future, ended = finished.popleft()
+                action, started = pending.pop(future)
+                outcome, value = _outcome(future)
+                if observe is not None:
+                    observe(ended - started, outcome)
                 if outcome == "response":
                     engine.on_response(action.token, value, action.server)
                 elif outcome == "timeout":
@@ -59,20 +67,18 @@ async def drive(engine: Engine, observe: Callable[[float, str], None] | None = N
                 else:
                     engine.on_error(action.token, value)
     finally:
-        for task in pending:
-            task.remove_done_callback(on_done)
-            task.cancel()
+        for future in pending:
+            future.remove_done_callback(on_done)
+            if future.done():
+                if not future.cancelled():
+                    future.exception()  # retrieved: no "never retrieved" report for an unused one
+            else:
+                future.cancel()
 
 
-async def _perform(action: Send, observe: Callable[[float, str], None] | None = None) -> tuple[str, object]:
-    if observe is not None:
-        started = time.perf_counter()
-        outcome = await _perform(action)
-        observe(time.perf_counter() - started, outcome[0])
-        return outcome
+def _outcome(future: asyncio.Future) -> tuple[str, object]:
     try:
-        return "response", await exchange(action.query, action.server, tcp=action.tcp, timeout=action.timeout,
-                                         wire=action.wire)
+        return "response", future.result()
     except TimeoutError:
         return "timeout", None
     except (TransportError, OSError) as exc:

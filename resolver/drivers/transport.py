@@ -113,38 +113,57 @@ class _UdpExchange:
             self.done.set_result(response)
 
 
-async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout: float,
-                    wire: bytes | None = None) -> dns.message.Message:
+def start_udp(query: dns.message.Message, server: tuple[str, int], timeout: float,
+              wire: bytes | None = None) -> asyncio.Future:
+    """Send ``query`` over UDP and return the future of its reply: a response, or
+    TimeoutError, or TransportError (refused, unreachable, ...). No coroutine and no task:
+    the socket, reader and timer are released by the future's own done callback, also when
+    the caller cancels it (an unused prefetch)."""
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     wire = query.to_wire() if wire is None else wire
     # A fresh socket per query: connect() makes the kernel pick a random ephemeral source
     # port (RFC 5452 §9.2) and drop datagrams from any other address or port. The C socket
     # type itself: socket.socket's Python layer (makefile reference counts) is not used here.
-    sock = _socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock = _socket.socket(family, socket.SOCK_DGRAM)
+    except OSError as exc:
+        failed = loop.create_future()
+        failed.set_exception(TransportError(reason(exc)))
+        return failed
+    exchange = _UdpExchange(query, server, sock, wire)
+    done = exchange.done
+    fd = -1
+    timer: asyncio.TimerHandle | None = None
+
+    def release(_: asyncio.Future) -> None:
+        if timer is not None:
+            timer.cancel()
+        if fd >= 0:
+            loop.remove_reader(fd)
+        if exchange._held is not None:
+            exchange._held.cancel()
+        sock.close()
+
+    done.add_done_callback(release)
     try:
         sock.setblocking(False)
         sock.connect(server)
-        exchange = _UdpExchange(query, server, sock, wire)
         fd = sock.fileno()
         loop.add_reader(fd, exchange.readable)
         # The deadline as a plain timer on the exchange's future (what asyncio.timeout does
         # around one await, at a fraction of its cost per query).
         timer = loop.call_later(timeout, exchange.expire)
-        try:
-            sock.send(wire)
-            return await exchange.done
-        finally:
-            timer.cancel()
-            loop.remove_reader(fd)
-            if exchange._held is not None:
-                exchange._held.cancel()
-    except (TimeoutError, TransportError):
-        raise
-    except OSError as exc:  # refused, unreachable (TimeoutError is an OSError too: kept apart)
-        raise TransportError(reason(exc)) from None
-    finally:
-        sock.close()
+        sock.send(wire)
+    except OSError as exc:  # refused, unreachable
+        if not done.done():
+            done.set_exception(TransportError(reason(exc)))
+    return done
+
+
+async def query_udp(query: dns.message.Message, server: tuple[str, int], timeout: float,
+                    wire: bytes | None = None) -> dns.message.Message:
+    return await start_udp(query, server, timeout, wire)
 
 
 async def query_tcp(query: dns.message.Message, server: tuple[str, int], timeout: float,
