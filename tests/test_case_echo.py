@@ -67,3 +67,28 @@ def test_honest_replies_are_exact_echoes():
     for _ in range(200):
         query, wire, data = _pair(rng)
         assert exact_echo(wire, data) and match(query, parse_reply(data, query, wire)) is Match.EXACT
+
+
+def test_randomise_flips_each_letter_with_even_odds_and_nothing_else():
+    """0x20 case (randomise): every ASCII letter is upper-cased about half the time, each
+    position on its own; digits, '-', '_' and label lengths never change; seeded and system
+    sources alike."""
+    import collections
+
+    from resolver.engine.entropy import SHARED
+    name = dns.name.from_text("gpu-7.x_y.Bj.CMCC.cid.")
+    lowered = b"".join(name.labels).lower()
+    for rng in (random.Random(0), SHARED):
+        upper = collections.Counter()
+        for _ in range(4000):
+            out = randomise(name, rng)
+            assert [len(label) for label in out.labels] == [len(label) for label in name.labels]
+            joined = b"".join(out.labels)
+            assert joined.lower() == lowered
+            upper.update(i for i, c in enumerate(joined) if c != lowered[i])
+        for i, c in enumerate(lowered):
+            if 0x61 <= c <= 0x7A:
+                assert 1700 < upper[i] < 2300, (i, upper[i])
+            else:
+                assert upper[i] == 0
+    assert randomise(dns.name.root, SHARED) == dns.name.root

@@ -54,6 +54,8 @@ def reason(exc: OSError) -> str:
     return (exc.strerror or str(exc) or type(exc).__name__).lower()
 
 
+_NONBLOCK_FLAG = getattr(socket, "SOCK_NONBLOCK", 0)  # Linux: the socket is made non-blocking
+_UDP_NONBLOCKING = socket.SOCK_DGRAM | _NONBLOCK_FLAG
 MIN_CASE_GRACE = 0.05  # seconds to wait for an exact reply after a case-only mismatch
 
 
@@ -126,7 +128,7 @@ def start_udp(query: dns.message.Message, server: tuple[str, int], timeout: floa
     # port (RFC 5452 §9.2) and drop datagrams from any other address or port. The C socket
     # type itself: socket.socket's Python layer (makefile reference counts) is not used here.
     try:
-        sock = _socket.socket(family, socket.SOCK_DGRAM)
+        sock = _socket.socket(family, _UDP_NONBLOCKING)  # non-blocking from birth: no fcntl call
     except OSError as exc:
         failed = loop.create_future()
         failed.set_exception(TransportError(reason(exc)))
@@ -147,7 +149,8 @@ def start_udp(query: dns.message.Message, server: tuple[str, int], timeout: floa
 
     done.add_done_callback(release)
     try:
-        sock.setblocking(False)
+        if not _NONBLOCK_FLAG:
+            sock.setblocking(False)
         sock.connect(server)
         fd = sock.fileno()
         loop.add_reader(fd, exchange.readable)

@@ -42,22 +42,27 @@ class Match(enum.Enum):
 _BARE_ERRORS = (dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.SERVFAIL, dns.rcode.REFUSED)
 
 
+# 0x20 at each ASCII letter (either case), 0 elsewhere: which bits 0x20 randomisation may flip.
+_LETTER_BITS = bytes(0x20 if 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A else 0 for b in range(256))
+
+
 def randomise(name: dns.name.Name, rng: random.Random) -> dns.name.Name:
-    """``name`` in lower case with each ASCII letter upper-cased with probability 1/2 (one
-    draw of a bit per octet for the whole name: a single read of the random source)."""
+    """``name`` in lower case with each ASCII letter upper-cased with probability 1/2: the
+    lowered labels XOR (letter mask AND random bytes), done on whole labels as integers, so
+    one draw from the random source serves the whole name."""
     labels = name.labels
-    bits = rng.getrandbits(sum(map(len, labels)) or 1)
+    noise = rng.randbytes(sum(map(len, labels)))
     out = []
+    at = 0
     for label in labels:
-        if not label:
+        n = len(label)
+        if not n:
             out.append(label)
             continue
-        folded = bytearray(label.lower())
-        for i, byte in enumerate(folded):
-            if 0x61 <= byte <= 0x7A and bits >> i & 1:
-                folded[i] = byte - 0x20
-        bits >>= len(label)
-        out.append(bytes(folded))
+        lowered = label.lower()
+        flip = int.from_bytes(lowered.translate(_LETTER_BITS), "big") & int.from_bytes(noise[at:at + n], "big")
+        out.append((int.from_bytes(lowered, "big") ^ flip).to_bytes(n, "big"))
+        at += n
     # The labels of a valid Name, lengths unchanged: nothing for Name() to check again.
     randomised = _new(dns.name.Name)
     _set(randomised, "labels", tuple(out))
