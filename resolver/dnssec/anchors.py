@@ -53,6 +53,10 @@ class TrustAnchor:
     ) -> None:
         self._ds = dict(ds or {})
         self._dnskey = dict(dnskey or {})
+        # Anchored zones by their lower-case labels, for closest(): a tuple of bytes hashes
+        # from cached label hashes, a Name character by character (the tables never change).
+        self._zones_by_labels = {tuple(label.lower() for label in zone.labels): zone
+                                 for table in (self._ds, self._dnskey) for zone in table}
         if not self._ds and not self._dnskey:
             raise TrustAnchorError("trust anchor holds no DS or DNSKEY record")
 
@@ -130,12 +134,13 @@ class TrustAnchor:
     def closest(self, name: dns.name.Name | str) -> dns.name.Name | None:
         """Deepest anchored zone at or above ``name``."""
         name = _as_name(name)
-        while True:
-            if name in self._ds or name in self._dnskey:
-                return name
-            if name == dns.name.root or len(name) == 0:
-                return None
-            name = name.parent()
+        labels = tuple([label.lower() for label in name.labels])
+        zones = self._zones_by_labels
+        for i in range(len(labels)):
+            zone = zones.get(labels[i:])
+            if zone is not None:
+                return zone
+        return None
 
     def ds(self, zone: dns.name.Name | str) -> dns.rdataset.Rdataset | None:
         return self._ds.get(_as_name(zone))

@@ -148,14 +148,15 @@ class Engine(Surface, Upstream):
         self._tokens = itertools.count(1)
         self._gen = self._run()
         self._surface_init()
-        self._prefetched: dict[tuple, tuple[Send, float]] = {}  # (server, qname, qtype) → DNSKEY prefetch
-        self._keys_asked: set[dns.name.Name] = set()  # zones whose DNSKEY was prefetched
-        self._referral_ds: dict[dns.name.Name, tuple[dns.name.Name, Scrubbed]] = {}  # child → (parent, referral)
+        # Tables keyed by names use _nkey (bytes hash once; a Name hashes character by character).
+        self._prefetched: dict[tuple, tuple[Send, float]] = {}  # (server, _nkey(qname), qtype) → DNSKEY prefetch
+        self._keys_asked: set = set()  # _nkey of zones whose DNSKEY was prefetched
+        self._referral_ds: dict = {}  # _nkey(child) → (parent, referral)
         self._glueless: dict[dns.name.Name, list[dns.name.Name]] = {}  # zone → NS names that came without glue
         self._fallback: dict[dns.name.Name, list[Server]] = {}  # zone → servers found by _more_servers
         self._answered_by: Server | None = None  # the server whose reply _ask returned last
-        self._active: set[tuple[dns.name.Name, int]] = set()
-        self._trust_active: set[dns.name.Name] = set()
+        self._active: set[tuple] = set()  # (_nkey(qname), qtype)
+        self._trust_active: set = set()  # _nkey(zone)
         # Prefetch: cache hits in their last 10 % of TTL are noted in ``prefetch`` for the
         # driver to refresh in the background; a refresh engine (``refresh``) treats exactly
         # those entries as misses, so it fetches them anew and serves the rest from cache.
@@ -175,13 +176,13 @@ class Engine(Surface, Upstream):
         """Resolve (qname, qtype) following CNAMEs; returns a Lookup (bogus → SERVFAIL, no data)."""
         if depth > self.max_depth:
             raise _ServFail(f"sub-resolution deeper than {self.max_depth} levels at {qname}")
-        key = (qname, qtype)
+        key = (_nkey(qname), qtype)
         if key in self._active:
             raise _ServFail(f"dependency loop: {qname} {type_text(qtype)} is needed to resolve itself")
         self._active.add(key)
         try:
             chain: list[_Step] = []
-            seen = {qname}
+            seen: set | None = None  # names of the CNAME chain, made when there is one
             name = qname
             for _ in range(MAX_CNAME + 1):
                 step = yield from self._lookup_one(name, qtype, depth, validate=True)
@@ -190,6 +191,8 @@ class Engine(Surface, Upstream):
                     return self._join(qname, qtype, chain)
                 target = step.target
                 self.trace.append(ev.CnameFollowed(str(name), str(target)))
+                if seen is None:
+                    seen = {qname}
                 if target in seen:
                     raise _ServFail(f"CNAME loop at {target}")
                 seen.add(target)
@@ -225,8 +228,8 @@ class Engine(Surface, Upstream):
 
     # One name, one type -------------------------------------------------------------------------
     def _lookup_one(self, name: dns.name.Name, qtype: int, depth: int, *, validate: bool) -> _Gen:
-        if qtype == DS and name in self._referral_ds:
-            parent, referral = self._referral_ds.pop(name)
+        if qtype == DS and self._referral_ds and _nkey(name) in self._referral_ds:
+            parent, referral = self._referral_ds.pop(_nkey(name))
             learned = yield from self._learn_ds(parent, name, referral, depth)
             if learned is not None:  # validated just now: no need to read it back from the cache
                 return learned
@@ -482,7 +485,7 @@ class Engine(Surface, Upstream):
         # The DS (or its denial) in the referral is validated when the child's trust is first
         # needed (_lookup_one), not now: the next query into the child goes out first, so its
         # round trip overlaps the parent's key work. Nothing from the child is used unvalidated.
-        self._referral_ds[child] = (zone, msg)
+        self._referral_ds[_nkey(child)] = (zone, msg)
         servers: list[Server] = []
         glued = []
         targets = sorted(rd.target for rd in ns_rrset)
@@ -615,9 +618,10 @@ class Engine(Surface, Upstream):
         anchor = self.trust_anchor.closest(zone) if self.trust_anchor is not None else None
         if anchor is None:
             return self._put_trust(zone, Status.INDETERMINATE, "no trust anchor covers it", None, 3600)
-        if zone in self._trust_active:  # e.g. a zone whose DS is "signed" by itself
+        zone_key = _nkey(zone)
+        if zone_key in self._trust_active:  # e.g. a zone whose DS is "signed" by itself
             return ZoneTrust(zone, Status.BOGUS, f"validation of {zone} depends on itself", None, 0)
-        self._trust_active.add(zone)
+        self._trust_active.add(zone_key)
         try:
             if zone == anchor:
                 ds, keys = self.trust_anchor.ds(zone), self.trust_anchor.dnskey(zone)
@@ -635,7 +639,7 @@ class Engine(Surface, Upstream):
                 return self._put_trust(zone, Status.BOGUS, f"DS for {zone}: {found.why}", None, found.ttl)
             return self._put_trust(zone, found.status, found.why, None, found.ttl)
         finally:
-            self._trust_active.discard(zone)
+            self._trust_active.discard(zone_key)
 
     def _check_keys(self, zone: dns.name.Name, depth: int, *, ds=None, anchor_keys=None, source: str) -> _Gen:
         step = yield from self._lookup_one(zone, DNSKEY, depth, validate=False)

@@ -26,6 +26,7 @@ from ..status import Status
 from . import case as case20
 from . import trace as ev
 from .actions import Send
+from .cache_entries import _nkey
 from .classify import Kind, classify
 from .querywire import build_query
 from .scrub import scrub
@@ -53,7 +54,7 @@ class Upstream:
 
     def _send(self, zone, server: Server, qname, qtype, *, tcp: bool, edns: bool, case: bool,
               attempt: int) -> _Gen:
-        early = self._prefetched.pop((server, qname, qtype), None)
+        early = self._prefetched.pop((server, _nkey(qname), qtype), None) if self._prefetched else None
         if early is not None and attempt == 0 and (early[0].tcp, _has_edns(early[0].query)) == (tcp, edns):
             # This very question already went to this server (a DNSKEY prefetch): wait for
             # that reply instead of asking again. It was built, counted and traced by _query.
@@ -102,7 +103,7 @@ class Upstream:
         ds = self.cache.get_rrset(zone, DS)
         if ds is not None:
             return ds.status is Status.SECURE
-        pending = self._referral_ds.get(zone)
+        pending = self._referral_ds.get(_nkey(zone))
         return pending is not None and pending[1].find("authority", zone, DS) is not None
 
     def _prefetch_keys(self, zone: dns.name.Name, servers: Sequence[Server]) -> None:
@@ -112,7 +113,7 @@ class Upstream:
         ``_send`` asks the same question of the same server, so the keys come in while the
         next query into the zone is under way instead of one round trip after it. Nothing is
         trusted earlier or otherwise than in serial mode: the reply takes the same path."""
-        if (not self.concurrent or zone in self._keys_asked or self.trust_anchor is None
+        if (not self.concurrent or _nkey(zone) in self._keys_asked or self.trust_anchor is None
                 or self.checking_disabled or not servers):
             return
         cache = self.cache
@@ -127,8 +128,8 @@ class Upstream:
         send, sent_at = self._query(zone, server, zone, DNSKEY, tcp=self.tcp, edns=cache.servers.uses_edns(server),
                                     case=self.case_randomisation and cache.servers.uses_case(server), attempt=0)
         self._issue(send)
-        self._prefetched[(server, zone, DNSKEY)] = (send, sent_at)
-        self._keys_asked.add(zone)  # once per engine: a lost prefetch is retried by _ask, not here
+        self._prefetched[(server, _nkey(zone), DNSKEY)] = (send, sent_at)
+        self._keys_asked.add(_nkey(zone))  # once per engine: a lost prefetch is retried by _ask, not here
 
     def _exchange(self, zone, server: Server, qname, qtype, attempt: int) -> _Gen:
         """One server, one question: UDP, then TCP after TC=1; without EDNS once the server
@@ -182,7 +183,7 @@ class Upstream:
         failures = []
         queue = self.cache.servers.order(servers, self.rng)
         for server in servers:  # a prefetched question is asked of the server that already has it
-            if (server, qname, qtype) in self._prefetched and server in queue:
+            if (server, _nkey(qname), qtype) in self._prefetched and server in queue:
                 queue.remove(server)
                 queue.insert(0, server)
                 break
