@@ -151,3 +151,18 @@ def test_ds_digest_is_make_ds_digest(signed_pairs):
                 assert canonical.ds_digest(owner, key, digest_type) == oracle
                 checked += oracle is not None
     assert checked == 4 * 4 * 3  # SHA-1, SHA-256, SHA-384
+
+
+def test_canonical_name_is_dnspythons_canonical_wire():
+    """canonical_name (remembered per spelling) against Name.canonicalize().to_wire() on
+    fuzzed names: every byte value, mixed case, 63-octet labels, the root; asked twice."""
+    import random as _random
+
+    from resolver.dnssec.canonical import canonical_name
+    rng = _random.Random(11)
+    for _ in range(5000):
+        labels = [bytes(rng.randrange(256) if rng.random() < 0.2 else rng.choice(b"aZ-9_.") for _ in
+                        range(rng.choice((1, 3, 63)))) for _ in range(rng.randint(0, 3))]
+        name = dns.name.Name(labels + [b""])
+        expected = name.canonicalize().to_wire()
+        assert canonical_name(name.labels) == expected == canonical_name(name.labels)

@@ -37,10 +37,20 @@ _LENGTH = struct.Struct("!H")
 _HASHES = {1: hashlib.sha1, 2: hashlib.sha256, 4: hashlib.sha384}  # RFC 4034, RFC 4509, RFC 6605
 
 
+_CANONICAL: dict[tuple[bytes, ...], bytes] = {}  # labels -> canonical wire form (zones, owners recur)
+
+
 def canonical_name(labels: tuple[bytes, ...]) -> bytes:
     """The canonical wire form of an absolute name's labels (RFC 4034 §6.2): each label behind
-    its length, ASCII letters lowercased (``bytes.lower`` is ASCII-only, as dnspython's)."""
-    return b"".join([len(label).to_bytes(1, "big") + label.lower() for label in labels])
+    its length, ASCII letters lowercased (``bytes.lower`` is ASCII-only, as dnspython's; label
+    lengths are below 64, which it leaves alone). Remembered per spelling, a bounded few."""
+    found = _CANONICAL.get(labels)
+    if found is None:
+        found = b"".join([bytes((len(label),)) + label for label in labels]).lower()
+        if len(_CANONICAL) >= 4096:
+            _CANONICAL.clear()
+        _CANONICAL[labels] = found
+    return found
 
 
 def signed_data(rrset: dns.rrset.RRset, rrsig: RRSIG) -> bytes:

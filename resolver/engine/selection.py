@@ -56,6 +56,8 @@ class ServerSelection:
         self.max_timeout = MAX_TIMEOUT
 
     def order(self, servers: Sequence[Server], rng: random.Random | None = None) -> list[Server]:
+        if len(servers) == 1:  # nothing to order, nobody to explore
+            return [servers[0]]
         now = self.clock()
 
         def key(item: tuple[int, Server]):
