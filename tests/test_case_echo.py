@@ -10,6 +10,7 @@ import dns.exception
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rrset
 
 from resolver.engine.case import Match, exact_echo, match, parse_reply, randomise
@@ -92,3 +93,40 @@ def test_randomise_flips_each_letter_with_even_odds_and_nothing_else():
             else:
                 assert upper[i] == 0
     assert randomise(dns.name.root, SHARED) == dns.name.root
+
+
+def _match_reference(query, response):
+    """match as it was before its one-question fast path: the oracle."""
+    if response.id != query.id or not response.flags & dns.flags.QR:
+        return Match.MISMATCH
+    if not response.question:
+        return Match.NO_QUESTION
+    if response.question != query.question:
+        return Match.MISMATCH
+    if response.question[0].name.labels != query.question[0].name.labels:
+        return Match.CASE
+    return Match.EXACT
+
+
+def test_match_agrees_with_the_plain_comparison():
+    import dns.flags
+    rng = random.Random(7)
+    seen = set()
+    for _ in range(6000):
+        query, wire, data = _pair(rng)
+        if rng.random() < 0.7:
+            data = _mutate(rng, data, wire)
+        try:
+            response = dns.message.from_wire(data)
+        except dns.exception.DNSException:
+            continue
+        if rng.random() < 0.2 and response.question and (response.question[0].rdtype, response.question[0].rdclass) == (1, 1):
+            response.question[0].add(dns.rdata.from_text("IN", "A", "127.0.0.1"))  # a record in it
+        elif rng.random() < 0.05:  # none (a bare error of an old server)
+            response.question = []
+        elif rng.random() < 0.1:  # or two questions
+            response.question.append(dns.rrset.RRset(query.question[0].name, 1, 1))
+        outcome = match(query, response)
+        assert outcome is _match_reference(query, response)
+        seen.add(outcome)
+    assert seen == set(Match)

@@ -82,7 +82,15 @@ def match(query: dns.message.Message, response: dns.message.Message) -> Match:
         # broken server: the try failed, at once (waiting for a timeout helps nobody). Its
         # data is never used (upstream._ask), so a spoofer gains nothing by leaving it out.
         return Match.NO_QUESTION
-    if response.question != query.question:  # name (ignoring case), type and class
+    asked, echoed = query.question, response.question
+    if len(asked) == 1 == len(echoed):
+        # One empty question each (ours, and a parsed reply's): RRset == compares name (ignoring
+        # case), class, type and covers; equal labels settle the name at once (and say EXACT).
+        q, r = asked[0], echoed[0]
+        if (q.rdtype == r.rdtype and q.rdclass == r.rdclass and q.covers == r.covers and not q and not r
+                and q.name.labels == r.name.labels):
+            return Match.EXACT
+    if echoed != asked:  # name (ignoring case), type and class
         return Match.MISMATCH
     if not same_case(response.question[0].name, query.question[0].name):
         return Match.CASE
@@ -130,13 +138,12 @@ def _qname_end(query_wire: bytes) -> int:
 def canonicalise_owners(response: dns.message.Message) -> dns.message.Message:
     """Lower-case every owner name in place (servers copy the question's random case into
     owners compressed against it). RDATA names are left alone: every comparison of them is
-    case-insensitive and RRSIG verification canonicalises them (RFC 4034 §6.2)."""
-    # The question gets new entries: dnspython's make_response shares them with the query.
-    response.question = [dns.rrset.RRset(lower_name(q.name), q.rdclass, q.rdtype) for q in response.question]
+    case-insensitive and RRSIG verification canonicalises them (RFC 4034 §6.2). The question
+    is left as asked and echoed (``match`` has judged it; nothing reads its case after)."""
     for section in (response.answer, response.authority, response.additional):
         for rrset in section:
-            labels = rrset.name.labels
-            lowered = tuple([label.lower() for label in labels])
-            if lowered != labels:  # usually already lower case (parse_reply): no new Name then
-                rrset.name = dns.name.Name(lowered)
+            name = rrset.name
+            lowered = lower_name(name)  # usually already lower case (parse_reply): the same Name
+            if lowered is not name:
+                rrset.name = lowered
     return response
