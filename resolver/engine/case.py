@@ -27,6 +27,8 @@ import dns.rrset
 from resolver.engine import wire_reader
 from resolver.nametext import lower_name
 
+_QR = int(dns.flags.QR)  # header flag tests on ints: Flag's & is an enum call
+
 _new, _set = object.__new__, object.__setattr__  # how dnspython's immutable objects take fields
 
 
@@ -75,7 +77,7 @@ def same_case(a: dns.name.Name, b: dns.name.Name) -> bool:
 
 
 def match(query: dns.message.Message, response: dns.message.Message) -> Match:
-    if response.id != query.id or not response.flags & dns.flags.QR:
+    if response.id != query.id or not int(response.flags) & _QR:
         return Match.MISMATCH
     if not response.question:
         # Old servers send bare errors without a question; any other reply without one is a

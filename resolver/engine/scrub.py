@@ -23,6 +23,8 @@ import dns.rrset
 
 from . import wire_reader
 
+_AA = int(dns.flags.AA)  # header flag tests on ints: Flag's & is an enum call
+
 RRSIG = dns.rdatatype.RRSIG
 _ADDRESS = (dns.rdatatype.A, dns.rdatatype.AAAA)
 _AUTHORITY_TYPES = (dns.rdatatype.NS, dns.rdatatype.SOA, dns.rdatatype.DS, dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
@@ -158,7 +160,7 @@ def scrub(response: dns.message.Message, zone: dns.name.Name, qname: dns.name.Na
 
     return Scrubbed(
         rcode=wire_reader.rcode(response),
-        aa=bool(response.flags & dns.flags.AA),
+        aa=bool(int(response.flags) & _AA),
         answer=tuple(answer),
         authority=tuple(authority),
         additional=tuple(additional),

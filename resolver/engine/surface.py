@@ -27,6 +27,8 @@ import dns.message
 from . import case as case20
 from .actions import Done, EngineStateError, Send
 
+_QR = int(dns.flags.QR)  # header flag tests on ints: Flag's & is an enum call
+
 
 class Wait:
     """Yielded by the resolution generator: resume me with the outcome of the Send with this
@@ -136,7 +138,7 @@ def _judge(send: Send, response: bytes | dns.message.Message, from_addr: tuple) 
     matched = case20.match(send.query, response)
     if (host, port) != send.server:
         return ("error", f"response from unexpected address {host}:{port}")
-    if response.id != send.query.id or not response.flags & dns.flags.QR:
+    if response.id != send.query.id or not int(response.flags) & _QR:
         return ("error", "response ID does not match the query")
     if matched is case20.Match.MISMATCH:
         return ("error", "response question does not match the query")

@@ -34,6 +34,8 @@ from .selection import UNREACHABLE
 from .surface import Wait
 from .wire_reader import rcode as rcode_of
 
+_TC = int(dns.flags.TC)  # header flag tests on ints: Flag's & is an enum call
+
 Server = tuple[str, int]
 MAX_SENDS_PER_SERVER = 5  # one server, one question: TC→TCP, EDNS and 0x20 fallbacks together
 _Gen = Generator[Send, Any, Any]
@@ -155,7 +157,7 @@ class Upstream:
                 return kind_in, payload
             if case:
                 servers.case_echoed(server)
-            if payload.flags & dns.flags.TC and not tcp:
+            if int(payload.flags) & _TC and not tcp:
                 tcp = True
                 continue
             if edns and rcode_of(payload) in (dns.rcode.FORMERR, dns.rcode.NOTIMP) and payload.edns < 0:
@@ -210,7 +212,7 @@ class Upstream:
                     queue.append(server)
             elif kind_in == "error":
                 reason = payload
-            elif payload.flags & dns.flags.TC:
+            elif int(payload.flags) & _TC:
                 reason = "truncated over TCP"
             elif rcode_of(payload) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 reason = dns.rcode.to_text(payload.rcode())
