@@ -5,7 +5,6 @@ entries share (see cache.py)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -230,14 +229,6 @@ def wire_size(*rrsets: dns.rrset.RRset | None) -> int:
         owner = sum(map(len, labels)) + len(labels) + (0 if rrset.name.is_absolute() else 1)
         size += (owner + 10) * (len(rrset) or 1) + sum([len(rd.to_wire(origin=dns.name.root)) for rd in rrset])
     return size
-
-
-def _rendered_size(rrsets) -> int:
-    buf = io.BytesIO()
-    for rrset in rrsets:
-        if rrset is not None:
-            rrset.to_wire(buf, origin=dns.name.root)  # relative names (hand-made data) count too
-    return buf.tell()
 
 
 def _estimate(packed: bytes, *rrsets: dns.rrset.RRset | None) -> int:
