@@ -36,7 +36,10 @@ def test_cache_hit_script() -> None:
 
 def test_cold_script_against_unbound() -> None:
     out = bench(str(BENCH / "cold.py"), "--samples", "1")
-    assert "Unbound" in out and len(ratios(out)) == 2
+    # Two target lines, then the stub-share-out line with its resolve / lookup pair.
+    assert "Unbound" in out and len(ratios(out)) == 3
+    server = re.search(r"without the stub's share.*ratio (\d+\.\d+)× / (\d+\.\d+)×", out)
+    assert server and all(float(x) > 0 for x in server.groups()), out
 
 
 def test_memory_script_against_unbound() -> None:
