@@ -50,8 +50,9 @@ def _slots(rd) -> tuple:
             return type(v), v.labels
         if isinstance(v, mapdata._FrozenMap):  # CAPS/LOAD: the map with every value's type, and its bytes
             return type(v), _typed(v.value), type(v._key), v._key
-        if isinstance(v, dns.immutable.Dict):  # SVCB parameters: no __eq__; both parsed by dnspython
-            return type(v), tuple((k, type(x)) for k, x in v.items())
+        if isinstance(v, dns.immutable.Dict):  # SVCB parameters: no __eq__; every key and Param field
+            return type(v), tuple((type(k), int(k), repr(k), type(x), None if x is None else sorted(
+                (f, type(y), y) for f, y in vars(x).items())) for k, x in v.items())
         return type(v), v
     _held_forms_agree(rd)
     return tuple((slot, value(getattr(rd, slot))) for slot in rd._get_all_slots() if slot not in wired.CACHE_SLOTS)
@@ -261,6 +262,86 @@ def test_rrsig_rdata_shapes_agree():
     assert 0 < accepted < 3 * len(cases)
 
 
+def _svcb_param(key: int, value: bytes) -> bytes:
+    return struct.pack("!HH", key, len(value)) + value
+
+
+def _svcb_cases(rng: random.Random) -> list[bytes]:
+    """SVCB RDATA of every shape the reader builds or hands on: AliasMode with and without
+    parameters, targets plain, mixed-case, root, compressed or too long, each common key with
+    right and wrong values, keys out of order or repeated, mandatory lists sorted, unsorted,
+    listing itself or a missing key, no-default-alpn with and without alpn, ech/ohttp/docpath
+    and generic keys (empty and not), then random byte flips of all of them."""
+    # dnspython refuses a compressed target (RFC 9460 §2.2): DecompressionForbidden.
+    targets = [b"\x00", b"\x06pool-0\x02bj\x04CMcc\x03cid\x00", b"\x03api\xc0\x0c", b"\xc0\x0c",
+               b"\x3f" + b"a" * 63 + b"\x3f" + b"b" * 63 + b"\x3f" + b"c" * 63 + b"\x3f" + b"d" * 63 + b"\x00",
+               b"\x03api", b"\x05api\x00", b"\x80ab\x00"]
+    values = {
+        0: [struct.pack("!HH", 1, 3), struct.pack("!HH", 3, 1), struct.pack("!H", 0), b"", b"\x00",
+            struct.pack("!HH", 3, 3), struct.pack("!H", 65001)],
+        1: [b"\x02h2\x08http/1.1", b"\x02h3", b"", b"\x00", b"\x02h2\x05", b"\x03" + b"a,b"],
+        2: [b"", b"\x00"],
+        3: [struct.pack("!H", 443), struct.pack("!H", 0), b"\x01", b"\x01\x02\x03"],
+        4: [bytes((127, 0, 0, 1)), bytes((10, 0, 0, 1, 192, 0, 2, 255)), b"", b"\x01\x02\x03"],
+        5: [struct.pack("!H", 4) + b"abcd", b"", b"\x00\x09abc"],
+        6: [bytes(15) + b"\x01", bytes.fromhex("20010db8000000000000000000000001") * 2,
+            bytes.fromhex("00000000000000000000ffff7f000001"), bytes.fromhex("fe800000000000000000000000000000"), b"",
+            bytes(17)],
+        7: [b"/dns-query{?dns}", b""],
+        8: [b"", b"\x01"],
+        10: [b"\x03abc", b"", b"\x03abc\x00", b"\x02ab"],
+        65001: [b"", b"gpu=h100", bytes(range(40))],
+        65535: [b"x"],
+    }
+    cases = [struct.pack("!H", 0) + t for t in targets] + [struct.pack("!H", 0) + targets[0] + _svcb_param(3, b"\x01\xbb")]
+    cases += [b"", b"\x00", b"\x00\x01"]
+    keys = sorted(values)
+    for key in keys:
+        for value in values[key]:
+            cases.append(struct.pack("!H", 1) + targets[1] + _svcb_param(key, value))
+    for _ in range(400):
+        chosen = sorted(rng.sample(keys, rng.randint(1, 5)))
+        if rng.random() < 0.1:
+            rng.shuffle(chosen)  # out of order
+        if rng.random() < 0.05:
+            chosen.append(chosen[-1])  # repeated
+        if 2 in chosen and 1 not in chosen and rng.random() < 0.8:
+            chosen = sorted(chosen + [1])  # no-default-alpn needs alpn
+        if chosen[0] == 0 and len(set(chosen)) > 1 and rng.random() < 0.8:  # mandatory: keys present
+            listed = sorted(rng.sample(sorted(set(chosen) - {0}), rng.randint(1, len(set(chosen)) - 1)))
+            head, chosen = _svcb_param(0, struct.pack(f"!{len(listed)}H", *listed)), chosen[1:]
+        else:
+            head = b""
+        # The first value of each key is a valid one: mostly valid records, some refused.
+        body = head + b"".join(_svcb_param(k, values[k][0] if rng.random() < 0.93 else rng.choice(values[k]))
+                               for k in chosen)
+        cases.append(struct.pack("!H", rng.choice((1, 1, 1, 7, 0))) + rng.choice(targets[:2] * 4 + targets[2:3]) + body)
+    for _ in range(300):
+        body = bytearray(rng.choice(cases))
+        for _ in range(rng.randint(1, 3)):
+            if body:
+                body[rng.randrange(len(body))] = rng.randrange(256)
+        cases.append(bytes(body[:rng.randrange(len(body) + 1)] if rng.random() < 0.2 else body))
+    return cases
+
+
+def test_svcb_rdata_shapes_agree():
+    """The reader builds SVCB and HTTPS itself: every parameter it builds equal to dnspython's
+    (each field and its type), its held wire forms what dnspython renders, and the same shapes
+    refused — in classes IN, CH and ANY."""
+    cases = _svcb_cases(random.Random(64))
+    accepted = built = 0
+    for rdata in cases:
+        for rdtype in (64, 65):
+            for rdclass in (1, 3, 255):
+                wire = _answer_wire(rdtype, rdata, rdclass)
+                if agree(wire):
+                    accepted += 1
+                    rd = next(iter(wire_reader.read(wire).answer[0]))
+                    built += type(rd) is not wired.dnspython_type(rd)
+    assert 0 < built < accepted < 6 * len(cases)  # built here, handed to dnspython, and refused
+
+
 def test_pointer_target_overlapping_the_name_is_refused():
     """restrict_end: a compression target whose first segment runs into the name pointing at
     it is malformed for dnspython (FormError), so for the reader too. The answer's second
@@ -386,6 +467,27 @@ def test_held_wire_forms_are_dropped_when_dnspython_builds_the_record():
     rrset.add(rd)
     rrset.add(oracle)  # the same record: the set keeps one
     assert len(rrset) == 1
+
+
+def test_held_svcb_forms_survive_replace_pickle_and_copy():
+    """The SVCB the reader builds: replace gives dnspython's object, pickles and copies keep
+    rendering, hashing and comparing as dnspython's does, and the text form is the same."""
+    import copy
+    import pickle
+
+    rdata = (struct.pack("!H", 1) + b"\x06pool-0\x02BJ\x03cid\x00" + _svcb_param(1, b"\x02h2")
+             + _svcb_param(3, struct.pack("!H", 8443)) + _svcb_param(4, bytes((127, 0, 0, 9)))
+             + _svcb_param(65001, b"gpu=h100"))
+    wire = _answer_wire(64, rdata)
+    (rd,) = wire_reader.read(wire).answer[0]
+    (oracle,) = dns.message.from_wire(wire).answer[0]
+    assert wired.dnspython_type(rd) is type(oracle) and type(rd) is not type(oracle)
+    assert rd == oracle and hash(rd) == hash(oracle) and rd.to_text() == oracle.to_text()
+    assert rd.to_digestable() == oracle.to_digestable() == rdata  # SVCB's target is not lowered
+    changed = rd.replace(priority=2)
+    assert changed._canonical is None and changed == oracle.replace(priority=2)
+    for twin in (pickle.loads(pickle.dumps(rd)), copy.copy(rd), copy.deepcopy(rd)):
+        assert twin == oracle and hash(twin) == hash(oracle) and twin.to_wire() == oracle.to_wire()
 
 
 def test_rcode_is_dnspythons():

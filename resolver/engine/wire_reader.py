@@ -12,7 +12,8 @@ tests/test_wire_reader.py compares them on real and fuzzed responses) or raises 
   shared across messages);
 * the rdatas of nearly every record a validating resolver reads — class IN RRSIG (fixed
   fields and an uncompressed signer, RFC 4034 §3.1.7), NS (its target through ``decode``, which
-  must end exactly at the RDATA's end), A, AAAA, DS, DNSKEY, and OPT without options — are
+  must end exactly at the RDATA's end), A, AAAA, DS, DNSKEY, SVCB and HTTPS with the common
+  parameters (an uncompressed target), and OPT without options — are
   built the way their ``__init__`` builds them, minus range checks that integers read from the
   wire cannot fail; any other shape (short or long RDATA, a pointer or a bad label in a signer,
   a reserved or mis-sized DS digest) goes to dnspython, which then accepts or raises as it must;
@@ -21,12 +22,12 @@ tests/test_wire_reader.py compares them on real and fuzzed responses) or raises 
   with ``Rdataset.add``'s rules inlined (TTL minimisation, singleton types keeping the last
   record, one set insertion: an rdata's hash is its canonical wire form and ``Set.add``
   computes it twice); the question is built directly;
-* the A, AAAA, DS, DNSKEY, RRSIG and NS it builds keep the bytes they came from, their wire
+* the A, AAAA, DS, DNSKEY, RRSIG, NS, SVCB and HTTPS it builds keep the bytes they came from, their wire
   and canonical forms (resolver/engine/wired.py), so hashing, ``==`` and the signed data do
   not re-render them.
 
 CAPS and LOAD whose map is flat (``_map``) are built directly too. Every other RDATA (SOA,
-CNAME, NSEC, NSEC3, SVCB, nested CAPS/LOAD maps, ...) is parsed by dnspython
+CNAME, NSEC, NSEC3, SVCB with other parameters, nested CAPS/LOAD maps, ...) is parsed by dnspython
 (``dns.rdata.from_wire_parser``). Messages this reader does not handle itself (not a QUERY
 opcode, TSIG) go to ``dns.message.from_wire``.
 """
@@ -39,6 +40,7 @@ import struct
 import dns.dnssectypes
 import dns.exception
 import dns.flags
+import dns.immutable
 import dns.message
 import dns.name
 import dns.opcode
@@ -50,11 +52,12 @@ import dns.rrset
 import dns.wire
 import dns.ipv6
 import dns.rdtypes.dnskeybase
+import dns.rdtypes.svcbbase as _svcbbase
 from dns.rdtypes.ANY.OPT import OPT
 import msgpack
 
 from resolver.engine.wired import WiredA as A, WiredAAAA as AAAA, WiredDNSKEY as DNSKEY, WiredDS as DS
-from resolver.engine.wired import WiredNS as NS, WiredRRSIG as RRSIG
+from resolver.engine.wired import WiredHTTPS as HTTPS, WiredNS as NS, WiredRRSIG as RRSIG, WiredSVCB as SVCB
 from resolver.records import caps as _caps, capsmap as _capsmap, load as _load, mapdata as _mapdata
 
 _OPT, _TSIG, _RRSIG, _NS = dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.RRSIG, dns.rdatatype.NS
@@ -195,6 +198,123 @@ def _map(rdtype: int, blob: bytes):
     frozen.value = value
     frozen._key = packed  # noqa: SLF001
     return _build(_MAP_CLASSES[rdtype], _IN_CLASS, _MAP_TYPES[rdtype], (("data", frozen),))
+
+
+# SVCB/HTTPS (RFC 9460 §2.2): SVCBBase.from_wire_parser builds a Param per key through its
+# generic parser, then renders the whole record again for every hash and signature check. The
+# parameters an endpoint record carries (mandatory, alpn, no-default-alpn, port, ipv4hint,
+# ipv6hint, and keys dnspython keeps as GenericParam) are built here as their __init__ would;
+# the target is read only when written out in full (RFC 9460 §2.2: not compressed). Any other
+# shape — a pointer in the target, keys out of order, an empty or mis-sized value, ech, ohttp,
+# docpath, a mandatory key missing, no-default-alpn without alpn — is dnspython's to judge.
+# Its canonical form is its wire form: SVCB is not in RFC 4034 §6.2's list (no name lowered)
+# and strictly increasing keys are the order it renders (tests/test_wire_reader.py checks).
+_SVCB_CLASSES = {64: (SVCB, dns.rdatatype.SVCB), 65: (HTTPS, dns.rdatatype.HTTPS)}
+_DNSPYTHON_PARAMS = frozenset(int(k) for k in _svcbbase._class_for_key)  # noqa: SLF001 - keys not generic
+_PARAM_KEYS: dict[int, _svcbbase.ParamKey] = {}  # key value -> ParamKey.make(value), a bounded few kept
+_ALPN_PARAM, _PORT_PARAM, _GENERIC_PARAM = _svcbbase.ALPNParam, _svcbbase.PortParam, _svcbbase.GenericParam
+_V4_PARAM, _V6_PARAM, _MANDATORY_PARAM = _svcbbase.IPv4HintParam, _svcbbase.IPv6HintParam, _svcbbase.MandatoryParam
+_PARAMS_DICT = dns.immutable.Dict
+
+
+def _param_key(value: int) -> _svcbbase.ParamKey:
+    found = _PARAM_KEYS.get(value)
+    if found is None:
+        found = _svcbbase.ParamKey.make(value)  # unregistered keys: a new pseudo-member per call
+        if len(_PARAM_KEYS) < 1024:
+            _PARAM_KEYS[value] = found
+    return found
+
+
+def _param(cls, slot: str, value):
+    param = _new(cls)
+    _set(param, slot, value)
+    return param
+
+
+def _svcb(rdtype: int, wire: bytes, start: int, end: int):
+    if end - start < 3:
+        return None
+    labels = []
+    pos = start + 2
+    while True:
+        count = wire[pos] if pos < end else 64
+        if count == 0:
+            break
+        if count >= 64 or pos + 1 + count > end:
+            return None  # a pointer, a bad label or a short RDATA
+        labels.append(wire[pos + 1:pos + 1 + count])
+        pos += 1 + count
+    if pos - start - 2 + 1 > 255:
+        return None
+    labels.append(b"")
+    pos += 1
+    priority = wire[start] << 8 | wire[start + 1]
+    if priority == 0 and pos != end:
+        return None  # parameters in AliasMode
+    params: dict = {}
+    prior = -1
+    mandatory: tuple = ()
+    while pos < end:
+        if pos + 4 > end:
+            return None
+        key, length = _Q.unpack_from(wire, pos)
+        pos += 4
+        stop = pos + length
+        if key <= prior or stop > end:
+            return None
+        prior = key
+        if key == 1:  # alpn: one or more non-empty length-prefixed ids filling the value
+            ids = []
+            at = pos
+            while at < stop:
+                n = wire[at]
+                if n == 0 or at + 1 + n > stop:
+                    return None
+                ids.append(wire[at + 1:at + 1 + n])
+                at += 1 + n
+            if not ids:
+                return None
+            value = _param(_ALPN_PARAM, "ids", tuple(ids))
+        elif key == 3:
+            if length != 2:
+                return None
+            value = _param(_PORT_PARAM, "port", wire[pos] << 8 | wire[pos + 1])
+        elif key == 4:
+            if length == 0 or length & 3:
+                return None
+            value = _param(_V4_PARAM, "addresses", tuple(
+                [f"{wire[at]}.{wire[at + 1]}.{wire[at + 2]}.{wire[at + 3]}" for at in range(pos, stop, 4)]))
+        elif key == 6:
+            if length == 0 or length & 15:
+                return None
+            value = _param(_V6_PARAM, "addresses", tuple(
+                [dns.ipv6.inet_ntoa(wire[at:at + 16]) for at in range(pos, stop, 16)]))
+        elif key == 2:  # no-default-alpn: always empty
+            if length:
+                return None
+            value = None
+        elif key == 0:  # mandatory: keys strictly increasing, never itself
+            if length == 0 or length & 1:
+                return None
+            keys = struct.unpack_from(f"!{length // 2}H", wire, pos)
+            if keys[0] == 0 or any(a >= b for a, b in zip(keys, keys[1:])):
+                return None
+            mandatory = keys
+            value = _param(_MANDATORY_PARAM, "keys", tuple([_param_key(k) for k in keys]))
+        elif key in _DNSPYTHON_PARAMS:
+            return None  # ech, ohttp, docpath: their own checks, dnspython's
+        else:
+            value = _param(_GENERIC_PARAM, "value", wire[pos:stop]) if length else None
+        params[_param_key(key)] = value
+        pos = stop
+    if any(k not in params for k in mandatory) or (2 in params and 1 not in params):
+        return None  # a mandatory key missing, no-default-alpn without alpn: __init__ refuses
+    cls, enum = _SVCB_CLASSES[rdtype]
+    data = wire[start:end]
+    return _build(cls, _IN_CLASS, enum, (("priority", priority), ("target", _name_of(tuple(labels))[0]),
+                                         ("params", _PARAMS_DICT(params, True)),
+                                         ("_canonical", data), ("_plain", data)))
 
 
 _FIXED_BUILDERS = {int(dns.rdatatype.A): _a, int(dns.rdatatype.AAAA): _aaaa, int(dns.rdatatype.DS): _ds,
@@ -384,6 +504,8 @@ def read(wire: bytes) -> dns.message.Message:
             return ns(start, end)
         if rdtype in _MAP_CLASSES:
             return _map(rdtype, wire[start:end])
+        if rdtype in _SVCB_CLASSES:
+            return _svcb(rdtype, wire, start, end)
         builder = _FIXED_BUILDERS.get(rdtype)
         return None if builder is None else builder(wire, start, end)
 

@@ -1,9 +1,9 @@
 """Rdatas that keep the wire form they were read from (the lean reader's A, AAAA, DS, DNSKEY,
-RRSIG and NS).
+RRSIG, NS, SVCB and HTTPS).
 
 dnspython derives an rdata's hash, equality and DNSSEC canonical form (RFC 4034 §6.2) from
 ``to_digestable``, which re-renders the record every time: a BytesIO, and for an RRSIG or NS
-a lowercased copy of the name. A validating resolver asks for it several times per record (the
+a lowercased copy of the name (an SVCB's parameters, one BytesIO each). A validating resolver asks for it several times per record (the
 RRset's set insertion, the signed data, ``==``), about a tenth of a cold resolution's CPU. The
 reader already holds those bytes, so each class here is its dnspython class plus two slots:
 
@@ -29,6 +29,8 @@ from dns.rdtypes.ANY.NS import NS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
+from dns.rdtypes.IN.HTTPS import HTTPS
+from dns.rdtypes.IN.SVCB import SVCB
 
 _set = object.__setattr__
 CACHE_SLOTS = ("_canonical", "_plain")
@@ -65,8 +67,10 @@ def _wired(base: type) -> type:
     return type(base.__name__, (base,), namespace)
 
 
-WiredA, WiredAAAA, WiredDS, WiredDNSKEY, WiredRRSIG, WiredNS = (_wired(c) for c in (A, AAAA, DS, DNSKEY, RRSIG, NS))
-BASE: dict[type, type] = {WiredA: A, WiredAAAA: AAAA, WiredDS: DS, WiredDNSKEY: DNSKEY, WiredRRSIG: RRSIG, WiredNS: NS}
+WiredA, WiredAAAA, WiredDS, WiredDNSKEY, WiredRRSIG, WiredNS, WiredSVCB, WiredHTTPS = (
+    _wired(c) for c in (A, AAAA, DS, DNSKEY, RRSIG, NS, SVCB, HTTPS))
+BASE: dict[type, type] = {WiredA: A, WiredAAAA: AAAA, WiredDS: DS, WiredDNSKEY: DNSKEY, WiredRRSIG: RRSIG, WiredNS: NS,
+                          WiredSVCB: SVCB, WiredHTTPS: HTTPS}
 
 
 def dnspython_type(rd: dns.rdata.Rdata) -> type:
