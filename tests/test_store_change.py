@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import random
-import time
 
 import dns.message
 import dns.name
@@ -178,31 +177,26 @@ def test_unsigned_zone_changes_without_signer():
     assert dns.message.from_wire(ask(store, "fresh.bulk.cid.")).rcode() == dns.rcode.NXDOMAIN
 
 
-def test_change_on_a_10k_name_zone_is_fast_and_proofs_stay_right(keys):
-    """The bounded slice of tools/bench/store_change.py (1M names there)."""
-    zone = signed(make_zone(10_000), keys)  # the store copies it: the oracle edits this one
+def test_changes_on_a_3k_name_zone_keep_answers_and_proofs_right(keys):
+    """The bounded slice of tools/bench/store_change.py (1M names there, where the time per
+    change is measured): a hundred changes, then proofs against a full re-sign."""
+    zone = signed(make_zone(3_000), keys)  # the store copies it: the oracle edits this one
     store = ZoneStore([zone])
     sign = zonechange.rrset_signer(keys, INCEPTION, EXPIRATION)
     rng = random.Random(3)
-    times = []
-    for i in range(200):
-        owner = dns.name.from_text(f"pool-{rng.randrange(10_000)}", ORIGIN)
+    for i in range(100):
+        owner = dns.name.from_text(f"pool-{rng.randrange(3_000)}", ORIGIN)
         rds = rrset("x", "A", 300, f"10.99.{i >> 8}.{i & 255}")
         sigs = sign(owner, 1, 300, [rd.to_wire() for rd in rds])
-        change = zonechange.put(owner, rds, sigs)
-        start = time.perf_counter()
-        store.update(ORIGIN, [change])
-        times.append(time.perf_counter() - start)
+        store.update(ORIGIN, [zonechange.put(owner, rds, sigs)])
         zone.replace_rdataset(owner, rds)
-    times.sort()
-    assert times[len(times) // 2] < 0.002  # median; target ≤ 1 ms on the 1M zone (tools/bench)
     # A new name and a deletion, then NXDOMAIN/NODATA proofs around them against a full re-sign.
     oracle, _ = apply_both(store, zone, keys, [
-        ("pool-5000a", "A", rrset("x", "A", 300, "10.0.0.1")), ("pool-5001", "A", None),
-        ("pool-5001", "AAAA", None)], in_place=True)
+        ("pool-1500a", "A", rrset("x", "A", 300, "10.0.0.1")), ("pool-1501", "A", None),
+        ("pool-1501", "AAAA", None)], in_place=True)
     fresh = ZoneStore([oracle])
-    for name, rdtype in [("pool-5000a", "A"), ("pool-5000a", "TXT"), ("pool-5000b", "A"),
-                         ("pool-5001", "A"), ("pool-5000", "MX"), ("pool-5002", "A"),
+    for name, rdtype in [("pool-1500a", "A"), ("pool-1500a", "TXT"), ("pool-1500b", "A"),
+                         ("pool-1501", "A"), ("pool-1500", "MX"), ("pool-1502", "A"),
                          ("pool-77", "A"), ("pool-77x", "A")]:
         assert ask(store, f"{name}.bulk.cid.", rdtype) == ask(fresh, f"{name}.bulk.cid.", rdtype)
     assert records(store.find_index(ORIGIN)) == records(fresh.find_index(ORIGIN))
