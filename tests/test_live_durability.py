@@ -30,7 +30,7 @@ from support.peers import require
 ADDRESS = "127.0.92.4"
 PERF_ADDRESS = "127.0.156.40"
 RELAY_ADDRESS = "127.0.156.41"
-ROUNDS = 3
+ROUNDS = 2
 CLIENTS = 4
 
 
