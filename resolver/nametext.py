@@ -60,3 +60,17 @@ def type_text(rdtype: int) -> str:
         if len(_TYPE_TEXT) < 1024:
             _TYPE_TEXT[rdtype] = text
     return text
+
+
+def same_name(a: dns.name.Name, b: dns.name.Name) -> bool:
+    """``a == b`` (names compare ignoring ASCII case, RFC 4343), answered without dnspython's
+    label-by-label comparison when both are spelled the same — the usual case: the reader
+    hands out one Name object per spelling."""
+    return a is b or a.labels == b.labels or a == b
+
+
+def in_zone(name: dns.name.Name, zone: dns.name.Name) -> bool:
+    """``name.is_subdomain(zone)`` (``name`` at or below ``zone``, ignoring case), answered from
+    the labels when they end in the zone's spelled the same."""
+    n = len(zone.labels)
+    return (0 < n <= len(name.labels) and name.labels[len(name.labels) - n:] == zone.labels) or name.is_subdomain(zone)

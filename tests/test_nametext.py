@@ -9,7 +9,7 @@ import random
 import dns.name
 import pytest
 
-from resolver.nametext import name_text
+from resolver.nametext import in_zone, name_text, same_name
 
 SPECIAL = b'"().;\\@$ \x00\x7f\xff.-_*'
 
@@ -84,3 +84,26 @@ def test_type_text_is_dnspythons():
     for rdtype in [*range(0, 300), 32768, 65279, 65380, 65381, 65535, *dns.rdatatype.RdataType]:
         assert type_text(rdtype) == dns.rdatatype.to_text(rdtype)
         assert type_text(int(rdtype)) == dns.rdatatype.to_text(rdtype)  # enum and int alike
+
+
+def _pairs(seed: int):
+    """Name pairs of every relation: equal, equal but for case, one inside the other (in either
+    spelling), unrelated, absolute against relative, the root and the empty name."""
+    rng = random.Random(seed)
+    names = list(_names(400, seed)) + [dns.name.root, dns.name.empty]
+    for name in names:
+        flipped = dns.name.Name([bytes(c ^ 0x20 if 0x61 <= (c | 0x20) <= 0x7A and rng.random() < 0.5 else c
+                                       for c in label) for label in name.labels])
+        child = dns.name.Name([b"Www"]).concatenate(name) if sum(map(len, name.labels)) + len(name.labels) < 250 else name
+        for other in (name, flipped, child, rng.choice(names), dns.name.root, dns.name.empty):
+            yield name, other
+            yield other, name
+
+
+def test_same_name_and_in_zone_are_dnspythons():
+    relations = set()
+    for a, b in _pairs(5):
+        assert same_name(a, b) == (a == b), (a, b)
+        assert in_zone(a, b) == a.is_subdomain(b), (a, b)
+        relations.add((a == b, a.is_subdomain(b), a.labels == b.labels))
+    assert len(relations) == 4  # equal as spelled, equal but for case, strictly inside, unrelated

@@ -72,7 +72,7 @@ def _held_forms_agree(rd) -> None:
 
 def _fields(m: dns.message.Message) -> tuple:
     def section(rrsets):
-        return [(r.name.labels, type(r.rdclass), r.rdclass, type(r.rdtype), r.rdtype, type(r.covers), r.covers, r.ttl,
+        return [(type(r), r.deleting, r.name.labels, type(r.rdclass), r.rdclass, type(r.rdtype), r.rdtype, type(r.covers), r.covers, r.ttl,
                  sorted((rd.to_wire(), _slots(rd)) for rd in r), [wired.dnspython_type(rd) for rd in r]) for r in rrsets]
     opt = None if m.opt is None else (m.opt.name, m.opt.ttl, type(m.opt.rdclass), m.opt.rdclass,
                                       [(rd.to_wire(), _slots(rd)) for rd in m.opt])

@@ -26,7 +26,7 @@ from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from resolver.auth.sign_crypto import ed25519_verifier
 from resolver.dnssec.canonical import ds_digest, signed_data
-from resolver.nametext import name_text, type_text
+from resolver.nametext import in_zone, name_text, same_name, type_text
 from resolver.status import Status
 
 # Signature algorithms we validate (RFC 8624 §3.1 MUST/RECOMMENDED set that dnspython implements).
@@ -168,7 +168,7 @@ def _check_one(
     """Why this one RRSIG does not validate the RRset, or None when it does."""
     if rrsig.type_covered != rrset.rdtype:
         return f"covers {type_text(rrsig.type_covered)}"
-    if rrsig.signer != zone:
+    if not same_name(rrsig.signer, zone):
         # RFC 4035 §5.3.1: the signer must be the zone holding the RRset; accepting another
         # zone's key would let any zone sign for names it does not own.
         return f"signer {rrsig.signer} is not zone {zone}"
@@ -254,16 +254,16 @@ def verify_rrset(
     zone = _as_name(zone)
     if dnskeys.rdtype != dns.rdatatype.DNSKEY:
         return _bogus(f"expected DNSKEY records of {zone}, got {type_text(dnskeys.rdtype)}")
-    if isinstance(dnskeys, dns.rrset.RRset) and dnskeys.name != zone:
+    if isinstance(dnskeys, dns.rrset.RRset) and not same_name(dnskeys.name, zone):
         return _bogus(f"DNSKEY RRset owner {dnskeys.name} is not zone {zone}")
-    if not rrset.name.is_subdomain(zone):
+    if not in_zone(rrset.name, zone):
         return _bogus(f"{rrset.name} is not in zone {zone}")
     label = f"{name_text(rrset.name)} {type_text(rrset.rdtype)}"
     if not rrsigs:
         return _bogus(f"{label}: no RRSIG")
     if rrsigs.rdtype != dns.rdatatype.RRSIG:
         return _bogus(f"{label}: expected RRSIG records, got {type_text(rrsigs.rdtype)}")
-    if rrsigs.name != rrset.name or rrsigs.rdclass != rrset.rdclass:
+    if not same_name(rrsigs.name, rrset.name) or rrsigs.rdclass != rrset.rdclass:
         return _bogus(f"{label}: RRSIGs belong to {rrsigs.name}")
     keys_by_tag = _index_keys(dnskeys)
     problems: list[str] = []
@@ -327,7 +327,7 @@ def verify_dnskeys(
     BOGUS otherwise.
     """
     zone = _as_name(zone)
-    if dnskeys.name != zone or dnskeys.rdtype != dns.rdatatype.DNSKEY:
+    if not same_name(dnskeys.name, zone) or dnskeys.rdtype != dns.rdatatype.DNSKEY:
         return _bogus(f"expected the DNSKEY RRset of {zone}, got {dnskeys.name} {type_text(dnskeys.rdtype)}")
     if ds is None and anchor_keys is None:
         return _bogus(f"{zone} DNSKEY: no DS and no trust anchor to validate against")

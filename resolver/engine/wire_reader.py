@@ -322,6 +322,24 @@ _FIXED_BUILDERS = {int(dns.rdatatype.A): _a, int(dns.rdatatype.AAAA): _aaaa, int
 _SINGLETONS = frozenset(int(t) for t in dns.rdatatype._singletons)  # noqa: SLF001 - is_singleton's set
 
 
+_ROOT_LABELS, _NONE_TYPE = dns.name.root.labels, dns.rdatatype.NONE
+_RRSET = dns.rrset.RRset
+
+
+def _rrset(name: dns.name.Name, rdclass, rdtype, covers, ttl: int) -> dns.rrset.RRset:
+    """``RRset(name, rdclass, rdtype, covers)`` with ``ttl`` set: the slots its three nested
+    __init__s (RRset, Rdataset, Set) fill, filled directly."""
+    rrset = _new(_RRSET)
+    rrset.items = {}
+    rrset.rdclass = rdclass
+    rrset.rdtype = rdtype
+    rrset.covers = covers
+    rrset.ttl = ttl
+    rrset.name = name
+    rrset.deleting = None
+    return rrset
+
+
 def _rdtype(value: int):
     found = _TYPES.get(value)  # not `or`: RdataType.NONE (0, every covers but RRSIG's) is falsy
     if found is None:
@@ -518,7 +536,7 @@ def read(wire: bytes) -> dns.message.Message:
         rdtype, rdclass = _Q.unpack_from(wire, pos)
         pos += 4
         # force_unique: every question entry is its own RRset, as find_rrset(force_unique=True).
-        message.question.append(dns.rrset.RRset(qname, _rdclass(rdclass), _rdtype(rdtype)))
+        message.question.append(_rrset(qname, _rdclass(rdclass), _rdtype(rdtype), _NONE_TYPE, 0))
     for number, count in ((1, ancount), (2, nscount), (3, arcount)):
         section = message.sections[number]
         index: dict[tuple, dns.rrset.RRset] = {}
@@ -531,7 +549,7 @@ def read(wire: bytes) -> dns.message.Message:
             pos += 10
             if rdtype == _TSIG:
                 return dns.message.from_wire(wire)  # TSIG needs a keyring: dnspython's way
-            if rdtype == _OPT and (number != 3 or message.opt or name != dns.name.root):
+            if rdtype == _OPT and (number != 3 or message.opt or labels != _ROOT_LABELS):  # the root, any case
                 raise dns.message.BadEDNS
             end = pos + rdlen
             rd = fast(rdtype, rdclass, pos, end) if end <= size else None
@@ -556,8 +574,7 @@ def read(wire: bytes) -> dns.message.Message:
             # so what is left is TTL minimisation, singleton replacement and one set insertion
             # (Set.add hashes an rdata twice, and an rdata's hash is its canonical wire form).
             if rrset is None:
-                rrset = index[key] = dns.rrset.RRset(name, rd.rdclass, rd.rdtype, _rdtype(covers))
-                rrset.ttl = ttl
+                rrset = index[key] = _rrset(name, rd.rdclass, rd.rdtype, _rdtype(covers), ttl)
                 section.append(rrset)
             elif ttl < rrset.ttl:
                 rrset.ttl = ttl
