@@ -74,7 +74,9 @@ def _fields(m: dns.message.Message) -> tuple:
     def section(rrsets):
         return [(type(r), r.deleting, r.name.labels, type(r.rdclass), r.rdclass, type(r.rdtype), r.rdtype, type(r.covers), r.covers, r.ttl,
                  sorted((rd.to_wire(), _slots(rd)) for rd in r), [wired.dnspython_type(rd) for rd in r]) for r in rrsets]
-    opt = None if m.opt is None else (m.opt.name, m.opt.ttl, type(m.opt.rdclass), m.opt.rdclass,
+    opt = None if m.opt is None else (type(m.opt), m.opt.name, m.opt.ttl, type(m.opt.rdclass), m.opt.rdclass,
+                                      type(m.opt.rdtype), m.opt.rdtype, type(m.opt.covers), m.opt.covers,
+                                      m.opt.deleting,
                                       [(rd.to_wire(), _slots(rd)) for rd in m.opt])
     return (type(m), m.id, m.flags, m.rcode(), m.opcode(), m.edns, m.ednsflags, m.payload,
             [o.to_wire() for o in m.options], opt, m.wire,

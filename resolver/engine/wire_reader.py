@@ -565,7 +565,10 @@ def read(wire: bytes) -> dns.message.Message:
                 covers = rd.covers()
             pos = end
             if rdtype == _OPT:
-                message.opt = dns.rrset.from_rdata(name, ttl, rd)
+                # dns.rrset.from_rdata(name, ttl, rd): the TTL as read (it carries the extended
+                # RCODE and flags, RFC 6891 §6.1.3), the one record added.
+                message.opt = opt = _rrset(name, rd.rdclass, rd.rdtype, _NONE_TYPE, ttl)
+                opt.items[rd] = None
                 continue
             key = (folded, rdclass, rdtype, covers)  # find_rrset's match: names equal ignoring case
             rrset = index.get(key)
