@@ -12,6 +12,8 @@ import re
 
 import dns.name
 
+from resolver.nametext import name_text
+
 SCHEME = "cid:"
 MAX_NAME_OCTETS = 255  # RFC 1035 §2.3.4, wire form including the root label
 MAX_LABEL_OCTETS = 63
@@ -67,12 +69,12 @@ def to_cid(name: dns.name.Name) -> str:
     """The ``cid:`` spelling of a name (lower case, no trailing dot)."""
     if not name.is_absolute() or name == dns.name.root:
         raise IdentifierError(f"{name}: not an absolute, non-root name")
-    return SCHEME + name.to_text(omit_final_dot=True).lower()
+    return SCHEME + name_text(name)[:-1].lower()  # absolute: the final dot is its last character
 
 
 def to_dns(name: dns.name.Name) -> str:
     """The DNS spelling of a name (lower case, trailing dot)."""
-    return name.to_text().lower()
+    return name_text(name).lower()
 
 
 def is_identifier_text(text: str) -> bool:

@@ -51,7 +51,7 @@ def _slots(rd) -> tuple:
         if isinstance(v, mapdata._FrozenMap):  # CAPS/LOAD: the map with every value's type, and its bytes
             return type(v), _typed(v.value), type(v._key), v._key
         if isinstance(v, dns.immutable.Dict):  # SVCB parameters: no __eq__; every key and Param field
-            return type(v), tuple((type(k), int(k), repr(k), type(x), None if x is None else sorted(
+            return type(v), sorted(vars(v)), hash(v), tuple((type(k), int(k), repr(k), type(x), None if x is None else sorted(
                 (f, type(y), y) for f, y in vars(x).items())) for k, x in v.items())
         return type(v), v
     _held_forms_agree(rd)

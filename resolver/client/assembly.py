@@ -25,6 +25,7 @@ from ..drivers.probe import probe as _probe
 from ..engine.cache import Cache
 from ..engine.engine import Budget
 from ..engine.result import Lookup, weakest
+from ..nametext import name_text
 from ..records import CAPS, LOAD
 from ..resolution import Endpoint, Resolution
 from ..status import Status
@@ -143,7 +144,7 @@ class Assembly:
         own = schedule.free_capacity(load, load_ttl, now)
         homes = {ident.to_dns(name)}
         if svcb_lookup.rrset is not None:
-            homes.add(svcb_lookup.rrset.name.to_text().lower())
+            homes.add(name_text(svcb_lookup.rrset.name).lower())
         free: dict[str, float | None] = {e.target: own for e in endpoints if e.target.lower() in homes}
         # LOAD at another target only matters when two endpoints of one priority point at
         # different names; otherwise it would cost a lookup that cannot change the order.
@@ -201,7 +202,7 @@ class Assembly:
             port = rd.params[svcb.ParamKey.PORT].port if svcb.ParamKey.PORT in rd.params else None
             alpn = tuple(i.decode("ascii", "replace") for i in rd.params[svcb.ParamKey.ALPN].ids) \
                 if svcb.ParamKey.ALPN in rd.params else ()
-            endpoints.append(Endpoint(target.to_text(), rd.priority, port, alpn,
+            endpoints.append(Endpoint(name_text(target), rd.priority, port, alpn,
                                       tuple(sorted(set(addresses), key=_address_order))))
         return tuple(endpoints), used
 

@@ -217,6 +217,15 @@ _V4_PARAM, _V6_PARAM, _MANDATORY_PARAM = _svcbbase.IPv4HintParam, _svcbbase.IPv6
 _PARAMS_DICT = dns.immutable.Dict
 
 
+def _params_dict(params: dict) -> dns.immutable.Dict:
+    """``dns.immutable.Dict(params, no_copy=True)``: its two slots, without the immutable
+    __init__ wrapper (a context variable set and reset per object)."""
+    frozen = _new(_PARAMS_DICT)
+    _set(frozen, "_odict", params)
+    _set(frozen, "_hash", None)
+    return frozen
+
+
 def _param_key(value: int) -> _svcbbase.ParamKey:
     found = _PARAM_KEYS.get(value)
     if found is None:
@@ -313,7 +322,7 @@ def _svcb(rdtype: int, wire: bytes, start: int, end: int):
     cls, enum = _SVCB_CLASSES[rdtype]
     data = wire[start:end]
     return _build(cls, _IN_CLASS, enum, (("priority", priority), ("target", _name_of(tuple(labels))[0]),
-                                         ("params", _PARAMS_DICT(params, True)),
+                                         ("params", _params_dict(params)),
                                          ("_canonical", data), ("_plain", data)))
 
 
@@ -493,11 +502,23 @@ def read(wire: bytes) -> dns.message.Message:
         signer = plain[18:pos + 1 - start]
         folded = signer.lower()
         canonical = plain if folded == signer else plain[:18] + folded + plain[pos + 1 - start:]
-        return _build(RRSIG, _IN_CLASS, _RRSIG_TYPE, (
-            ("type_covered", _rdtype(covered)), ("algorithm", _algorithm(algorithm)), ("labels", count),
-            ("original_ttl", original_ttl), ("expiration", expiration), ("inception", inception),
-            ("key_tag", key_tag), ("signer", name_of(key)[0]), ("signature", plain[pos + 1 - start:]),
-            ("_canonical", canonical), ("_plain", plain)))
+        # _build's slots, set one by one: two or more RRSIGs in nearly every response.
+        rd = _new(RRSIG)
+        _set(rd, "rdclass", _IN_CLASS)
+        _set(rd, "rdtype", _RRSIG_TYPE)
+        _set(rd, "rdcomment", None)
+        _set(rd, "type_covered", _rdtype(covered))
+        _set(rd, "algorithm", _algorithm(algorithm))
+        _set(rd, "labels", count)
+        _set(rd, "original_ttl", original_ttl)
+        _set(rd, "expiration", expiration)
+        _set(rd, "inception", inception)
+        _set(rd, "key_tag", key_tag)
+        _set(rd, "signer", name_of(key)[0])
+        _set(rd, "signature", plain[pos + 1 - start:])
+        _set(rd, "_canonical", canonical)
+        _set(rd, "_plain", plain)
+        return rd
 
     def ns(start: int, end: int):
         """An NS whose target (compressible, RFC 1035 §3.3.11) ``decode`` reads exactly as
