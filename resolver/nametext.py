@@ -21,7 +21,7 @@ _ESCAPED = re.compile(rb'[^\x21-\x7e]|["();\\@$]')
 
 
 _TEXTS: dict[tuple[bytes, ...], str] = {}  # labels -> text, for the names a resolver repeats
-_TEXTS_MAX = 4096
+_TEXTS_MAX = 128  # as the reader's Name table: the repeating names, not every leaf ever seen
 
 
 def name_text(name: dns.name.Name) -> str:

@@ -38,6 +38,7 @@ _HASHES = {1: hashlib.sha1, 2: hashlib.sha256, 4: hashlib.sha384}  # RFC 4034, R
 
 
 _CANONICAL: dict[tuple[bytes, ...], bytes] = {}  # labels -> canonical wire form (zones, owners recur)
+_CANONICAL_MAX = 128  # the repeating names (zones, signers); more would keep leaf names alive
 
 
 def canonical_name(labels: tuple[bytes, ...]) -> bytes:
@@ -47,7 +48,7 @@ def canonical_name(labels: tuple[bytes, ...]) -> bytes:
     found = _CANONICAL.get(labels)
     if found is None:
         found = b"".join([bytes((len(label),)) + label for label in labels]).lower()
-        if len(_CANONICAL) >= 4096:
+        if len(_CANONICAL) >= _CANONICAL_MAX:
             _CANONICAL.clear()
         _CANONICAL[labels] = found
     return found
