@@ -136,17 +136,32 @@ def _dnskey(wire: bytes, start: int, end: int):
                                                     ("_canonical", data), ("_plain", data)))
 
 
+# payload -> (the OPT rdata without options, {it: None}): rdatas are immutable, so one per
+# payload size serves every message; the dict is copied, not rebuilt, because an rdata's hash
+# renders it (OPT: a BytesIO per insertion). A bounded few payload sizes are kept.
+_OPTS: dict[int, tuple[OPT, dict]] = {}
+
+
+def _opt_entry(payload: int) -> tuple[OPT, dict]:
+    entry = _OPTS.get(payload)
+    if entry is None:
+        rd = _build(OPT, _rdclass(payload), _OPT_TYPE, (("options", ()),))
+        entry = (rd, {rd: None})
+        if len(_OPTS) < 256:
+            _OPTS[payload] = entry
+    return entry
+
+
 def _opt(payload: int):
-    return _build(OPT, _rdclass(payload), _OPT_TYPE, (("options", ()),))
+    return _opt_entry(payload)[0]
 
 
 def opt_rrset(payload: int, flags: int) -> dns.rrset.RRset:
     """The OPT RRset ``dns.renderer._make_opt(flags, payload)`` makes (no options), for
     querywire: an equal RRset of equal objects, built without the generic path."""
-    rd = _opt(payload)
-    rrset = dns.rrset.RRset(dns.name.root, rd.rdclass, _OPT_TYPE)
-    rrset.ttl = int(flags)
-    rrset.items[rd] = None
+    rd, items = _opt_entry(payload)
+    rrset = _rrset(dns.name.root, rd.rdclass, _OPT_TYPE, _NONE_TYPE, int(flags))
+    rrset.items = items.copy()
     return rrset
 
 
@@ -590,7 +605,11 @@ def read(wire: bytes) -> dns.message.Message:
                 # dns.rrset.from_rdata(name, ttl, rd): the TTL as read (it carries the extended
                 # RCODE and flags, RFC 6891 §6.1.3), the one record added.
                 message.opt = opt = _rrset(name, rd.rdclass, rd.rdtype, _NONE_TYPE, ttl)
-                opt.items[rd] = None
+                shared = _OPTS.get(rdclass)
+                if shared is not None and shared[0] is rd:  # the reader's own: its dict, copied
+                    opt.items = shared[1].copy()
+                else:
+                    opt.items[rd] = None
                 continue
             key = (folded, rdclass, rdtype, covers)  # find_rrset's match: names equal ignoring case
             rrset = index.get(key)
