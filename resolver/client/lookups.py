@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import dns.name
@@ -157,7 +156,7 @@ class Lookups:
             return None
         left = int(entry.expires - now)
         if lookup.ttl != left:
-            lookup = replace(lookup, ttl=left)
+            lookup = lookup.replaced(ttl=left)
             cache.hot_replace(asked, lookup)
         return lookup
 

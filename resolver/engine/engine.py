@@ -170,7 +170,7 @@ class Engine(Surface, Upstream):
         except _ServFail as exc:
             lookup = self._stale(str(exc)) or Lookup(self.qname, self.qtype, "SERVFAIL", Status.INDETERMINATE,
                                                      str(exc), 0)
-        return replace(lookup, trace=tuple(self.trace))
+        return lookup.replaced(trace=tuple(self.trace))
 
     def _lookup(self, qname: dns.name.Name, qtype: int, depth: int) -> _Gen:
         """Resolve (qname, qtype) following CNAMEs; returns a Lookup (bogus → SERVFAIL, no data)."""
