@@ -232,6 +232,27 @@ _V4_PARAM, _V6_PARAM, _MANDATORY_PARAM = _svcbbase.IPv4HintParam, _svcbbase.IPv6
 _PARAMS_DICT = dns.immutable.Dict
 
 
+def _written_out(wire: bytes, pos: int, end: int) -> tuple[tuple[bytes, ...], int] | None:
+    """The labels (root included) of a name written out in full at ``pos`` within an RDATA
+    ending at ``end``, and the offset of its final zero octet; None for a pointer, a bad label
+    type, a name running past ``end`` or one over 255 octets — shapes dnspython must judge.
+    RRSIG signers (RFC 4034 §3.1.7) and SVCB targets (RFC 9460 §2.2) are never compressed."""
+    first = pos
+    labels = []
+    while True:
+        count = wire[pos] if pos < end else 64
+        if count == 0:
+            break
+        if count >= 64 or pos + 1 + count > end:
+            return None
+        labels.append(wire[pos + 1:pos + 1 + count])
+        pos += 1 + count
+    if pos - first + 1 > 255:
+        return None
+    labels.append(b"")
+    return tuple(labels), pos
+
+
 def _params_dict(params: dict) -> dns.immutable.Dict:
     """``dns.immutable.Dict(params, no_copy=True)``: its two slots, without the immutable
     __init__ wrapper (a context variable set and reset per object)."""
@@ -259,19 +280,10 @@ def _param(cls, slot: str, value):
 def _svcb(rdtype: int, wire: bytes, start: int, end: int):
     if end - start < 3:
         return None
-    labels = []
-    pos = start + 2
-    while True:
-        count = wire[pos] if pos < end else 64
-        if count == 0:
-            break
-        if count >= 64 or pos + 1 + count > end:
-            return None  # a pointer, a bad label or a short RDATA
-        labels.append(wire[pos + 1:pos + 1 + count])
-        pos += 1 + count
-    if pos - start - 2 + 1 > 255:
+    target = _written_out(wire, start + 2, end)
+    if target is None:
         return None
-    labels.append(b"")
+    labels, pos = target
     pos += 1
     priority = wire[start] << 8 | wire[start + 1]
     if priority == 0 and pos != end:
@@ -336,7 +348,7 @@ def _svcb(rdtype: int, wire: bytes, start: int, end: int):
         return None  # a mandatory key missing, no-default-alpn without alpn: __init__ refuses
     cls, enum = _SVCB_CLASSES[rdtype]
     data = wire[start:end]
-    return _build(cls, _IN_CLASS, enum, (("priority", priority), ("target", _name_of(tuple(labels))[0]),
+    return _build(cls, _IN_CLASS, enum, (("priority", priority), ("target", _name_of(labels)[0]),
                                          ("params", _params_dict(params)),
                                          ("_canonical", data), ("_plain", data)))
 
@@ -497,20 +509,10 @@ def read(wire: bytes) -> dns.message.Message:
         judge it (short RDATA, a pointer or bad label in the signer, a name too long)."""
         if end - start < 19:
             return None
-        labels = []
-        pos = start + 18
-        while True:
-            count = wire[pos] if pos < end else 64
-            if count == 0:
-                break
-            if count >= 64 or pos + 1 + count > end:
-                return None
-            labels.append(wire[pos + 1:pos + 1 + count])
-            pos += 1 + count
-        labels.append(b"")
-        key = tuple(labels)
-        if pos - start - 18 + 1 > 255:
+        signer_at = _written_out(wire, start + 18, end)
+        if signer_at is None:
             return None
+        key, pos = signer_at
         covered, algorithm, count, original_ttl, expiration, inception, key_tag = _SIG_HEAD.unpack_from(wire, start)
         plain = wire[start:end]
         # Canonical form: the signer lowercased (RFC 4034 §6.2). Its length octets are below
