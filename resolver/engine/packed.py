@@ -24,6 +24,8 @@ import dns.rdata
 import dns.rdatatype
 import dns.rrset
 
+from ..nametext import same_name
+
 _HEAD = struct.Struct("!BHHHIH")  # owner form, type, class, covers, TTL, records
 _SIGS = struct.Struct("!BH")  # SIGS, records: the RRSIGs of the RRset just before (see pack)
 _LEN = struct.Struct("!H")
@@ -45,7 +47,7 @@ def pack(rrsets: Iterable[dns.rrset.RRset | None], owner: dns.name.Name | None =
             before = None
             continue
         name = rrset.name
-        if owner is not None and (name is owner or name.labels == owner.labels or name == owner):
+        if owner is not None and same_name(name, owner):
             how = OWNER
         elif previous is not None and name.labels == previous.labels:  # same spelling: exact
             how = PREVIOUS

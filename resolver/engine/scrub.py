@@ -21,6 +21,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
+from ..nametext import same_name
 from . import wire_reader
 
 _AA = int(dns.flags.AA)  # header flag tests on ints: Flag's & is an enum call
@@ -43,8 +44,7 @@ class Scrubbed:
 
     def find(self, section: str, name: dns.name.Name, rdtype: int, covers: int = 0):
         for rrset in getattr(self, section):
-            if rrset.rdtype == rdtype and rrset.covers == covers and (rrset.name.labels == name.labels
-                                                                      or rrset.name == name):
+            if rrset.rdtype == rdtype and rrset.covers == covers and same_name(rrset.name, name):
                 return rrset
         return None
 
