@@ -198,6 +198,35 @@ def test_wildcard_expansion_is_reported(alg):
     assert wildcard_source(wild, sigs) is None
 
 
+def _wildcard_source_reference(rrset, rrsigs):
+    """wildcard_source as it was before its label-count shortcut: _wildcard_for per RRSIG."""
+    from resolver.dnssec.verify import _wildcard_for
+    for rrsig in rrsigs or ():
+        w = _wildcard_for(rrset.name, rrsig.labels)
+        if w is not None:
+            return w
+    return None
+
+
+@pytest.mark.parametrize("owner", ["x.y.w.ops.cid.", "*.w.ops.cid.", "cid.", ".", "a.*.b.", "x.y",
+                                   "*", "*.", "a.b.c.d.e.f.g.h."])
+def test_wildcard_source_shortcut_agrees(owner):
+    """Every RRSIG labels value (0..255, several RRSIGs in either order) over absolute,
+    relative, root and wild owners: the same wildcard, or None, as the per-RRSIG reference."""
+    _, zsk, _ = _zone_keys(15)
+    rs = rrset("x.example.", "TXT", '"v"')
+    base = sign(rs, zsk)[0]
+    owned = dns.rrset.RRset(dns.name.from_text(owner, origin=None), 1, dns.rdatatype.TXT)
+    for first in range(0, 256, 3):
+        for second in (None, 0, 1, 2, 5, 255):
+            sigs = dns.rrset.RRset(owned.name, 1, dns.rdatatype.RRSIG, dns.rdatatype.TXT)
+            sigs.add(base.replace(labels=first))
+            if second is not None:
+                sigs.add(base.replace(labels=second, key_tag=(base.key_tag + 1) % 65536))
+            assert wildcard_source(owned, sigs) == _wildcard_source_reference(owned, sigs), (owner, first, second)
+    assert wildcard_source(owned, None) is None and wildcard_source(owned, dns.rrset.RRset(owned.name, 1, 46, 16)) is None
+
+
 def test_labels_tampering_is_bogus():
     _, zsk, keys = _zone_keys(15)
     rs = _a()

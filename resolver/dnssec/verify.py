@@ -139,10 +139,16 @@ def wildcard_source(rrset: dns.rrset.RRset, rrsigs: dns.rrset.RRset | None) -> d
     """
     if not rrsigs:
         return None
+    owner = rrset.name
+    labels = owner.labels
+    if labels and labels[0] == b"*":  # a wild owner is the wildcard itself, not an expansion
+        return None
+    have = len(labels) - 1  # _owner_labels without the Name calls: every answer asks this
     for rrsig in rrsigs:
-        w = _wildcard_for(rrset.name, rrsig.labels)
-        if w is not None:
-            return w
+        if rrsig.labels < have:
+            w = _wildcard_for(owner, rrsig.labels)
+            if w is not None:
+                return w
     return None
 
 

@@ -13,6 +13,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
+from ..dnssec.verify import verify_dnskeys, verify_rrset, wildcard_source
 from ..nametext import type_text
 from ..status import Status
 from .scrub import Scrubbed
@@ -42,19 +43,16 @@ def _guard(what, fn, *args, **kw) -> Check:
 
 
 def check_rrset(rrset, rrsigs, dnskeys, zone: dns.name.Name, now: float) -> Check:
-    from ..dnssec.verify import verify_rrset
     return _guard(lambda: f"{rrset.name} {type_text(rrset.rdtype)}", verify_rrset,
                   rrset, rrsigs, dnskeys, zone=zone, now=now)
 
 
 def check_dnskeys(dnskeys, rrsigs, zone: dns.name.Name, now: float, *, ds=None, anchor_keys=None) -> Check:
-    from ..dnssec.verify import verify_dnskeys
     return _guard(lambda: f"{zone} DNSKEY", verify_dnskeys, dnskeys, rrsigs, zone=zone, now=now,
                   ds=ds, anchor_keys=anchor_keys)
 
 
 def wildcard_of(rrset, rrsigs) -> dns.name.Name | None:
-    from ..dnssec.verify import wildcard_source
     try:
         return wildcard_source(rrset, rrsigs)
     except Exception:
