@@ -126,9 +126,11 @@ def usable_zone_key(key: DNSKEY) -> bool:
 
 
 def _owner_labels(name: dns.name.Name) -> int:
-    """The RRSIG Labels value for an owner name: root and a leading '*' are not counted (RFC 4034 §3.1.3)."""
-    n = len(name) - 1
-    return n - 1 if name.is_wild() else n
+    """The RRSIG Labels value for an owner name: root and a leading '*' are not counted (RFC 4034 §3.1.3).
+    From the labels themselves: len(name) and is_wild() are calls, and every answer asks this."""
+    labels = name.labels
+    n = len(labels) - 1
+    return n - 1 if labels and labels[0] == b"*" else n
 
 
 def wildcard_source(rrset: dns.rrset.RRset, rrsigs: dns.rrset.RRset | None) -> dns.name.Name | None:
@@ -139,22 +141,18 @@ def wildcard_source(rrset: dns.rrset.RRset, rrsigs: dns.rrset.RRset | None) -> d
     """
     if not rrsigs:
         return None
-    owner = rrset.name
-    labels = owner.labels
-    if labels and labels[0] == b"*":  # a wild owner is the wildcard itself, not an expansion
-        return None
-    have = len(labels) - 1  # _owner_labels without the Name calls: every answer asks this
     for rrsig in rrsigs:
-        if rrsig.labels < have:
-            w = _wildcard_for(owner, rrsig.labels)
-            if w is not None:
-                return w
+        w = _wildcard_for(rrset.name, rrsig.labels)
+        if w is not None:
+            return w
     return None
 
 
 def _wildcard_for(owner: dns.name.Name, labels: int) -> dns.name.Name | None:
-    have = _owner_labels(owner)
-    if labels >= have or owner.is_wild():
+    names = owner.labels
+    if names and names[0] == b"*":  # a wild owner is the wildcard itself, not an expansion
+        return None
+    if labels >= len(names) - 1:  # _owner_labels of a name that is not wild
         return None
     suffix = owner.split(labels + 1)[1]
     return dns.name.Name((b"*",) + suffix.labels)
