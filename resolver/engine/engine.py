@@ -188,7 +188,7 @@ class Engine(Surface, Upstream):
             for _ in range(MAX_CNAME + 1):
                 step = yield from self._lookup_one(name, qtype, depth, validate=True)
                 chain.append(step)
-                if step.kind not in (Kind.CNAME, Kind.DNAME) or step.status is Status.BOGUS:
+                if step.kind not in _ALIASES or step.status is Status.BOGUS:
                     return self._join(qname, qtype, chain)
                 target = step.target
                 self.trace.append(ev.CnameFollowed(str(name), str(target)))
@@ -224,7 +224,7 @@ class Engine(Surface, Upstream):
         cnames: list = []
         cname_sigs: list = []
         for s in chain:
-            if s.kind in (Kind.CNAME, Kind.DNAME):
+            if s.kind in _ALIASES:
                 cnames.append(s.rrset)
                 cname_sigs.append(s.rrsigs)
             if s.kind is Kind.DNAME:
