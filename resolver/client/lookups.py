@@ -121,6 +121,16 @@ class Lookups:
             self.hits += 1
         return hit
 
+    def lookup_now_entry(self, name: dns.name.Name, rdtype: int) -> tuple[Lookup, Any] | None:
+        """``lookup_now`` with the cache entry its Lookup was built from, when the hot layer
+        keeps that Lookup (else None in its place). While the same entry answers, the same
+        question gets the same records, only with a lower TTL (the DNS front end counts the
+        TTLs of its rendered bytes down instead of rendering them again)."""
+        hit = self.lookup_now(name, rdtype)
+        if hit is None:
+            return None
+        return hit, self.cache.hot_entry((name, rdtype), hit)
+
     async def _lookup(self, name, rdtype, asked, cd: bool, tcp: bool, budget: Budget | None,
                       refresh: bool) -> Lookup:
         name = dns.name.from_text(name) if isinstance(name, str) else name

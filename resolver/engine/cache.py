@@ -269,6 +269,12 @@ class Cache:
             self._forget(victim, gone)
             self.evictions += 1
 
+    def hot_entry(self, k: Any, value: Any) -> Entry | None:
+        """The entry ``value`` was built from, while ``value`` is what the hot layer keeps
+        under ``k`` (hot_get or put_hot just handed it out), else None."""
+        rec = self._hot.get(k)
+        return rec[1] if rec is not None and rec[2] is value else None
+
     def hot_replace(self, k: Any, value: Any) -> None:
         """Swap the value kept under ``k`` (e.g. its TTL counted down); same entry and size."""
         rec = self._hot.get(k)

@@ -25,7 +25,7 @@ from ..client import Resolver
 from ..serving import DROPPED, LATER, TCP_IDLE_TIMEOUT, DnsServer, Handled, Reply, ResponseDict
 from .answer import Request, error, read_query, respond, rrsig_response, soa_wanted
 from .denial import Denials
-from .responses import ResponseCache
+from .responses import ResponseCache, Source
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,10 @@ class RecursiveServer(DnsServer):
         # A question already being answered waits for that answer instead (handle, spawn).
         if self._waiting and (wire[2:], False) in self._waiting:
             return None
-        return self.denials.answer(wire, False)
+        denied = self.denials.answer(wire, False)
+        if denied is not None:
+            return denied
+        return self._counted_down(self.udp_responses, wire)  # the second a popular answer's bytes expire
 
     def handle(self, wire: bytes, tcp: bool, later: Reply) -> Handled:
         key = wire[2:]
@@ -76,6 +79,9 @@ class RecursiveServer(DnsServer):
             denied = self.denials.answer(wire, tcp)
             if denied is not None:
                 return denied
+            counted = self._counted_down(self.tcp_responses if tcp else self.udp_responses, wire)
+            if counted is not None:
+                return counted
         outcome = read_query(wire, tcp=tcp)
         if outcome is None or isinstance(outcome, bytes):
             return outcome
@@ -107,32 +113,51 @@ class RecursiveServer(DnsServer):
 
     def answer_now(self, request: Request, key: bytes) -> bytes | None:
         """``answer``'s bytes when the engine has them without waiting (``lookup_now``), else
-        None. Once a second every popular question's rendered response expires and is made
-        again from the same cached RRsets: this way that costs no task, and over UDP the answer
-        leaves in the batch its query came in instead of by a sendto of its own."""
+        None. Once a second every popular question's rendered response expires; when the
+        entries it came from have changed, it is made again here from the cache, without a
+        task, and over UDP the answer leaves in the batch its query came in instead of by a
+        sendto of its own (while they have not, ``_counted_down`` answers first)."""
         query = request.query
         if query.qtype == dns.rdatatype.RRSIG:
             return None
         try:
-            lookup = self.resolver.lookup_now(query.qname, query.qtype)
-            if lookup is None:
+            found = self.resolver.lookup_now_entry(query.qname, query.qtype)
+            if found is None:
                 return None
+            lookup, entry = found
             zone = soa_wanted(lookup)
             soa = None
             if zone is not None:
                 soa = self.resolver.lookup_now(zone, dns.rdatatype.SOA)
                 if soa is None:
                     return None  # ``answer`` looks both up (the first a hit again)
-            return self._rendered(request, key, lookup, soa)
+            # Counted down later only when one entry made it: a negative answer that needed
+            # its SOA looked up on its own (one without it in the proof) is rendered again.
+            source = Source(query.qname, query.qtype, entry) if entry is not None and zone is None else None
+            return self._rendered(request, key, lookup, soa, source)
         except Exception:  # noqa: BLE001
             log.exception("failed to answer %s %s", query.qname, query.qtype)
             return error(request, dns.rcode.SERVFAIL)
 
-    def _rendered(self, request: Request, key: bytes, lookup, soa) -> bytes:
+    def _counted_down(self, cache: ResponseCache, wire: bytes) -> bytes | None:
+        """The expired response kept for ``wire``'s question with its TTLs counted down
+        (responses.py), when the cache entry it was rendered from is still the one that
+        answers it — the bytes ``answer_now`` would render now — else None."""
+        key = wire[2:]
+        source = cache.source(key)
+        if source is None:
+            return None
+        found = self.resolver.lookup_now_entry(source.qname, source.qtype)
+        if found is None or found[1] is not source.entry:
+            return None
+        body = cache.counted_down(key, source, max(0, found[0].ttl))
+        return None if body is None else wire[:2] + body
+
+    def _rendered(self, request: Request, key: bytes, lookup, soa, source: Source | None = None) -> bytes:
         """The response to ``request`` from its lookups, kept for identical queries."""
         self.denials.slow_answered(lookup)
         response, reuse = respond(request, lookup, soa)
-        (self.tcp_responses if request.tcp else self.udp_responses).put(key, response, reuse)
+        (self.tcp_responses if request.tcp else self.udp_responses).put(key, response, reuse, source)
         return response
 
     def spawn(self, request: Request, key: bytes, deliver: Reply) -> bool:
