@@ -275,6 +275,25 @@ async def test_replaced_or_flushed_entries_are_rendered_again(fed):
         assert [r.to_text() for r in dns.message.from_wire(got).answer] == ["pool-7.bj.cmcc.cid. 100 IN A 192.0.2.99"]
 
 
+async def test_an_answer_due_for_prefetch_is_not_counted_down(fed):
+    """In its last 10 % of TTL a hit triggers a prefetch (cache.near_expiry): the count-down must
+    leave that to the lookup path, as the rendering it stands in for does."""
+    now = [time.time()]
+    async with _served(fed, now) as (resolver, server):
+        request, wire = _request("pool-7.bj.cmcc.cid.", "SVCB", do=False, edns=0, tcp=False)
+        await server.answer(request, wire[2:])
+        server.handle(wire, False, lambda response: None)
+        now[0] += 1.5
+        got, at_once = await _handled(server, wire, False)
+        assert at_once and server.udp_responses.counted == 1
+        now[0] += 300 - 1.5 - 20  # 20 s left of 300: within the last 30
+        prefetches = resolver.stats["prefetch"]
+        got, at_once = await _handled(server, wire, False)
+        assert server.udp_responses.counted == 1 and not at_once
+        assert resolver.stats["prefetch"] == prefetches + 1
+        assert dns.message.from_wire(got).answer[0].ttl <= 20
+
+
 async def test_udp_listener_counts_down_in_the_batch(fed):
     now = [time.time()]
     async with _served(fed, now) as (resolver, server):

@@ -131,6 +131,15 @@ class Lookups:
             return None
         return hit, self.cache.hot_entry((name, rdtype), hit)
 
+    def still_answers(self, entry: Any) -> int | None:
+        """The TTL ``lookup_now`` would give now for the question whose hit was built from
+        RRset ``entry``, when it would still be built from it (Cache.still_answers: counted as
+        the hit it is), else None — without hashing the question's name again."""
+        ttl = self.cache.still_answers(entry)
+        if ttl is not None:
+            self.hits += 1
+        return ttl
+
     async def _lookup(self, name, rdtype, asked, cd: bool, tcp: bool, budget: Budget | None,
                       refresh: bool) -> Lookup:
         name = dns.name.from_text(name) if isinstance(name, str) else name

@@ -269,6 +269,20 @@ class Cache:
             self._forget(victim, gone)
             self.evictions += 1
 
+    def still_answers(self, entry: Entry) -> int | None:
+        """For an RRset ``entry`` an answer was built from: its remaining TTL while it is still
+        the cached one for its key, fresh and not due for prefetch — then a hit on its question
+        is answered from it (hot layer or not: one key, one entry, immutable) — else None.
+        Touches it in the LRU as a hit does. None for other kinds: a negative answer can be
+        overtaken by an RRset stored at the name, which only the lookup path sees."""
+        if type(entry) is not RRsetEntry or self._lru.get(entry.key) is not entry:
+            return None
+        now = self.clock()
+        if entry.expires <= now or self.near_expiry(entry, now):
+            return None
+        self._lru.move_to_end(entry.key)
+        return int(entry.expires - now)
+
     def hot_entry(self, k: Any, value: Any) -> Entry | None:
         """The entry ``value`` was built from, while ``value`` is what the hot layer keeps
         under ``k`` (hot_get or put_hot just handed it out), else None."""

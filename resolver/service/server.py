@@ -147,10 +147,13 @@ class RecursiveServer(DnsServer):
         source = cache.source(key)
         if source is None:
             return None
-        found = self.resolver.lookup_now_entry(source.qname, source.qtype)
-        if found is None or found[1] is not source.entry:
-            return None
-        body = cache.counted_down(key, source, max(0, found[0].ttl))
+        ttl = self.resolver.still_answers(source.entry)  # an RRset: its entry's key alone decides
+        if ttl is None:
+            found = self.resolver.lookup_now_entry(source.qname, source.qtype)
+            if found is None or found[1] is not source.entry:
+                return None
+            ttl = found[0].ttl
+        body = cache.counted_down(key, source, max(0, ttl))
         return None if body is None else wire[:2] + body
 
     def _rendered(self, request: Request, key: bytes, lookup, soa, source: Source | None = None) -> bytes:
