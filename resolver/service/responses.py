@@ -5,8 +5,8 @@ flags, EDNS version, payload size and DO — so a repeat query costs one dict lo
 engine, validation or rendering work. Entries live at most ``REFRESH`` seconds (and never past
 their data's TTL), so the TTLs handed out still count down, as a resolver's must.
 
-Once that second is up, a response whose ``Source`` says which cache entries it was rendered
-from is counted down instead of rendered again while those same entries still answer
+Once that second is up, a response whose ``Source`` names the cache entry it was rendered
+from is counted down instead of rendered again while that same entry still answers
 (``counted_down``): every TTL in it was ``min(C, cap)``, ``C`` fixed by the records and ``cap``
 the answer's remaining TTL (service/answer.py ``respond``), so at a later ``cap' <= cap`` the
 rendering would hold ``min(C, cap') = min(old TTL, cap')`` — the old bytes with each TTL field
@@ -90,7 +90,7 @@ class ResponseCache:
     def counted_down(self, key: bytes, source: Source, cap: int) -> bytes | None:
         """The response kept for ``key`` from ``source`` with its TTLs lowered to ``cap``,
         kept for ``min(cap, REFRESH)`` seconds more. The caller has checked that the same
-        entries still answer and ``cap`` is their remaining TTL now; None unless
+        entry still answers and ``cap`` is its remaining TTL now; None unless
         ``0 < cap <=`` the cap it was rendered (or last counted down) with."""
         entry = self._entries.get(key)
         if entry is None or len(entry) < 3 or entry[2] is not source or not 0 < cap <= entry[4]:

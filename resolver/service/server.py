@@ -114,9 +114,9 @@ class RecursiveServer(DnsServer):
     def answer_now(self, request: Request, key: bytes) -> bytes | None:
         """``answer``'s bytes when the engine has them without waiting (``lookup_now``), else
         None. Once a second every popular question's rendered response expires; when the
-        entries it came from have changed, it is made again here from the cache, without a
+        entry it came from has changed, it is made again here from the cache, without a
         task, and over UDP the answer leaves in the batch its query came in instead of by a
-        sendto of its own (while they have not, ``_counted_down`` answers first)."""
+        sendto of its own (while it has not, ``_counted_down`` answers first)."""
         query = request.query
         if query.qtype == dns.rdatatype.RRSIG:
             return None
