@@ -220,9 +220,10 @@ def _base_flags(request: Request) -> int:
 
 
 # Rdata wire forms by id(rdata), each beside the rdata it was made from (kept alive, so its id
-# cannot be reused while the entry stands). A rendered response lives one second, then the same
-# cached RRsets are rendered again with TTLs one second lower: dnspython's to_wire is the bulk of
-# that (an SVCB's ~100 µs), and rdatas are immutable, so their bytes are made once.
+# cannot be reused while the entry stands). A rendered response lives one second; then, unless
+# it can be counted down (responses.py), the same cached RRsets are rendered again with lower
+# TTLs: dnspython's to_wire is the bulk of that (an SVCB's ~100 µs), and rdatas are immutable,
+# so their bytes are made once.
 _RDATA_WIRE: dict[int, tuple[dns.rdata.Rdata, bytes]] = {}
 MAX_RDATA_WIRE = 8192  # cleared when full: a bound on what it keeps alive, not an LRU
 
