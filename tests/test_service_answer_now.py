@@ -10,7 +10,6 @@ their proofs, wildcards, insecure data, EDNS or not, TCP or UDP.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import dns.asyncquery
@@ -19,15 +18,11 @@ import dns.message
 import dns.rdatatype
 import pytest
 
-from resolver import Resolver
-from resolver.service import RecursiveServer
 from resolver.service import answer as answer_module
-from resolver.service.answer import Request, read_query
+from resolver.service.answer import Request
 from support import federation as F
-
-QUESTIONS = [("pool-7.bj.cmcc.cid.", "A"), ("pool-7.bj.cmcc.cid.", "SVCB"), ("pool-7.bj.cmcc.cid.", "TYPE65380"),
-             ("c3.bj.cmcc.cid.", "A"), ("pool-7.bj.cmcc.cid.", "TXT"), ("nothing.bj.cmcc.cid.", "A"),
-             ("any.wild.bj.cmcc.cid.", "A"), ("pool-1.open.cid.", "A"), ("backup.bj.cmcc.cid.", "AAAA")]
+from support.recursive_front import QUESTIONS, served
+from support.recursive_front import request as make_request
 
 
 @pytest.fixture(scope="module")
@@ -35,23 +30,12 @@ def fed():
     return F.build(now=time.time())
 
 
-@contextlib.asynccontextmanager
-async def _served(fed, now: list[float]):
-    """A RecursiveServer on the federation, its resolver and itself on the clock ``now[0]``."""
-    async with F.serving(fed) as port:
-        resolver = Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, clock=lambda: now[0])
-        async with RecursiveServer(resolver, [("127.0.114.43", 0)], clock=lambda: now[0]) as server:
-            yield resolver, server
+def _served(fed, now: list[float]):
+    return served(fed, now, "127.0.114.43")
 
 
 def _request(name: str, rdtype: str, *, do: bool, edns: int, tcp: bool, qid: int) -> tuple[Request, bytes]:
-    q = dns.message.make_query(name, rdtype, use_edns=edns, want_dnssec=do)
-    q.id = qid
-    if not do:
-        q.flags |= dns.flags.AD
-    wire = q.to_wire()
-    parsed = read_query(wire, tcp=tcp)
-    assert isinstance(parsed, Request)
+    parsed, wire = make_request(name, rdtype, do=do, edns=edns, tcp=tcp, qid=qid)
     return parsed, wire[2:]
 
 

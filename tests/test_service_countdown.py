@@ -29,31 +29,16 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from resolver import Resolver
 from resolver.engine.result import Lookup
 from resolver.service import RecursiveServer
-from resolver.service.answer import Request, read_query, respond
+from resolver.service.answer import Request, respond
 from resolver.service.responses import REFRESH, ResponseCache, Source, count_down, ttl_fields
 from resolver.status import Status
 from support import federation as F
+from support.recursive_front import QUESTIONS, served
+from support.recursive_front import request as _request
 
 C3 = dns.name.from_text("c3.bj.cmcc.cid.")  # a CNAME
-QUESTIONS = [("pool-7.bj.cmcc.cid.", "A"), ("pool-7.bj.cmcc.cid.", "SVCB"), ("pool-7.bj.cmcc.cid.", "TYPE65380"),
-             ("pool-7.bj.cmcc.cid.", "TXT"), ("nothing.bj.cmcc.cid.", "A"), ("any.wild.bj.cmcc.cid.", "A"),
-             ("pool-1.open.cid.", "A"), ("backup.bj.cmcc.cid.", "AAAA"), ("c3.bj.cmcc.cid.", "A")]
-
-
-def _request(name: str, rdtype: str, *, do: bool, edns: int, tcp: bool, qid: int = 7) -> tuple[Request, bytes]:
-    q = dns.message.make_query(name, rdtype, use_edns=edns, want_dnssec=do)
-    q.id = qid
-    if not do:
-        q.flags |= dns.flags.AD
-    wire = q.to_wire()
-    parsed = read_query(wire, tcp=tcp)
-    assert isinstance(parsed, Request)
-    return parsed, wire
-
-
 # The rule itself, on hand-made lookups ------------------------------------------------------------
 def _rrset(name: str, ttl: int, rdtype: str, *texts: str) -> dns.rrset.RRset:
     return dns.rrset.from_text(name, ttl, "IN", rdtype, *texts)
@@ -176,12 +161,8 @@ def fed():
     return F.build(now=time.time())
 
 
-@contextlib.asynccontextmanager
-async def _served(fed, now: list[float]):
-    async with F.serving(fed) as port:
-        resolver = Resolver(fed.hints(), fed.anchor(), port=port, timeout=1.0, clock=lambda: now[0])
-        async with RecursiveServer(resolver, [("127.0.114.44", 0)], clock=lambda: now[0]) as server:
-            yield resolver, server
+def _served(fed, now: list[float]):
+    return served(fed, now, "127.0.114.44")
 
 
 async def _fresh(server: RecursiveServer, request: Request, wire: bytes) -> bytes:
