@@ -256,6 +256,26 @@ async def test_replaced_or_flushed_entries_are_rendered_again(fed):
         assert [r.to_text() for r in dns.message.from_wire(got).answer] == ["pool-7.bj.cmcc.cid. 100 IN A 192.0.2.99"]
 
 
+async def test_a_negative_answer_overtaken_by_data_is_rendered_again(fed):
+    """NODATA counted down only while the negative entry still answers: once an RRset of the
+    type is stored at the name, the new data is rendered, the old denial never counted down."""
+    now = [time.time()]
+    async with _served(fed, now) as (resolver, server):
+        negative, wire = _request("pool-7.bj.cmcc.cid.", "TXT", do=False, edns=0, tcp=False)
+        await server.answer(negative, wire[2:])
+        server.handle(wire, False, lambda response: None)
+        assert server.udp_responses.source(wire[2:]) is not None
+        now[0] += 1.5
+        assert (await _handled(server, wire, False))[1] and server.udp_responses.counted == 1
+        now[0] += 1.5
+        resolver.cache.put_rrset(dns.rrset.from_text("pool-7.bj.cmcc.cid.", 100, "IN", "TXT", '"now here"'), None,
+                                 Status.INSECURE, "stored since")
+        got, _ = await _handled(server, wire, False)
+        assert server.udp_responses.counted == 1
+        assert got == await _fresh(server, negative, wire)
+        assert [r.to_text() for r in dns.message.from_wire(got).answer] == ['pool-7.bj.cmcc.cid. 100 IN TXT "now here"']
+
+
 async def test_an_answer_due_for_prefetch_is_not_counted_down(fed):
     """In its last 10 % of TTL a hit triggers a prefetch (cache.near_expiry): the count-down must
     leave that to the lookup path, as the rendering it stands in for does."""

@@ -21,7 +21,7 @@ from ..dnssec.anchors import TrustAnchor
 from ..drivers.asyncio_driver import drive
 from ..engine import trace as ev
 from ..nametext import lower_name, type_text
-from ..engine.cache import Cache, materialised_size
+from ..engine.cache import Cache, RRsetEntry, materialised_size
 from ..engine.engine import Budget, Engine
 from ..engine.result import Lookup
 from ..status import Status
@@ -131,14 +131,18 @@ class Lookups:
             return None
         return hit, self.cache.hot_entry((name, rdtype), hit)
 
-    def still_answers(self, entry: Any) -> int | None:
-        """The TTL ``lookup_now`` would give now for the question whose hit was built from
-        RRset ``entry``, when it would still be built from it (Cache.still_answers: counted as
-        the hit it is), else None — without hashing the question's name again."""
-        ttl = self.cache.still_answers(entry)
-        if ttl is not None:
-            self.hits += 1
-        return ttl
+    def still_answers(self, entry: Any, name: dns.name.Name, rdtype: int) -> int | None:
+        """The TTL ``lookup_now(name, rdtype)`` would give now, when its Lookup would still be
+        built from ``entry`` (the one an earlier hit was built from), else None. An RRset entry
+        decides that by itself (Cache.still_answers: counted as the hit it is, without hashing
+        the name again); a negative one goes through ``lookup_now``."""
+        if type(entry) is RRsetEntry:
+            ttl = self.cache.still_answers(entry)
+            if ttl is not None:
+                self.hits += 1
+            return ttl
+        found = self.lookup_now_entry(name, rdtype)
+        return found[0].ttl if found is not None and found[1] is entry else None
 
     async def _lookup(self, name, rdtype, asked, cd: bool, tcp: bool, budget: Budget | None,
                       refresh: bool) -> Lookup:

@@ -273,8 +273,8 @@ class Cache:
         """For an RRset ``entry`` an answer was built from: its remaining TTL while it is still
         the cached one for its key, fresh and not due for prefetch — then a hit on its question
         is answered from it (hot layer or not: one key, one entry, immutable) — else None.
-        Touches it in the LRU as a hit does. None for other kinds: a negative answer can be
-        overtaken by an RRset stored at the name, which only the lookup path sees."""
+        Touches it in the LRU as a hit does. None for other kinds too: a negative answer can
+        be overtaken by an RRset stored at the name, which only the lookup path sees."""
         if type(entry) is not RRsetEntry or self._lru.get(entry.key) is not entry:
             return None
         now = self.clock()

@@ -147,12 +147,9 @@ class RecursiveServer(DnsServer):
         source = cache.source(key)
         if source is None:
             return None
-        ttl = self.resolver.still_answers(source.entry)  # an RRset: its entry's key alone decides
+        ttl = self.resolver.still_answers(source.entry, source.qname, source.qtype)
         if ttl is None:
-            found = self.resolver.lookup_now_entry(source.qname, source.qtype)
-            if found is None or found[1] is not source.entry:
-                return None
-            ttl = found[0].ttl
+            return None
         body = cache.counted_down(key, source, max(0, ttl))
         return None if body is None else wire[:2] + body
 
